@@ -1,0 +1,78 @@
+"""The interface every back end (a ComfyUI URL, a RunComfy machine, ...) gives the runner."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import JobCancelled
+from .events import JobEvent
+from .job import Job
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a back end can really do, so hosts can grey out what it cannot."""
+
+    cancel: bool = True
+    live_progress: bool = True  # per-node progress, not only queued/running/done
+    previews: bool = True
+    uploads: bool = True  # takes the host's image bytes (else inputs must be URLs)
+
+
+class JobContext:
+    """The runner's side of one job, handed to the back end: emit events, notice Cancel."""
+
+    def __init__(self, job_id: str, emit: Callable[[JobEvent], None]) -> None:
+        self.job_id = job_id
+        self._emit = emit
+        self._cancel = threading.Event()
+
+    def emit(self, event: JobEvent) -> None:
+        self._emit(event)
+
+    def request_cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise JobCancelled("Cancelled.")
+
+
+class Backend(ABC):
+    """start() sends a job and returns a handle at once; finish() waits for it.
+
+    Splitting the two lets the runner keep several jobs in flight: the next frame uploads
+    while the server works on the previous one. Both run on the runner's worker thread.
+    """
+
+    name: str = "backend"
+    capabilities = Capabilities()
+
+    @abstractmethod
+    def check(self) -> str:
+        """Reach the service; return a one-line description or raise ComfyRelayError."""
+
+    @abstractmethod
+    def start(self, job: Job, ctx: JobContext) -> Any:
+        """Upload inputs and submit; return a handle for finish() and cancel()."""
+
+    @abstractmethod
+    def finish(self, handle: Any, ctx: JobContext) -> list[Path]:
+        """Wait for the job, emit progress and outputs, return the saved files.
+
+        Must return or raise within a bounded time, check ctx.cancelled at least every
+        half second (also on entry: the job may have been cancelled while it waited) and
+        raise JobCancelled after cancelling it on the server.
+        """
+
+    def close(self) -> None:  # noqa: B027 - most back ends hold nothing to release
+        """Release connections; called once when the runner closes."""

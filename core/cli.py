@@ -1,0 +1,211 @@
+"""The `comfyrelay` command: run a workflow, check a server, list a workflow's inputs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import events as ev
+from .backend import Backend
+from .comfyui_backend import ComfyUIBackend
+from .errors import ComfyRelayError
+from .job import InputFile, Job
+from .runner import JobRunner
+from .workflow import Bindings, Workflow
+
+DEFAULT_SERVER = "http://127.0.0.1:8188"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ComfyRelayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="comfyrelay",
+        description="Run ComfyUI workflows. Tokens come from the environment (COMFYUI_TOKEN).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run an API-format workflow and save its outputs")
+    run.add_argument("workflow", type=Path, help="workflow_api.json (Export (API) in ComfyUI)")
+    add_server_argument(run)
+    run.add_argument("--image", type=Path, help="image (or video) for the workflow's loader")
+    run.add_argument("--image-node", help="id or title of the loader that gets --image")
+    run.add_argument("--prompt", help="text for the positive prompt")
+    run.add_argument("--seed", type=int, help="seed for every sampler")
+    run.add_argument("--random-seed", action="store_true", help="a new random seed")
+    run.add_argument("--denoise", type=float, help="denoise strength 0..1")
+    run.add_argument(
+        "--set",
+        dest="values",
+        action="append",
+        default=[],
+        metavar="NODE.INPUT=V",
+        help="set any input (node by id or title); V is JSON or plain text",
+    )
+    run.add_argument("--out", type=Path, required=True, help="folder for the outputs")
+    run.set_defaults(func=cmd_run)
+
+    check = commands.add_parser("check", help="check that a ComfyUI server answers")
+    add_server_argument(check)
+    check.set_defaults(func=cmd_check)
+
+    inputs = commands.add_parser("inputs", help="list the inputs a workflow lets you set")
+    inputs.add_argument("workflow", type=Path)
+    inputs.add_argument("--json", action="store_true", help="machine-readable output")
+    inputs.set_defaults(func=cmd_inputs)
+    return parser
+
+
+def add_server_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("COMFYUI_URL", DEFAULT_SERVER),
+        help=f"ComfyUI URL (default: $COMFYUI_URL or {DEFAULT_SERVER})",
+    )
+
+
+def comfyui_backend(args: argparse.Namespace) -> Backend:
+    return ComfyUIBackend(args.server, token=os.environ.get("COMFYUI_TOKEN") or None)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    backend = comfyui_backend(args)
+    try:
+        print(backend.check())
+    finally:
+        backend.close()
+    return 0
+
+
+def cmd_inputs(args: argparse.Namespace) -> int:
+    workflow = Workflow.load(args.workflow)
+    found = workflow.inputs()
+    if args.json:
+        print(json.dumps([i.model_dump() | {"key": i.key} for i in found], indent=2))
+        return 0
+    for item in found:
+        print(
+            f"{item.key:<24} {item.kind:<8} {item.node_title} ({item.class_type}) = "
+            f"{json.dumps(item.value)[:60]}"
+        )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    job = Job(
+        workflow=Workflow.load(args.workflow),
+        out_dir=args.out,
+        bindings=bindings_from_args(args),
+        image=InputFile.from_path(args.image) if args.image else None,
+    )
+    job.workflow.bind(job.bindings, job.image.name if job.image else None)  # fail before connecting
+    return run_job(comfyui_backend(args), job)
+
+
+def run_job(backend: Backend, job: Job, err: TextIO = sys.stderr) -> int:
+    """Run one job to its end, reporting on stderr and printing saved paths on stdout."""
+    runner = JobRunner(backend)
+    bar = ProgressLine(err)
+    runner.submit(job)
+    try:
+        final = wait(runner, bar)
+    except KeyboardInterrupt:
+        runner.cancel()
+        bar.note("Cancelling…")
+        final = wait(runner, bar)
+    finally:
+        runner.close()
+    if isinstance(final, ev.JobFinished):
+        bar.note(f"Done: {len(final.outputs)} file(s) in {job.out_dir}")
+        return 0
+    if isinstance(final, ev.JobFailed):
+        bar.note(f"error: {final.message}")
+        return 1
+    bar.note("Cancelled.")
+    return 130
+
+
+def wait(runner: JobRunner, bar: ProgressLine) -> ev.Event | None:
+    """Report events until the job ends; return its final event."""
+    final = None
+    while runner.busy:
+        for event in runner.wait_idle(timeout=0.1):
+            if isinstance(event, ev.FINAL_EVENTS):
+                final = event
+            elif isinstance(event, ev.JobOutput):
+                bar.clear()
+                print(event.path, flush=True)
+            elif isinstance(event, ev.JobProgress):
+                bar.show(event)
+            elif isinstance(event, ev.JobQueued):
+                bar.note("Queued on the server.")
+    return final
+
+
+def bindings_from_args(args: argparse.Namespace) -> Bindings:
+    values = dict(parse_assignment(text) for text in args.values)
+    return Bindings(
+        image_node=args.image_node,
+        prompt=args.prompt,
+        seed=args.seed,
+        random_seed=args.random_seed,
+        denoise=args.denoise,
+        values=values,
+    )
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    key, eq, raw = text.partition("=")
+    if not eq or "." not in key:
+        raise ComfyRelayError(f"--set {text!r}: write NODE.INPUT=VALUE, e.g. --set 3.steps=20.")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw  # plain text needs no quotes
+    return key.strip(), value
+
+
+class ProgressLine:
+    """A one-line progress bar on a terminal; plain lines when stderr is a file or pipe."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = ""
+
+    def show(self, event: ev.JobProgress) -> None:
+        step = f" {event.value}/{event.max}" if event.max else ""
+        what = f"{event.node_title or event.node_id}{step}"
+        if self.tty:
+            filled = int(event.fraction * 30)
+            bar = "#" * filled + "." * (30 - filled)
+            self.stream.write(f"\r[{bar}] {event.fraction:4.0%} {what[:40]:<40}")
+            self.stream.flush()
+        elif what.split(" ")[0] != self.last.split(" ")[0]:
+            self.stream.write(f"{event.fraction:4.0%} {what}\n")
+        self.last = what
+
+    def clear(self) -> None:
+        if self.tty:
+            self.stream.write("\r" + " " * 80 + "\r")
+
+    def note(self, text: str) -> None:
+        self.clear()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""A client for one ComfyUI server: its HTTP routes and its WebSocket event stream."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import websocket
+
+from . import files
+from .errors import ComfyRelayError, ConnectionFailed, NodeProblem, PromptRejected, UploadTooLarge
+from .http import HttpClient, parse_json
+from .protocol import HistoryEntry, OutputFile, QueuedPrompt, SystemStats, WsMessage, parse_message
+
+log = logging.getLogger(__name__)
+SERVICE = "ComfyUI server"
+
+
+class ComfyClient:
+    """HTTP routes of one ComfyUI server (PROTOCOL.md section 1)."""
+
+    def __init__(
+        self, url: str, *, token: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ComfyRelayError(
+                f"{url!r} is not a server address; use one like "
+                "http://127.0.0.1:8188 or https://my-server.example."
+            )
+        self.url = url.rstrip("/")
+        self.token = token
+        self.headers = dict(headers or {})
+        self.http = HttpClient(self.url, token=token, headers=self.headers, service=SERVICE)
+
+    # ---- server ----
+    def system_stats(self) -> SystemStats:
+        return SystemStats.model_validate(self.http.json("GET", "/system_stats"))
+
+    def check(self) -> str:
+        stats = self.system_stats()
+        return f"Connected to ComfyUI {stats.version} at {self.url}"
+
+    def object_info(self, class_type: str | None = None) -> dict[str, Any]:
+        path = f"/object_info/{class_type}" if class_type else "/object_info"
+        data = self.http.json("GET", path)
+        return data if isinstance(data, dict) else {}
+
+    def max_upload_size(self) -> int | None:
+        try:
+            value = self.http.json("GET", "/features").get("max_upload_size")
+        except (ComfyRelayError, AttributeError):
+            return None
+        return value if isinstance(value, int) else None
+
+    # ---- inputs ----
+    def upload(self, name: str, data: bytes, *, overwrite: bool = False) -> str:
+        """Upload an image or video to the input folder; returns the name the server chose."""
+        form = {"overwrite": "true" if overwrite else "false", "type": "input"}
+        try:
+            response = self.http.request(
+                "POST", "/upload/image", data=form, files={"image": (files.safe_name(name), data)}
+            )
+        except UploadTooLarge:
+            raise UploadTooLarge(self._too_large(name, len(data))) from None
+        reply = parse_json(response, SERVICE, "/upload/image")
+        if not isinstance(reply, dict) or not isinstance(reply.get("name"), str):
+            raise ComfyRelayError(f"The ComfyUI server's upload answer has no file name: {reply}")
+        subfolder = reply.get("subfolder") or ""
+        return f"{subfolder}/{reply['name']}" if subfolder else str(reply["name"])
+
+    def _too_large(self, name: str, size: int) -> str:
+        limit = self.max_upload_size()
+        allowed = f"; it accepts at most {limit / 2**20:.1f} MiB" if limit else ""
+        return (
+            f"The ComfyUI server refused {name} ({size / 2**20:.1f} MiB) as too large{allowed}. "
+            "Send a smaller image (lower resolution or JPEG), or start ComfyUI with a larger "
+            "--max-upload-size."
+        )
+
+    # ---- prompts ----
+    def queue_prompt(self, graph: dict[str, Any], client_id: str, prompt_id: str) -> QueuedPrompt:
+        body = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
+        response = self.http.request("POST", "/prompt", json=body, accept=(400,))
+        reply = parse_json(response, SERVICE, "/prompt")
+        if response.status_code == 400:
+            raise prompt_rejected(reply, graph)
+        return QueuedPrompt.model_validate(reply)
+
+    def history(self, prompt_id: str) -> HistoryEntry | None:
+        """The finished prompt's entry, or None while unknown, queued or running."""
+        data = self.http.json("GET", f"/history/{prompt_id}")
+        entry = data.get(prompt_id) if isinstance(data, dict) else None
+        return HistoryEntry.model_validate(entry) if isinstance(entry, dict) else None
+
+    def queue(self) -> tuple[list[str], list[str]]:
+        """Prompt ids (running, pending), pending in the order they will run."""
+        data = self.http.json("GET", "/queue")
+
+        def ids(items: Any) -> list[str]:
+            rows = [i for i in items or [] if isinstance(i, list) and len(i) > 1]
+            return [str(i[1]) for i in sorted(rows, key=lambda i: i[0])]
+
+        return ids(data.get("queue_running")), ids(data.get("queue_pending"))
+
+    def dequeue(self, prompt_id: str) -> None:
+        self.http.request("POST", "/queue", json={"delete": [prompt_id]})
+
+    def interrupt(self, prompt_id: str) -> None:
+        """Interrupt our prompt only (0.3.64+ ignores the call if another one runs)."""
+        self.http.request("POST", "/interrupt", json={"prompt_id": prompt_id})
+
+    # ---- outputs ----
+    def download(self, file: OutputFile, out_dir: Path) -> Path:
+        """Stream one output into out_dir under a safe, new name."""
+        target = files.output_path(out_dir, file.filename, file.subfolder)
+        params = {"filename": file.filename, "subfolder": file.subfolder, "type": file.type}
+        return files.write_stream(self.http.stream("/view", params), target)
+
+    # ---- events ----
+    def ws_url(self, client_id: str) -> str:
+        parts = urlsplit(self.url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        return urlunsplit((scheme, parts.netloc, parts.path + "/ws", f"clientId={client_id}", ""))
+
+    def open_events(self, client_id: str, timeout: float = 10.0) -> EventSocket:
+        headers = dict(self.headers)
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return EventSocket(self.ws_url(client_id), headers, timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class EventSocket:
+    """The /ws stream: typed messages, with previews negotiated to carry metadata."""
+
+    def __init__(self, url: str, headers: Mapping[str, str], timeout: float) -> None:
+        self.url = url
+        try:
+            self.ws = websocket.create_connection(
+                url,
+                timeout=timeout,
+                header=[f"{k}: {v}" for k, v in headers.items()],
+                suppress_origin=True,  # a loopback ComfyUI answers a foreign Origin with 403
+                enable_multithread=True,
+            )
+            flags = {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
+            self.ws.send(json.dumps(flags))
+        except websocket.WebSocketBadStatusException as exc:
+            raise ConnectionFailed(self._refused(exc.status_code)) from None
+        except (OSError, websocket.WebSocketException) as exc:
+            raise ConnectionFailed(
+                f"Could not open the ComfyUI event stream at {safe_url(url)} "
+                f"({type(exc).__name__}). Check the URL and that the server is running."
+            ) from None
+
+    def _refused(self, status: int) -> str:
+        if status in (401, 403):
+            return (
+                f"The ComfyUI server refused the event stream ({status}). Check the API "
+                "token, or a proxy that blocks WebSockets."
+            )
+        return f"The ComfyUI server refused the event stream at {safe_url(self.url)} ({status})."
+
+    def receive(self, timeout: float) -> Iterator[WsMessage]:
+        """Messages that arrive within `timeout`; stops early at the first quiet moment.
+
+        Raises ConnectionFailed if the socket drops.
+        """
+        self.ws.settimeout(timeout)
+        while True:
+            try:
+                raw = self.ws.recv()
+            except websocket.WebSocketTimeoutException:
+                return
+            except (OSError, websocket.WebSocketException):
+                raise ConnectionFailed("The ComfyUI event stream dropped.") from None
+            if raw is None or raw == "":
+                raise ConnectionFailed("The ComfyUI event stream closed.")
+            message = parse_message(raw)
+            if message is not None:
+                yield message
+            self.ws.settimeout(0.001)  # drain what is already there, then hand back
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, websocket.WebSocketException):
+            self.ws.close(timeout=1)
+
+
+def safe_url(url: str) -> str:
+    """The URL without query or credentials, for messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def prompt_rejected(reply: Any, graph: dict[str, Any]) -> PromptRejected:
+    """Turn ComfyUI's 400 body into a message naming every failing node and input."""
+    reply = reply if isinstance(reply, dict) else {}
+    error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+    kind = str(error.get("type", ""))
+    message = str(error.get("message") or "The ComfyUI server rejected the workflow.")
+    if kind == "prompt_no_outputs":
+        message = (
+            "The workflow has no output node the server knows (SaveImage, PreviewImage...). "
+            "Add one and export the workflow again."
+        )
+    elif kind in ("invalid_prompt", "missing_node_type"):
+        message = (
+            f"{message.rstrip('.')}. {error.get('details') or ''} Install the missing "
+            "custom nodes on the server, or pick a workflow made for it."
+        ).strip()
+    else:
+        message = f"The ComfyUI server rejected the workflow: {message}"
+    return PromptRejected(message, node_problems(reply.get("node_errors"), graph))
+
+
+def node_problems(node_errors: Any, graph: dict[str, Any]) -> list[NodeProblem]:
+    problems = []
+    for node_id, entry in (node_errors or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        class_type = entry.get("class_type") or graph.get(node_id, {}).get("class_type", "")
+        for err in entry.get("errors") or []:
+            extra = err.get("extra_info") or {}
+            reason = str(err.get("message") or err.get("type") or "invalid")
+            if err.get("details"):
+                reason += f" ({err['details']})"
+            problems.append(
+                NodeProblem(
+                    str(node_id), str(class_type), str(extra.get("input_name") or ""), reason
+                )
+            )
+    return problems

@@ -1,0 +1,311 @@
+"""Running jobs on one ComfyUI server: upload, queue, follow events, fetch outputs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .backend import Backend, Capabilities, JobContext
+from .client import ComfyClient, EventSocket, new_id
+from .errors import (
+    ComfyRelayError,
+    ConnectionFailed,
+    ExecutionFailed,
+    JobCancelled,
+    ServerError,
+    ServerRestarted,
+)
+from .events import JobOutput, JobPreview, JobProgress, JobQueued
+from .files import media_kind
+from .job import Job
+from .protocol import (
+    Executed,
+    Executing,
+    ExecutionCached,
+    ExecutionError,
+    ExecutionInterrupted,
+    ExecutionSuccess,
+    HistoryEntry,
+    Preview,
+    Progress,
+    WsMessage,
+)
+
+log = logging.getLogger(__name__)
+_ENDING = (Executing, ExecutionSuccess, ExecutionError, ExecutionInterrupted)
+
+
+@dataclass
+class _Run:
+    """What the back end knows about one queued prompt."""
+
+    prompt_id: str
+    graph: dict[str, Any]
+    out_dir: Path
+    done: set[str] = field(default_factory=set)
+    current: str = ""
+    error: ExecutionError | None = None
+    interrupted: bool = False
+    ending: bool = False  # the stream said the prompt ended: fetch history now
+    last_poll: float = 0.0
+    unreachable_since: float | None = None
+
+    def title(self, node_id: str) -> str:
+        node = self.graph.get(node_id, {})
+        return str((node.get("_meta") or {}).get("title") or node.get("class_type") or node_id)
+
+    def fraction(self, step: float = 0.0) -> float:
+        return min(1.0, (len(self.done) + step) / max(1, len(self.graph)))
+
+
+class ComfyUIBackend(Backend):
+    """Any ComfyUI server: local, remote, or a RunComfy machine's main_service_url."""
+
+    name = "comfyui"
+    capabilities = Capabilities()
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        history_interval: float = 2.0,
+        lost_after: float = 30.0,
+    ) -> None:
+        self.client = ComfyClient(url, token=token, headers=headers)
+        self.client_id = new_id()
+        self.history_interval = history_interval  # poll /history this often when events are quiet
+        self.lost_after = lost_after  # give up when the server stays unreachable this long
+        self.server_version = ""
+        self._socket: EventSocket | None = None
+        self._next_connect = 0.0
+        self._stash: dict[str, list[WsMessage]] = {}  # events of queued runs not yet awaited
+
+    def check(self) -> str:
+        # A client of its own: the check runs on another thread than the jobs.
+        probe = ComfyClient(self.client.url, token=self.client.token, headers=self.client.headers)
+        try:
+            stats = probe.system_stats()
+        finally:
+            probe.close()
+        self.server_version = stats.version
+        return f"Connected to ComfyUI {stats.version} at {self.client.url}"
+
+    # ---- start: validate, upload, queue ----
+    def start(self, job: Job, ctx: JobContext) -> _Run:
+        ctx.raise_if_cancelled()
+        job.workflow.bind(job.bindings, job.image.name if job.image else None)  # fail before upload
+        name = self.client.upload(job.image.name, job.image.data) if job.image else None
+        graph = job.workflow.bind(job.bindings, name)
+        ctx.raise_if_cancelled()
+        self._connect()  # events of a fast prompt are only seen if the socket is already open
+        run = _Run(new_id(), graph, job.out_dir)
+        self._queue(run)
+        self._stash[run.prompt_id] = []
+        ctx.emit(JobQueued(ctx.job_id))
+        return run
+
+    def _queue(self, run: _Run) -> None:
+        try:
+            self.client.queue_prompt(run.graph, self.client_id, run.prompt_id)
+        except (ConnectionFailed, ServerError) as exc:
+            # The answer may be lost after the server took the prompt: our own id tells.
+            if (isinstance(exc, ServerError) and exc.status == 400) or not self._known(run):
+                raise
+
+    def _known(self, run: _Run) -> bool:
+        try:
+            running, pending = self.client.queue()
+            return (
+                run.prompt_id in running + pending or self.client.history(run.prompt_id) is not None
+            )
+        except ComfyRelayError:
+            return False
+
+    # ---- finish: follow the run to its history entry ----
+    def finish(self, handle: Any, ctx: JobContext) -> list[Path]:
+        run: _Run = handle
+        try:
+            entry = self._wait(run, ctx)
+            self._raise_for_status(run, entry)
+            return self._download(run, entry, ctx)
+        finally:
+            self._stash.pop(run.prompt_id, None)
+
+    def _wait(self, run: _Run, ctx: JobContext) -> HistoryEntry:
+        for message in self._stash.get(run.prompt_id, []):
+            self._apply(run, message, ctx)
+        while True:
+            if ctx.cancelled:
+                self._cancel(run)
+                raise JobCancelled("Cancelled.")
+            for message in self._receive(run, 0.25):
+                self._apply(run, message, ctx)
+            now = time.monotonic()
+            if run.ending or now - run.last_poll > self.history_interval:
+                run.last_poll = now
+                entry = self._poll(run)
+                if entry is not None:
+                    return entry
+
+    def _receive(self, run: _Run, timeout: float) -> list[WsMessage]:
+        socket = self._connect()
+        if socket is None:
+            time.sleep(timeout)
+            return []
+        mine: list[WsMessage] = []
+        try:
+            for message in socket.receive(timeout):
+                owner = message.prompt_id
+                if owner is None or owner == run.prompt_id:
+                    mine.append(message)
+                elif owner in self._stash:
+                    self._stash[owner].append(message)
+        except ConnectionFailed:
+            log.info("event stream dropped; reconnecting and checking history")
+            self._disconnect()
+            run.ending = True  # the end may have been missed while the socket was down
+        return mine
+
+    def _apply(self, run: _Run, message: WsMessage, ctx: JobContext) -> None:
+        """Turn one server message into progress for the host."""
+        if isinstance(message, ExecutionCached):
+            run.done.update(message.nodes)
+        elif isinstance(message, Executing) and message.node is not None:
+            if run.current:
+                run.done.add(run.current)
+            run.current = message.node
+            self._progress(run, ctx, message.node)
+        elif isinstance(message, Progress) and message.max > 0:
+            node = message.node or run.current
+            self._progress(run, ctx, node, message.value, message.max)
+        elif isinstance(message, Executed):
+            run.done.add(message.node)
+        elif isinstance(message, Preview) and message.data:
+            ctx.emit(JobPreview(ctx.job_id, message.data, message.mime, message.node_id or ""))
+        if isinstance(message, ExecutionError):
+            run.error = message
+        elif isinstance(message, ExecutionInterrupted):
+            run.interrupted = True
+        if isinstance(message, _ENDING) and (
+            not isinstance(message, Executing) or message.node is None
+        ):
+            run.ending = True
+
+    def _progress(
+        self, run: _Run, ctx: JobContext, node: str, value: int = 0, maximum: int = 0
+    ) -> None:
+        step = value / maximum if maximum else 0.0
+        ctx.emit(JobProgress(ctx.job_id, run.fraction(step), node, run.title(node), value, maximum))
+
+    def _poll(self, run: _Run) -> HistoryEntry | None:
+        """The history entry once written; raise if the server forgot the prompt."""
+        try:
+            entry = self.client.history(run.prompt_id)
+            if entry is None:
+                running, pending = self.client.queue()
+                if run.prompt_id not in running + pending:
+                    # It may have finished between the two calls: ask once more.
+                    entry = self.client.history(run.prompt_id) or self._lost(run)
+        except (ConnectionFailed, ServerError) as exc:
+            self._unreachable(run, exc)
+            return None
+        run.unreachable_since = None
+        return entry
+
+    def _lost(self, run: _Run) -> HistoryEntry:
+        raise ServerRestarted(
+            f"The ComfyUI server at {self.client.url} no longer knows this job: it was probably "
+            "restarted, and its result is lost. Run the job again."
+        )
+
+    def _unreachable(self, run: _Run, exc: ComfyRelayError) -> None:
+        now = time.monotonic()
+        if run.unreachable_since is None:
+            run.unreachable_since = now
+        elif now - run.unreachable_since > self.lost_after:
+            raise ConnectionFailed(
+                f"Lost contact with the ComfyUI server at {self.client.url} for "
+                f"{self.lost_after:.0f} s during the job ({exc}). Check the server; the job may "
+                "still finish there."
+            )
+
+    def _raise_for_status(self, run: _Run, entry: HistoryEntry) -> None:
+        if entry.status.status_str != "error":
+            return
+        error = run.error or _history_error(entry)
+        if error is not None:
+            node = error.node_id or ""
+            title = f" '{run.title(node)}'" if node else ""
+            raise ExecutionFailed(
+                f"Node {node}{title} ({error.node_type}) failed: {error.exception_type}: "
+                f"{error.exception_message}".strip(),
+                node,
+                error.node_type or "",
+            )
+        if run.interrupted or entry.status.last("execution_interrupted") is not None:
+            raise ExecutionFailed(
+                "The job was interrupted on the server (by someone else, or "
+                "the server's Cancel). Run it again."
+            )
+        raise ExecutionFailed("The ComfyUI server reports the job failed without details.")
+
+    def _download(self, run: _Run, entry: HistoryEntry, ctx: JobContext) -> list[Path]:
+        paths = []
+        for node_id, file in entry.files():
+            ctx.raise_if_cancelled()
+            path = self._fetch(file, run.out_dir)
+            paths.append(path)
+            ctx.emit(JobOutput(ctx.job_id, path, node_id, media_kind(path)))
+        return paths
+
+    def _fetch(self, file: Any, out_dir: Path, attempts: int = 3) -> Path:
+        for attempt in range(attempts):
+            try:
+                return self.client.download(file, out_dir)
+            except ConnectionFailed:
+                if attempt == attempts - 1:
+                    raise
+                log.info("download of an output broke off; retrying")
+        raise AssertionError("unreachable")
+
+    # ---- cancel ----
+    def _cancel(self, run: _Run) -> None:
+        """Remove our prompt if it waits, interrupt it if it runs; never touch other prompts."""
+        try:
+            self.client.dequeue(run.prompt_id)
+            running, _ = self.client.queue()
+            if run.prompt_id in running:
+                self.client.interrupt(run.prompt_id)
+        except ComfyRelayError as exc:
+            log.warning("could not cancel on the server: %s", exc)
+
+    # ---- event stream ----
+    def _connect(self) -> EventSocket | None:
+        """The open socket, or a new one; None while the server refuses (retried every 2 s)."""
+        if self._socket is None and time.monotonic() >= self._next_connect:
+            try:
+                self._socket = self.client.open_events(self.client_id)
+            except ConnectionFailed as exc:
+                log.info("event stream unavailable: %s", exc)
+                self._next_connect = time.monotonic() + 2.0
+        return self._socket
+
+    def _disconnect(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+        self._socket = None
+
+    def close(self) -> None:
+        self._disconnect()
+        self.client.close()
+
+
+def _history_error(entry: HistoryEntry) -> ExecutionError | None:
+    data = entry.status.last("execution_error")
+    return ExecutionError.model_validate(data) if data is not None else None

@@ -1,0 +1,85 @@
+"""Every failure the user can see is a ComfyRelayError whose text says what to do next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ComfyRelayError(Exception):
+    """Base class: str(error) is a complete, actionable message for the user."""
+
+
+class ConnectionFailed(ComfyRelayError):
+    """The server could not be reached, or the connection broke."""
+
+
+class AuthenticationFailed(ComfyRelayError):
+    """The server refused our credentials (401/403)."""
+
+
+class ServerError(ComfyRelayError):
+    """The server answered with an error we cannot recover from."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RateLimited(ServerError):
+    """HTTP 429 after all retries."""
+
+
+class UploadTooLarge(ComfyRelayError):
+    """The server refused an upload as too large (413)."""
+
+
+class WorkflowError(ComfyRelayError):
+    """The workflow file or a binding is unusable; nothing was sent."""
+
+
+@dataclass(frozen=True)
+class NodeProblem:
+    node_id: str
+    class_type: str
+    input_name: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = (
+            f"node {self.node_id} ({self.class_type})"
+            if self.class_type
+            else f"node {self.node_id}"
+        )
+        if self.input_name:
+            where += f", input '{self.input_name}'"
+        return f"{where}: {self.reason}"
+
+
+class PromptRejected(ComfyRelayError):
+    """ComfyUI refused the prompt (400); `problems` lists each failing node input."""
+
+    def __init__(self, message: str, problems: list[NodeProblem]) -> None:
+        lines = [message, *(f"  - {p}" for p in problems)]
+        super().__init__("\n".join(lines))
+        self.problems = problems
+
+
+class ExecutionFailed(ComfyRelayError):
+    """A node raised while the server ran the workflow."""
+
+    def __init__(self, message: str, node_id: str = "", node_type: str = "") -> None:
+        super().__init__(message)
+        self.node_id = node_id
+        self.node_type = node_type
+
+
+class JobCancelled(ComfyRelayError):
+    """The user cancelled the job."""
+
+
+class ServerRestarted(ComfyRelayError):
+    """The server forgot our job (restart): its result is lost."""
+
+
+class UnsafeOutputName(ComfyRelayError):
+    """A server-supplied file name could not be turned into a safe local name."""

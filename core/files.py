@@ -1,0 +1,102 @@
+"""Turning server-supplied names into files inside the output folder, and nowhere else."""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import UnsafeOutputName
+
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
+    f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)
+}
+_BAD_CHARS = re.compile(r'[\x00-\x1f<>:"/\\|?*]')
+MAX_NAME = 120
+
+IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".exr", ".gif"}
+VIDEO_EXT = {".mp4", ".webm", ".mov", ".mkv", ".avi"}
+AUDIO_EXT = {".wav", ".mp3", ".flac", ".ogg", ".m4a"}
+
+
+def safe_name(name: str) -> str:
+    """One path component that is valid on Windows, macOS and Linux and cannot climb out.
+
+    Server names are never trusted: only the last component survives, control and reserved
+    characters go, reserved device names get a prefix and the length is capped.
+    """
+    name = unicodedata.normalize("NFC", name.replace("\\", "/")).split("/")[-1]
+    name = _BAD_CHARS.sub("_", name).strip(" .")
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    if stem.split(".")[0].upper() in _WINDOWS_RESERVED:
+        stem = "_" + stem
+    ext = ext[:16]
+    stem = stem[: MAX_NAME - len(ext) - 1]
+    result = f"{stem}.{ext}" if ext else stem
+    if not stem or result in (".", ".."):
+        raise UnsafeOutputName(f"The server sent an unusable output file name {name[:60]!r}.")
+    return result
+
+
+def safe_subfolder(subfolder: str) -> list[str]:
+    """Sub-folder parts with anything that could climb out dropped."""
+    parts = re.split(r"[\\/]+", subfolder or "")
+    kept = []
+    for part in parts:
+        part = _BAD_CHARS.sub("_", part).strip(" .")
+        if part and part not in (".", ".."):
+            kept.append(part[:MAX_NAME])
+    return kept[:8]
+
+
+def output_path(out_dir: Path, filename: str, subfolder: str = "") -> Path:
+    """A fresh path inside out_dir for a server file; an existing file is never overwritten."""
+    root = out_dir.resolve()
+    folder = root.joinpath(*safe_subfolder(subfolder))
+    name = safe_name(filename)
+    path = unique_path(folder / name)
+    if not path.resolve().is_relative_to(root):
+        raise UnsafeOutputName(f"Refusing to write {filename!r} outside {root}.")
+    return path
+
+
+def unique_path(path: Path) -> Path:
+    if not path.exists():
+        return path
+    for n in range(1, 100_000):
+        candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise UnsafeOutputName(f"Too many files named like {path.name} in {path.parent}.")
+
+
+def write_stream(chunks: Iterable[bytes], path: Path) -> Path:
+    """Write chunks to path via a temporary file, so a broken download leaves nothing behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    try:
+        with open(partial, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def media_kind(path: Path | str) -> str:
+    ext = Path(path).suffix.lower()
+    if ext in IMAGE_EXT:
+        return "image"
+    if ext in VIDEO_EXT:
+        return "video"
+    if ext in AUDIO_EXT:
+        return "audio"
+    return "file"

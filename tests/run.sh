@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian 12 machine: installs what the tests need, then runs
+# ruff, mypy and pytest. Usage: bash tests/run.sh [extra pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3.11}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+
+# --- Debian packages: Krita for the plugin tests (kritarunner runs it headless) ---
+if ! command -v kritarunner >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends krita python3-pyqt5 xauth >/dev/null
+fi
+
+# --- Python packages: the core, its test tools, real bpy and the bpy stubs ---
+"$VPY" -m pip install -q --disable-pip-version-check -e '.[test]' \
+    'bpy==5.0.1' 'fake-bpy-module-latest'
+
+"$VPY" -m ruff check .
+"$VPY" -m mypy core tests blender_addon krita_plugin build_addons.py
+"$VPY" -m pytest "$@"
