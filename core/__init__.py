@@ -1,6 +1,8 @@
 """ComfyRelay's host-free core: run ComfyUI workflows from any host, on any back end."""
 
 from .backend import Backend, Capabilities, JobContext
+from .client import ComfyClient
+from .comfyui_backend import ComfyUIBackend
 from .errors import (
     AuthenticationFailed,
     ComfyRelayError,
@@ -36,6 +38,8 @@ __all__ = [
     "Backend",
     "Bindings",
     "Capabilities",
+    "ComfyClient",
+    "ComfyUIBackend",
     "ComfyRelayError",
     "ConnectionChecked",
     "ConnectionFailed",

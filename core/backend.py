@@ -27,13 +27,24 @@ class Capabilities:
 class JobContext:
     """The runner's side of one job, handed to the back end: emit events, notice Cancel."""
 
-    def __init__(self, job_id: str, emit: Callable[[JobEvent], None]) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        emit: Callable[[JobEvent], None],
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
         self.job_id = job_id
         self._emit = emit
+        self._on_idle = on_idle
         self._cancel = threading.Event()
 
     def emit(self, event: JobEvent) -> None:
         self._emit(event)
+
+    def idle(self) -> None:
+        """Call from wait loops: the runner sends the next queued jobs meanwhile."""
+        if self._on_idle is not None:
+            self._on_idle()
 
     def request_cancel(self) -> None:
         self._cancel.set()
@@ -69,8 +80,8 @@ class Backend(ABC):
     def finish(self, handle: Any, ctx: JobContext) -> list[Path]:
         """Wait for the job, emit progress and outputs, return the saved files.
 
-        Must return or raise within a bounded time, check ctx.cancelled at least every
-        half second (also on entry: the job may have been cancelled while it waited) and
+        Must return or raise within a bounded time, call ctx.idle() and check
+        ctx.cancelled at least every half second (also on entry: the job may have been cancelled while it waited) and
         raise JobCancelled after cancelling it on the server.
         """
 

@@ -141,6 +141,7 @@ class ComfyUIBackend(Backend):
         for message in self._stash.get(run.prompt_id, []):
             self._apply(run, message, ctx)
         while True:
+            ctx.idle()
             if ctx.cancelled:
                 self._cancel(run)
                 raise JobCancelled("Cancelled.")

@@ -65,7 +65,7 @@ class JobRunner:
             raise ComfyRelayError("This runner is closed; create a new one.")
         job_id = uuid.uuid4().hex[:12]
         job = dataclasses.replace(job, bindings=job.bindings.resolve())
-        entry = _Entry(job_id, job, JobContext(job_id, self._events.put))
+        entry = _Entry(job_id, job, JobContext(job_id, self._events.put, self._start_more))
         with self._lock:
             self._waiting.append(entry)
             self._open_jobs.add(job_id)
