@@ -81,8 +81,8 @@ class Backend(ABC):
         """Wait for the job, emit progress and outputs, return the saved files.
 
         Must return or raise within a bounded time, call ctx.idle() and check
-        ctx.cancelled at least every half second (also on entry: the job may have been cancelled while it waited) and
-        raise JobCancelled after cancelling it on the server.
+        ctx.cancelled at least every half second (also on entry: the job may have been
+        cancelled while it waited) and raise JobCancelled after cancelling it on the server.
         """
 
     def close(self) -> None:  # noqa: B027 - most back ends hold nothing to release

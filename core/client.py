@@ -120,7 +120,7 @@ class ComfyClient:
         """Stream one output into out_dir under a safe, new name."""
         target = files.output_path(out_dir, file.filename, file.subfolder)
         params = {"filename": file.filename, "subfolder": file.subfolder, "type": file.type}
-        return files.write_stream(self.http.stream("/view", params), target)
+        return files.write_stream(self.http.stream("/view", params, file.filename), target)
 
     # ---- events ----
     def ws_url(self, client_id: str) -> str:

@@ -276,13 +276,21 @@ class ComfyUIBackend(Backend):
         raise AssertionError("unreachable")
 
     # ---- cancel ----
-    def _cancel(self, run: _Run) -> None:
-        """Remove our prompt if it waits, interrupt it if it runs; never touch other prompts."""
+    def _cancel(self, run: _Run, confirm_within: float = 10.0) -> None:
+        """Remove our prompt if it waits, interrupt it if it runs; never touch other prompts.
+
+        Interrupts take effect at the server's next node or step, so wait (bounded) until the
+        server has let go of the prompt: "Cancelled" then means the server stopped.
+        """
+        deadline = time.monotonic() + confirm_within
         try:
             self.client.dequeue(run.prompt_id)
             running, _ = self.client.queue()
             if run.prompt_id in running:
                 self.client.interrupt(run.prompt_id)
+            while run.prompt_id in running and time.monotonic() < deadline:
+                time.sleep(0.1)
+                running, _ = self.client.queue()
         except ComfyRelayError as exc:
             log.warning("could not cancel on the server: %s", exc)
 

@@ -113,26 +113,27 @@ class HttpClient:
             return ServerError(f"The {self.service} has no {where} (404). {detail}", status)
         return ServerError(f"The {self.service} answered {status} to {where}. {detail}", status)
 
-    def stream(self, path: str, params: Mapping[str, str] | None = None) -> Iterator[bytes]:
+    def stream(
+        self, path: str, params: Mapping[str, str] | None = None, label: str = ""
+    ) -> Iterator[bytes]:
         """Yield a response body in chunks, checking it arrived whole."""
         response = self.request("GET", path, params=params, stream=True)
         with response:
-            expected = response.headers.get("Content-Length")
+            expected = response.headers.get("Content-Length", "")
             received = 0
             try:
                 for chunk in response.iter_content(CHUNK):
                     received += len(chunk)
                     yield chunk
             except requests.exceptions.RequestException:
-                raise ConnectionFailed(
-                    f"The download of {path} from {self.base_url} broke off after "
-                    f"{received} bytes. Try again."
-                ) from None
-            if expected is not None and expected.isdigit() and int(expected) != received:
-                raise ConnectionFailed(
-                    f"The download of {path} from {self.base_url} was truncated: "
-                    f"{received} of {expected} bytes. Try again."
-                )
+                raise ConnectionFailed(self._truncated(label or path, received, expected)) from None
+            if expected.isdigit() and int(expected) != received:
+                raise ConnectionFailed(self._truncated(label or path, received, expected))
+
+    def _truncated(self, what: str, received: int, expected: str) -> str:
+        of = f" of {expected}" if expected else ""
+        return (f"The download of {what} from {self.base_url} was truncated: the connection "
+                f"broke after {received}{of} bytes. Try again.")
 
     def close(self) -> None:
         self.session.close()

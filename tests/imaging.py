@@ -11,8 +11,13 @@ from PIL import Image, ImageChops
 def gradient_png(width: int = 64, height: int = 48) -> bytes:
     """An RGB image with distinct pixels, so an inversion is checkable exactly."""
     image = Image.new("RGB", (width, height))
-    image.putdata([((x * 255) // max(1, width - 1), (y * 255) // max(1, height - 1), (x + y) % 256)
-                   for y in range(height) for x in range(width)])
+    image.putdata(
+        [
+            ((x * 255) // max(1, width - 1), (y * 255) // max(1, height - 1), (x + y) % 256)
+            for y in range(height)
+            for x in range(width)
+        ]
+    )
     buf = io.BytesIO()
     image.save(buf, "PNG", compress_level=1)
     return buf.getvalue()
@@ -22,5 +27,7 @@ def is_inverse(png: bytes, result: Path) -> bool:
     source = Image.open(io.BytesIO(png)).convert("RGB")
     with Image.open(result) as out:
         inverted = ImageChops.invert(source)
-        return out.convert("RGB").size == source.size and ImageChops.difference(
-            inverted, out.convert("RGB")).getbbox() is None
+        return (
+            out.convert("RGB").size == source.size
+            and ImageChops.difference(inverted, out.convert("RGB")).getbbox() is None
+        )

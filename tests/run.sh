@@ -10,11 +10,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 VPY=.venv/bin/python
 
-# --- Debian packages: Krita for the plugin tests (kritarunner runs it headless) ---
-if ! command -v kritarunner >/dev/null 2>&1; then
+# --- Debian packages: Krita for the plugin tests (kritarunner headless, full Krita on Xvfb) ---
+APT_PACKAGES="krita python3-pyqt5 xauth xvfb"
+if ! dpkg -s $APT_PACKAGES >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends krita python3-pyqt5 xauth >/dev/null
+    apt-get install -y -qq --no-install-recommends $APT_PACKAGES >/dev/null
 fi
 
 # --- Python packages: the core, its test tools, real bpy and the bpy stubs ---

@@ -14,19 +14,29 @@ from tests.paths import WORKFLOWS
 from tests.servers.comfyui import ComfyTestServer
 
 
-def comfyrelay(*args: str | Path, env: dict[str, str] | None = None,
-               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def comfyrelay(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "comfyrelay.cli", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 def test_run_inverts_a_4k_png(comfy_server: ComfyTestServer, tmp_path: Path) -> None:
     source = tmp_path / "render.png"
     png = gradient_png(3840, 2160)
     source.write_bytes(png)
-    result = comfyrelay("run", WORKFLOWS / "invert_api.json", "--server", comfy_server.url,
-                        "--image", source, "--out", tmp_path / "out")
+    result = comfyrelay(
+        "run",
+        WORKFLOWS / "invert_api.json",
+        "--server",
+        comfy_server.url,
+        "--image",
+        source,
+        "--out",
+        tmp_path / "out",
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 1 and Path(lines[0]).is_file()
@@ -40,8 +50,18 @@ def test_run_with_sets_and_a_failing_node(comfy_server: ComfyTestServer, tmp_pat
     wf.write_text(json.dumps(workflows.failing().graph))
     source = tmp_path / "in.png"
     source.write_bytes(gradient_png())
-    result = comfyrelay("run", wf, "--server", comfy_server.url, "--image", source,
-                        "--set", "Save.filename_prefix=mine", "--out", tmp_path / "out")
+    result = comfyrelay(
+        "run",
+        wf,
+        "--server",
+        comfy_server.url,
+        "--image",
+        source,
+        "--set",
+        "Save.filename_prefix=mine",
+        "--out",
+        tmp_path / "out",
+    )
     assert result.returncode == 1
     assert "Node 4 'Alpha' (ImageToMask) failed" in result.stderr
     assert result.stdout == ""
@@ -52,8 +72,16 @@ def test_run_refuses_ui_format_and_bad_sets_before_connecting(tmp_path: Path) ->
     nowhere = "http://127.0.0.1:9"
     ui = comfyrelay("run", WORKFLOWS / "invert_ui.json", "--server", nowhere, "--out", tmp_path)
     assert ui.returncode == 1 and "Export (API)" in ui.stderr
-    bad = comfyrelay("run", WORKFLOWS / "invert_api.json", "--server", nowhere,
-                     "--set", "Invert.strength=2", "--out", tmp_path)
+    bad = comfyrelay(
+        "run",
+        WORKFLOWS / "invert_api.json",
+        "--server",
+        nowhere,
+        "--set",
+        "Invert.strength=2",
+        "--out",
+        tmp_path,
+    )
     assert bad.returncode == 1 and "has no input 'strength'" in bad.stderr
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from comfyrelay import Bindings, ComfyUIBackend, InputFile, Job, JobRunner
 from comfyrelay import events as ev
 from comfyrelay.client import ComfyClient, new_id
 from comfyrelay.errors import PromptRejected
+
 from tests import workflows
 from tests.conftest import ComfyTarget
 from tests.imaging import gradient_png, is_inverse
@@ -93,13 +93,13 @@ def test_invalid_prompt_lists_each_failing_input(comfy: ComfyTarget) -> None:
         client.queue_prompt(graph, new_id(), new_id())
     problems = err.value.problems
     assert [(p.node_id, p.class_type, p.input_name) for p in problems] == [
-        ("1", "LoadImage", "image")]
+        ("1", "LoadImage", "image")
+    ]
     assert "node 1 (LoadImage), input 'image'" in str(err.value)
 
 
 def test_unknown_node_class_is_explained(comfy: ComfyTarget) -> None:
-    graph = workflows.invert().graph | {
-        "9": {"class_type": "NoSuchNode", "inputs": {}}}
+    graph = workflows.invert().graph | {"9": {"class_type": "NoSuchNode", "inputs": {}}}
     with pytest.raises(PromptRejected) as err:
         ComfyClient(comfy.url).queue_prompt(graph, new_id(), new_id())
     assert "NoSuchNode" in str(err.value)
@@ -150,16 +150,28 @@ def test_cancel_pending_job_dequeues_it(comfy: ComfyTarget, tmp_path: Path) -> N
 
 def test_view_refuses_traversal(comfy: ComfyTarget) -> None:
     view = f"{comfy.url}/view"
-    assert requests.get(view, params={"filename": "../secret.png", "type": "output"},
-                        timeout=10).status_code == 400
-    assert requests.get(view, params={"filename": "x.png", "subfolder": "../..",
-                                      "type": "output"}, timeout=10).status_code == 403
+    assert (
+        requests.get(
+            view, params={"filename": "../secret.png", "type": "output"}, timeout=10
+        ).status_code
+        == 400
+    )
+    assert (
+        requests.get(
+            view, params={"filename": "x.png", "subfolder": "../..", "type": "output"}, timeout=10
+        ).status_code
+        == 403
+    )
 
 
 def test_origin_header_is_never_sent(comfy: ComfyTarget) -> None:
     # A loopback ComfyUI answers a foreign Origin with 403; our client must not send one.
-    assert requests.get(f"{comfy.url}/system_stats", headers={"Origin": "http://evil.example"},
-                        timeout=10).status_code == 403
+    assert (
+        requests.get(
+            f"{comfy.url}/system_stats", headers={"Origin": "http://evil.example"}, timeout=10
+        ).status_code
+        == 403
+    )
     ComfyClient(comfy.url).system_stats()
     socket = ComfyClient(comfy.url).open_events(new_id())
     socket.close()

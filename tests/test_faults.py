@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from comfyrelay import ComfyUIBackend, InputFile, Job, JobRunner
 from comfyrelay import events as ev
 from comfyrelay.client import ComfyClient
 from comfyrelay.errors import AuthenticationFailed, ConnectionFailed, UploadTooLarge
+
 from tests import workflows
 from tests.imaging import gradient_png, is_inverse
 from tests.servers.comfyui import ComfyTestServer
@@ -52,15 +52,18 @@ def test_unreachable_server_names_the_url(tmp_path: Path) -> None:
         ComfyUIBackend(url).check()
 
 
-def test_token_is_required_and_sent_on_http_and_websocket(tmp_path: Path,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_token_is_required_and_sent_on_http_and_websocket(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     secret = "tok-SECRET-123"
     with ComfyTestServer(tmp_path / "s", token=secret) as server:
         with pytest.raises(AuthenticationFailed) as err:
             ComfyUIBackend(server.url, token="wrong").check()
         assert "token" in str(err.value) and "wrong" not in str(err.value)
-        final, events = run_one(ComfyUIBackend(server.url, token=secret), invert_job(tmp_path / "o"))
+        final, events = run_one(
+            ComfyUIBackend(server.url, token=secret), invert_job(tmp_path / "o")
+        )
         assert isinstance(final, ev.JobFinished)
         assert any(isinstance(e, ev.JobProgress) for e in events)  # the socket was let in
     assert secret not in caplog.text
@@ -72,14 +75,17 @@ def test_oversized_upload_says_size_and_limit(tmp_path: Path) -> None:
         with pytest.raises(UploadTooLarge) as err:
             ComfyClient(server.url).upload("big.png", b"x" * 20000)
         assert "big.png" in str(err.value) and "--max-upload-size" in str(err.value)
-        final, _ = run_one(ComfyUIBackend(server.url), Job(
-            workflows.invert(), tmp_path / "o", image=InputFile("big.png", gradient_png(256, 256))))
+        final, _ = run_one(
+            ComfyUIBackend(server.url),
+            Job(workflows.invert(), tmp_path / "o", image=InputFile("big.png", b"x" * 20000)),
+        )
         assert isinstance(final, ev.JobFailed) and "too large" in final.message
         assert server.prompts == []  # nothing was queued
 
 
-def test_dropped_websocket_recovers_result_from_history(comfy_server: ComfyTestServer,
-                                                        tmp_path: Path) -> None:
+def test_dropped_websocket_recovers_result_from_history(
+    comfy_server: ComfyTestServer, tmp_path: Path
+) -> None:
     comfy_server.faults.drop_ws_after_frames = 3
     final, _ = run_one(ComfyUIBackend(comfy_server.url), invert_job(tmp_path))
     assert isinstance(final, ev.JobFinished)
@@ -87,24 +93,36 @@ def test_dropped_websocket_recovers_result_from_history(comfy_server: ComfyTestS
     assert len(comfy_server.prompts) == 1  # never submitted twice
 
 
-def test_silent_websocket_falls_back_to_history(comfy_server: ComfyTestServer,
-                                                tmp_path: Path) -> None:
+def test_silent_websocket_falls_back_to_history(
+    comfy_server: ComfyTestServer, tmp_path: Path
+) -> None:
     comfy_server.faults.silent_ws = True
     backend = ComfyUIBackend(comfy_server.url, history_interval=0.3)
     final, _ = run_one(backend, invert_job(tmp_path))
     assert isinstance(final, ev.JobFinished) and is_inverse(PNG, final.outputs[0])
 
 
-@pytest.mark.parametrize("hostile", ["../../evil.png", "/tmp/abs.png", "a\x00b.png", "CON.png",
-                                     "y" * 300 + ".png", "..\\..\\win.png"])
-def test_hostile_output_names_stay_in_the_output_folder(comfy_server: ComfyTestServer,
-                                                        tmp_path: Path, hostile: str) -> None:
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "../../evil.png",
+        "/tmp/abs.png",
+        "a\x00b.png",
+        "CON.png",
+        "y" * 300 + ".png",
+        "..\\..\\win.png",
+    ],
+)
+def test_hostile_output_names_stay_in_the_output_folder(
+    comfy_server: ComfyTestServer, tmp_path: Path, hostile: str
+) -> None:
     comfy_server.faults.hostile_filename = hostile
     out = tmp_path / "deep" / "out"
     final, _ = run_one(ComfyUIBackend(comfy_server.url), invert_job(out))
     assert isinstance(final, ev.JobFinished), final
-    written = [p for p in tmp_path.rglob("*") if p.is_file()
-               and not p.is_relative_to(tmp_path / "server")]
+    written = [
+        p for p in tmp_path.rglob("*") if p.is_file() and not p.is_relative_to(tmp_path / "server")
+    ]
     assert written and all(p.resolve().is_relative_to(out.resolve()) for p in written)
     assert is_inverse(PNG, final.outputs[0])
 
@@ -126,8 +144,9 @@ def test_server_restart_mid_job_is_reported(comfy_server: ComfyTestServer, tmp_p
     assert "restarted" in final[0].message and final[0].error_type == "ServerRestarted"
 
 
-def test_truncated_download_fails_clearly_and_leaves_nothing(comfy_server: ComfyTestServer,
-                                                             tmp_path: Path) -> None:
+def test_truncated_download_fails_clearly_and_leaves_nothing(
+    comfy_server: ComfyTestServer, tmp_path: Path
+) -> None:
     comfy_server.faults.truncate_downloads = True
     out = tmp_path / "out"
     final, _ = run_one(ComfyUIBackend(comfy_server.url), invert_job(out))
@@ -136,8 +155,9 @@ def test_truncated_download_fails_clearly_and_leaves_nothing(comfy_server: Comfy
 
 
 @pytest.mark.parametrize("route", ["/prompt", "/upload/image", "/view", "/history"])
-def test_server_errors_end_the_job_with_the_route(comfy_server: ComfyTestServer, tmp_path: Path,
-                                                  route: str) -> None:
+def test_server_errors_end_the_job_with_the_route(
+    comfy_server: ComfyTestServer, tmp_path: Path, route: str
+) -> None:
     comfy_server.faults.http_errors[route] = 500
     backend = ComfyUIBackend(comfy_server.url, history_interval=0.2, lost_after=1.0)
     final, _ = run_one(backend, invert_job(tmp_path))
@@ -146,8 +166,9 @@ def test_server_errors_end_the_job_with_the_route(comfy_server: ComfyTestServer,
     assert len(comfy_server.prompts) <= 1
 
 
-def test_unknown_messages_and_bad_binary_frames_are_ignored(comfy_server: ComfyTestServer,
-                                                            tmp_path: Path) -> None:
+def test_unknown_messages_and_bad_binary_frames_are_ignored(
+    comfy_server: ComfyTestServer, tmp_path: Path
+) -> None:
     comfy_server.faults.unknown_ws_messages = True
     final, _ = run_one(ComfyUIBackend(comfy_server.url), invert_job(tmp_path))
     assert isinstance(final, ev.JobFinished)
@@ -156,7 +177,11 @@ def test_unknown_messages_and_bad_binary_frames_are_ignored(comfy_server: ComfyT
 def test_previews_reach_the_host(comfy_server: ComfyTestServer, tmp_path: Path) -> None:
     _, events = run_one(ComfyUIBackend(comfy_server.url), invert_job(tmp_path))
     previews = [e for e in events if isinstance(e, ev.JobPreview)]
-    assert previews and previews[0].data[:4] in (b"\x89PNG", b"\xff\xd8\xff\xe0", b"\xff\xd8\xff\xdb")
+    assert previews and previews[0].data[:4] in (
+        b"\x89PNG",
+        b"\xff\xd8\xff\xe0",
+        b"\xff\xd8\xff\xdb",
+    )
 
 
 def test_close_during_a_job_returns_promptly(comfy_server: ComfyTestServer, tmp_path: Path) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from comfyrelay.errors import UnsafeOutputName
 from comfyrelay.files import output_path, safe_name, write_stream
 
@@ -40,7 +40,7 @@ def test_existing_files_are_never_overwritten(tmp_path: Path) -> None:
 
 
 def test_broken_stream_leaves_no_file(tmp_path: Path) -> None:
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         yield b"partial"
         raise OSError("connection reset")
 

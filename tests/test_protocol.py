@@ -23,23 +23,40 @@ def text(kind: str, data: object) -> str:
 
 
 def test_status_and_executing_null() -> None:
-    status = parse_message(text("status", {"status": {"exec_info": {"queue_remaining": 2}},
-                                           "sid": "abc"}))
+    status = parse_message(
+        text("status", {"status": {"exec_info": {"queue_remaining": 2}}, "sid": "abc"})
+    )
     assert isinstance(status, Status) and status.queue_remaining == 2 and status.sid == "abc"
     done = parse_message(text("executing", {"node": None, "prompt_id": "p"}))
     assert isinstance(done, Executing) and done.node is None and done.prompt_id == "p"
 
 
 def test_executed_progress_and_error() -> None:
-    out = parse_message(text("executed", {"node": "9", "prompt_id": "p",
-                                          "output": {"images": [{"filename": "a.png"}]}}))
+    out = parse_message(
+        text(
+            "executed",
+            {"node": "9", "prompt_id": "p", "output": {"images": [{"filename": "a.png"}]}},
+        )
+    )
     assert isinstance(out, Executed) and out.output["images"][0]["filename"] == "a.png"
     prog = parse_message(text("progress", {"value": 3, "max": 20, "node": "3", "prompt_id": "p"}))
     assert isinstance(prog, Progress) and (prog.value, prog.max) == (3, 20)
-    err = parse_message(text("execution_error", {
-        "prompt_id": "p", "node_id": "4", "node_type": "ImageToMask", "executed": [],
-        "exception_message": "boom", "exception_type": "RuntimeError", "traceback": ["x"],
-        "current_inputs": {}, "current_outputs": {}}))
+    err = parse_message(
+        text(
+            "execution_error",
+            {
+                "prompt_id": "p",
+                "node_id": "4",
+                "node_type": "ImageToMask",
+                "executed": [],
+                "exception_message": "boom",
+                "exception_type": "RuntimeError",
+                "traceback": ["x"],
+                "current_inputs": {},
+                "current_outputs": {},
+            },
+        )
+    )
     assert isinstance(err, ExecutionError) and err.node_id == "4"
 
 
@@ -56,8 +73,9 @@ def test_binary_previews_and_text() -> None:
     png = b"\x89PNG fake"
     plain = parse_message(struct.pack(">II", 1, 2) + png)
     assert isinstance(plain, Preview) and plain.mime == "image/png" and plain.data == png
-    meta = json.dumps({"node_id": "5", "display_node_id": "5", "prompt_id": "p",
-                       "image_type": "image/jpeg"}).encode()
+    meta = json.dumps(
+        {"node_id": "5", "display_node_id": "5", "prompt_id": "p", "image_type": "image/jpeg"}
+    ).encode()
     rich = parse_message(struct.pack(">II", 4, len(meta)) + meta + b"jpegbytes")
     assert isinstance(rich, Preview) and rich.prompt_id == "p" and rich.mime == "image/jpeg"
     assert rich.data == b"jpegbytes" and rich.node_id == "5"
@@ -67,15 +85,25 @@ def test_binary_previews_and_text() -> None:
 
 
 def test_history_lists_every_output_kind_with_a_filename() -> None:
-    entry = HistoryEntry.model_validate({
-        "outputs": {
-            "9": {"images": [{"filename": "a.png", "subfolder": "", "type": "output"}]},
-            "10": {"gifs": [{"filename": "v.mp4", "subfolder": "vid", "type": "output",
-                             "format": "video/h264-mp4"}],
-                   "text": ["not a file"]},
-            "11": {"audio": [{"filename": "s.flac", "type": "temp"}], "animated": [True]},
-        },
-        "status": {"status_str": "success", "completed": True, "messages": []},
-    })
+    entry = HistoryEntry.model_validate(
+        {
+            "outputs": {
+                "9": {"images": [{"filename": "a.png", "subfolder": "", "type": "output"}]},
+                "10": {
+                    "gifs": [
+                        {
+                            "filename": "v.mp4",
+                            "subfolder": "vid",
+                            "type": "output",
+                            "format": "video/h264-mp4",
+                        }
+                    ],
+                    "text": ["not a file"],
+                },
+                "11": {"audio": [{"filename": "s.flac", "type": "temp"}], "animated": [True]},
+            },
+            "status": {"status_str": "success", "completed": True, "messages": []},
+        }
+    )
     names = sorted(f.filename for _, f in entry.files())
     assert names == ["a.png", "s.flac", "v.mp4"]

@@ -10,6 +10,7 @@ from typing import Any
 from comfyrelay import Backend, Job, JobContext, JobRunner, Workflow
 from comfyrelay import events as ev
 from comfyrelay.errors import ExecutionFailed, JobCancelled
+
 from tests.paths import WORKFLOWS
 
 
@@ -89,8 +90,11 @@ def test_pipelining_starts_the_next_job_before_the_current_finishes(tmp_path: Pa
     runner.wait_idle(timeout=10)
     runner.close()
     assert backend.calls.index("start 1") < backend.calls.index("end 0")
-    assert [c for c in backend.calls if c.startswith("finish")] == ["finish 0", "finish 1",
-                                                                      "finish 2"]
+    assert [c for c in backend.calls if c.startswith("finish")] == [
+        "finish 0",
+        "finish 1",
+        "finish 2",
+    ]
 
 
 def test_cancel_all_ends_every_job_and_runner_stays_usable(tmp_path: Path) -> None:
@@ -113,8 +117,9 @@ def test_cancel_one_job_leaves_the_others(tmp_path: Path) -> None:
     first = runner.submit(make_job(tmp_path, "a"))
     second = runner.submit(make_job(tmp_path, "b"))
     runner.cancel(second)
-    result = {e.job_id: type(e) for e in finals(runner.wait_idle(timeout=5))
-              if isinstance(e, ev.JobEvent)}
+    result = {
+        e.job_id: type(e) for e in finals(runner.wait_idle(timeout=5)) if isinstance(e, ev.JobEvent)
+    }
     runner.close()
     assert result == {first: ev.JobFinished, second: ev.JobCancelled}
 
@@ -161,7 +166,8 @@ def test_check_connection_reports_through_poll(tmp_path: Path) -> None:
         checked = [e for e in runner.poll() if isinstance(e, ev.ConnectionChecked)]
         time.sleep(0.01)
     runner.close()
-    assert checked and checked[0].ok and checked[0].message == "scripted"  # type: ignore[union-attr]
+    assert isinstance(checked[0], ev.ConnectionChecked)
+    assert checked[0].ok and checked[0].message == "scripted"
 
 
 def test_cancelled_error_from_backend_is_a_cancel(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from comfyrelay import Bindings, Workflow, WorkflowError
+
 from tests.paths import WORKFLOWS
 
 
@@ -107,8 +107,10 @@ def test_image_node_must_be_chosen_when_ambiguous(tmp_path: Path) -> None:
 
 def test_workflow_without_loader_cannot_take_an_image() -> None:
     graph = {
-        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1,
-                                                      "color": 0}},
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0},
+        },
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "e"}},
     }
     with pytest.raises(WorkflowError, match="no LoadImage node"):

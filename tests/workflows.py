@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from comfyrelay import Workflow
+
 from tests.paths import WORKFLOWS
 
 
@@ -16,8 +17,11 @@ def invert() -> Workflow:
 def failing() -> Workflow:
     """ImageToMask(alpha) on an RGB image raises at run time: a deterministic node error."""
     graph: dict[str, Any] = json.loads((WORKFLOWS / "invert_api.json").read_text())
-    graph["4"] = {"class_type": "ImageToMask", "inputs": {"image": ["1", 0], "channel": "alpha"},
-                  "_meta": {"title": "Alpha"}}
+    graph["4"] = {
+        "class_type": "ImageToMask",
+        "inputs": {"image": ["1", 0], "channel": "alpha"},
+        "_meta": {"title": "Alpha"},
+    }
     graph["5"] = {"class_type": "MaskToImage", "inputs": {"mask": ["4", 0]}}
     graph["3"]["inputs"]["images"] = ["5", 0]
     return Workflow(graph, "failing")
@@ -25,10 +29,19 @@ def failing() -> Workflow:
 
 def slow(blurs: int = 6, size: int = 1024) -> Workflow:
     """A chain of large blurs: long enough to cancel while it runs, with no input image."""
-    graph: dict[str, Any] = {"1": {"class_type": "EmptyImage", "inputs": {
-        "width": size, "height": size, "batch_size": 1, "color": 0x808080}}}
+    graph: dict[str, Any] = {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": size, "height": size, "batch_size": 1, "color": 0x808080},
+        }
+    }
     for n in range(2, blurs + 2):
-        graph[str(n)] = {"class_type": "ImageBlur", "inputs": {
-            "image": [str(n - 1), 0], "blur_radius": 31, "sigma": 10.0}}
-    graph[str(blurs + 2)] = {"class_type": "PreviewImage", "inputs": {"images": [str(blurs + 1), 0]}}
+        graph[str(n)] = {
+            "class_type": "ImageBlur",
+            "inputs": {"image": [str(n - 1), 0], "blur_radius": 31, "sigma": 10.0},
+        }
+    graph[str(blurs + 2)] = {
+        "class_type": "PreviewImage",
+        "inputs": {"images": [str(blurs + 1), 0]},
+    }
     return Workflow(graph, "slow")

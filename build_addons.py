@@ -1,0 +1,155 @@
+"""Build the installable add-ons into dist/: the Blender extension and the Krita plugin zips.
+
+Usage: python build_addons.py [blender|krita ...]   (default: both)
+Both hosts get the core copied in as a subpackage, because neither can pip-install it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parent
+CORE = ROOT / "core"
+BUILD = ROOT / "build"
+
+
+def project_meta() -> dict:
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        return tomllib.load(f)["project"]
+
+
+def vendor_core(dest_pkg_dir: Path) -> None:
+    """Copy core/*.py into `dest_pkg_dir`, a subpackage the host imports relatively."""
+    shutil.rmtree(dest_pkg_dir, ignore_errors=True)
+    dest_pkg_dir.mkdir(parents=True)
+    for src in sorted(CORE.glob("*.py")):
+        shutil.copy2(src, dest_pkg_dir / src.name)
+
+
+# ---------------------------------------------------------------- Blender
+
+
+def build_blender(dist: Path) -> list[Path]:
+    """Placeholder until the Blender helper writes it."""
+    print("build_blender: not written yet", file=sys.stderr)
+    return []
+
+
+# ---------------------------------------------------------------- Krita
+
+KRITA_SOURCE = ROOT / "krita_plugin"
+KRITA_PACKAGE = "comfyrelay_krita"
+# Python versions Krita embeds: 3.10 in the official 5.2 builds, the system Python on Linux
+# distributions (3.11 on Debian 12, 3.12/3.13 on newer ones), newer again for Krita 6.
+KRITA_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+# pip platform tags per zip; pip also accepts older manylinux/macOS tags than these.
+KRITA_TARGETS: dict[str, tuple[str, ...]] = {
+    "linux-x64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64"),
+    "windows-x64": ("win_amd64",),
+    "macos-arm64": ("macosx_11_0_arm64",),
+    # macOS extension names carry no architecture, so each architecture needs its own zip.
+    "macos-x64": ("macosx_10_12_x86_64",),
+}
+# The one compiled module the core needs, present once per Python version; every other
+# dependency is taken pure-Python so one copy serves all versions.
+PER_PYTHON = "pydantic_core"
+
+
+def build_krita(dist: Path, targets: list[str] | None = None) -> list[Path]:
+    """One zip per operating system for Tools › Scripts › Import Python Plugin from File."""
+    version = project_meta()["version"]
+    zips = []
+    for target in targets or list(KRITA_TARGETS):
+        stage = BUILD / "krita" / target
+        shutil.rmtree(stage, ignore_errors=True)
+        package = stage / KRITA_PACKAGE
+        shutil.copytree(
+            KRITA_SOURCE / KRITA_PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+        shutil.copy2(KRITA_SOURCE / f"{KRITA_PACKAGE}.desktop", stage)
+        vendor_core(package / "comfyrelay")
+        for wheel in krita_wheels(target):
+            unpack_wheel(wheel, package / "vendor")
+        zips.append(zip_tree(stage, dist / f"comfyrelay-krita-{version}-{target}.zip"))
+    return zips
+
+
+def krita_wheels(target: str) -> list[Path]:
+    """The core's dependencies for one OS, downloaded once into build/wheels/<target>."""
+    cache = BUILD / "wheels" / target
+    requirements = project_meta()["dependencies"]
+    stamp = cache / "requirements.txt"
+    wanted = "\n".join([*requirements, *KRITA_PYTHONS])
+    if not (stamp.exists() and stamp.read_text() == wanted):
+        shutil.rmtree(cache, ignore_errors=True)
+        download_krita_wheels(target, requirements, cache)
+        stamp.write_text(wanted)
+    return sorted(cache.glob("*.whl"))
+
+
+def download_krita_wheels(target: str, requirements: list[str], cache: Path) -> None:
+    platforms = [arg for tag in KRITA_TARGETS[target] for arg in ("--platform", tag)]
+    first, *others = KRITA_PYTHONS
+    resolved = cache / "resolve"
+    pip_download(requirements, resolved, [*platforms, "--python-version", first])
+    for wheel in resolved.glob("*.whl"):
+        name, version = wheel.name.split("-")[:2]
+        if wheel.name.endswith("-none-any.whl") or name == PER_PYTHON:
+            shutil.move(str(wheel), cache / wheel.name)
+        else:  # compiled only for speed (charset-normalizer): take its pure-Python wheel
+            pip_download([f"{name}=={version}"], cache, ["--platform", "any", "--no-deps"])
+    core = next(cache.glob(f"{PER_PYTHON}-*.whl")).name.split("-")[1]
+    for python in others:  # the exact pydantic-core version the one pydantic requires
+        pip_download(
+            [f"{PER_PYTHON}=={core}"], cache, [*platforms, "--python-version", python, "--no-deps"]
+        )
+    shutil.rmtree(resolved)
+
+
+def pip_download(requirements: list[str], dest: Path, options: list[str]) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check"]
+    command += ["--only-binary=:all:", "--implementation", "cp", "-d", str(dest)]
+    subprocess.run([*command, *options, *requirements], check=True)
+
+
+def unpack_wheel(wheel: Path, dest: Path) -> None:
+    """A wheel is a zip of importable files; .dist-info (licenses) comes along."""
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(dest)
+
+
+def zip_tree(stage: Path, out: Path) -> Path:
+    """Zip `stage`'s contents at the archive root, in a stable order."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(stage.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                zf.write(path, path.relative_to(stage).as_posix())
+    return out
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    hosts = (argv if argv is not None else sys.argv[1:]) or ["blender", "krita"]
+    dist = ROOT / "dist"
+    built: list[Path] = []
+    if "blender" in hosts:
+        built += build_blender(dist)
+    if "krita" in hosts:
+        built += build_krita(dist)
+    for path in built:
+        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

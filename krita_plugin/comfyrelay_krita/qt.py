@@ -1,0 +1,55 @@
+"""The Qt names the plugin uses, from PyQt6 (Krita 6) or PyQt5 (Krita 5.1–5.2).
+
+Everything else imports Qt from here, so the two bindings differ in one place only.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+try:
+    from PyQt6 import QtCore, QtGui, QtWidgets
+
+    QT6 = True
+except ImportError:
+    from PyQt5 import QtCore, QtGui, QtWidgets
+
+    QT6 = False
+
+Qt = QtCore.Qt
+QBuffer = QtCore.QBuffer
+QByteArray = QtCore.QByteArray
+QIODevice = QtCore.QIODevice
+QTimer = QtCore.QTimer
+QImage: TypeAlias = QtGui.QImage
+QPixmap = QtGui.QPixmap
+QApplication = QtWidgets.QApplication
+QCheckBox = QtWidgets.QCheckBox
+QComboBox = QtWidgets.QComboBox
+QDoubleSpinBox = QtWidgets.QDoubleSpinBox
+QFileDialog = QtWidgets.QFileDialog
+QFormLayout = QtWidgets.QFormLayout
+QGroupBox = QtWidgets.QGroupBox
+QHBoxLayout = QtWidgets.QHBoxLayout
+QLabel = QtWidgets.QLabel
+QLineEdit = QtWidgets.QLineEdit
+QPlainTextEdit = QtWidgets.QPlainTextEdit
+QProgressBar = QtWidgets.QProgressBar
+QPushButton = QtWidgets.QPushButton
+QSpinBox = QtWidgets.QSpinBox
+QVBoxLayout = QtWidgets.QVBoxLayout
+QWidget: TypeAlias = QtWidgets.QWidget
+
+# Enums moved into scoped classes in PyQt6; PyQt5 also accepts the scoped spelling for
+# these since 5.11, so one spelling serves both.
+ARGB32 = QImage.Format.Format_ARGB32
+SMOOTH = Qt.TransformationMode.SmoothTransformation
+IGNORE_ASPECT = Qt.AspectRatioMode.IgnoreAspectRatio
+KEEP_ASPECT = Qt.AspectRatioMode.KeepAspectRatio
+WRITE_ONLY = QIODevice.OpenModeFlag.WriteOnly
+PASSWORD = QLineEdit.EchoMode.Password
+
+
+def image_bytes(image: QImage) -> bytes:
+    """The raw pixel bytes of an image (ARGB32 rows have no padding)."""
+    return bytes(image.constBits().asstring(image.sizeInBytes()))

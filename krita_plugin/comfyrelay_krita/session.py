@@ -1,0 +1,123 @@
+"""Runs workflows on Krita documents: the canvas goes out, result images come back as layers.
+
+No widgets here, so the docker and the headless tests drive the same code. Everything runs
+on the Qt main thread except the network, which stays on the core runner's thread.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .core import (
+    Bindings,
+    Event,
+    InputFile,
+    Job,
+    JobCancelled,
+    JobFailed,
+    JobFinished,
+    JobOutput,
+    JobRunner,
+    JobStarted,
+    Workflow,
+)
+from .layers import add_result_layer, unique_name
+from .pixels import Rect, load_image, png_bytes, read_region, source_rect
+
+
+@dataclass
+class _Run:
+    """What one job needs when its results arrive."""
+
+    doc: Any
+    rect: Rect
+    from_selection: bool
+    name: str
+    out_dir: Path
+    seed: int | None = None
+    last_layer: Any = None  # the next output goes above it, keeping outputs in order
+
+
+class Session:
+    """Submits jobs for documents and turns their image outputs into layers."""
+
+    def __init__(self, runner: JobRunner) -> None:
+        self.runner = runner
+        self._runs: dict[str, _Run] = {}
+        self.layers: list[Any] = []  # every layer added, newest last
+        self.errors: list[str] = []  # results that could not become layers
+
+    def run(self, doc: Any, workflow: Workflow, bindings: Bindings, use_selection: bool) -> str:
+        """Send the canvas (or the selection's bounds) through `workflow`; return the job id."""
+        rect = source_rect(doc, use_selection)
+        image = InputFile("krita.png", png_bytes(read_region(doc, rect)))
+        if not workflow.image_nodes() and not workflow.media_nodes():
+            image = None  # a text-to-image workflow: nothing to upload
+        out_dir = Path(tempfile.mkdtemp(prefix="comfyrelay-krita-"))
+        job = Job(workflow, out_dir, bindings, image, label=workflow.name)
+        job_id = self.runner.submit(job)
+        from_selection = rect != Rect(0, 0, doc.width(), doc.height())
+        self._runs[job_id] = _Run(doc, rect, from_selection, workflow.name, out_dir)
+        return job_id
+
+    def poll(self) -> list[Event]:
+        """Handle what the runner reported; return the events for the UI."""
+        events = self.runner.poll()
+        for event in events:
+            self._handle(event)
+        return events
+
+    def cancel(self, job_id: str | None = None) -> None:
+        self.runner.cancel(job_id)
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.busy
+
+    def close(self) -> None:
+        self.runner.close()
+        for run in self._runs.values():
+            shutil.rmtree(run.out_dir, ignore_errors=True)
+        self._runs.clear()
+
+    def _handle(self, event: Event) -> None:
+        run = self._runs.get(getattr(event, "job_id", ""))
+        if run is None:
+            return
+        if isinstance(event, JobStarted):
+            run.seed = event.seed
+        elif isinstance(event, JobOutput) and event.kind == "image":
+            self._add_layer(run, event.path)
+        elif isinstance(event, JobFinished | JobFailed | JobCancelled):
+            self._runs.pop(event.job_id)
+            shutil.rmtree(run.out_dir, ignore_errors=True)  # the pixels live in layers now
+
+    def _add_layer(self, run: _Run, path: Path) -> None:
+        if not is_open(run.doc):
+            self.errors.append(f"{path.name}: its document was closed.")
+            return
+        # A selection's result is fitted to it; a whole-canvas result keeps its own size.
+        at = run.rect
+        try:
+            image = load_image(path, (at.width, at.height) if run.from_selection else None)
+        except ValueError as exc:
+            self.errors.append(str(exc))
+            return
+        at = Rect(at.x, at.y, image.width(), image.height())
+        base = run.name if run.seed is None else f"{run.name} · seed {run.seed}"
+        name = unique_name(run.doc, base)
+        run.last_layer = add_result_layer(run.doc, image, name, at, run.last_layer)
+        self.layers.append(run.last_layer)
+
+
+def is_open(doc: Any) -> bool:
+    try:
+        from krita import Krita  # only inside Krita
+
+        return any(d == doc for d in Krita.instance().documents())
+    except ImportError:
+        return True

@@ -1,0 +1,77 @@
+"""Running the real Krita headless: build the plugin zip, install it, call kritarunner.
+
+Each check is a function in scripts/krita_checks.py run in a fresh kritarunner process
+(QT_QPA_PLATFORM=offscreen) with its own Krita config; the first start of a session also
+builds Krita's resource database (~8 s), later ones take about a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from build_addons import build_krita
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+KRITARUNNER = shutil.which("kritarunner")
+
+RunKrita = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def krita_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """XDG_DATA_HOME with the built zip installed as a user would: krita/pykrita/."""
+    if KRITARUNNER is None:
+        pytest.skip("kritarunner not installed (apt-get install krita python3-pyqt5)")
+    (plugin_zip,) = build_krita(tmp_path_factory.mktemp("dist"), ["linux-x64"])
+    data = tmp_path_factory.mktemp("xdg-data")
+    with zipfile.ZipFile(plugin_zip) as zf:
+        zf.extractall(data / "krita" / "pykrita")
+    return data
+
+
+@pytest.fixture
+def run_krita(krita_data: Path, tmp_path: Path) -> RunKrita:
+    """run_krita(function, **payload) -> the dict the function reported."""
+
+    def run(function: str, timeout: float = 180, **payload: Any) -> dict[str, Any]:
+        io = tmp_path / f"krita-{function}"
+        io.mkdir()
+        out = io / "result.json"
+        (io / "in.json").write_text(json.dumps({**payload, "out": str(out)}))
+        runtime = io / "runtime"
+        runtime.mkdir(mode=0o700)
+        pykrita = krita_data / "krita" / "pykrita"
+        env = {
+            **os.environ,
+            "QT_QPA_PLATFORM": "offscreen",
+            "XDG_DATA_HOME": str(krita_data),
+            "XDG_CONFIG_HOME": str(io / "config"),
+            "XDG_CACHE_HOME": str(io / "cache"),
+            "XDG_RUNTIME_DIR": str(runtime),
+            # kritarunner imports the script by name; it does not search pykrita itself.
+            "PYTHONPATH": os.pathsep.join([str(pykrita), str(SCRIPTS)]),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "COMFYRELAY_TEST_IN": str(io / "in.json"),
+        }
+        env.pop("PYTHONHOME", None)  # a venv's settings must not leak into Krita's Python
+        command = [str(KRITARUNNER), "-s", "krita_checks", "-f", function]
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+        if not out.exists():
+            log = (proc.stdout + proc.stderr)[-4000:]
+            pytest.fail(f"kritarunner wrote no result (exit {proc.returncode}):\n{log}")
+        result: dict[str, Any] = json.loads(out.read_text())
+        if "error" in result:
+            pytest.fail(f"inside Krita:\n{result['error']}")
+        result["config"] = str(io / "config")
+        return result
+
+    return run

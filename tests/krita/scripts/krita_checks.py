@@ -1,0 +1,180 @@
+"""Runs inside Krita (kritarunner): drives the installed plugin and reports back as JSON.
+
+The test passes a JSON file in COMFYRELAY_TEST_IN ({"out": path, ...}); each function writes
+its findings (or the traceback) to "out". kritarunner's exit code says nothing, so the
+result file is the only verdict.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from comfyrelay_krita.core import Bindings, ComfyUIBackend, JobRunner, Workflow
+from comfyrelay_krita.qt import QApplication, QByteArray
+from comfyrelay_krita.session import Session
+from krita import Krita, Selection
+
+PAYLOAD: dict[str, Any] = {}
+
+
+def reporting(check: Callable[[], dict[str, Any]]) -> Callable[..., None]:
+    """kritarunner calls function(args); run the check and always write a verdict."""
+
+    def run(args: Any = None) -> None:
+        PAYLOAD.update(json.loads(Path(os.environ["COMFYRELAY_TEST_IN"]).read_text()))
+        try:
+            result = check()
+        except BaseException:
+            result = {"error": traceback.format_exc()}
+        with open(PAYLOAD["out"], "w") as f:
+            json.dump(result, f)
+
+    return run
+
+
+def spin_until(done: Callable[[], bool], timeout: float = 60.0) -> bool:
+    """Let Qt run (timers, the docker's poll) until `done` or the timeout."""
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            return False
+        QApplication.processEvents()
+        time.sleep(0.01)
+    return True
+
+
+def pattern(x: int, y: int) -> tuple[int, int, int, int]:
+    """An opaque B, G, R, A pixel that differs everywhere, so misplacement shows."""
+    return (x * 4) % 256, (y * 4) % 256, (x * 7 + y * 3) % 256, 255
+
+
+def painted_document() -> Any:
+    width, height = PAYLOAD["width"], PAYLOAD["height"]
+    doc = Krita.instance().createDocument(width, height, "test", "RGBA", "U8", "", 72.0)
+    data = bytes(v for y in range(height) for x in range(width) for v in pattern(x, y))
+    background = doc.rootNode().childNodes()[0]
+    background.setPixelData(QByteArray(data), 0, 0, width, height)
+    if PAYLOAD.get("selection"):
+        selection = Selection()
+        selection.select(*PAYLOAD["selection"], 255)
+        doc.setSelection(selection)
+    doc.setActiveNode(background)  # as a painter has it: the selection made, a layer active
+    doc.refreshProjection()
+    doc.waitForDone()
+    return doc
+
+
+def describe(doc: Any) -> dict[str, Any]:
+    """Layer stack top-down, and the newest layer's pixels over the whole canvas."""
+    doc.waitForDone()
+    nodes = [n for n in doc.rootNode().childNodes() if not n.type().endswith("mask")]
+    top = nodes[-1]
+    bounds = top.bounds()
+    pixels = bytes(top.pixelData(0, 0, doc.width(), doc.height()))
+    return {
+        "layers": [n.name() for n in reversed(nodes)],
+        "active": doc.activeNode().name() if doc.activeNode() else None,
+        "bounds": [bounds.x(), bounds.y(), bounds.width(), bounds.height()],
+        "pixels": base64.b64encode(pixels).decode(),
+    }
+
+
+@reporting
+def flow() -> dict[str, Any]:
+    """The plugin's session without widgets: canvas or selection in, a layer out."""
+    doc = painted_document()
+    session = Session(JobRunner(ComfyUIBackend(PAYLOAD["url"])))
+    events: list[str] = []
+    workflow = Workflow.load(PAYLOAD["workflow"])
+    session.run(doc, workflow, Bindings(), bool(PAYLOAD.get("selection")))
+
+    failures: list[str] = []
+
+    def idle() -> bool:
+        for event in session.poll():
+            events.append(type(event).__name__)
+            failures.extend([event.message] if type(event).__name__ == "JobFailed" else [])
+        return not session.busy
+
+    finished = spin_until(idle)
+    session.close()
+    pydantic = sys.modules["pydantic"].__file__
+    errors = session.errors + failures
+    result = {"finished": finished, "events": events, "errors": errors, **describe(doc)}
+    return {**result, "pydantic": pydantic}
+
+
+@reporting
+def scaled_result() -> dict[str, Any]:
+    """A result of another size is fitted to the selection (no workflow needed)."""
+    from comfyrelay_krita.layers import add_result_layer
+    from comfyrelay_krita.pixels import Rect, load_image
+
+    doc = painted_document()
+    x, y, w, h = PAYLOAD["selection"]
+    image = load_image(PAYLOAD["image"], (w, h))
+    add_result_layer(doc, image, "scaled", Rect(x, y, w, h))
+    return describe(doc)
+
+
+@reporting
+def docker() -> dict[str, Any]:
+    """Drive the docker's widgets like a user: settings, Check, Run, maybe Cancel."""
+    from comfyrelay_krita.docker import ComfyRelayDocker
+
+    krita = Krita.instance()
+    krita.setBatchmode(True)  # no dialogs when saving the .kra below
+    doc = painted_document()
+    dock = ComfyRelayDocker()
+    panel = dock.panel
+    panel.document = lambda: doc  # kritarunner has no views, hence no active document
+    events: list[str] = []
+    handle = panel.on_event
+
+    def record(event: Any) -> None:
+        events.append(type(event).__name__)
+        handle(event)
+
+    panel.on_event = record  # type: ignore[method-assign]  # watch what the docker sees
+
+    panel.url_edit.setText(PAYLOAD["url"])
+    panel.token_edit.setText(PAYLOAD.get("token", ""))
+    panel.token_edit.editingFinished.emit()
+    panel.source_combo.setCurrentIndex(panel.source_combo.findData(PAYLOAD.get("source", "canvas")))
+    panel.load_workflow(PAYLOAD["workflow"])
+    panel.check_button.click()
+    spin_until(lambda: panel.server_status.text().startswith(("Connected", "Cannot")), 30)
+
+    panel.run_button.click()
+    running = not panel.run_button.isEnabled() and panel.cancel_button.isEnabled()
+    if PAYLOAD.get("cancel"):  # once the server works on it
+        spin_until(lambda: "JobProgress" in events or "JobQueued" in events, 30)
+        panel.cancel_button.click()
+    session = panel.session
+    finished = spin_until(lambda: panel.run_button.isEnabled() and not (session and session.busy))
+
+    kra = PAYLOAD["out"] + ".kra"
+    doc.saveAs(kra)
+    return {
+        "finished": finished,
+        "running": running,
+        "events": events,
+        "status": panel.status.text(),
+        "status_style": panel.status.styleSheet(),
+        "server_status": panel.server_status.text(),
+        "progress": panel.progress.value(),
+        "cancel_enabled": panel.cancel_button.isEnabled(),
+        "inputs": sorted(panel.form.readers),
+        "stored_url": krita.readSetting("ComfyRelay", "url", ""),
+        "stored_token": krita.readSetting("ComfyRelay", "token", ""),
+        "kra": kra,
+        **describe(doc),
+    }

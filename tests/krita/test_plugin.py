@@ -1,0 +1,104 @@
+"""The plugin in the real Krita against the ComfyUI test server: invert the canvas or the
+selection and check the new layer's pixels and place; drive the docker (Run, Cancel, error)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import workflows
+from tests.krita.conftest import RunKrita
+from tests.krita.test_layers import alpha_box
+from tests.paths import WORKFLOWS
+from tests.servers.comfyui import ComfyTestServer
+
+W, H = 40, 30
+INVERT = str(WORKFLOWS / "invert_api.json")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ComfyTestServer]:
+    with ComfyTestServer(tmp_path / "server", node_delay=0.0) as srv:
+        yield srv
+
+
+def pattern(x: int, y: int) -> tuple[int, int, int, int]:
+    """Must match krita_checks.pattern: the canvas's B, G, R, A at (x, y)."""
+    return (x * 4) % 256, (y * 4) % 256, (x * 7 + y * 3) % 256, 255
+
+
+def assert_inverted(pixels: bytes, rect: tuple[int, int, int, int]) -> None:
+    """Inside `rect`: the canvas inverted, opaque; outside: nothing."""
+    assert alpha_box(pixels, W) == rect
+    x0, y0, w, h = rect
+    for y in range(y0, y0 + h):
+        for x in range(x0, x0 + w):
+            b, g, r, _ = pattern(x, y)
+            i = (y * W + x) * 4
+            assert tuple(pixels[i : i + 4]) == (255 - b, 255 - g, 255 - r, 255), (x, y)
+
+
+def test_whole_canvas_becomes_an_inverted_layer(run_krita: RunKrita, server) -> None:
+    r = run_krita("flow", url=server.url, workflow=INVERT, width=W, height=H)
+    assert r["finished"] and r["errors"] == [], r["errors"]
+    assert r["events"][0] == "JobStarted" and r["events"][-1] == "JobFinished"
+    assert r["layers"] == ["invert_api", "Background"]
+    assert r["bounds"] == [0, 0, W, H]
+    assert_inverted(base64.b64decode(r["pixels"]), (0, 0, W, H))
+    assert "/pykrita/comfyrelay_krita/vendor/pydantic/" in r["pydantic"]  # the bundled one
+
+
+def test_selection_result_lands_on_the_selection(run_krita: RunKrita, server) -> None:
+    sel = (7, 5, 18, 11)
+    r = run_krita("flow", url=server.url, workflow=INVERT, width=W, height=H, selection=sel)
+    assert r["finished"] and r["errors"] == [], r["errors"]
+    assert r["layers"] == ["invert_api", "Background"]
+    assert r["bounds"] == list(sel)
+    assert_inverted(base64.b64decode(r["pixels"]), sel)
+
+
+def test_docker_run_adds_a_layer_and_keeps_the_token_out_of_the_kra(
+    run_krita: RunKrita, server
+) -> None:
+    token = "tok-KRA-CHECK"
+    r = run_krita("docker", url=server.url, workflow=INVERT, width=W, height=H, token=token)
+    assert r["server_status"].startswith("Connected"), r["server_status"]
+    assert r["running"] and r["finished"]
+    assert r["status"].startswith("Done"), r["status"]
+    assert r["progress"] == 1000 and not r["cancel_enabled"]
+    assert "JobProgress" in r["events"] and "JobFinished" in r["events"]
+    assert r["layers"] == ["invert_api", "Background"]
+    assert_inverted(base64.b64decode(r["pixels"]), (0, 0, W, H))
+    assert r["stored_url"] == server.url  # kept in Krita's settings
+    assert r["stored_token"] == token
+    with zipfile.ZipFile(r["kra"]) as kra:
+        assert all(token.encode() not in kra.read(name) for name in kra.namelist())
+
+
+def test_docker_cancel_stops_the_job(run_krita: RunKrita, server) -> None:
+    server.node_delay = 1.0
+    r = run_krita("docker", url=server.url, workflow=INVERT, width=W, height=H, cancel=True)
+    assert r["finished"]
+    assert r["events"][-1] == "JobCancelled", r["events"]
+    assert r["status"] == "Cancelled."
+    assert r["layers"] == ["Background"]
+
+
+def test_docker_names_the_failing_node(run_krita: RunKrita, server, tmp_path: Path) -> None:
+    failing = tmp_path / "failing_api.json"
+    failing.write_text(json.dumps(workflows.failing().graph))
+    r = run_krita("docker", url=server.url, workflow=str(failing), width=W, height=H)
+    assert r["finished"] and r["events"][-1] == "JobFailed"
+    assert "node 4 (ImageToMask)" in r["status"], r["status"]
+    assert "color" in r["status_style"]  # shown as an error
+    assert r["layers"] == ["Background"]
+
+
+def test_docker_lists_the_workflow_inputs(run_krita: RunKrita, server) -> None:
+    r = run_krita("docker", url=server.url, workflow=INVERT, width=W, height=H)
+    assert r["inputs"] == ["3.filename_prefix"]  # the loader's image is the canvas
