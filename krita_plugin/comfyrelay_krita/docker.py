@@ -86,6 +86,9 @@ class Panel(QWidget):
         self.server_status.setWordWrap(True)
         form.addRow("URL", self.url_edit)
         form.addRow("Token", self.token_edit)
+        self.output_edit = QLineEdit(self.settings.output_folder)
+        self.output_edit.setPlaceholderText(str(self.settings.results_dir()))
+        form.addRow("Results", self.output_edit)
         form.addRow(self.check_button, self.server_status)
         root.addWidget(server)
 
@@ -125,6 +128,7 @@ class Panel(QWidget):
 
         self.url_edit.editingFinished.connect(self.save_settings)
         self.token_edit.editingFinished.connect(self.save_settings)
+        self.output_edit.editingFinished.connect(self.save_settings)
         self.workflow_edit.editingFinished.connect(
             lambda: self.load_workflow(self.workflow_edit.text())
         )
@@ -138,6 +142,7 @@ class Panel(QWidget):
     def save_settings(self) -> None:
         self.settings.url = self.url_edit.text().strip()
         self.settings.token = self.token_edit.text().strip()
+        self.settings.output_folder = self.output_edit.text().strip()
         self.settings.source = str(self.source_combo.currentData())
         stored.save(self.krita, self.settings)
 
@@ -190,7 +195,9 @@ class Panel(QWidget):
         try:
             bindings = self.form.bindings()
             self.workflow.bind(bindings, "check.png" if self.workflow.image_nodes() else None)
-            self.job_id = self.current_session().run(doc, self.workflow, bindings, use_selection)
+            self.job_id = self.current_session().run(
+                doc, self.workflow, bindings, use_selection, self.settings.results_dir()
+            )
         except (ComfyRelayError, ValueError) as exc:  # pydantic errors are ValueErrors
             return self.show_error(str(exc))
         self.set_running(True)

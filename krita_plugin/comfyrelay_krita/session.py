@@ -6,8 +6,6 @@ on the Qt main thread except the network, which stays on the core runner's threa
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,13 +49,16 @@ class Session:
         self.layers: list[Any] = []  # every layer added, newest last
         self.errors: list[str] = []  # results that could not become layers
 
-    def run(self, doc: Any, workflow: Workflow, bindings: Bindings, use_selection: bool) -> str:
-        """Send the canvas (or the selection's bounds) through `workflow`; return the job id."""
+    def run(self, doc: Any, workflow: Workflow, bindings: Bindings, use_selection: bool,
+            out_dir: Path) -> str:
+        """Send the canvas (or the selection's bounds) through `workflow`; return the job id.
+
+        Result files are kept in out_dir: the layers hold the pixels, the files are the backup.
+        """
         rect = source_rect(doc, use_selection)
         image = InputFile("krita.png", png_bytes(read_region(doc, rect)))
         if not workflow.image_nodes() and not workflow.media_nodes():
             image = None  # a text-to-image workflow: nothing to upload
-        out_dir = Path(tempfile.mkdtemp(prefix="comfyrelay-krita-"))
         job = Job(workflow, out_dir, bindings, image, label=workflow.name)
         job_id = self.runner.submit(job)
         from_selection = rect != Rect(0, 0, doc.width(), doc.height())
@@ -80,8 +81,6 @@ class Session:
 
     def close(self) -> None:
         self.runner.close()
-        for run in self._runs.values():
-            shutil.rmtree(run.out_dir, ignore_errors=True)
         self._runs.clear()
 
     def _handle(self, event: Event) -> None:
@@ -94,11 +93,11 @@ class Session:
             self._add_layer(run, event.path)
         elif isinstance(event, JobFinished | JobFailed | JobCancelled):
             self._runs.pop(event.job_id)
-            shutil.rmtree(run.out_dir, ignore_errors=True)  # the pixels live in layers now
 
     def _add_layer(self, run: _Run, path: Path) -> None:
         if not is_open(run.doc):
-            self.errors.append(f"{path.name}: its document was closed.")
+            self.errors.append(f"{path.name}: its document was closed; the file is in "
+                               f"{path.parent}.")
             return
         # A selection's result is fitted to it; a whole-canvas result keeps its own size.
         at = run.rect

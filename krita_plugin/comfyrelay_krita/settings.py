@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 GROUP = "ComfyRelay"
@@ -19,9 +20,16 @@ class Settings:
     token: str = ""  # empty: take COMFYUI_TOKEN from the environment
     workflow: str = ""  # path of the last API-format workflow
     source: str = "canvas"  # canvas or selection
+    output_folder: str = ""  # empty: ~/Pictures/ComfyRelay
 
     def effective_token(self) -> str | None:
         return self.token or os.environ.get(TOKEN_ENV) or None
+
+    def results_dir(self) -> Path:
+        """Where result files stay, so a closed document or a crash loses nothing."""
+        if self.output_folder:
+            return Path(self.output_folder).expanduser()
+        return Path.home() / "Pictures" / "ComfyRelay"
 
 
 def load(krita: Any) -> Settings:

@@ -48,6 +48,7 @@ def test_whole_canvas_becomes_an_inverted_layer(run_krita: RunKrita, server) -> 
     assert r["finished"] and r["errors"] == [], r["errors"]
     assert r["events"][0] == "JobStarted" and r["events"][-1] == "JobFinished"
     assert r["layers"] == ["invert_api", "Background"]
+    assert r["kept"] == ["inverted_00001_.png"]  # the result file stays in the output folder
     assert r["bounds"] == [0, 0, W, H]
     assert_inverted(base64.b64decode(r["pixels"]), (0, 0, W, H))
     assert "/pykrita/comfyrelay_krita/vendor/pydantic/" in r["pydantic"]  # the bundled one

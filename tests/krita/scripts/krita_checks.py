@@ -94,7 +94,8 @@ def flow() -> dict[str, Any]:
     session = Session(JobRunner(ComfyUIBackend(PAYLOAD["url"])))
     events: list[str] = []
     workflow = Workflow.load(PAYLOAD["workflow"])
-    session.run(doc, workflow, Bindings(), bool(PAYLOAD.get("selection")))
+    out_dir = Path(PAYLOAD["out"]).parent / "results"
+    session.run(doc, workflow, Bindings(), bool(PAYLOAD.get("selection")), out_dir)
 
     failures: list[str] = []
 
@@ -108,7 +109,9 @@ def flow() -> dict[str, Any]:
     session.close()
     pydantic = sys.modules["pydantic"].__file__
     errors = session.errors + failures
-    result = {"finished": finished, "events": events, "errors": errors, **describe(doc)}
+    kept = sorted(p.name for p in out_dir.glob("*.png"))
+    result = {"finished": finished, "events": events, "errors": errors, "kept": kept,
+              **describe(doc)}
     return {**result, "pydantic": pydantic}
 
 
@@ -147,6 +150,7 @@ def docker() -> dict[str, Any]:
 
     panel.url_edit.setText(PAYLOAD["url"])
     panel.token_edit.setText(PAYLOAD.get("token", ""))
+    panel.output_edit.setText(str(Path(PAYLOAD["out"]).parent / "results"))
     panel.token_edit.editingFinished.emit()
     panel.source_combo.setCurrentIndex(panel.source_combo.findData(PAYLOAD.get("source", "canvas")))
     panel.load_workflow(PAYLOAD["workflow"])
