@@ -170,7 +170,7 @@ class ComfyUIBackend(Backend):
         except ConnectionFailed:
             log.info("event stream dropped; reconnecting and checking history")
             self._disconnect()
-            run.ending = True  # the end may have been missed while the socket was down
+            run.last_poll = 0.0  # the end may have been missed: ask the history right away
         return mine
 
     def _apply(self, run: _Run, message: WsMessage, ctx: JobContext) -> None:

@@ -1,91 +1,130 @@
 """The model-free ComfyUI nodes the test server executes for real, with Pillow.
 
-IMAGE values are lists of RGB images (a batch), MASK values lists of "L" images, as ComfyUI's
-tensors would be. Schemas follow /object_info's shape.
+IMAGE values are lists of RGB images (a batch) and MASK values lists of "L" images, as
+ComfyUI's tensors would be. Schemas are the real 0.3.64 `/object_info` answers
+(comfy_schemas.json), so validation errors quote the same `input_config`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import random
+import struct
+import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageFilter, ImageOps
 
-INT_MAX = 16384
+SCHEMAS: dict[str, dict[str, Any]] = json.loads(
+    (Path(__file__).with_name("comfy_schemas.json")).read_text()
+)
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+
+
+class Folders:
+    """The server's input, output and temp folders (absolute, as ComfyUI keeps them)."""
+
+    def __init__(self, root: Path) -> None:
+        root = Path(os.path.abspath(root))
+        self.input, self.output, self.temp = root / "input", root / "output", root / "temp"
+        for folder in (self.input, self.output, self.temp):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def by_type(self, kind: str | None) -> Path | None:
+        return {"input": self.input, "output": self.output, "temp": self.temp}.get(kind or "")
+
+    def annotated(self, name: str) -> tuple[str, Path | None]:
+        """`name [output]` style names, as folder_paths.annotated_filepath reads them."""
+        for kind in ("output", "input", "temp"):
+            if name.endswith(f"[{kind}]"):
+                return name[: -len(kind) - 3], self.by_type(kind)
+        return name, None
+
+    def input_files(self) -> list[str]:
+        """What LoadImage offers: the image files directly in the input folder."""
+        return sorted(p.name for p in self.input.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
 @dataclass
-class NodeClass:
-    required: dict[str, list[Any]]
-    outputs: tuple[str, ...] = ()
-    output_node: bool = False
-    category: str = "image"
-    optional: dict[str, list[Any]] = field(default_factory=dict)
-
-    def schema(self, name: str) -> dict[str, Any]:
-        return {
-            "input": {"required": self.required, "optional": self.optional, "hidden": {}},
-            "input_order": {"required": list(self.required)},
-            "output": list(self.outputs),
-            "output_is_list": [False] * len(self.outputs),
-            "output_name": list(self.outputs),
-            "name": name,
-            "display_name": name,
-            "description": "",
-            "python_module": "nodes",
-            "category": self.category,
-            "output_node": self.output_node,
-        }
+class NodeResult:
+    outputs: tuple[Any, ...] = ()
+    ui: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None  # progress text, sent as binary event 3 (GetImageSize does)
 
 
-def int_spec(default: int, lo: int, hi: int) -> list[Any]:
-    return ["INT", {"default": default, "min": lo, "max": hi}]
+@dataclass
+class Ctx:
+    folders: Folders
+    node_id: str
+    float32_pixels: bool = False  # reproduce ComfyUI's float32 rounding where it shows
 
 
-NODES: dict[str, NodeClass] = {
-    "LoadImage": NodeClass({"image": [[], {"image_upload": True}]}, ("IMAGE", "MASK")),
-    "ImageInvert": NodeClass({"image": ["IMAGE"]}, ("IMAGE",)),
-    "ImageScale": NodeClass(
-        {
-            "image": ["IMAGE"],
-            "upscale_method": [["nearest-exact", "bilinear", "area", "bicubic", "lanczos"]],
-            "width": int_spec(512, 0, INT_MAX),
-            "height": int_spec(512, 0, INT_MAX),
-            "crop": [["disabled", "center"]],
-        },
-        ("IMAGE",),
-    ),
-    "ImageBlur": NodeClass(
-        {
-            "image": ["IMAGE"],
-            "blur_radius": int_spec(1, 1, 31),
-            "sigma": ["FLOAT", {"default": 1.0, "min": 0.1, "max": 10.0}],
-        },
-        ("IMAGE",),
-    ),
-    "EmptyImage": NodeClass(
-        {
-            "width": int_spec(512, 1, INT_MAX),
-            "height": int_spec(512, 1, INT_MAX),
-            "batch_size": int_spec(1, 1, 4096),
-            "color": int_spec(0, 0, 0xFFFFFF),
-        },
-        ("IMAGE",),
-    ),
-    "ImageToMask": NodeClass(
-        {"image": ["IMAGE"], "channel": [["red", "green", "blue", "alpha"]]},
-        ("MASK",),
-        category="mask",
-    ),
-    "MaskToImage": NodeClass({"mask": ["MASK"]}, ("IMAGE",), category="mask"),
-    "SaveImage": NodeClass(
-        {"images": ["IMAGE"], "filename_prefix": ["STRING", {"default": "ComfyUI"}]},
-        output_node=True,
-    ),
-    "PreviewImage": NodeClass({"images": ["IMAGE"]}, output_node=True),
-}
+@dataclass(frozen=True)
+class NodeDef:
+    run: Callable[..., NodeResult]
+    schema: dict[str, Any]
+    # ComfyUI's VALIDATE_INPUTS and IS_CHANGED hooks; only LoadImage has them here.
+    validate: Callable[[Folders, Any], bool | str] | None = None
+    is_changed: Callable[[Folders, Any], str] | None = None
+
+    @property
+    def output_node(self) -> bool:
+        return bool(self.schema["output_node"])
+
+    @property
+    def return_types(self) -> list[str]:
+        return list(self.schema["output"])
+
+    def inputs(self, category: str) -> dict[str, list[Any]]:
+        return dict(self.schema["input"].get(category, {}))
+
+
+# ---- node implementations ----
+
+
+def load_image(ctx: Ctx, image: str) -> NodeResult:
+    name, folder = ctx.folders.annotated(image)
+    with Image.open((folder or ctx.folders.input) / name) as img:
+        rgba = img.convert("RGBA")
+    mask = ImageOps.invert(rgba.getchannel("A"))  # ComfyUI's mask is 1 - alpha
+    return NodeResult(([rgba.convert("RGB")], [mask]))
+
+
+def load_image_valid(folders: Folders, image: Any) -> bool | str:
+    name, folder = folders.annotated(image)  # a non-string raises, as in the real node
+    if not ((folder or folders.input) / name).is_file():
+        return f"Invalid image file: {image}"
+    return True
+
+
+def load_image_changed(folders: Folders, image: Any) -> str:
+    """Its file's hash: re-uploading different bytes under one name re-runs the graph."""
+    try:
+        name, folder = folders.annotated(image)
+        return hashlib.sha256(((folder or folders.input) / name).read_bytes()).hexdigest()
+    except (OSError, AttributeError, TypeError):
+        return "missing"
+
+
+def _f32(x: float) -> float:
+    return float(struct.unpack("f", struct.pack("f", x))[0])
+
+
+# ComfyUI works in float32: LoadImage gives v/255, ImageInvert 1 - x, SaveImage truncates
+# 255 * x to uint8. So 159 of the 256 values come out as 254 - v, not 255 - v (85 -> 169).
+INVERT_LUT = [int(_f32(255.0 * _f32(1.0 - _f32(v / 255.0)))) for v in range(256)]
+
+
+def image_invert(ctx: Ctx, image: list[Image.Image]) -> NodeResult:
+    if not ctx.float32_pixels:
+        return NodeResult(([ImageOps.invert(i) for i in image],))
+    return NodeResult(([i.point(INVERT_LUT * len(i.getbands())) for i in image],))
+
 
 _SCALE = {
     "nearest-exact": Image.Resampling.NEAREST,
@@ -96,113 +135,181 @@ _SCALE = {
 }
 
 
-class Folders:
-    """The server's input, output and temp folders."""
-
-    def __init__(self, root: Path) -> None:
-        self.input = root / "input"
-        self.output = root / "output"
-        self.temp = root / "temp"
-        for folder in (self.input, self.output, self.temp):
-            folder.mkdir(parents=True, exist_ok=True)
-
-    def by_type(self, kind: str) -> Path | None:
-        return {"input": self.input, "output": self.output, "temp": self.temp}.get(kind)
+def _scale(img: Image.Image, method: str, width: int, height: int, crop: str) -> Image.Image:
+    if width == 0 and height == 0:
+        return img
+    width = width or max(1, round(img.width * height / img.height))
+    height = height or max(1, round(img.height * width / img.width))
+    if crop == "center":
+        return ImageOps.fit(img, (width, height), _SCALE[method])
+    return img.resize((width, height), _SCALE[method])
 
 
-def execute(
-    class_type: str, inputs: dict[str, Any], folders: Folders
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Run one node: its outputs, and its UI output (what `executed` and history report)."""
-    run = globals()[f"_{class_type}"]
-    return run(folders, **inputs)
+def image_scale(
+    ctx: Ctx, image: list[Image.Image], upscale_method: str, width: int, height: int, crop: str
+) -> NodeResult:
+    return NodeResult(([_scale(i, upscale_method, width, height, crop) for i in image],))
 
 
-def _LoadImage(folders: Folders, image: str, **_: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    with Image.open(folders.input / image) as img:
-        rgba = img.convert("RGBA")
-    mask = ImageOps.invert(rgba.getchannel("A"))
-    return ([rgba.convert("RGB")], [mask]), {}
+def image_scale_by(
+    ctx: Ctx, image: list[Image.Image], upscale_method: str, scale_by: float
+) -> NodeResult:
+    return NodeResult(
+        (
+            [
+                _scale(i, upscale_method, round(i.width * scale_by), round(i.height * scale_by), "")
+                for i in image
+            ],
+        )
+    )
 
 
-def _ImageInvert(
-    folders: Folders, image: list[Image.Image]
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    return ([ImageOps.invert(i) for i in image],), {}
+def image_blur(ctx: Ctx, image: list[Image.Image], blur_radius: int, sigma: float) -> NodeResult:
+    radius = min(float(blur_radius), sigma * 3)
+    return NodeResult(([i.filter(ImageFilter.GaussianBlur(radius)) for i in image],))
 
 
-def _ImageScale(
-    folders: Folders,
-    image: list[Image.Image],
-    upscale_method: str,
-    width: int,
-    height: int,
-    crop: str,
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    def scale(img: Image.Image) -> Image.Image:
-        w = width or round(img.width * height / img.height)
-        h = height or round(img.height * width / img.width)
-        if crop == "center":
-            return ImageOps.fit(img, (w, h), _SCALE[upscale_method])
-        return img.resize((w, h), _SCALE[upscale_method])
-
-    return ([scale(i) for i in image],), {}
-
-
-def _ImageBlur(
-    folders: Folders, image: list[Image.Image], blur_radius: int, sigma: float
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    return ([i.filter(ImageFilter.GaussianBlur(min(blur_radius, sigma * 3))) for i in image],), {}
-
-
-def _EmptyImage(
-    folders: Folders, width: int, height: int, batch_size: int, color: int
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def empty_image(ctx: Ctx, width: int, height: int, batch_size: int, color: int) -> NodeResult:
     rgb = ((color >> 16) & 255, (color >> 8) & 255, color & 255)
-    return ([Image.new("RGB", (width, height), rgb) for _ in range(batch_size)],), {}
+    return NodeResult(([Image.new("RGB", (width, height), rgb) for _ in range(batch_size)],))
 
 
-def _ImageToMask(
-    folders: Folders, image: list[Image.Image], channel: str
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def image_to_mask(ctx: Ctx, image: list[Image.Image], channel: str) -> NodeResult:
     index = ["red", "green", "blue", "alpha"].index(channel)
     if index >= len(image[0].getbands()):
         # What torch says when ComfyUI indexes the missing alpha channel of an RGB image.
-        raise IndexError(f"index {index} is out of bounds for dimension 0 with size 3")
-    return ([i.getchannel(index) for i in image],), {}
+        raise IndexError(f"index {index} is out of bounds for dimension 3 with size 3")
+    return NodeResult(([i.getchannel(index) for i in image],))
 
 
-def _MaskToImage(
-    folders: Folders, mask: list[Image.Image]
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    return ([m.convert("RGB") for m in mask],), {}
+def mask_to_image(ctx: Ctx, mask: list[Image.Image]) -> NodeResult:
+    return NodeResult(([m.convert("RGB") for m in mask],))
 
 
-def _SaveImage(
-    folders: Folders, images: list[Image.Image], filename_prefix: str = "ComfyUI"
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    return (), {"images": save_all(images, folders.output, filename_prefix, "output")}
+def get_image_size(ctx: Ctx, image: list[Image.Image]) -> NodeResult:
+    width, height, batch = image[0].width, image[0].height, len(image)
+    text = f"width: {width}, height: {height}\n batch size: {batch}"
+    return NodeResult((width, height, batch), text=text)
 
 
-def _PreviewImage(
-    folders: Folders, images: list[Image.Image]
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    prefix = "ComfyUI_temp_" + "".join(random.choices("abcdefghijklmnopqrstuvwxyz", k=5))
-    return (), {"images": save_all(images, folders.temp, prefix, "temp")}
+def preview_any(ctx: Ctx, source: Any = None) -> NodeResult:
+    if isinstance(source, str):
+        value = source
+    elif isinstance(source, int | float | bool):
+        value = str(source)
+    elif source is None:
+        value = "None"
+    else:
+        try:
+            value = json.dumps(source)
+        except (TypeError, ValueError):
+            value = str(source)
+    return NodeResult(ui={"text": [value]})
+
+
+def primitive_string(ctx: Ctx, value: str) -> NodeResult:
+    return NodeResult((value,))
+
+
+def save_image(ctx: Ctx, images: list[Image.Image], filename_prefix: str = "ComfyUI") -> NodeResult:
+    return NodeResult(
+        ui={"images": save_all(images, ctx.folders.output, filename_prefix, "output")}
+    )
+
+
+def preview_image(ctx: Ctx, images: list[Image.Image]) -> NodeResult:
+    prefix = "ComfyUI_temp_" + "".join(random.choices("abcdefghijklmnopqrstupvxyz", k=5))
+    return NodeResult(ui={"images": save_all(images, ctx.folders.temp, prefix, "temp")})
+
+
+def save_test_files(
+    ctx: Ctx, images: list[Image.Image], filename_prefix: str = "files"
+) -> NodeResult:
+    """Test-only: one PNG, one GIF and one WAV, reported under `images`, `gifs` and `audio`
+    (the shapes Video Helper Suite and the audio savers use)."""
+    folder, stem, counter, subfolder = save_path(ctx.folders.output, filename_prefix)
+    pngs = save_all(images[:1], ctx.folders.output, filename_prefix, "output")
+    gif = f"{stem}_{counter:05}_.gif"
+    images[0].save(folder / gif, save_all=True, append_images=images[1:])
+    wav = f"{stem}_{counter:05}_.wav"
+    with wave.open(str(folder / wav), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\x00\x00" * 800)
+    ref = {"subfolder": subfolder, "type": "output"}
+    return NodeResult(
+        ui={
+            "images": pngs,
+            "gifs": [{"filename": gif, **ref, "format": "image/gif", "frame_rate": 8.0}],
+            "audio": [{"filename": wav, **ref}],
+        }
+    )
+
+
+def save_path(output: Path, prefix: str) -> tuple[Path, str, int, str]:
+    """folder_paths.get_save_image_path: the counter is one past the highest existing one."""
+    subfolder = os.path.dirname(os.path.normpath(prefix))
+    stem = os.path.basename(os.path.normpath(prefix))
+    folder = Path(os.path.abspath(output / subfolder))
+    if os.path.commonpath((str(output), str(folder))) != str(output):
+        raise Exception(
+            "**** ERROR: Saving image outside the output folder is not allowed."
+            f"\n full_output_folder: {folder}\n         output_dir: {output}"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    counters = [0]
+    for name in os.listdir(folder):
+        head, digits = name[: len(stem) + 1], name[len(stem) + 1 :].split("_")[0]
+        if head[:-1] == stem and head[-1:] == "_" and digits.isdigit():
+            counters.append(int(digits))
+    return folder, stem, max(counters) + 1, subfolder
 
 
 def save_all(
-    images: list[Image.Image], folder: Path, prefix: str, kind: str
+    images: list[Image.Image], output: Path, prefix: str, kind: str
 ) -> list[dict[str, str]]:
-    """Save like ComfyUI: `<prefix>_00001_.png`, the counter past any existing file."""
-    subfolder, _, stem = prefix.replace("\\", "/").rpartition("/")
-    target = folder / subfolder
-    target.mkdir(parents=True, exist_ok=True)
-    counter = 1 + sum(1 for p in target.glob(f"{stem}_*_.png"))
+    folder, stem, counter, subfolder = save_path(output, prefix)
     saved = []
-    for image in images:
-        name = f"{stem}_{counter:05}_.png"
-        image.save(target / name, compress_level=1)
+    for offset, image in enumerate(images):
+        name = f"{stem}_{counter + offset:05}_.png"
+        image.save(folder / name, compress_level=1)
         saved.append({"filename": name, "subfolder": subfolder, "type": kind})
-        counter += 1
     return saved
+
+
+_TEST_SAVE_FILES_SCHEMA: dict[str, Any] = {
+    "input": {
+        "required": {
+            "images": ["IMAGE", {}],
+            "filename_prefix": ["STRING", {"default": "files"}],
+        }
+    },
+    "input_order": {"required": ["images", "filename_prefix"]},
+    "output": [],
+    "output_is_list": [],
+    "output_name": [],
+    "name": "TestSaveFiles",
+    "display_name": "Test Save Files",
+    "description": "Test-only: saves a PNG, a GIF and a WAV.",
+    "python_module": "tests.servers.comfy_nodes",
+    "category": "testing",
+    "output_node": True,
+}
+
+NODES: dict[str, NodeDef] = {
+    "LoadImage": NodeDef(load_image, SCHEMAS["LoadImage"], load_image_valid, load_image_changed),
+    "ImageInvert": NodeDef(image_invert, SCHEMAS["ImageInvert"]),
+    "ImageScale": NodeDef(image_scale, SCHEMAS["ImageScale"]),
+    "ImageScaleBy": NodeDef(image_scale_by, SCHEMAS["ImageScaleBy"]),
+    "ImageBlur": NodeDef(image_blur, SCHEMAS["ImageBlur"]),
+    "EmptyImage": NodeDef(empty_image, SCHEMAS["EmptyImage"]),
+    "ImageToMask": NodeDef(image_to_mask, SCHEMAS["ImageToMask"]),
+    "MaskToImage": NodeDef(mask_to_image, SCHEMAS["MaskToImage"]),
+    "GetImageSize": NodeDef(get_image_size, SCHEMAS["GetImageSize"]),
+    "PreviewAny": NodeDef(preview_any, SCHEMAS["PreviewAny"]),
+    "PrimitiveString": NodeDef(primitive_string, SCHEMAS["PrimitiveString"]),
+    "SaveImage": NodeDef(save_image, SCHEMAS["SaveImage"]),
+    "PreviewImage": NodeDef(preview_image, SCHEMAS["PreviewImage"]),
+    "TestSaveFiles": NodeDef(save_test_files, _TEST_SAVE_FILES_SCHEMA),
+}

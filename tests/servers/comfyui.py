@@ -1,29 +1,37 @@
 """A ComfyUI-faithful test server: real HTTP and WebSocket on 127.0.0.1 (PROTOCOL.md §1).
 
-It validates and executes the model-free nodes in comfy_nodes.py for real, sends the frames
-in the real order, caches like ComfyUI, and can be told to misbehave through `faults`.
+It follows ComfyUI 0.3.64's own code (server.py, execution.py, main.py) where a client can
+tell the difference: validation and its error shapes (comfy_validate), the frames of a run
+and who receives them (comfy_executor), /view and /upload checks (comfy_files). It executes
+the model-free nodes of comfy_nodes for real and can be told to misbehave through `faults`.
+
+    with ComfyTestServer(tmp_path, node_delay=0.0) as srv:
+        requests.post(f"{srv.url}/prompt", json={...})
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
+import heapq
+import ipaddress
+import itertools
 import json
 import struct
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlparse, urlsplit
 
 from aiohttp import WSMsgType, web
-from PIL import Image
 
-from tests.servers.comfy_nodes import NODES, Folders, execute
-from tests.servers.comfy_validate import check_prompt_id, is_link, top_error, validate
+from tests.servers import comfy_files
+from tests.servers.comfy_executor import Executor, Prompt, Run
+from tests.servers.comfy_nodes import NODES, Folders
+from tests.servers.comfy_validate import check_prompt_id, top_error, validate_prompt
 
 VERSION = "0.3.64-test"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -31,36 +39,48 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass
 class Faults:
-    """Misbehaviour on demand; all off by default."""
+    """Misbehaviour on demand; all off by default. Tests may change it at any time."""
 
-    drop_ws_after_frames: int | None = None  # close every socket after N frames of a run
-    silent_ws: bool = False  # after the first status frame, send nothing at all
-    http_errors: dict[str, int] = field(default_factory=dict)  # route -> status to answer
-    truncate_downloads: bool = False  # /view promises more bytes than it sends
-    hostile_filename: str | None = None  # outputs are reported under this name
-    unknown_ws_messages: bool = False  # interleave unknown types and malformed binary frames
-
-
-@dataclass
-class Prompt:
-    number: int
-    prompt_id: str
-    graph: dict[str, Any]
-    client_id: str | None
-    extra_data: dict[str, Any]
-    outputs: list[str]
-
-
-class Interrupted(Exception):
-    pass
+    # Abort every socket after it was sent N frames of the current run (the run goes on
+    # server-side and its history is still written). The count restarts with each run.
+    drop_ws_after_frames: int | None = None
+    # After the first `status` frame of a connection, send nothing at all.
+    silent_ws: bool = False
+    # Route ("/prompt", "/upload/image", "/view", "/history", "/ws"; also matches
+    # "/history/<id>" and the /api/ variants) -> the HTTP status to answer instead.
+    http_errors: dict[str, int] = field(default_factory=dict)
+    # Route -> how many more requests get the injected error (absent: every request).
+    http_error_count: dict[str, int] = field(default_factory=dict)
+    # /view sends a Content-Length larger than the bytes it sends, then hangs up.
+    truncate_downloads: bool = False
+    # Outputs (in `executed` and history) are reported under this filename and/or subfolder;
+    # /view still serves the real bytes for them, so a naive client would write them.
+    hostile_filename: str | None = None
+    hostile_subfolder: str | None = None
+    # Interleave unknown text types and malformed binary frames into every run.
+    unknown_ws_messages: bool = False
+    # Restart the server as the next prompt starts executing (one-shot: resets itself).
+    restart_during_run: bool = False
 
 
 class Socket:
-    def __init__(self, ws: web.WebSocketResponse, sid: str) -> None:
-        self.ws = ws
-        self.sid = sid
-        self.metadata_previews = False
-        self.frames = 0
+    def __init__(self, ws: web.WebSocketResponse, sid: str, request: web.Request) -> None:
+        self.ws, self.sid, self.request = ws, sid, request
+        self.feature_flags: dict[str, Any] = {}
+        self.run_frames = 0
+        self.dropped = False
+
+    def abort(self) -> None:
+        """Hang up without a close frame, as a crashed server or a dead proxy would."""
+        self.dropped = True
+        if self.request.transport is not None:
+            self.request.transport.abort()
+
+
+# Junk for the unknown_ws_messages fault: a custom node's type, and binary frames that are
+# too short, of the event type that never appears (2), and of an unknown one (99).
+JUNK_TEXT = json.dumps({"type": "crystools.monitor", "data": {"cpu_utilization": 3.5}})
+JUNK_BINARY = (b"\x00\x00", struct.pack(">I", 2) + b"xx", struct.pack(">II", 99, 7))
 
 
 class ComfyTestServer:
@@ -72,55 +92,73 @@ class ComfyTestServer:
         token: str | None = None,
         max_upload_size: int = 100 * 2**20,
         previews: bool = True,
+        preview_format: str = "PNG",
+        strict_prompt_id: bool = True,
+        float32_pixels: bool = False,
     ) -> None:
         self.folders = Folders(Path(root))
-        self.input_dir, self.output_dir, self.temp_dir = (
-            self.folders.input,
-            self.folders.output,
-            self.folders.temp,
-        )
-        self.node_delay = node_delay
-        self.token = token
+        self.input_dir = self.folders.input
+        self.output_dir = self.folders.output
+        self.temp_dir = self.folders.temp
+        self.node_delay = node_delay  # seconds per executed node, in progress ticks
+        self.token = token  # when set, every route and /ws want "Authorization: Bearer <token>"
         self.max_upload_size = max_upload_size
-        self.previews = previews
+        self.previews = previews  # one small binary preview per executed node
+        self.preview_format = preview_format  # "PNG" or "JPEG"
+        # 0.3.64 itself accepts any prompt_id; newer servers want a canonical UUID.
+        self.strict_prompt_id = strict_prompt_id
+        # A real ImageInvert gives 254 - v for 159 of the 256 values (float32 truncation).
+        # Off by default: tests/imaging.is_inverse still expects the exact 255 - v.
+        self.float32_pixels = float32_pixels
         self.faults = Faults()
-        self.prompts: list[dict[str, Any]] = []  # every accepted POST /prompt body
+        self.prompts: list[dict[str, Any]] = []  # every accepted POST /prompt body, ever
         self.url = ""
+        self.sockets: dict[str, Socket] = {}
+        self.hostile_files: comfy_files.HostileFiles = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._reset_state()
 
     def _reset_state(self) -> None:
+        """What a ComfyUI process keeps in memory only."""
         self.history: dict[str, dict[str, Any]] = {}
-        self.pending: list[Prompt] = []
+        self.queue: list[tuple[float, str, int, Prompt]] = []  # a heap, as PromptQueue's
         self.running: Prompt | None = None
-        self.cache: dict[str, tuple[str, tuple[Any, ...], dict[str, Any]]] = {}
-        self.sockets: dict[str, Socket] = {}
-        self.interrupt_flag = False
-        self.counter = 0
+        self.number = 0
+        self.executor = Executor(self)
+        self._restarting: asyncio.Future[None] | None = None
+        self._seq = itertools.count()
+        self._busy = False  # from taking a prompt until its executing{node:null} is sent
 
-    # ---- lifecycle (test thread) ----
+    # ---- lifecycle (called from the test thread) ----
     def __enter__(self) -> ComfyTestServer:
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self._call(self._start())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
+        self._call(self._stop())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     def restart(self) -> None:
-        """Forget everything, as a restarted ComfyUI would; keep listening on the same port."""
-        asyncio.run_coroutine_threadsafe(self._restart(), self._loop).result(10)
+        """As a restarted ComfyUI: history, queue, running job and cache forgotten, every
+        socket dropped; files stay and the server keeps listening on the same port."""
+        self._call(self._restart())
 
     def wait_idle(self, timeout: float = 10) -> bool:
+        """True once nothing is queued or running and the last run's frames are sent."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.running is None and not self.pending:
+            if not self.queue and not self._busy:
                 return True
-            time.sleep(0.02)
+            time.sleep(0.01)
         return False
+
+    def _call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
     async def _start(self) -> None:
         self._wake = asyncio.Event()
@@ -136,8 +174,10 @@ class ComfyTestServer:
                     web.post(prefix + "/interrupt", self.post_interrupt),
                     web.get(prefix + "/history", self.get_histories),
                     web.get(prefix + "/history/{prompt_id}", self.get_history),
+                    web.post(prefix + "/history", self.post_history),
                     web.get(prefix + "/view", self.view),
-                    web.post(prefix + "/upload/image", self.upload),
+                    web.post(prefix + "/upload/image", self.upload_image),
+                    web.post(prefix + "/upload/mask", self.upload_mask),
                     web.get(prefix + "/system_stats", self.system_stats),
                     web.get(prefix + "/object_info", self.object_info),
                     web.get(prefix + "/object_info/{node_class}", self.object_info_one),
@@ -145,273 +185,304 @@ class ComfyTestServer:
                     web.post(prefix + "/free", self.free),
                 ]
             )
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
         self._worker = asyncio.ensure_future(self._work())
 
     async def _stop(self) -> None:
-        self._worker.cancel()
-        await self._close_sockets()
+        await self._stop_worker()
+        self._drop_sockets()
         await self._runner.cleanup()
 
     async def _restart(self) -> None:
-        self._worker.cancel()
-        await self._close_sockets()
+        await self._stop_worker()
+        self._drop_sockets()
         self._reset_state()
         self._worker = asyncio.ensure_future(self._work())
 
-    async def _close_sockets(self) -> None:
+    async def _stop_worker(self) -> None:
+        self._worker.cancel()
+        await asyncio.gather(self._worker, return_exceptions=True)
+
+    def _drop_sockets(self) -> None:
         for sock in list(self.sockets.values()):
-            await sock.ws.close()
+            sock.abort()
         self.sockets.clear()
 
-    # ---- middleware: front-door token, Origin check, injected HTTP errors ----
+    # ---- middleware: front-door token, ComfyUI's Origin check, injected HTTP errors ----
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self.token and request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"error": "unauthorized"}, status=401)
-        origin = request.headers.get("Origin")
-        if origin and urlsplit(origin).netloc != request.headers.get("Host"):
+        if origin_forbidden(request.headers.get("Host"), request.headers.get("Origin")):
             return web.Response(status=403)
-        route = request.path.removeprefix("/api")
-        for prefix, status in self.faults.http_errors.items():
-            if route == prefix or route.startswith(prefix + "/"):
-                return web.Response(status=status, text=f"injected {status}")
+        status = self._injected_error(request.path.removeprefix("/api"))
+        if status is not None:
+            return web.Response(status=status, text=f"{status}: injected by the test server")
+        if request.method == "OPTIONS":
+            return web.Response()
         return await handler(request)
+
+    def _injected_error(self, route: str) -> int | None:
+        for prefix, status in list(self.faults.http_errors.items()):
+            if route != prefix and not route.startswith(prefix.rstrip("/") + "/"):
+                continue
+            left = self.faults.http_error_count.get(prefix)
+            if left is not None:
+                if left <= 0:
+                    continue
+                self.faults.http_error_count[prefix] = left - 1
+            return status
+        return None
 
     # ---- WebSocket ----
     async def ws(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(max_msg_size=0)
+        ws = web.WebSocketResponse()
         await ws.prepare(request)
-        sid = request.query.get("clientId") or uuid.uuid4().hex
-        sock = Socket(ws, sid)
-        self.sockets[sid] = sock
-        await ws.send_str(json.dumps(self._status(sid)))
-        if self.running is not None and self.running.client_id == sid:
-            # As ComfyUI does after a reconnect mid-run: the node, without a prompt_id.
-            await self._send(
-                sock,
-                {"type": "executing", "data": {"node": self.current_node, "display_node": None}},
-            )
-        first = True
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT and first:
-                body = json.loads(msg.data)
-                if body.get("type") == "feature_flags":
-                    sock.metadata_previews = bool(body["data"].get("supports_preview_metadata"))
-                    await self._send(
-                        sock,
-                        {
-                            "type": "feature_flags",
-                            "data": {
-                                "supports_preview_metadata": True,
-                                "max_upload_size": self.max_upload_size,
-                            },
-                        },
-                    )
-            first = False
-        if self.sockets.get(sid) is sock:
-            del self.sockets[sid]
+        sid = request.rel_url.query.get("clientId", "") or uuid.uuid4().hex
+        sock = Socket(ws, sid, request)
+        self.sockets[sid] = sock  # a second socket with the same clientId replaces the first
+        try:
+            await ws.send_str(json.dumps(self._status(sid)))
+            executor = self.executor
+            if executor.client_id == sid and executor.last_node_id is not None:
+                # As ComfyUI after a reconnect mid-run: the node, without a prompt_id.
+                await self._deliver(
+                    sock, json.dumps({"type": "executing", "data": {"node": executor.last_node_id}})
+                )
+            await self._read(sock)
+        finally:
+            # ComfyUI pops by clientId, so closing an old socket also unregisters a newer one
+            # with the same clientId: a client must close the old socket before reopening.
+            self.sockets.pop(sid, None)
         return ws
 
+    async def _read(self, sock: Socket) -> None:
+        first = True
+        async for msg in sock.ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                data = json.loads(msg.data)
+            except ValueError:
+                continue
+            if first and isinstance(data, dict) and data.get("type") == "feature_flags":
+                sock.feature_flags = data.get("data", {})
+                flags = {"type": "feature_flags", "data": self._server_features()}
+                await self._deliver(sock, json.dumps(flags))
+            first = False
+
     def _status(self, sid: str | None = None) -> dict[str, Any]:
-        remaining = len(self.pending) + (1 if self.running else 0)
-        data: dict[str, Any] = {"status": {"exec_info": {"queue_remaining": remaining}}}
+        data: dict[str, Any] = {"status": {"exec_info": {"queue_remaining": self._remaining()}}}
         if sid:
             data["sid"] = sid
         return {"type": "status", "data": data}
 
-    async def _send(self, sock: Socket, message: dict[str, Any] | bytes) -> None:
-        if self.faults.silent_ws or sock.ws.closed:
+    def _remaining(self) -> int:
+        return len(self.queue) + (1 if self.running else 0)
+
+    def _server_features(self) -> dict[str, Any]:
+        return {"supports_preview_metadata": True, "max_upload_size": self.max_upload_size}
+
+    # Host protocol for the executor: sid None means every socket.
+    async def send(self, event: str, data: dict[str, Any], sid: str | None) -> None:
+        await self._fanout(json.dumps({"type": event, "data": data}), sid)
+
+    async def send_binary(self, event: int, payload: bytes, sid: str | None) -> None:
+        await self._fanout(struct.pack(">I", event) + payload, sid)
+
+    def negotiated(self, sid: str | None) -> bool:
+        sock = self.sockets.get(sid or "")
+        return sock is not None and sock.feature_flags.get("supports_preview_metadata") is True
+
+    async def on_execution_start(self) -> None:
+        if self.faults.restart_during_run:
+            self.faults.restart_during_run = False
+            self._restarting = asyncio.ensure_future(self._restart())
+            await asyncio.sleep(5)  # cancelled by the restart, like the process it emulates
+
+    def report(self, ui: dict[str, Any]) -> dict[str, Any]:
+        """UI output as `executed` and history show it: renamed under the hostile faults."""
+        name, sub = self.faults.hostile_filename, self.faults.hostile_subfolder
+        if name is None and sub is None:
+            return ui
+        return {key: self._renamed(items, name, sub) for key, items in ui.items()}
+
+    def _renamed(self, items: Any, name: str | None, sub: str | None) -> Any:
+        if not isinstance(items, list):
+            return items
+        renamed = []
+        for item in items:
+            if isinstance(item, dict) and "filename" in item:
+                folder = self.folders.by_type(item.get("type")) or self.output_dir
+                real = folder / item.get("subfolder", "") / item["filename"]
+                item = {
+                    **item,
+                    "filename": item["filename"] if name is None else name,
+                    "subfolder": item.get("subfolder", "") if sub is None else sub,
+                }
+                self.hostile_files[(item["filename"], item["subfolder"], item["type"])] = real
+            renamed.append(item)
+        return renamed
+
+    async def _fanout(self, frame: str | bytes, sid: str | None) -> None:
+        if sid is None:
+            targets = list(self.sockets.values())
+        else:
+            targets = [self.sockets[sid]] if sid in self.sockets else []
+        for sock in targets:
+            await self._deliver(sock, frame)
+
+    async def _deliver(self, sock: Socket, frame: str | bytes) -> None:
+        if sock.dropped or sock.ws.closed or self.faults.silent_ws:
             return
         limit = self.faults.drop_ws_after_frames
-        if limit is not None and self.running is not None and sock.frames >= limit:
-            await sock.ws.close()
+        if self._busy and limit is not None and sock.run_frames >= limit:
+            sock.abort()
             return
-        sock.frames += 1
+        if self._busy:
+            sock.run_frames += 1
         try:
-            if isinstance(message, bytes):
-                await sock.ws.send_bytes(message)
+            if self._busy and self.faults.unknown_ws_messages and isinstance(frame, str):
+                await sock.ws.send_str(JUNK_TEXT)
+                for junk in JUNK_BINARY:
+                    await sock.ws.send_bytes(junk)
+            if isinstance(frame, bytes):
+                await sock.ws.send_bytes(frame)
             else:
-                await sock.ws.send_str(json.dumps(message))
+                await sock.ws.send_str(frame)
         except (ConnectionError, RuntimeError):
-            pass
-
-    async def _to_client(self, prompt: Prompt, kind: str, data: dict[str, Any]) -> None:
-        sock = self.sockets.get(prompt.client_id or "")
-        if sock is not None:
-            if self.faults.unknown_ws_messages:
-                await self._send(sock, {"type": "crystools.monitor", "data": {"cpu": 1}})
-                for junk in (b"\x00\x00", struct.pack(">I", 2) + b"xx", struct.pack(">I", 99)):
-                    await self._send(sock, junk)
-            await self._send(sock, {"type": kind, "data": data})
+            pass  # send_socket_catch_exception: a dead socket is skipped
 
     async def _broadcast_status(self) -> None:
-        for sock in list(self.sockets.values()):
-            await self._send(sock, self._status())
+        await self._fanout(json.dumps(self._status()), None)
 
     # ---- HTTP: prompts and queue ----
     async def post_prompt(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.Response(status=500, text="500 Internal Server Error")
-        if not isinstance(body.get("prompt"), dict):
-            return web.json_response(top_error("no_prompt", "No prompt provided"), status=400)
-        prompt_id = body.get("prompt_id") or str(uuid.uuid4())
-        problem = check_prompt_id(prompt_id) or validate(body["prompt"], self.folders)
-        if problem:
-            return web.json_response(problem, status=400)
-        self.prompts.append(body)
-        graph = body["prompt"]
-        outputs = [nid for nid, n in graph.items() if NODES[n["class_type"]].output_node]
-        self.counter += 1
-        self.pending.append(
-            Prompt(
-                self.counter,
-                prompt_id,
-                graph,
-                body.get("client_id"),
-                body.get("extra_data") or {},
-                outputs,
-            )
+        body = await request.json()  # not JSON: the exception becomes a 500, as in ComfyUI
+        if "number" in body:
+            number = float(body["number"])
+        else:
+            number = -self.number if body.get("front") else self.number
+            self.number += 1
+        if "prompt" not in body:
+            no_prompt = top_error("no_prompt", "No prompt provided", "No prompt provided")
+            return web.json_response({"error": no_prompt, "node_errors": {}}, status=400)
+        prompt_id = str(body.get("prompt_id", uuid.uuid4()))
+        bad_id = check_prompt_id(prompt_id) if self.strict_prompt_id else None
+        if bad_id:
+            return web.json_response({"error": bad_id, "node_errors": {}}, status=400)
+        error, outputs, node_errors = validate_prompt(
+            body["prompt"], self.folders, body.get("partial_execution_targets")
         )
-        self._wake.set()
+        if error:
+            return web.json_response({"error": error, "node_errors": node_errors}, status=400)
+        extra_data = body.get("extra_data", {})
+        if "client_id" in body:
+            extra_data["client_id"] = body["client_id"]
+        self.prompts.append(body)
+        prompt = Prompt(number, prompt_id, body["prompt"], extra_data, outputs)
+        heapq.heappush(self.queue, (number, prompt_id, next(self._seq), prompt))
         await self._broadcast_status()
+        self._wake.set()
         return web.json_response(
-            {"prompt_id": prompt_id, "number": self.counter, "node_errors": {}}
+            {"prompt_id": prompt_id, "number": number, "node_errors": node_errors}
         )
 
     async def get_prompt(self, request: web.Request) -> web.Response:
         return web.json_response(self._status()["data"]["status"])
 
-    def _item(self, p: Prompt) -> list[Any]:
-        return [p.number, p.prompt_id, p.graph, p.extra_data, p.outputs]
-
     async def get_queue(self, request: web.Request) -> web.Response:
-        running = [self._item(self.running)] if self.running else []
-        return web.json_response(
-            {"queue_running": running, "queue_pending": [self._item(p) for p in self.pending]}
-        )
+        running = [self.running.item()] if self.running else []
+        pending = [entry[-1].item() for entry in self.queue]  # heap order, not sorted
+        return web.json_response({"queue_running": running, "queue_pending": pending})
 
     async def post_queue(self, request: web.Request) -> web.Response:
         body = await request.json()
         if body.get("clear"):
-            self.pending.clear()
-        doomed = set(body.get("delete") or [])
-        self.pending = [p for p in self.pending if p.prompt_id not in doomed]
-        await self._broadcast_status()
+            self.queue.clear()
+            await self._broadcast_status()
+        for doomed in body.get("delete", []):
+            for index, entry in enumerate(self.queue):
+                if entry[1] == doomed:
+                    self.queue.pop(index)
+                    heapq.heapify(self.queue)
+                    await self._broadcast_status()
+                    break
         return web.Response(status=200)
 
     async def post_interrupt(self, request: web.Request) -> web.Response:
-        body = await request.json() if request.can_read_body else {}
-        target = body.get("prompt_id") if isinstance(body, dict) else None
-        if self.running is not None and target in (None, self.running.prompt_id):
-            self.interrupt_flag = True
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        target = body.get("prompt_id")
+        if not target or (self.running is not None and self.running.prompt_id == target):
+            self.executor.interrupt_flag = True  # cooperative: seen at the next checkpoint
         return web.Response(status=200)
 
     async def get_history(self, request: web.Request) -> web.Response:
         prompt_id = request.match_info["prompt_id"]
         entry = self.history.get(prompt_id)
-        return web.json_response({prompt_id: entry} if entry else {})
+        return web.json_response({prompt_id: entry} if entry is not None else {})
 
     async def get_histories(self, request: web.Request) -> web.Response:
-        items = list(self.history.items())
-        limit = request.query.get("max_items")
-        if limit:
-            items = items[-int(limit) :]
-        return web.json_response(dict(items))
+        query = request.rel_url.query
+        max_items = int(query["max_items"]) if "max_items" in query else None
+        offset = int(query.get("offset", -1))
+        if offset < 0 and max_items is not None:
+            offset = len(self.history) - max_items
+        items = list(self.history.items())[max(offset, 0) :]
+        return web.json_response(dict(items[:max_items] if max_items is not None else items))
+
+    async def post_history(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("clear"):
+            self.history.clear()
+        for doomed in body.get("delete", []):
+            self.history.pop(doomed, None)
+        return web.Response(status=200)
 
     # ---- HTTP: files ----
-    async def upload(self, request: web.Request) -> web.Response:
-        form = await request.post()  # raises 413 above client_max_size, like ComfyUI
-        image = form.get("image")
-        if not hasattr(image, "file"):
-            return web.Response(status=400)
-        folder = self.folders.by_type(str(form.get("type") or "input"))
-        if folder is None:
-            return web.Response(status=500)
-        subfolder = str(form.get("subfolder") or "")
-        target_dir = (folder / subfolder).resolve()
-        if not target_dir.is_relative_to(folder.resolve()):
-            return web.Response(status=400)
-        target_dir.mkdir(parents=True, exist_ok=True)
-        data = image.file.read()  # type: ignore[union-attr]
-        name = self._free_name(
-            target_dir,
-            Path(image.filename).name,  # type: ignore[union-attr]
-            data,
-            str(form.get("overwrite")) == "true",
-        )
-        (target_dir / name).write_bytes(data)
-        return web.json_response(
-            {"name": name, "subfolder": subfolder, "type": form.get("type") or "input"}
-        )
-
-    @staticmethod
-    def _free_name(folder: Path, name: str, data: bytes, overwrite: bool) -> str:
-        stem, ext = Path(name).stem, Path(name).suffix
-        candidate, n = name, 1
-        while (folder / candidate).exists() and not overwrite:
-            if (folder / candidate).read_bytes() == data:
-                break
-            candidate = f"{stem} ({n}){ext}"
-            n += 1
-        return candidate
-
     async def view(self, request: web.Request) -> web.StreamResponse:
-        filename = request.query.get("filename", "")
-        hostile = self.faults.hostile_filename
-        if hostile and filename == hostile:
-            path = self.hostile_source
-        else:
-            if not filename or ".." in filename or filename.startswith("/"):
-                return web.Response(status=400)
-            folder = self.folders.by_type(request.query.get("type", "output"))
-            if folder is None:
-                return web.Response(status=400)
-            path = (folder / request.query.get("subfolder", "") / filename).resolve()
-            if not path.parent.is_relative_to(folder.resolve()):
-                return web.Response(status=403)
-        if not path.is_file():
-            return web.Response(status=404)
-        return await self._send_file(request, path.read_bytes())
+        truncate = self.faults.truncate_downloads
+        return await comfy_files.view(request, self.folders, self.hostile_files, truncate)
 
-    async def _send_file(self, request: web.Request, data: bytes) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "image/png"})
-        if self.faults.truncate_downloads:
-            response.content_length = len(data) + 1000
-            await response.prepare(request)
-            await response.write(data[: len(data) // 2])
-            assert request.transport is not None
-            request.transport.close()
-            return response
-        response.content_length = len(data)
-        await response.prepare(request)
-        await response.write(data)
-        return response
+    async def upload_image(self, request: web.Request) -> web.Response:
+        return await comfy_files.upload(request, self.folders)
+
+    async def upload_mask(self, request: web.Request) -> web.Response:
+        return await comfy_files.upload(request, self.folders, mask=True)
 
     # ---- HTTP: server info ----
     async def system_stats(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "system": {
-                    "os": "posix",
-                    "comfyui_version": VERSION,
-                    "python_version": "3.11",
-                    "pytorch_version": "none",
-                    "embedded_python": False,
-                    "argv": ["main.py"],
-                },
-                "devices": [
-                    {"name": "cpu", "type": "cpu", "index": None, "vram_total": 0, "vram_free": 0}
-                ],
-            }
-        )
+        ram = 16 * 2**30
+        system = {
+            "os": "posix",
+            "ram_total": ram,
+            "ram_free": ram // 2,
+            "comfyui_version": VERSION,
+            "required_frontend_version": "1.27.10",
+            "installed_templates_version": "0.1.94",
+            "required_templates_version": "0.1.94",
+            "python_version": "3.11.7 (test server)",
+            "pytorch_version": "none (test server)",
+            "embedded_python": False,
+            "argv": ["main.py", "--cpu", "--listen", "127.0.0.1"],
+        }
+        device = {
+            "name": "cpu",
+            "type": "cpu",
+            "index": None,
+            "vram_total": ram,
+            "vram_free": ram // 2,
+            "torch_vram_total": ram,
+            "torch_vram_free": ram // 2,
+        }
+        return web.json_response({"system": system, "devices": [device]})
 
     async def object_info(self, request: web.Request) -> web.Response:
         return web.json_response({name: self._schema(name) for name in NODES})
@@ -421,242 +492,78 @@ class ComfyTestServer:
         return web.json_response({name: self._schema(name)} if name in NODES else {})
 
     def _schema(self, name: str) -> dict[str, Any]:
-        schema = NODES[name].schema(name)
+        schema = json.loads(json.dumps(NODES[name].schema))
         if name == "LoadImage":
-            files = sorted(p.name for p in self.input_dir.iterdir() if p.is_file())
-            schema["input"]["required"]["image"] = [files, {"image_upload": True}]
+            schema["input"]["required"]["image"][0] = self.folders.input_files()
         return schema
 
     async def features(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {"supports_preview_metadata": True, "max_upload_size": self.max_upload_size}
-        )
+        return web.json_response(self._server_features())
 
     async def free(self, request: web.Request) -> web.Response:
+        await request.json()
         return web.Response(status=200)
 
-    # ---- execution ----
-    current_node: str | None = None
-    hostile_source: Path = Path("/nonexistent")
-
+    # ---- the one worker ----
     async def _work(self) -> None:
         while True:
-            if not self.pending:
+            if not self.queue:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            self.pending.sort(key=lambda p: p.number)
-            prompt = self.pending.pop(0)
-            self.running, self.interrupt_flag = prompt, False
+            prompt = heapq.heappop(self.queue)[-1]
+            self._busy, self.running = True, prompt
             for sock in self.sockets.values():
-                sock.frames = 0
+                sock.run_frames = 0
             await self._broadcast_status()
-            messages: list[list[Any]] = []
-            outputs: dict[str, dict[str, Any]] = {}
-            status = await self._run(prompt, messages, outputs)
-            self.history[prompt.prompt_id] = {
-                "prompt": self._item(prompt),
-                "outputs": outputs,
-                "status": {
-                    "status_str": status,
-                    "completed": status == "success",
-                    "messages": messages,
-                },
-                "meta": {nid: {"node_id": nid, "display_node": nid} for nid in outputs},
-            }
+            run = await self.executor.execute(prompt)
+            self.history[prompt.prompt_id] = history_entry(run)
             self.running = None
             await self._broadcast_status()
-            await self._to_client(
-                prompt,
-                "executing",
-                {"node": None, "display_node": None, "prompt_id": prompt.prompt_id},
-            )
-
-    async def _event(
-        self, prompt: Prompt, messages: list[list[Any]], kind: str, data: dict[str, Any]
-    ) -> None:
-        data = {**data, "prompt_id": prompt.prompt_id}
-        if kind.startswith("execution_"):
-            data["timestamp"] = int(time.time() * 1000)
-            messages.append([kind, data])
-        await self._to_client(prompt, kind, data)
-
-    async def _run(
-        self, prompt: Prompt, messages: list[list[Any]], outputs: dict[str, dict[str, Any]]
-    ) -> str:
-        order = execution_order(prompt.graph, prompt.outputs)
-        keys = cache_keys(prompt.graph, order)
-        cached = [nid for nid in order if self.cache.get(nid, ("",))[0] == keys[nid]]
-        await self._event(prompt, messages, "execution_start", {})
-        await self._event(prompt, messages, "execution_cached", {"nodes": cached})
-        values: dict[str, tuple[Any, ...]] = {}
-        for nid in order:
-            try:
-                ui = await self._node(prompt, nid, keys[nid], nid in cached, values)
-            except Interrupted:
-                await self._event(
-                    prompt,
-                    messages,
-                    "execution_interrupted",
-                    {
-                        "node_id": nid,
-                        "node_type": prompt.graph[nid]["class_type"],
-                        "executed": list(values),
-                    },
-                )
-                return "error"
-            except Exception as exc:
-                await self._event(
-                    prompt,
-                    messages,
-                    "execution_error",
-                    {
-                        "node_id": nid,
-                        "node_type": prompt.graph[nid]["class_type"],
-                        "executed": list(values),
-                        "exception_message": str(exc),
-                        "exception_type": type(exc).__name__,
-                        "traceback": [f'  File "nodes.py", in {prompt.graph[nid]["class_type"]}\n'],
-                        "current_inputs": {},
-                        "current_outputs": {},
-                    },
-                )
-                return "error"
-            if ui:
-                outputs[nid] = self._reported(ui)
-                await self._to_client(
-                    prompt,
-                    "executed",
-                    {
-                        "node": nid,
-                        "display_node": nid,
-                        "output": outputs[nid],
-                        "prompt_id": prompt.prompt_id,
-                    },
-                )
-        await self._event(prompt, messages, "execution_success", {})
-        return "success"
-
-    def _reported(self, ui: dict[str, Any]) -> dict[str, Any]:
-        hostile = self.faults.hostile_filename
-        if not hostile or not ui.get("images"):
-            return ui
-        first = ui["images"][0]
-        folder = self.folders.by_type(first["type"]) or self.output_dir
-        self.hostile_source = folder / first["subfolder"] / first["filename"]
-        return {**ui, "images": [{**first, "filename": hostile}]}
-
-    async def _node(
-        self, prompt: Prompt, nid: str, key: str, cached: bool, values: dict[str, tuple[Any, ...]]
-    ) -> dict[str, Any]:
-        if cached:
-            values[nid] = self.cache[nid][1]
-            return self.cache[nid][2]
-        if self.interrupt_flag:
-            raise Interrupted()
-        self.current_node = nid
-        await self._to_client(
-            prompt, "executing", {"node": nid, "display_node": nid, "prompt_id": prompt.prompt_id}
-        )
-        await self._progress_state(prompt, nid, "running")
-        await self._ticks(prompt, nid)
-        node = prompt.graph[nid]
-        inputs = {
-            name: values[str(v[0])][v[1]] if is_link(v) else v
-            for name, v in node["inputs"].items()
-            if name in NODES[node["class_type"]].required
-        }
-        result, ui = await asyncio.to_thread(execute, node["class_type"], inputs, self.folders)
-        values[nid] = result
-        self.cache[nid] = (key, result, ui)
-        await self._progress_state(prompt, nid, "finished")
-        if self.previews and result and isinstance(result[0], list) and result[0]:
-            await self._preview(prompt, nid, result[0][0])
-        return ui
-
-    async def _ticks(self, prompt: Prompt, nid: str, steps: int = 4) -> None:
-        if self.node_delay <= 0:
-            return
-        for step in range(1, steps + 1):
-            await asyncio.sleep(self.node_delay / steps)
-            if self.interrupt_flag:
-                raise Interrupted()
-            await self._to_client(
-                prompt,
-                "progress",
-                {"value": step, "max": steps, "node": nid, "prompt_id": prompt.prompt_id},
-            )
-
-    async def _progress_state(self, prompt: Prompt, nid: str, state: str) -> None:
-        await self._to_client(
-            prompt,
-            "progress_state",
-            {
-                "prompt_id": prompt.prompt_id,
-                "nodes": {
-                    nid: {
-                        "value": 1 if state == "finished" else 0,
-                        "max": 1,
-                        "state": state,
-                        "node_id": nid,
-                        "prompt_id": prompt.prompt_id,
-                        "display_node_id": nid,
-                        "parent_node_id": None,
-                        "real_node_id": nid,
-                    }
-                },
-            },
-        )
-
-    async def _preview(self, prompt: Prompt, nid: str, image: Any) -> None:
-        sock = self.sockets.get(prompt.client_id or "")
-        if sock is None or not isinstance(image, Image.Image):
-            return
-        buf = io.BytesIO()
-        image.convert("RGB").resize((16, 16)).save(buf, "PNG")
-        png = buf.getvalue()
-        if sock.metadata_previews:
-            meta = json.dumps(
-                {
-                    "node_id": nid,
-                    "prompt_id": prompt.prompt_id,
-                    "display_node_id": nid,
-                    "parent_node_id": None,
-                    "real_node_id": nid,
-                    "image_type": "image/png",
-                }
-            ).encode()
-            frame = struct.pack(">II", 4, len(meta)) + meta + png
-        else:
-            frame = struct.pack(">II", 1, 2) + png
-        await self._send(sock, frame)
+            if prompt.client_id is not None:
+                done = {"node": None, "prompt_id": prompt.prompt_id}
+                await self.send("executing", done, prompt.client_id)
+            self._busy = False
 
 
-def execution_order(graph: dict[str, Any], outputs: list[str]) -> list[str]:
-    """Dependencies first, only what the output nodes need."""
-    order: list[str] = []
-
-    def visit(nid: str) -> None:
-        if nid in order:
-            return
-        for value in graph[nid].get("inputs", {}).values():
-            if is_link(value):
-                visit(str(value[0]))
-        order.append(nid)
-
-    for nid in outputs:
-        visit(nid)
-    return order
+def history_entry(run: Run) -> dict[str, Any]:
+    return {
+        "prompt": run.prompt.item(),
+        "outputs": run.outputs,
+        "status": {
+            "status_str": "success" if run.success else "error",
+            "completed": run.success,
+            "messages": run.messages,
+        },
+        "meta": run.meta,
+    }
 
 
-def cache_keys(graph: dict[str, Any], order: list[str]) -> dict[str, str]:
-    """A node is cached when its class, literal inputs and upstream keys are unchanged."""
-    keys: dict[str, str] = {}
-    for nid in order:
-        node = graph[nid]
-        inputs = {
-            k: keys[str(v[0])] + f":{v[1]}" if is_link(v) else v
-            for k, v in sorted(node.get("inputs", {}).items())
-        }
-        keys[nid] = json.dumps([node["class_type"], inputs], sort_keys=True, default=str)
-    return keys
+def origin_forbidden(host: str | None, origin: str | None) -> bool:
+    """server.py's create_origin_only_middleware: on a loopback Host, a different Origin
+    host is refused; a side without a port is compared without the port."""
+    if host is None or origin is None:
+        return False
+    host_domain: str | None = host.lower()
+    parsed = urlparse(origin)
+    origin_domain: str | None = parsed.netloc.lower()
+    host_parsed = urlsplit("//" + host.lower())
+    if parsed.port is None:
+        host_domain = host_parsed.hostname
+    if host_parsed.port is None:
+        origin_domain = parsed.hostname
+    return bool(
+        is_loopback(host_parsed.hostname)
+        and host_domain
+        and origin_domain
+        and host_domain != origin_domain
+    )
+
+
+def is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"  # ComfyUI resolves the name; tests need no DNS
