@@ -6,6 +6,7 @@ Both hosts get the core copied in as a subpackage, because neither can pip-insta
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -35,10 +36,64 @@ def vendor_core(dest_pkg_dir: Path) -> None:
 # ---------------------------------------------------------------- Blender
 
 
-def build_blender(dist: Path) -> list[Path]:
-    """Placeholder until the Blender helper writes it."""
-    print("build_blender: not written yet", file=sys.stderr)
-    return []
+BLENDER_SOURCE = ROOT / "blender_addon"
+BLENDER_CORE = "comfyrelay_core"  # the add-on imports the core as `.comfyrelay_core`
+BLENDER_PYTHON = "3.11"  # Blender 4.2 LTS to 5.0 all embed Python 3.11
+# Blender platform -> pip platform tags. pydantic-core is compiled, so each gets its own zip.
+BLENDER_TARGETS: dict[str, tuple[str, ...]] = {
+    "linux-x64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64"),
+    "linux-arm64": ("manylinux2014_aarch64", "manylinux_2_17_aarch64"),
+    "macos-x64": ("macosx_10_12_x86_64",),
+    "macos-arm64": ("macosx_11_0_arm64",),
+    "windows-x64": ("win_amd64",),
+}
+
+
+def build_blender(dist: Path, targets: list[str] | None = None) -> list[Path]:
+    """One extension zip per platform for Preferences › Get Extensions › Install from Disk."""
+    version = project_meta()["version"]
+    zips = []
+    for target in targets or list(BLENDER_TARGETS):
+        stage = BUILD / "blender" / target
+        shutil.rmtree(stage, ignore_errors=True)
+        shutil.copytree(
+            BLENDER_SOURCE, stage, ignore=shutil.ignore_patterns("__pycache__", "wheels")
+        )
+        vendor_core(stage / BLENDER_CORE)
+        wheels = []
+        for wheel in blender_wheels(target):
+            (stage / "wheels").mkdir(exist_ok=True)
+            shutil.copy2(wheel, stage / "wheels" / wheel.name)
+            wheels.append(f"./wheels/{wheel.name}")
+        manifest = stage / "blender_manifest.toml"
+        manifest.write_text(blender_manifest(manifest.read_text(), version, target, wheels))
+        zips.append(zip_tree(stage, dist / f"comfyrelay-blender-{version}-{target}.zip"))
+    return zips
+
+
+def blender_manifest(template: str, version: str, target: str, wheels: list[str]) -> str:
+    """The source manifest with the project's version, this zip's platform and its wheels."""
+    text = re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', template, count=1)
+    listed = "".join(f'  "{wheel}",\n' for wheel in wheels)
+    added = f'platforms = ["{target}"]\nwheels = [\n{listed}]\n\n'
+    # Top-level keys must come before the first [table] such as [permissions].
+    table = re.search(r"(?m)^\[", text)
+    at = table.start() if table else len(text)
+    return text[:at] + added + text[at:]
+
+
+def blender_wheels(target: str) -> list[Path]:
+    """The core's dependencies for one Blender platform, downloaded once."""
+    cache = BUILD / "wheels" / f"blender-{target}"
+    requirements = project_meta()["dependencies"]
+    stamp = cache / "requirements.txt"
+    wanted = "\n".join([*requirements, BLENDER_PYTHON])
+    if not (stamp.exists() and stamp.read_text() == wanted):
+        shutil.rmtree(cache, ignore_errors=True)
+        platforms = [arg for tag in BLENDER_TARGETS[target] for arg in ("--platform", tag)]
+        pip_download(requirements, cache, [*platforms, "--python-version", BLENDER_PYTHON])
+        stamp.write_text(wanted)
+    return sorted(cache.glob("*.whl"))
 
 
 # ---------------------------------------------------------------- Krita

@@ -1,0 +1,31 @@
+"""ComfyRelay for Blender: send renders through ComfyUI workflows, get images and textures back.
+
+A Blender extension (4.2+). build_addons.py vendors the core into ./comfyrelay_core and
+lists its dependencies' wheels in the manifest.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from . import operators, panel, preferences, props, pump
+
+CLASSES = (
+    preferences.ComfyRelayPreferences,
+    *props.CLASSES,
+    *operators.CLASSES,
+    *panel.CLASSES,
+)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    props.register()
+
+
+def unregister() -> None:
+    pump.shutdown()
+    props.unregister()
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,122 @@
+"""The ComfyRelay sidebar tab, in the 3D View and in the Image Editor."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import TYPE_CHECKING
+
+import bpy
+
+from .operators import OFFLINE
+from .props import settings
+from .pump import SESSION
+
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import IconItems
+
+CATEGORY = "ComfyRelay"
+
+
+def _wrapped(
+    layout: bpy.types.UILayout, text: str, icon: IconItems = "NONE", width: int = 48
+) -> None:
+    """Long messages (errors) on several lines; a sidebar label does not wrap by itself."""
+    for i, line in enumerate(textwrap.wrap(text, width) or [""]):
+        layout.label(text=line, icon=icon if i == 0 else "BLANK1")
+
+
+class ComfyRelayPanel:
+    bl_category = CATEGORY
+    bl_label = "ComfyRelay"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout: bpy.types.UILayout = self.layout  # type: ignore[attr-defined]
+        scene = context.scene
+        if scene is None:
+            return
+        s = settings(scene)
+        self._server(layout)
+        self._workflow(layout, s)
+        self._source(layout, s)
+        self._run(layout)
+        self._results(layout)
+
+    def _server(self, layout: bpy.types.UILayout) -> None:
+        box = layout.box()
+        if not bpy.app.online_access:
+            _wrapped(box, OFFLINE, "ERROR")
+            return
+        icon: IconItems = "QUESTION"
+        if SESSION.connected is not None:
+            icon = "CHECKMARK" if SESSION.connected else "ERROR"
+        row = box.row()
+        row.label(text="Server", icon="URL")
+        row.operator("comfyrelay.check", text="Check", icon="FILE_REFRESH")
+        _wrapped(box, SESSION.connection, icon)
+
+    def _workflow(self, layout: bpy.types.UILayout, s: bpy.types.PropertyGroup) -> None:
+        box = layout.box()
+        row = box.row(align=True)
+        row.prop(s, "workflow_path", text="")
+        row.operator("comfyrelay.load_workflow", text="", icon="FILE_REFRESH")
+        if s.workflow_error:  # type: ignore[attr-defined]
+            _wrapped(box, s.workflow_error, "ERROR")  # type: ignore[attr-defined]
+        col = box.column()
+        for item in s.inputs:  # type: ignore[attr-defined]
+            if item.kind in ("image", "video"):
+                col.prop(item, "receives_source", text=f"{item.label} ← source")
+            elif item.kind == "seed":
+                row = col.row(align=True)
+                row.active = not s.random_seed  # type: ignore[attr-defined]
+                row.prop(item, f"{item.value_type.lower()}_value", text=item.label)
+                row.prop(s, "random_seed", text="", icon="FILE_REFRESH", toggle=True)
+            else:
+                field = "string_value" if item.value_type == "BIGINT" else None
+                col.prop(item, field or f"{item.value_type.lower()}_value", text=item.label)
+
+    def _source(self, layout: bpy.types.UILayout, s: bpy.types.PropertyGroup) -> None:
+        box = layout.box()
+        box.prop(s, "animation")
+        if not s.animation:  # type: ignore[attr-defined]
+            box.prop(s, "source")
+            if s.source == "IMAGE":  # type: ignore[attr-defined]
+                box.template_ID(s, "source_image", open="image.open")
+        box.prop(s, "use_material")
+
+    def _run(self, layout: bpy.types.UILayout) -> None:
+        row = layout.row(align=True)
+        row.scale_y = 1.4
+        row.operator("comfyrelay.run", icon="PLAY")
+        row.operator("comfyrelay.cancel", text="", icon="CANCEL")
+        col = layout.column(align=True)
+        col.progress(factor=SESSION.progress, type="BAR", text=SESSION.status)
+        if SESSION.node:
+            col.label(text=f"{SESSION.node} {SESSION.step}".strip(), icon="NODE")
+        if SESSION.seed is not None:
+            col.label(text=f"Seed {SESSION.seed}")
+        if SESSION.error:
+            box = layout.box()
+            _wrapped(box, SESSION.error, "ERROR")
+            if SESSION.error_node:
+                box.label(text=f"Node {SESSION.error_node}", icon="NODE")
+
+    def _results(self, layout: bpy.types.UILayout) -> None:
+        if SESSION.last_outputs:
+            col = layout.column(align=True)
+            for name in SESSION.last_outputs[:5]:
+                col.label(text=name, icon="IMAGE_DATA")
+
+
+class COMFYRELAY_PT_view3d(ComfyRelayPanel, bpy.types.Panel):
+    bl_idname = "COMFYRELAY_PT_view3d"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+
+
+class COMFYRELAY_PT_image(ComfyRelayPanel, bpy.types.Panel):
+    bl_idname = "COMFYRELAY_PT_image"
+    bl_space_type = "IMAGE_EDITOR"
+    bl_region_type = "UI"
+
+
+CLASSES = (COMFYRELAY_PT_view3d, COMFYRELAY_PT_image)

@@ -1,0 +1,86 @@
+"""Real bpy (the PyPI `bpy` module) in a fresh process per check, with the built zip installed.
+
+Each check is a function in scripts/blender_checks.py. Its process sees only bpy and the
+modules bpy itself needs (numpy, zstandard), not the test venv's site-packages, so the core's
+dependencies must come from the wheels the extension bundles, as in a real Blender. Blender's
+user folders point into the test's temporary directory: nothing touches ~/.config/blender.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from build_addons import build_blender
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+SITE = Path(sysconfig.get_paths()["purelib"])
+BPY_ONLY = ("bpy", "numpy", "numpy.libs", "zstandard")
+
+RunBlender = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def extension_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not (SITE / "bpy").is_dir():
+        pytest.skip("bpy is not installed (pip install bpy==5.0.1)")
+    (zip_path,) = build_blender(tmp_path_factory.mktemp("dist"), ["linux-x64"])
+    return zip_path
+
+
+@pytest.fixture(scope="session")
+def bpy_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding links to bpy and its own dependencies, and nothing else."""
+    folder = tmp_path_factory.mktemp("bpy-only")
+    for name in BPY_ONLY:
+        if (SITE / name).exists():
+            (folder / name).symlink_to(SITE / name)
+    return folder
+
+
+@pytest.fixture
+def run_blender(extension_zip: Path, bpy_path: Path, tmp_path: Path) -> RunBlender:
+    """run_blender(check, **payload) -> the report the check wrote."""
+
+    def run(check: str, timeout: float = 240, **given: Any) -> dict[str, Any]:
+        io = tmp_path / f"blender-{check}"
+        (io / "output").mkdir(parents=True)
+        out = io / "result.json"
+        payload = {"zip": str(extension_zip), "out": str(out), "output": str(io / "output")}
+        payload |= given
+        (io / "in.json").write_text(json.dumps(payload))
+        env = {
+            **os.environ,
+            "BLENDER_USER_RESOURCES": str(io / "user"),
+            "PYTHONPATH": str(bpy_path),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "TMPDIR": str(io / "tmp"),
+        }
+        (io / "tmp").mkdir()
+        env.pop("COMFYUI_TOKEN", None)
+        command = [sys.executable, "-S", str(SCRIPTS / "blender_checks.py"), check]
+        proc = subprocess.run(
+            [*command, str(io / "in.json")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if not out.exists():
+            log = (proc.stdout + proc.stderr)[-4000:]
+            pytest.fail(f"bpy wrote no report (exit {proc.returncode}):\n{log}")
+        report: dict[str, Any] = json.loads(out.read_text())
+        if "exception" in report:
+            pytest.fail(f"inside bpy:\n{report['exception']}\n{proc.stderr[-3000:]}")
+        report["output"] = str(io / "output")
+        return report
+
+    return run

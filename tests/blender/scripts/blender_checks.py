@@ -1,0 +1,387 @@
+"""Checks that run inside real bpy, one per process: `python blender_checks.py CHECK IN.json`.
+
+Each check installs the built extension zip the way Blender's "Install from Disk" does (into
+the BLENDER_USER_RESOURCES folder the test chose), enables it, does its work and writes a JSON
+report to the "out" path of its input. Exceptions are reported, never left to kill the process
+silently.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+# Typed as Any: these checks poke at the add-on's own classes and properties, which the
+# bpy stubs cannot know; blender_addon/ itself is type-checked against the stubs.
+bpy: Any = importlib.import_module("bpy")
+
+W, H = 64, 48
+Report = dict[str, Any]
+
+
+# ---------------------------------------------------------------- set-up
+
+
+def install(zip_path: str) -> str:
+    """Install and enable the extension; return its module name (bl_ext.user_default.…)."""
+    result = bpy.ops.extensions.package_install_files(
+        repo="user_default", filepath=zip_path, enable_on_install=True
+    )
+    assert result == {"FINISHED"}, result
+    prefs = bpy.context.preferences
+    assert prefs is not None
+    names = [a.module for a in prefs.addons if a.module.endswith(".comfyrelay")]
+    assert names, [a.module for a in prefs.addons]
+    return names[0]
+
+
+def addon_module(name: str, module: str) -> Any:
+    return importlib.import_module(f"{name}.{module}")
+
+
+def configure(addon: str, payload: Report) -> None:
+    prefs = bpy.context.preferences
+    assert prefs is not None
+    prefs.system.use_online_access = True
+    ours = prefs.addons[addon].preferences
+    ours.comfyui_url = payload["url"]
+    ours.output_dir = payload["output"]
+    ours.comfyui_token = payload.get("token", "")
+
+
+def tiny_scene(frames: int = 1) -> bpy.types.Scene:
+    """The default cube scene, rendered small and fast with Cycles on the CPU."""
+    scene = bpy.context.scene
+    assert scene is not None
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = 4
+    scene.cycles.use_denoising = False
+    scene.render.resolution_x, scene.render.resolution_y = W, H
+    scene.render.resolution_percentage = 100
+    scene.frame_start, scene.frame_end = 1, frames
+    cube = bpy.data.objects["Cube"]
+    for frame in range(1, frames + 1):  # motion, so every frame differs
+        cube.rotation_euler[2] = 0.4 * frame
+        cube.keyframe_insert("rotation_euler", frame=frame)
+    return scene
+
+
+def use_workflow(scene: bpy.types.Scene, path: str) -> Any:
+    settings = scene.comfyrelay
+    settings.workflow_path = path
+    assert not settings.workflow_error, settings.workflow_error
+    return settings
+
+
+def comfy() -> Any:
+    return bpy.ops.comfyrelay
+
+
+def image_bytes(image: bpy.types.Image) -> list[int]:
+    """RGBA bytes, top row first (Blender stores the bottom row first)."""
+    w, h = image.size
+    flat = [round(v * 255) for v in image.pixels[:]]
+    rows = [flat[y * w * 4 : (y + 1) * w * 4] for y in range(h)]
+    return [v for row in reversed(rows) for v in row]
+
+
+def session_state(addon: str) -> Report:
+    session = addon_module(addon, "pump").SESSION
+    return {
+        "status": session.status,
+        "error": session.error,
+        "error_node": session.error_node,
+        "busy": session.busy,
+        "outputs": list(session.last_outputs),
+        "max_pump": session.max_stall,
+        "pumps": len(session.pump_times),
+        "capture": max(session.capture_times, default=0.0),
+    }
+
+
+def run_op(**kwargs: Any) -> str:
+    """Run comfyrelay.run and return "" or the error Blender raised from its report."""
+    try:
+        comfy().run(**kwargs)
+    except RuntimeError as exc:
+        return str(exc)
+    return ""
+
+
+# ---------------------------------------------------------------- checks
+
+
+class Layout:
+    """Stands in for UILayout (bpy has no windows): records what draw() asks for."""
+
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Layout:
+            text = kwargs.get("text")
+            key = next((a for a in args if isinstance(a, str)), "")  # property or operator
+            self.calls.append(f"{name}:{key}:{text or ''}")
+            return self
+
+        return call
+
+
+def draw_panel(addon: str) -> list[str]:
+    calls: list[str] = []
+    fake = type("FakePanel", (), {"layout": Layout(calls)})()
+    panel = addon_module(addon, "panel").ComfyRelayPanel
+    for name in ("draw", "_server", "_workflow", "_source", "_run", "_results"):
+        setattr(fake, name, getattr(panel, name).__get__(fake))
+    fake.draw(bpy.context)
+    return calls
+
+
+def check_panel(payload: Report) -> Report:
+    """Draw the panel and the preferences in a few states, with a stand-in layout."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = tiny_scene()
+    settings = use_workflow(scene, payload["workflow"])
+    settings.source = "IMAGE"
+    session = addon_module(addon, "pump").SESSION
+    idle = draw_panel(addon)
+    session.error, session.error_node, session.node, session.step = (
+        "Node 4 'Alpha' (ImageToMask) failed: " + "x" * 120,
+        "4 (ImageToMask)",
+        "Invert (2)",
+        "step 2/4",
+    )
+    failed = draw_panel(addon)
+    prefs_calls: list[str] = []
+    ours = bpy.context.preferences.addons[addon].preferences
+    type(ours).draw(type("P", (), {"layout": Layout(prefs_calls), **_prefs_values(ours)})(), None)
+    bpy.context.preferences.system.use_online_access = False
+    offline = draw_panel(addon)
+    return {"idle": idle, "failed": failed, "offline": offline, "prefs": prefs_calls}
+
+
+def _prefs_values(prefs: Any) -> dict[str, Any]:
+    return {n: getattr(prefs, n) for n in ("comfyui_url", "comfyui_token", "output_dir")}
+
+
+def check_install(payload: Report) -> Report:
+    addon = install(payload["zip"])
+    classes = ["COMFYRELAY_PT_view3d", "COMFYRELAY_PT_image", "COMFYRELAY_OT_run"]
+    found = {name: hasattr(bpy.types, name) for name in classes}
+    panel = bpy.types.COMFYRELAY_PT_view3d
+    ops = [op for op in ("check", "run", "cancel", "load_workflow") if hasattr(comfy(), op)]
+    prefs = bpy.context.preferences
+    assert prefs is not None
+    ours = prefs.addons[addon].preferences
+    pydantic = importlib.import_module("pydantic")
+    core = addon_module(addon, "comfyrelay_core")
+    # Online access off (the bpy module's default): Run is refused, the panel says why.
+    prefs.system.use_online_access = False
+    offline_poll = comfy().run.poll()
+    prefs.system.use_online_access = True
+    return {
+        "addon": addon,
+        "classes": found,
+        "space": [panel.bl_space_type, panel.bl_region_type, panel.bl_category],
+        "ops": ops,
+        "prefs_class": type(ours).__name__,
+        "url": ours.comfyui_url,
+        "core_file": core.__file__,
+        "pydantic": pydantic.__file__,
+        "offline_poll": offline_poll,
+        "online_poll_no_workflow": comfy().run.poll(),
+    }
+
+
+def check_invert(payload: Report) -> Report:
+    """Render, send the Render Result through the invert workflow, read the result back."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = tiny_scene()
+    settings = use_workflow(scene, payload["workflow"])
+    settings.use_material = payload.get("material", False)
+    if "prefix" in payload:  # an edited input field reaches the workflow
+        settings.inputs["3.filename_prefix"].string_value = payload["prefix"]
+    bpy.ops.render.render()
+    reference = Path(payload["output"]) / "reference.png"
+    bpy.data.images["Render Result"].save_render(str(reference))
+    cube = bpy.data.objects["Cube"]
+    if bpy.context.view_layer is not None:
+        bpy.context.view_layer.objects.active = cube
+    comfy().check()
+    connection = addon_module(addon, "pump").SESSION.connection
+    paths = []
+    for _ in range(payload.get("runs", 1)):
+        error = run_op()
+        image = bpy.data.images.get("ComfyRelay Result")
+        paths.append(image.filepath if image else "")
+    report: Report = {"run_error": error, "inputs": [i.name for i in settings.inputs]}
+    report["connection"] = connection
+    report["result_paths"] = paths
+    report["images"] = sorted(i.name for i in bpy.data.images)
+    report.update(session_state(addon))
+    if image is not None:
+        report.update(
+            result=bytes(image_bytes(image)).hex(),
+            size=list(image.size),
+            filepath=image.filepath,
+        )
+    material = cube.active_material
+    if material is not None and material.node_tree is not None:
+        tree = material.node_tree
+        texture = tree.nodes.get("ComfyRelay Texture")
+        report["texture_image"] = texture.image.name if texture else None
+        report["links"] = sorted(
+            f"{link.from_node.name}.{link.from_socket.name}->"
+            f"{link.to_node.bl_idname}.{link.to_socket.name}"
+            for link in tree.links
+        )
+    # The token lives in the preferences only: save the .blend and look for it.
+    blend = Path(payload["output"]) / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), compress=False)
+    token = payload.get("token", "")
+    report["token_in_blend"] = bool(token) and token.encode() in blend.read_bytes()
+    return report
+
+
+def check_animation(payload: Report) -> Report:
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = tiny_scene(frames=payload["frames"])
+    settings = use_workflow(scene, payload["workflow"])
+    settings.animation = True
+    settings.use_material = True
+    bpy.context.view_layer.objects.active = bpy.data.objects["Cube"]
+    filepath_before = scene.render.filepath
+    error = run_op()
+    report = {"run_error": error, "filepath_restored": scene.render.filepath == filepath_before}
+    report.update(session_state(addon))
+    sequences = [i for i in bpy.data.images if i.source == "SEQUENCE"]
+    report["sequences"] = [(i.name, Path(bpy.path.abspath(i.filepath)).name) for i in sequences]
+    if sequences:
+        folder = Path(bpy.path.abspath(sequences[0].filepath)).parent
+        report["files"] = sorted(p.name for p in folder.iterdir())
+    texture = bpy.data.objects["Cube"].active_material.node_tree.nodes.get("ComfyRelay Texture")
+    report["texture_frames"] = texture.image_user.frame_duration if texture else 0
+    report["format_restored"] = scene.render.image_settings.file_format
+    return report
+
+
+def check_cancel(payload: Report) -> Report:
+    """Start a slow run without waiting, cancel it, then run again: Blender stays usable."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = tiny_scene()
+    use_workflow(scene, payload["workflow"])
+    bpy.ops.render.render()
+    session = addon_module(addon, "pump").SESSION
+    error = run_op(wait=False)
+    time.sleep(payload.get("cancel_after", 0.5))
+    session.pump()  # what the panel would show at that moment
+    progress = {"progress": session.progress, "node": session.node, "step": session.step}
+    comfy().cancel()
+    started = time.monotonic()
+    session.drive(timeout=30)
+    report: Report = {"run_error": error, "cancel_seconds": time.monotonic() - started}
+    report["after_cancel"] = session_state(addon)
+    report["while_running"] = progress
+    report["run_poll_after"] = comfy().run.poll()
+    return report
+
+
+def check_error(payload: Report) -> Report:
+    """A failing node, then an HTTP error: both reported with what happened."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = tiny_scene()
+    use_workflow(scene, payload["workflow"])
+    bpy.ops.render.render()
+    error = run_op()
+    report: Report = {"run_error": error, "state": session_state(addon)}
+    report["run_poll_after"] = comfy().run.poll()
+    return report
+
+
+def check_sources(payload: Report) -> Report:
+    """An existing image goes as its file; the viewport needs a window, and says so."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = tiny_scene()
+    settings = use_workflow(scene, payload["workflow"])
+    settings.source = "VIEWPORT"
+    report: Report = {"viewport_error": run_op()}
+    report["viewport_state"] = session_state(addon)
+    settings.source = "IMAGE"
+    settings.source_image = bpy.data.images.load(payload["image"])
+    report["image_error"] = run_op()
+    report["image_state"] = session_state(addon)
+    result = bpy.data.images.get("ComfyRelay Result")
+    report["result"] = bytes(image_bytes(result)).hex() if result else ""
+    return report
+
+
+def check_stall(payload: Report) -> Report:
+    """Main-thread time during a 1920×1080 job: saving the render, then every pump."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = tiny_scene()
+    scene.render.resolution_x, scene.render.resolution_y = 1920, 1080
+    scene.cycles.samples = 1
+    use_workflow(scene, payload["workflow"])
+    bpy.ops.render.render()
+    started = time.perf_counter()
+    error = run_op()
+    total = time.perf_counter() - started
+    image = bpy.data.images["ComfyRelay Result"]
+    decode = time.perf_counter()
+    size = list(image.size)  # the first use decodes the PNG (an Image Editor's first draw)
+    report: Report = {"run_error": error, "size": size, "total": total}
+    report["decode"] = time.perf_counter() - decode
+    report.update(session_state(addon))
+    report["pump_times"] = sorted(addon_module(addon, "pump").SESSION.pump_times)[-5:]
+    return report
+
+
+def check_remove(payload: Report) -> Report:
+    """Disable, then uninstall, as Preferences › Add-ons does."""
+    addon = install(payload["zip"])
+    pkg_id = addon.rpartition(".")[2]
+    prefs = bpy.context.preferences
+    assert prefs is not None
+    (repo,) = [r for r in prefs.extensions.repos if r.module == "user_default"]
+    repo_dir = Path(repo.directory)
+    wheels_before = sorted(p.name for p in (repo_dir.parent / ".local").rglob("pydantic_core"))
+    bpy.ops.preferences.addon_disable(module=addon)
+    report: Report = {
+        "enabled_after_disable": addon in {a.module for a in prefs.addons},
+        "registered_after_disable": hasattr(bpy.types, "COMFYRELAY_PT_view3d"),
+        "scene_prop_after": hasattr(bpy.types.Scene, "comfyrelay"),
+        "wheels_before": wheels_before,
+    }
+    bpy.ops.extensions.package_uninstall(repo_directory=str(repo_dir), pkg_id=pkg_id)
+    report["left"] = sorted(p.name for p in repo_dir.iterdir() if not p.name.startswith("."))
+    report["wheels_after"] = sorted(
+        p.name for p in (repo_dir.parent / ".local").rglob("pydantic_core")
+    )
+    return report
+
+
+def main() -> None:
+    check, in_path = sys.argv[1], sys.argv[2]
+    payload = json.loads(Path(in_path).read_text())
+    try:
+        report = globals()[f"check_{check}"](payload)
+    except Exception:
+        report = {"exception": traceback.format_exc()}
+    Path(payload["out"]).write_text(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""The Blender extension in real bpy 5.0.1 against the ComfyUI test server."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests import workflows
+from tests.blender.conftest import RunBlender
+from tests.paths import WORKFLOWS
+from tests.servers.comfyui import ComfyTestServer
+
+INVERT = str(WORKFLOWS / "invert_api.json")
+W, H = 64, 48
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ComfyTestServer]:
+    with ComfyTestServer(tmp_path / "server", node_delay=0.0) as srv:
+        yield srv
+
+
+def uploaded(server: ComfyTestServer) -> list[Path]:
+    return sorted(p for p in server.input_dir.iterdir() if p.suffix == ".png")
+
+
+def test_install_finds_panel_operators_and_bundled_wheels(run_blender: RunBlender) -> None:
+    r = run_blender("install")
+    assert r["addon"] == "bl_ext.user_default.comfyrelay"
+    assert all(r["classes"].values()), r["classes"]
+    assert r["space"] == ["VIEW_3D", "UI", "ComfyRelay"]
+    assert r["ops"] == ["check", "run", "cancel", "load_workflow"]
+    assert r["prefs_class"] == "ComfyRelayPreferences"  # found through __package__
+    assert "/extensions/user_default/comfyrelay/comfyrelay_core/" in r["core_file"]
+    assert "/extensions/.local/lib/python3.11/site-packages/pydantic/" in r["pydantic"]
+    assert r["offline_poll"] is False  # online access off: Run is disabled
+    assert r["online_poll_no_workflow"] is True
+
+
+def test_panel_draws_inputs_progress_errors_and_offline_state(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    r = run_blender("panel", url=server.url, workflow=INVERT)
+    idle = "\n".join(r["idle"])
+    assert "prop:workflow_path:" in idle
+    assert "prop:receives_source:Input › image ← source" in idle  # the loader gets the image
+    assert "prop:string_value:Save › filename_prefix" in idle
+    assert "template_ID:source_image:" in idle  # source: an existing image
+    assert "operator:comfyrelay.run:" in idle and "operator:comfyrelay.cancel:" in idle
+    assert "progress::Idle" in idle
+    failed = "\n".join(r["failed"])
+    assert "label::Node 4 (ImageToMask)" in failed and "label::Invert (2) step 2/4" in failed
+    assert sum("x" * 20 in line for line in r["failed"]) >= 2  # a long error wraps
+    offline = "\n".join(r["offline"])
+    assert "Online access is off" in offline and "operator:comfyrelay.check:" not in offline
+    assert any("comfyui_token" in c for c in r["prefs"])
+
+
+def test_render_is_inverted_and_token_stays_out_of_the_blend(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    token = "tok-BLEND-CHECK"
+    server.token = token
+    r = run_blender("invert", url=server.url, workflow=INVERT, token=token)
+    assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
+    assert r["status"].startswith("Done"), r["status"]
+    assert r["connection"].startswith("Connected to ComfyUI"), r["connection"]
+    assert r["inputs"] == ["1.image", "3.filename_prefix"]
+    (sent,) = uploaded(server)
+    rendered = Image.open(sent).convert("RGB")
+    reference = Image.open(Path(r["output"]) / "reference.png").convert("RGB")
+    assert rendered.size == (W, H)
+    rgb = rendered.tobytes()
+    assert len(set(rgb)) > 10  # a real render, not a blank image
+    # What was sent is the Render Result as Blender saves it (same colour management).
+    assert rgb == reference.tobytes()
+    assert r["size"] == [W, H]
+    result = bytes.fromhex(r["result"])
+    inverted = [255 - c for c in rgb]
+    expected = bytes(v for i in range(0, len(rgb), 3) for v in (*inverted[i : i + 3], 255))
+    assert result == expected  # the imported image is exactly the inverted render
+    assert Path(r["filepath"]).parent == Path(r["output"])  # saved in the output folder
+    assert r["token_in_blend"] is False
+    assert "ComfyRelay Preview" in r["images"]  # the server's live previews were shown
+
+
+def test_material_option_wires_the_texture_and_reruns_update_one_image(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    r = run_blender("invert", url=server.url, workflow=INVERT, material=True, runs=2, prefix="mine")
+    assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
+    assert r["texture_image"] == "ComfyRelay Result"
+    assert "ComfyRelay Texture.Color->ShaderNodeBsdfPrincipled.Base Color" in r["links"]
+    first, second = r["result_paths"]
+    assert Path(first).name.startswith("mine_")  # the edited filename_prefix field was sent
+    assert first != second  # the second run's file...
+    assert r["images"].count("ComfyRelay Result") == 1  # ...went into the same image
+    assert not any(name.startswith("ComfyRelay Result.") for name in r["images"])
+
+
+def test_animation_gives_one_result_per_frame(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    frames = 3
+    r = run_blender("animation", url=server.url, workflow=INVERT, frames=frames)
+    assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
+    assert r["status"] == f"Done: {frames} of {frames} frames", r["status"]
+    assert r["files"] == [f"invert_api_{f:04d}.png" for f in range(1, frames + 1)]
+    assert r["sequences"] == [["ComfyRelay invert_api", "invert_api_0001.png"]]
+    assert r["texture_frames"] == frames
+    assert r["filepath_restored"] and r["format_restored"] == "PNG"
+    assert len(uploaded(server)) == frames  # every frame went through the workflow
+    assert len(server.prompts) == frames
+
+
+def test_cancel_stops_the_run_and_blender_stays_usable(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    server.node_delay = 2.0
+    r = run_blender("cancel", url=server.url, workflow=INVERT, cancel_after=1.0)
+    running = r["while_running"]
+    assert running["node"] in {"Input (1)", "Invert (2)"}, running
+    assert running["step"].startswith("step "), running
+    assert 0 < running["progress"] < 1
+    state = r["after_cancel"]
+    assert state["status"] == "Cancelled", state
+    assert not state["busy"] and state["error"] == ""
+    assert r["cancel_seconds"] < 10
+    assert r["run_poll_after"] is True
+    assert server.wait_idle(5)
+
+
+def test_node_error_names_the_failing_node(
+    run_blender: RunBlender, server: ComfyTestServer, tmp_path: Path
+) -> None:
+    failing = tmp_path / "failing_api.json"
+    failing.write_text(json.dumps(workflows.failing().graph))
+    r = run_blender("error", url=server.url, workflow=str(failing))
+    state = r["state"]
+    assert state["status"] == "Failed", state
+    assert state["error_node"] == "4 (ImageToMask)", state
+    assert "Alpha" in state["error"]
+    assert "node 4" in r["run_error"]  # the operator's report says it too
+    assert r["run_poll_after"] is True
+
+
+def test_http_error_is_reported(run_blender: RunBlender, server: ComfyTestServer) -> None:
+    server.faults.http_errors = {"/prompt": 500}
+    r = run_blender("error", url=server.url, workflow=INVERT)
+    state = r["state"]
+    assert state["status"] == "Failed" and "500" in state["error"], state
+    assert r["run_poll_after"] is True
+
+
+def test_other_sources(run_blender: RunBlender, server: ComfyTestServer, tmp_path: Path) -> None:
+    picture = tmp_path / "picture.png"
+    pixels = bytes((x * 5 + y * 11) % 256 for y in range(H) for x in range(W) for _ in range(3))
+    Image.frombytes("RGB", (W, H), pixels).save(picture)
+    r = run_blender("sources", url=server.url, workflow=INVERT, image=str(picture))
+    # bpy has no OpenGL context: the viewport source fails with Blender's reason, nothing sent.
+    assert "Viewport render failed" in r["viewport_error"], r["viewport_error"]
+    assert "background mode" in r["viewport_state"]["error"]
+    assert not r["viewport_state"]["busy"]
+    # An untouched image file is sent as it is, byte for byte.
+    assert r["image_error"] == "", r["image_error"]
+    (sent,) = uploaded(server)
+    assert sent.read_bytes() == picture.read_bytes()
+    inverted = [255 - c for c in pixels]
+    expected = bytes(v for i in range(0, len(pixels), 3) for v in (*inverted[i : i + 3], 255))
+    assert bytes.fromhex(r["result"]) == expected
+
+
+def test_disable_and_remove_cleanly(run_blender: RunBlender) -> None:
+    r = run_blender("remove")
+    assert r["enabled_after_disable"] is False
+    assert r["registered_after_disable"] is False
+    assert r["scene_prop_after"] is False
+    assert r["left"] == []
+    assert r["wheels_before"] == ["pydantic_core"]
+    assert r["wheels_after"] == []
+
+
+def test_zips_pass_blenders_extension_validation(extension_zip: Path) -> None:
+    """What `blender --command extension validate` runs: Blender's own blender_ext.py."""
+    import subprocess
+    import sys
+
+    from tests.blender.conftest import SITE
+
+    cli = next(SITE.glob("bpy/*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
+    proc = subprocess.run(
+        [sys.executable, str(cli), "validate", str(extension_zip)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "Success" in proc.stdout, proc.stdout + proc.stderr
+    with zipfile.ZipFile(extension_zip) as zf:
+        manifest = zf.read("blender_manifest.toml").decode()
+        names = zf.namelist()
+    assert 'platforms = ["linux-x64"]' in manifest
+    assert 'blender_version_min = "4.2.0"' in manifest
+    wheels = [n for n in names if n.startswith("wheels/")]
+    assert any("pydantic_core" in w and "cp311" in w and "x86_64" in w for w in wheels)
+    assert all(f'"./{w}"' in manifest for w in wheels)
+    assert "comfyrelay_core/__init__.py" in names
