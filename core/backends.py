@@ -1,0 +1,117 @@
+"""Build any back end from one settings object, so hosts and the CLI do it the same way.
+
+Settings hold no secrets: credentials come separately (config.load_credentials()).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import comfyicu, runcomfy
+from .backend import Backend
+from .comfyui_backend import ComfyUIBackend
+from .config import Credentials
+from .errors import ComfyRelayError
+from .ledger import Ledger
+from .machine_backend import RunComfyMachineBackend
+from .serverless import RunComfyServerless, RunComfyServerlessBackend
+
+Kind = Literal["comfyui", "runcomfy-machine", "runcomfy-serverless", "comfyicu"]
+KINDS: tuple[str, ...] = ("comfyui", "runcomfy-machine", "runcomfy-serverless", "comfyicu")
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # settings saved by a newer version still load
+
+
+class ComfyUISettings(_Settings):
+    url: str = "http://127.0.0.1:8188"
+
+
+class MachineSettings(_Settings):
+    api_url: str = runcomfy.DEFAULT_API
+    workflow_version_id: str = ""
+    server_id: str = ""  # reuse this running machine instead of launching
+    server_type: str = "medium"
+    duration: int = Field(default=3600, ge=60)  # first estimated_duration, seconds
+    # Stop after this many seconds without jobs; None: never.
+    idle_stop: float | None = Field(default=900.0, ge=0)
+    extend_margin: float = 600.0
+    extend_step: int = Field(default=1800, ge=60)
+    stop_on_close: bool = True
+    hourly_price: float | None = None  # the user's price for this server_type, for cost shown
+
+
+class ServerlessSettings(_Settings):
+    api_url: str = runcomfy.DEFAULT_API
+    deployment_id: str = ""
+    send_workflow: bool = False  # send the whole graph instead of overrides
+    poll_interval: float = 2.0
+
+
+class ComfyICUSettings(_Settings):
+    api_url: str = comfyicu.DEFAULT_API
+    workflow_id: str = ""
+    accelerator: str | None = None  # T4 L4 A10 A100_40GB A100_80GB H100
+    files: dict[str, str] = Field(default_factory=dict)  # {"/input/x.png": "https://..."}
+    poll_interval: float = 3.0
+
+
+class BackendSettings(_Settings):
+    kind: Kind = "comfyui"
+    comfyui: ComfyUISettings = Field(default_factory=ComfyUISettings)
+    runcomfy_machine: MachineSettings = Field(default_factory=MachineSettings)
+    runcomfy_serverless: ServerlessSettings = Field(default_factory=ServerlessSettings)
+    comfyicu: ComfyICUSettings = Field(default_factory=ComfyICUSettings)
+
+
+def make_backend(
+    settings: BackendSettings, credentials: Credentials, *, ledger: Ledger | None = None
+) -> Backend:
+    """The back end `settings.kind` names, configured; raises ComfyRelayError if incomplete."""
+    if settings.kind == "comfyui":
+        return ComfyUIBackend(settings.comfyui.url, token=credentials.comfyui_token or None)
+    if settings.kind == "runcomfy-machine":
+        m = settings.runcomfy_machine
+        credentials.require_runcomfy()
+        server = runcomfy.RunComfyServer(
+            credentials.runcomfy_user_id, credentials.runcomfy_tokens, api_url=m.api_url
+        )
+        return RunComfyMachineBackend(
+            server,
+            workflow_version_id=m.workflow_version_id,
+            server_id=m.server_id,
+            server_type=m.server_type,
+            duration=m.duration,
+            idle_stop=m.idle_stop,
+            extend_margin=m.extend_margin,
+            extend_step=m.extend_step,
+            stop_on_close=m.stop_on_close,
+            hourly_price=m.hourly_price,
+            ledger=ledger,
+        )
+    if settings.kind == "runcomfy-serverless":
+        s = settings.runcomfy_serverless
+        credentials.require_runcomfy_tokens()
+        if not s.deployment_id:
+            raise ComfyRelayError(
+                "Choose a RunComfy Serverless deployment (its id; see "
+                "`comfyrelay deployments list`)."
+            )
+        client = RunComfyServerless(credentials.runcomfy_tokens, api_url=s.api_url)
+        return RunComfyServerlessBackend(
+            client, s.deployment_id, send_workflow=s.send_workflow, poll_interval=s.poll_interval
+        )
+    c = settings.comfyicu
+    credentials.require_comfyicu()
+    if not c.workflow_id:
+        raise ComfyRelayError(
+            "Choose a ComfyICU workflow id (open a run on comfy.icu and use “View API code”)."
+        )
+    client_icu = comfyicu.ComfyICU(credentials.comfyicu_api_key, api_url=c.api_url)
+    return comfyicu.ComfyICUBackend(
+        client_icu, c.workflow_id, accelerator=c.accelerator, files=c.files,
+        poll_interval=c.poll_interval,
+    )

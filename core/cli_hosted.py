@@ -1,0 +1,266 @@
+"""`comfyrelay machines|workflows|deployments` and the hosted options of `comfyrelay run`.
+
+Tokens are read from the environment or the credentials file, never from arguments (they
+would show in `ps` and the shell history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from . import comfyicu, runcomfy
+from .backend import Backend
+from .backends import KINDS, BackendSettings, make_backend
+from .config import load_credentials
+from .errors import ComfyRelayError
+from .ledger import Ledger
+from .machine_backend import RunComfyMachineBackend, describe, find_running
+from .serverless import RunComfyServerless
+from .workflow import Workflow
+
+
+def register(subparsers: Any) -> None:
+    """Add the hosted commands to the `comfyrelay` parser's subcommands."""
+    machines = subparsers.add_parser("machines", help="RunComfy machines (they cost money)")
+    acts = machines.add_subparsers(dest="action", required=True)
+    listing = acts.add_parser("list", help="running machines, with time left")
+    listing.add_argument("--json", action="store_true")
+    launch = acts.add_parser("launch", help="launch a machine (or reuse a running one)")
+    launch.add_argument(
+        "--workflow-version", required=True, help="version_id (see comfyrelay workflows)"
+    )
+    launch.add_argument("--server-type", default="medium", choices=runcomfy.SERVER_TYPES)
+    launch.add_argument("--minutes", type=int, default=60, help="running time before it stops")
+    launch.add_argument("--wait", action="store_true", help="wait until it is Ready")
+    status = acts.add_parser("status", help="one machine's status")
+    status.add_argument("server_id")
+    extend = acts.add_parser("extend", help="add running time to a machine")
+    extend.add_argument("server_id")
+    extend.add_argument("--minutes", type=int, default=30)
+    stop = acts.add_parser("stop", help="stop a machine now (billing ends)")
+    stop.add_argument("server_id", nargs="?")
+    stop.add_argument("--all", action="store_true", help="every machine in the ledger")
+    workflows = subparsers.add_parser("workflows", help="your RunComfy workflows and version ids")
+    deployments = subparsers.add_parser("deployments", help="RunComfy Serverless deployments")
+    dacts = deployments.add_subparsers(dest="action", required=True)
+    dlist = dacts.add_parser("list")
+    dlist.add_argument("--json", action="store_true")
+    show = dacts.add_parser("show", help="a deployment and the inputs its workflow offers")
+    show.add_argument("deployment_id")
+    show.add_argument("--json", action="store_true")
+    for parser in (listing, launch, status, extend, stop, workflows, dlist, show):
+        add_api_url(parser, runcomfy.DEFAULT_API)
+    machines.set_defaults(func=cmd_machines)
+    workflows.set_defaults(func=cmd_workflows)
+    deployments.set_defaults(func=cmd_deployments)
+
+
+def add_api_url(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "--api-url", default=default,
+        help=f"hosted API base URL (default {default or 'the service default'}; RunComfy also "
+        "has https://beta-api.runcomfy.net)",
+    )
+
+
+def add_backend_arguments(run: argparse.ArgumentParser) -> None:
+    """Options of `comfyrelay run` that choose and configure the back end."""
+    group = run.add_argument_group("back end (credentials come from the environment)")
+    group.add_argument("--backend", choices=KINDS, default="comfyui")
+    add_api_url(group, None)  # type: ignore[arg-type]
+    group.add_argument("--workflow-version", help="runcomfy-machine: version_id to launch")
+    group.add_argument("--server-id", help="runcomfy-machine: reuse this running machine")
+    group.add_argument("--server-type", default="medium", choices=runcomfy.SERVER_TYPES)
+    group.add_argument("--minutes", type=int, default=60, help="runcomfy-machine: running time")
+    group.add_argument("--idle-stop", type=float, default=15.0, metavar="MINUTES",
+                       help="runcomfy-machine: stop after this long without jobs")
+    group.add_argument("--keep-machine", action="store_true",
+                       help="runcomfy-machine: leave a machine launched here running at the end")
+    group.add_argument("--deployment", help="runcomfy-serverless: deployment id")
+    group.add_argument("--send-workflow", action="store_true",
+                       help="runcomfy-serverless: send the whole workflow, not overrides")
+    group.add_argument("--icu-workflow", help="comfyicu: workflow_id")
+    group.add_argument("--accelerator", choices=comfyicu.ACCELERATORS, help="comfyicu: GPU")
+    group.add_argument("--file", dest="files", action="append", default=[], metavar="PATH=URL",
+                       help="comfyicu: input file by URL, e.g. /input/photo.png=https://...")
+
+
+def settings_from_args(args: argparse.Namespace) -> BackendSettings:
+    settings = BackendSettings(kind=getattr(args, "backend", "comfyui"))
+    api = getattr(args, "api_url", None)
+    if getattr(args, "server", None):
+        settings.comfyui.url = args.server
+    m = settings.runcomfy_machine
+    m.workflow_version_id = args.workflow_version or ""
+    m.server_id = args.server_id or ""
+    m.server_type = args.server_type
+    m.duration = args.minutes * 60
+    m.idle_stop = args.idle_stop * 60
+    m.stop_on_close = not args.keep_machine
+    settings.runcomfy_serverless.deployment_id = args.deployment or ""
+    settings.runcomfy_serverless.send_workflow = args.send_workflow
+    settings.comfyicu.workflow_id = args.icu_workflow or ""
+    settings.comfyicu.accelerator = args.accelerator
+    settings.comfyicu.files = dict(_file_arg(text) for text in args.files)
+    if api:
+        m.api_url = settings.runcomfy_serverless.api_url = settings.comfyicu.api_url = api
+    return settings
+
+
+def _file_arg(text: str) -> tuple[str, str]:
+    path, eq, url = text.partition("=")
+    if not eq or not path.startswith("/") or not comfyicu.is_url(url):
+        raise ComfyRelayError(f"--file {text!r}: write /input/NAME=https://..., a public URL.")
+    return path, url
+
+
+def backend_from_args(args: argparse.Namespace) -> Backend:
+    return make_backend(settings_from_args(args), load_credentials())
+
+
+# ---- commands ----
+def _server(args: argparse.Namespace) -> runcomfy.RunComfyServer:
+    creds = load_credentials()
+    creds.require_runcomfy()
+    return runcomfy.RunComfyServer(
+        creds.runcomfy_user_id, creds.runcomfy_tokens, api_url=args.api_url
+    )
+
+
+def cmd_machines(args: argparse.Namespace) -> int:
+    server = _server(args)
+    ledger = Ledger()
+    try:
+        return {"list": _list, "launch": _launch, "status": _status, "extend": _extend,
+                "stop": _stop}[args.action](args, server, ledger)
+    finally:
+        server.close()
+
+
+def _list(args: argparse.Namespace, server: runcomfy.RunComfyServer, ledger: Ledger) -> int:
+    found = find_running(server, ledger)
+    if args.json:
+        print(json.dumps([
+            {**r.machine.model_dump(), "time_left": r.time_left(), "in_ledger": r.in_ledger}
+            for r in found
+        ], indent=2))
+        return 0
+    if not found:
+        print("No RunComfy machines are running.")
+    for r in found:
+        origin = "" if r.in_ledger else "  (not launched by ComfyRelay)"
+        print(f"{r.machine.server_id}  {r.machine.current_status:<10} "
+              f"{r.machine.server_type:<11} {describe(r.time_left())} left{origin}")
+    return 0
+
+
+def _machine_backend(server: runcomfy.RunComfyServer, ledger: Ledger, **kw: Any) -> Any:
+    # The CLI manages machines explicitly: no idle stop, nothing stopped on exit.
+    return RunComfyMachineBackend(server, ledger=ledger, idle_stop=None, stop_on_close=False,
+                                  **kw)
+
+
+def _launch(args: argparse.Namespace, server: runcomfy.RunComfyServer, ledger: Ledger) -> int:
+    backend = _machine_backend(server, ledger, workflow_version_id=args.workflow_version,
+                               server_type=args.server_type, duration=args.minutes * 60)
+    try:
+        backend.launch_or_reuse()
+        verb = "Launched" if backend.launched_here else "Reusing running"
+        print(f"{verb} machine {backend.server_id}", file=sys.stderr)
+        if args.wait:
+            backend.ensure_ready()
+            print(f"Ready; {describe(backend.time_left())} left.", file=sys.stderr)
+        print(backend.server_id)
+    finally:
+        backend.close()  # stop_on_close is off: only the watchdog ends
+    return 0
+
+
+def _status(args: argparse.Namespace, server: runcomfy.RunComfyServer, ledger: Ledger) -> int:
+    machine = server.machine(args.server_id)
+    if machine is None:
+        print(f"RunComfy does not know machine {args.server_id} (stopped, or just launched).")
+        return 1
+    entry = ledger.get(args.server_id)
+    stop = machine.stop_epoch() or (entry.expected_stop if entry else None)
+    left = None if stop is None else max(0.0, stop - time.time())
+    print(f"{machine.server_id}  {machine.current_status}  {machine.server_type}  "
+          f"{describe(left)} left")
+    return 0
+
+
+def _extend(args: argparse.Namespace, server: runcomfy.RunComfyServer, ledger: Ledger) -> int:
+    backend = _machine_backend(server, ledger, server_id=args.server_id)
+    if backend.refresh() is None:
+        raise ComfyRelayError(f"RunComfy does not know machine {args.server_id}.")
+    left = backend.extend(args.minutes * 60)
+    print(f"Extended {args.server_id} by {args.minutes} min; {describe(left)} left.")
+    return 0
+
+
+def _stop(args: argparse.Namespace, server: runcomfy.RunComfyServer, ledger: Ledger) -> int:
+    ids = [e.server_id for e in ledger.entries()] if args.all else [args.server_id]
+    if not all(ids) or not ids:
+        raise ComfyRelayError("Name the machine to stop (its server_id), or use --all.")
+    for server_id in ids:
+        entry = ledger.get(server_id)
+        # A machine launched a moment ago may still answer 404: keep asking for a minute.
+        until = entry.launched_at + 60.0 if entry else 0.0
+        stopped = server.stop(server_id, not_found_until=until)
+        ledger.remove(server_id)
+        print(f"{server_id}: {'stopped' if stopped else 'was already stopped'}")
+    return 0
+
+
+def cmd_workflows(args: argparse.Namespace) -> int:
+    server = _server(args)
+    try:
+        for wf in server.workflows():
+            print(f"{wf.version_id}  {wf.workflow_name or wf.workflow_id}")
+    finally:
+        server.close()
+    return 0
+
+
+def cmd_deployments(args: argparse.Namespace) -> int:
+    creds = load_credentials()
+    creds.require_runcomfy_tokens()
+    client = RunComfyServerless(creds.runcomfy_tokens, api_url=args.api_url)
+    try:
+        if args.action == "list":
+            found = client.deployments(payload=False)
+            if args.json:
+                print(json.dumps([d.model_dump() for d in found], indent=2, default=str))
+            for d in [] if args.json else found:
+                print(f"{d.id}  {d.name:<30} {','.join(d.hardware):<12} {d.status}")
+            return 0
+        d = client.deployment(args.deployment_id)
+        if args.json:
+            print(json.dumps(d.model_dump(), indent=2, default=str))
+            return 0
+        print(f"{d.id}  {d.name}  {','.join(d.hardware)}  instances {d.min_instances}-"
+              f"{d.max_instances}  {d.status}")
+        graph = d.payload.workflow_api_json if d.payload else None
+        for item in Workflow(graph, d.name).inputs() if graph else []:
+            print(f"  {item.key:<24} {item.kind:<8} {item.node_title} = "
+                  f"{json.dumps(item.value)[:60]}")
+        return 0
+    finally:
+        client.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The hosted commands alone (the full `comfyrelay` command includes them)."""
+    parser = argparse.ArgumentParser(prog="comfyrelay")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ComfyRelayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

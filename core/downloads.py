@@ -1,0 +1,106 @@
+"""Shared pieces of the hosted back ends: output URLs to files, cancellable waits, data URIs."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import mimetypes
+import time
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+from .backend import JobContext
+from .errors import ConnectionFailed, ServerError
+from .files import output_path, write_stream
+from .http import CHUNK, HttpClient
+
+log = logging.getLogger(__name__)
+
+
+class UrlFetcher:
+    """Downloads output URLs with NO credentials: they point at storage hosts, not the API,
+    and a bearer header there would hand the token to a third party (and S3-style signed
+    URLs refuse a second auth mechanism anyway)."""
+
+    def __init__(self, service: str) -> None:
+        self.http = HttpClient("", service=f"{service} file storage")
+
+    def save(self, url: str, out_dir: Path, filename: str = "", subfolder: str = "") -> Path:
+        name = filename or _url_name(url) or "output"
+        path = output_path(out_dir, name, subfolder)
+        return write_stream(self._chunks(url, name), path)
+
+    def _chunks(self, url: str, name: str) -> Iterator[bytes]:
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ServerError(f"The output {name!r} has no downloadable address.")
+        response = self.http.request("GET", url, stream=True, accept=(401, 403, 404, 410))
+        with response:
+            if response.status_code >= 400:
+                raise ServerError(
+                    f"The output file {name!r} could not be downloaded (HTTP "
+                    f"{response.status_code}): its link has expired or was removed. Run the "
+                    "job again; outputs are saved as soon as a job ends.",
+                    response.status_code,
+                )
+            expected = response.headers.get("Content-Length", "")
+            received = 0
+            try:
+                for chunk in response.iter_content(CHUNK):
+                    received += len(chunk)
+                    yield chunk
+            except requests.exceptions.RequestException:
+                raise ConnectionFailed(f"The download of {name!r} broke off. Try again.") from None
+            if expected.isdigit() and int(expected) != received:
+                raise ConnectionFailed(
+                    f"The download of {name!r} was truncated ({received} of {expected} bytes)."
+                )
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _url_name(url: str) -> str:
+    """The file name in a URL's path, without its query (which may hold a signature)."""
+    return unquote(PurePosixPath(urlsplit(url).path).name)
+
+
+def wait(ctx: JobContext, seconds: float) -> None:
+    """Wait while letting the runner send queued jobs; return early when cancelled."""
+    end = time.monotonic() + seconds
+    while not ctx.cancelled:
+        ctx.idle()
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(0.2, left))
+
+
+def data_uri(name: str, data: bytes) -> str:
+    mime = mimetypes.guess_type(name)[0] or "image/png"
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+
+class Unreachable:
+    """Tolerates a service that stops answering for a while during a poll loop."""
+
+    def __init__(self, service: str, lost_after: float) -> None:
+        self.service = service
+        self.lost_after = lost_after
+        self.since: float | None = None
+
+    def failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+            log.info("%s did not answer a poll (%s); retrying", self.service, type(exc).__name__)
+        elif now - self.since > self.lost_after:
+            raise ConnectionFailed(
+                f"Lost contact with {self.service} for {self.lost_after:.0f} s while waiting "
+                f"for the job ({exc}). The job may still finish there; check its dashboard."
+            )
+
+    def ok(self) -> None:
+        self.since = None

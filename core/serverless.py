@@ -1,0 +1,481 @@
+"""RunComfy Serverless: deployments (v2) and queued inference (v1), PROTOCOL.md section 3.
+
+A deployment autoscales, so many jobs may be in flight at once: start() only submits and
+finish() polls one request, which lets JobRunner(max_in_flight=N) keep N submitted while
+results still come back in submission order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import AliasChoices, Field, field_validator
+
+from .backend import Backend, Capabilities, JobContext
+from .downloads import Unreachable, UrlFetcher, data_uri, wait
+from .errors import (
+    ComfyRelayError,
+    ConnectionFailed,
+    ExecutionFailed,
+    JobCancelled,
+    ServerError,
+    WorkflowError,
+)
+from .events import JobOutput, JobProgress, JobQueued
+from .files import media_kind
+from .job import Job
+from .ratelimit import Cancelled, never
+from .runcomfy import RunComfyApi, Wire, items
+from .workflow import Workflow, is_link
+
+log = logging.getLogger(__name__)
+
+HARDWARE = ("TURING_16", "AMPERE_24", "AMPERE_48", "ADA_48_PLUS", "AMPERE_80", "ADA_80_PLUS",
+            "HOPPER_141")
+DATA_URI_RECOMMENDED = 256 * 1024  # RunComfy's recommended maximum for images as data URIs
+# Our own hard cap (not RunComfy's): base64 adds a third, the JSON body grows with it, and
+# past ~10 MB a submit is slow and fragile; a public URL handles up to 50 MB.
+DATA_URI_MAX = 10 * 1024 * 1024
+DONE = {"completed", "succeeded"}
+CANCELLED = {"canceled", "cancelled"}
+
+
+class DeploymentPayload(Wire):
+    workflow_api_json: dict[str, Any] | None = None
+    overrides: dict[str, Any] | None = None
+    object_info_url: str = ""
+
+    @field_validator("workflow_api_json", "overrides", mode="before")
+    @classmethod
+    def _json_text(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) and value.strip() else value or None
+
+
+class Deployment(Wire):
+    id: str = Field(validation_alias=AliasChoices("id", "deployment_id"))
+    name: str = ""
+    workflow_id: str = ""
+    workflow_version: Any = None
+    hardware: list[str] = Field(default_factory=list)
+    min_instances: int | None = None
+    max_instances: int | None = None
+    queue_size: int | None = None
+    keep_warm_duration_in_seconds: int | None = None
+    status: str = ""
+    is_enabled: bool | None = None
+    created_at: Any = None
+    updated_at: Any = None
+    payload: DeploymentPayload | None = None
+
+
+class DeploymentSpec(Wire):
+    """The create body: every field is required by RunComfy."""
+
+    name: str
+    workflow_id: str
+    workflow_version: str
+    hardware: list[str]
+    min_instances: int = 0
+    max_instances: int = 1
+    queue_size: int = 1
+    keep_warm_duration_in_seconds: int = 60
+
+    @field_validator("hardware")
+    @classmethod
+    def _one_sku(cls, value: list[str]) -> list[str]:
+        if len(value) != 1 or value[0] not in HARDWARE:
+            raise ValueError(f"hardware must be one of {', '.join(HARDWARE)}")
+        return value
+
+
+class Submitted(Wire):
+    request_id: str
+    status_url: str = ""
+    result_url: str = ""
+    cancel_url: str = ""
+
+
+class RequestStatus(Wire):
+    request_id: str = ""
+    status: str = ""
+    queue_position: int | None = None
+    instance_id: str = ""
+
+    @property
+    def state(self) -> str:
+        return self.status.strip().lower()
+
+
+class RequestResult(Wire):
+    request_id: str = ""
+    status: str = ""
+    outputs: dict[str, Any] | None = None
+    error: Any = None
+    created_at: Any = None
+    finished_at: Any = None
+    instance_id: str = ""
+
+    @property
+    def state(self) -> str:
+        return self.status.strip().lower()
+
+    def files(self) -> list[tuple[str, dict[str, Any]]]:
+        """(node id, file) for every list of dicts with a url: images, gifs, videos, audio..."""
+        found = []
+        for node_id, output in (self.outputs or {}).items():
+            for value in output.values() if isinstance(output, dict) else []:
+                for item in value if isinstance(value, list) else []:
+                    if isinstance(item, dict) and isinstance(item.get("url"), str):
+                        found.append((str(node_id), item))
+        return found
+
+
+class RunComfyServerless(RunComfyApi):
+    """Deployments and inference requests."""
+
+    def __init__(self, tokens: Any, **kwargs: Any) -> None:
+        super().__init__(tokens, **kwargs)
+        self._graphs: dict[str, dict[str, Any]] = {}  # deployment id -> workflow_api_json
+
+    # ---- deployments (v2) ----
+    def deployments(
+        self, *, payload: bool = True, ids: list[str] | None = None
+    ) -> list[Deployment]:
+        params: dict[str, Any] = {"includes": ["payload"]} if payload else {}
+        if ids:
+            params["ids"] = ids
+        _, data = self.call("GET", "/prod/v2/deployments", params=params)
+        return [Deployment.model_validate(d) for d in items(data, "deployments")]
+
+    def deployment(self, deployment_id: str, *, payload: bool = True) -> Deployment:
+        params = {"includes": ["payload"]} if payload else {}
+        _, data = self.call("GET", _dep(deployment_id), params=params)
+        return Deployment.model_validate(data)
+
+    def create_deployment(self, spec: DeploymentSpec) -> Deployment:
+        _, data = self.call("POST", "/prod/v2/deployments", json=spec.model_dump())
+        return Deployment.model_validate(data)
+
+    def update_deployment(self, deployment_id: str, **fields: Any) -> Deployment | None:
+        _, data = self.call("PATCH", _dep(deployment_id), json=fields)
+        self._graphs.pop(deployment_id, None)
+        return Deployment.model_validate(data) if isinstance(data, dict) and data else None
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        self.call("DELETE", _dep(deployment_id))
+        self._graphs.pop(deployment_id, None)
+
+    def workflow_of(self, deployment_id: str) -> dict[str, Any]:
+        """The deployment's workflow_api_json (cached: overrides are checked against it)."""
+        if deployment_id not in self._graphs:
+            deployment = self.deployment(deployment_id)
+            graph = deployment.payload.workflow_api_json if deployment.payload else None
+            if not graph:
+                raise ComfyRelayError(
+                    f"RunComfy did not send the workflow of deployment {deployment_id}, so its "
+                    "inputs cannot be checked. Send the full workflow instead."
+                )
+            self._graphs[deployment_id] = graph
+        return self._graphs[deployment_id]
+
+    # ---- inference (v1) ----
+    def submit(
+        self,
+        deployment_id: str,
+        *,
+        overrides: dict[str, Any] | None = None,
+        workflow_api_json: dict[str, Any] | None = None,
+        extra_data: dict[str, Any] | None = None,
+        cancelled: Cancelled = never,
+    ) -> Submitted:
+        """Submit a job; overrides are checked against the workflow first (nothing is sent if
+        they name a node or input the workflow does not have)."""
+        if not overrides and not workflow_api_json:
+            raise WorkflowError("Give overrides, a full workflow_api_json, or both.")
+        if overrides:
+            check_overrides(overrides, workflow_api_json or self.workflow_of(deployment_id))
+        body: dict[str, Any] = {}
+        if overrides:
+            body["overrides"] = overrides
+        if workflow_api_json:
+            body["workflow_api_json"] = workflow_api_json
+        if extra_data:
+            body["extra_data"] = extra_data
+        _, data = self.call(
+            "POST", f"/prod/v1/deployments/{_q(deployment_id)}/inference", json=body,
+            cancelled=cancelled,
+        )
+        return Submitted.model_validate(data)
+
+    def status(
+        self, deployment_id: str, request_id: str, cancelled: Cancelled = never
+    ) -> RequestStatus:
+        _, data = self.call("GET", _req(deployment_id, request_id, "status"), cancelled=cancelled)
+        return RequestStatus.model_validate(data)
+
+    def result(
+        self, deployment_id: str, request_id: str, cancelled: Cancelled = never
+    ) -> RequestResult:
+        _, data = self.call("GET", _req(deployment_id, request_id, "result"), cancelled=cancelled)
+        return RequestResult.model_validate(data)
+
+    def cancel(self, deployment_id: str, request_id: str) -> str:
+        """Ask to cancel; returns RunComfy's answer (cancellation_requested, not_cancellable...)."""
+        _, data = self.call("POST", _req(deployment_id, request_id, "cancel"))
+        data = data if isinstance(data, dict) else {}
+        return str(data.get("outcome") or data.get("status") or "")
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _dep(deployment_id: str) -> str:
+    return f"/prod/v2/deployments/{_q(deployment_id)}"
+
+
+def _req(deployment_id: str, request_id: str, what: str) -> str:
+    return f"/prod/v1/deployments/{_q(deployment_id)}/requests/{_q(request_id)}/{what}"
+
+
+def check_overrides(overrides: Any, graph: dict[str, Any]) -> None:
+    """Raise WorkflowError unless every override names a node and a settable input of graph."""
+    if not isinstance(overrides, dict):
+        raise WorkflowError("Overrides must be an object keyed by node id.")
+    nodes = ", ".join(f"{nid} ({_title(graph[nid])})" for nid in graph)
+    for nid, change in overrides.items():
+        node = graph.get(str(nid))
+        if node is None:
+            raise WorkflowError(
+                f"The deployment's workflow has no node {nid!r}, so that override would be "
+                f"ignored. Its nodes: {nodes}."
+            )
+        inputs = node.get("inputs") or {}
+        settable = ", ".join(n for n, v in inputs.items() if not is_link(v)) or "none"
+        if not isinstance(change, dict) or set(change) != {"inputs"} or not isinstance(
+            change["inputs"], dict
+        ):
+            raise WorkflowError(f'The override for node {nid} must be {{"inputs": {{...}}}}.')
+        for name in change["inputs"]:
+            if name not in inputs:
+                raise WorkflowError(
+                    f"Node {nid} ({_title(node)}) of the deployment's workflow has no input "
+                    f"{name!r}. Its inputs: {settable}."
+                )
+            if is_link(inputs[name]):
+                raise WorkflowError(
+                    f"Input {name!r} of node {nid} ({_title(node)}) is connected to node "
+                    f"{inputs[name][0]}; it cannot be overridden with a value."
+                )
+
+
+def _title(node: dict[str, Any]) -> str:
+    return str((node.get("_meta") or {}).get("title") or node.get("class_type") or "?")
+
+
+def diff_overrides(base: dict[str, Any], graph: dict[str, Any]) -> dict[str, Any]:
+    """The overrides that turn the deployment's workflow `base` into `graph`."""
+    overrides: dict[str, Any] = {}
+    for nid, node in graph.items():
+        theirs = (base.get(nid) or {}).get("class_type")
+        if theirs and theirs != node.get("class_type"):
+            raise WorkflowError(
+                f"This workflow does not match the deployment's: its node {nid} is a "
+                f"{node.get('class_type')}, the deployment's is a {theirs}. Use the "
+                "deployment's own workflow, or send the whole workflow instead of overrides."
+            )
+        old = (base.get(nid) or {}).get("inputs", {}) if nid in base else None
+        changed = {
+            name: value
+            for name, value in node.get("inputs", {}).items()
+            if old is None or name not in old or old[name] != value
+        }
+        if changed:
+            overrides[nid] = {"inputs": changed}
+    return overrides
+
+
+def image_value(name: str, data: bytes) -> str:
+    """The host's image as a data URI, within RunComfy's limits."""
+    size = len(data)
+    if size > DATA_URI_MAX:
+        raise WorkflowError(
+            f"The input image {name!r} is {size / 2**20:.1f} MB; RunComfy Serverless takes at "
+            f"most {DATA_URI_MAX // 2**20} MB inline. Upload it somewhere public and pass its "
+            "https:// URL instead: set the loader's image input to the URL (CLI: --set "
+            "NODE.image=https://...), with no input image. URLs take up to 50 MB."
+        )
+    if size > DATA_URI_RECOMMENDED:
+        log.warning(
+            "input image %s is %d KB, above RunComfy's recommended 256 KB for data URIs; "
+            "the submit will be slower (a public URL is better for large images)",
+            name, size // 1024,
+        )
+    return data_uri(name, data)
+
+
+@dataclass
+class _Request:
+    deployment_id: str
+    request_id: str
+    out_dir: Path
+    submitted: float
+    position: int | None = None
+    running: bool = False
+
+
+class RunComfyServerlessBackend(Backend):
+    """Jobs on one RunComfy Serverless deployment."""
+
+    name = "runcomfy-serverless"
+    capabilities = Capabilities(cancel=True, live_progress=False, previews=False, uploads=True)
+
+    def __init__(
+        self,
+        client: RunComfyServerless,
+        deployment_id: str,
+        *,
+        send_workflow: bool = False,
+        poll_interval: float = 2.0,
+        job_timeout: float = 3600.0,
+        lost_after: float = 60.0,
+    ) -> None:
+        self.client = client
+        self.deployment_id = deployment_id
+        self.send_workflow = send_workflow  # send the job's whole graph, not just overrides
+        self.poll_interval = poll_interval
+        self.job_timeout = job_timeout
+        self.lost_after = lost_after
+        self.fetcher = UrlFetcher("RunComfy")
+
+    def check(self) -> str:
+        d = self.client.deployment(self.deployment_id, payload=False)
+        hardware = ", ".join(d.hardware) or "?"
+        state = d.status or "ready"
+        return f"RunComfy Serverless deployment {d.name or d.id} ({state}, {hardware})"
+
+    def workflow(self) -> Workflow:
+        """The deployment's workflow, so a host can offer its inputs."""
+        return Workflow(self.client.workflow_of(self.deployment_id), name=self.deployment_id)
+
+    # ---- start: build the body, check it, submit ----
+    def start(self, job: Job, ctx: JobContext) -> _Request:
+        ctx.raise_if_cancelled()
+        image = image_value(job.image.name, job.image.data) if job.image else None
+        graph = job.workflow.bind(job.bindings, image)  # WorkflowError before anything is sent
+        cancelled = _flag(ctx)
+        if self.send_workflow:
+            sent = self.client.submit(
+                self.deployment_id, workflow_api_json=graph, cancelled=cancelled
+            )
+        else:
+            overrides = diff_overrides(self.client.workflow_of(self.deployment_id), graph)
+            sent = self._submit_overrides(overrides, cancelled)
+        ctx.emit(JobQueued(ctx.job_id))
+        return _Request(self.deployment_id, sent.request_id, job.out_dir, time.monotonic())
+
+    def _submit_overrides(self, overrides: dict[str, Any], cancelled: Cancelled) -> Submitted:
+        if overrides:
+            return self.client.submit(self.deployment_id, overrides=overrides, cancelled=cancelled)
+        # Nothing changed: send the stored workflow whole ([guess] an empty body is refused).
+        graph = self.client.workflow_of(self.deployment_id)
+        return self.client.submit(self.deployment_id, workflow_api_json=graph, cancelled=cancelled)
+
+    # ---- finish: poll status, fetch the result, save outputs ----
+    def finish(self, handle: Any, ctx: JobContext) -> list[Path]:
+        request: _Request = handle
+        result = self._wait(request, ctx)
+        if result.state == "failed":
+            raise _failure(result)
+        if result.state in CANCELLED:
+            raise ExecutionFailed("The request was cancelled on RunComfy (not from this app).")
+        return self._download(request, result, ctx)
+
+    def _wait(self, request: _Request, ctx: JobContext) -> RequestResult:
+        lost = Unreachable("RunComfy Serverless", self.lost_after)
+        cancelled = _flag(ctx)
+        while True:
+            if ctx.cancelled:
+                self._cancel(request)
+                raise JobCancelled("Cancelled.")
+            if time.monotonic() - request.submitted > self.job_timeout:
+                self._cancel(request)
+                raise ServerError(
+                    f"The RunComfy request did not finish within {self.job_timeout / 60:.0f} "
+                    "min and was cancelled. Check the deployment's instances and queue."
+                )
+            try:
+                state = self.client.status(request.deployment_id, request.request_id, cancelled)
+                if state.state in DONE or state.state in CANCELLED:
+                    result = self.client.result(
+                        request.deployment_id, request.request_id, cancelled
+                    )
+                    if result.state in {"succeeded", "failed", *CANCELLED}:
+                        return result
+                lost.ok()
+            except JobCancelled:
+                continue  # the loop cancels on the server
+            except (ConnectionFailed, ServerError) as exc:
+                if isinstance(exc, ServerError) and (exc.status or 500) < 500:
+                    raise
+                lost.failed(exc)
+            else:
+                self._report(request, state, ctx)
+            wait(ctx, self.poll_interval)
+
+    def _report(self, request: _Request, state: RequestStatus, ctx: JobContext) -> None:
+        if state.state == "in_queue" and state.queue_position != request.position:
+            request.position = state.queue_position
+            ctx.emit(JobQueued(ctx.job_id, state.queue_position))
+        elif state.state == "in_progress" and not request.running:
+            request.running = True
+            ctx.emit(JobProgress(ctx.job_id, 0.0, message="Running on RunComfy"))
+
+    def _download(self, request: _Request, result: RequestResult, ctx: JobContext) -> list[Path]:
+        paths = []
+        for node_id, file in result.files():
+            path = self.fetcher.save(
+                file["url"], request.out_dir, str(file.get("filename") or ""),
+                str(file.get("subfolder") or ""),
+            )
+            paths.append(path)
+            ctx.emit(JobOutput(ctx.job_id, path, node_id, media_kind(path)))
+        return paths
+
+    def _cancel(self, request: _Request) -> None:
+        try:
+            outcome = self.client.cancel(request.deployment_id, request.request_id)
+            log.info("RunComfy cancel of %s: %s", request.request_id, outcome or "sent")
+        except ComfyRelayError as exc:
+            log.warning("could not cancel the RunComfy request: %s", exc)
+
+    def close(self) -> None:
+        self.fetcher.close()
+        self.client.close()
+
+
+def _flag(ctx: JobContext) -> Cancelled:
+    return lambda: ctx.cancelled
+
+
+def _failure(result: RequestResult) -> ExecutionFailed:
+    error = result.error
+    if isinstance(error, dict):
+        message = (
+            error.get("error_message") or error.get("exception_message") or error.get("message")
+            or json.dumps(error)[:300]
+        )
+        kind = error.get("error_type") or error.get("exception_type") or error.get("error_code")
+        node_id = str(error.get("node_id") or "")
+        node_type = str(error.get("node_type") or "")
+        where = f"Node {node_id} ({node_type}) failed: " if node_id else "The job failed: "
+        text = f"{where}{kind + ': ' if kind else ''}{message}"
+        return ExecutionFailed(f"RunComfy: {text}", node_id, node_type)
+    detail = str(error) if error else "no details given"
+    return ExecutionFailed(f"RunComfy reports the job failed: {detail}")

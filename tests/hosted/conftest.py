@@ -1,0 +1,82 @@
+"""Fixtures for the hosted back ends: test servers, a private config folder, fast limits,
+and a check that no secret reaches any log line."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from comfyrelay import ratelimit
+from comfyrelay.comfyicu import ComfyICU
+from comfyrelay.ratelimit import RetryPolicy
+from comfyrelay.runcomfy import RunComfyServer
+from comfyrelay.serverless import RunComfyServerless
+
+from tests.servers.comfyicu import ComfyICUTestServer
+from tests.servers.comfyui import ComfyTestServer
+from tests.servers.runcomfy import RunComfyTestServer
+
+TOKENS = ("rc-token-one-SECRET", "rc-token-two-SECRET")
+ICU_KEY = "icu-key-SECRET"
+SECRETS = (*TOKENS, ICU_KEY)
+FAST = RetryPolicy(first=0.02, factor=2.0, cap=0.2, total=30.0)
+
+
+@pytest.fixture(autouse=True)
+def isolated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """Own config folder, fast shared buckets, and no secret in any log record."""
+    monkeypatch.setenv("COMFYRELAY_CONFIG_DIR", str(tmp_path / "config"))
+    for name in ("RUNCOMFY_USER_ID", "RUNCOMFY_API_TOKEN", "RUNCOMFY_API_TOKEN2",
+                 "COMFYICU_API_KEY", "COMFYUI_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setitem(ratelimit.DEFAULTS, "runcomfy", (200.0, 50))
+    monkeypatch.setitem(ratelimit.DEFAULTS, "comfyicu", (200.0, 50))
+    monkeypatch.setattr(ratelimit, "_buckets", {})
+    monkeypatch.setattr("comfyrelay.runcomfy._working_token", {})
+    caplog.set_level(logging.DEBUG)
+    yield
+    for record in caplog.records:
+        line = record.getMessage() + (record.exc_text or "")
+        for secret in SECRETS:
+            assert secret not in line, f"a secret leaked into the log: {record.name}"
+
+
+@pytest.fixture
+def comfy(tmp_path: Path) -> Iterator[ComfyTestServer]:
+    with ComfyTestServer(tmp_path / "machine") as server:
+        yield server
+
+
+@pytest.fixture
+def rc(comfy: ComfyTestServer) -> Iterator[RunComfyTestServer]:
+    with RunComfyTestServer(comfy.url, tokens=TOKENS) as server:
+        yield server
+
+
+@pytest.fixture
+def icu() -> Iterator[ComfyICUTestServer]:
+    with ComfyICUTestServer(api_key=ICU_KEY) as server:
+        yield server
+
+
+def machine_api(rc: RunComfyTestServer, tokens: tuple[str, ...] = TOKENS) -> RunComfyServer:
+    return RunComfyServer(rc.user_id, tokens, api_url=rc.url, policy=FAST)
+
+
+def serverless_api(rc: RunComfyTestServer) -> RunComfyServerless:
+    return RunComfyServerless(TOKENS, api_url=rc.url, policy=FAST)
+
+
+def icu_api(icu: ComfyICUTestServer) -> ComfyICU:
+    return ComfyICU(ICU_KEY, api_url=icu.url + "/api/v1", policy=FAST)
+
+
+def no_secret_in_requests(server: RunComfyTestServer | ComfyICUTestServer) -> None:
+    """Tokens travel only in the Authorization header: never in a path or query."""
+    for r in [*server.requests, *server.file_requests]:
+        for secret in SECRETS:
+            assert secret not in r.path and secret not in r.query

@@ -1,0 +1,127 @@
+"""`comfyrelay machines|workflows|deployments` and `run --backend ...` against test servers."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pytest
+from comfyrelay.cli import run_job
+from comfyrelay.cli_hosted import add_backend_arguments, backend_from_args, main
+from comfyrelay.comfyicu import ComfyICUBackend
+from comfyrelay.job import Job
+from comfyrelay.ledger import Ledger
+from comfyrelay.machine_backend import RunComfyMachineBackend
+from comfyrelay.workflow import Bindings
+
+from tests.hosted.conftest import ICU_KEY, TOKENS
+from tests.servers.comfyicu import ComfyICUTestServer
+from tests.servers.runcomfy import RunComfyTestServer
+from tests.workflows import invert
+
+
+@pytest.fixture(autouse=True)
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNCOMFY_USER_ID", "user-0001")
+    monkeypatch.setenv("RUNCOMFY_API_TOKEN", TOKENS[0])
+    monkeypatch.setenv("COMFYICU_API_KEY", ICU_KEY)
+
+
+def test_machines_launch_list_extend_status_stop(
+    rc: RunComfyTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = ["--api-url", rc.url]
+    assert main(["workflows", *api]) == 0
+    assert "ver-1  Invert" in capsys.readouterr().out
+    assert main(["machines", "launch", "--workflow-version", "ver-1", "--minutes", "10",
+                 "--wait", *api]) == 0
+    sid = capsys.readouterr().out.strip()
+    assert sid in rc.machines and Ledger().get(sid) is not None
+    # A second launch (a retry, an impatient user) reuses the running machine.
+    assert main(["machines", "launch", "--workflow-version", "ver-1", *api]) == 0
+    assert capsys.readouterr().out.strip() == sid
+    assert len(rc.called("POST", "/servers")) == 1
+
+    assert main(["machines", "list", *api]) == 0
+    out = capsys.readouterr().out
+    assert sid in out and "Ready" in out and "min left" in out
+    assert main(["machines", "extend", sid, "--minutes", "30", *api]) == 0
+    assert rc.machines[sid].estimated_duration == 2400
+    assert "39 min left" in capsys.readouterr().out
+    assert main(["machines", "status", sid, *api]) == 0
+    assert "Ready" in capsys.readouterr().out
+    assert main(["machines", "stop", sid, *api]) == 0
+    assert "stopped" in capsys.readouterr().out
+    assert rc.machines[sid].stopped is not None and Ledger().entries() == []
+    assert main(["machines", "list", *api]) == 0
+    assert "No RunComfy machines" in capsys.readouterr().out
+
+
+def test_deployments_list_and_show(
+    rc: RunComfyTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dep = rc.add_deployment(invert().graph, name="invert-dep")
+    assert main(["deployments", "list", "--api-url", rc.url]) == 0
+    assert dep in capsys.readouterr().out
+    assert main(["deployments", "show", dep, "--api-url", rc.url]) == 0
+    out = capsys.readouterr().out
+    assert "invert-dep" in out and "1.image" in out
+
+
+def test_errors_are_short_and_secret_free(
+    rc: RunComfyTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc.refused.add(TOKENS[0])
+    assert main(["machines", "list", "--api-url", rc.url]) == 1
+    err = capsys.readouterr().err
+    assert "RUNCOMFY_API_TOKEN" in err and TOKENS[0] not in err
+
+
+def run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--server")
+    add_backend_arguments(parser)
+    return parser
+
+
+def test_run_backend_comfyicu(
+    icu: ComfyICUTestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = run_parser().parse_args([
+        "--backend", "comfyicu", "--icu-workflow", "wf-icu", "--accelerator", "T4",
+        "--api-url", icu.url + "/api/v1", "--file", "/input/example.png=https://x.test/a.png",
+    ])
+    backend = backend_from_args(args)
+    assert isinstance(backend, ComfyICUBackend)
+    backend.poll_interval = 0.03
+    job = Job(workflow=invert(), out_dir=tmp_path, bindings=Bindings())
+    assert run_job(backend, job) == 0
+    assert (tmp_path / "inverted_3_00001_.png").exists()
+
+
+def test_run_backend_runcomfy_machine_stops_what_it_launched(
+    rc: RunComfyTestServer, tmp_path: Path
+) -> None:
+    args = run_parser().parse_args([
+        "--backend", "runcomfy-machine", "--workflow-version", "ver-1", "--api-url", rc.url,
+    ])
+    backend = backend_from_args(args)
+    assert isinstance(backend, RunComfyMachineBackend)
+    backend.poll = {"first_delay": 0.05, "max_delay": 0.1, "timeout": 10.0,
+                    "not_found_grace": 5.0}
+    from comfyrelay.job import InputFile
+
+    from tests.imaging import gradient_png
+
+    job = Job(workflow=invert(), out_dir=tmp_path, image=InputFile("a.png", gradient_png()))
+    start = time.monotonic()
+    assert run_job(backend, job) == 0
+    assert time.monotonic() - start < 10
+    (sid,) = rc.machines
+    assert rc.machines[sid].stopped is not None and Ledger().entries() == []
+
+
+def test_tokens_are_not_command_line_options() -> None:
+    with pytest.raises(SystemExit):
+        run_parser().parse_args(["--token", "x"])

@@ -1,0 +1,229 @@
+"""RunComfy Serverless: deployments, overrides checked before sending, queue states, outputs
+saved at once, errors in 200 bodies, failed results, cancel, and 20 jobs with 4 in flight."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from comfyrelay import Bindings, InputFile, Job, JobRunner, Workflow
+from comfyrelay import events as ev
+from comfyrelay.errors import ServerError, WorkflowError
+from comfyrelay.serverless import (
+    DATA_URI_MAX,
+    DeploymentSpec,
+    RequestResult,
+    RunComfyServerlessBackend,
+)
+from PIL import Image
+
+from tests.hosted.conftest import TOKENS, no_secret_in_requests, serverless_api
+from tests.imaging import gradient_png
+from tests.servers.runcomfy import RunComfyTestServer
+from tests.workflows import invert
+
+SEEDED: dict[str, Any] = {
+    "1": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512,
+                                                       "batch_size": 1}},
+    "2": {"class_type": "KSampler", "_meta": {"title": "Sampler"},
+          "inputs": {"seed": 1, "steps": 20, "latent_image": ["1", 0]}},
+    "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "out"}},
+}
+
+
+def backend(rc: RunComfyTestServer, dep: str, **kw: Any) -> RunComfyServerlessBackend:
+    return RunComfyServerlessBackend(serverless_api(rc), dep, poll_interval=0.03, **kw)
+
+
+def finals(events: list[ev.Event]) -> list[ev.Event]:
+    return [e for e in events if isinstance(e, ev.FINAL_EVENTS)]
+
+
+def saved_prompt(path: Path) -> dict[str, Any]:
+    with Image.open(path) as image:
+        return dict(json.loads(image.info["prompt"]))
+
+
+def test_batch_of_20_with_4_in_flight_returns_20_results_in_order(
+    rc: RunComfyTestServer, tmp_path: Path
+) -> None:
+    rc.instances, rc.run_time = 2, 0.1  # fewer instances than jobs in flight: some queue
+    dep = rc.add_deployment(SEEDED)
+    runner = JobRunner(backend(rc, dep), max_in_flight=4)
+    wf = Workflow(SEEDED, "seeded")
+    ids = [runner.submit(Job(workflow=wf, out_dir=tmp_path / f"j{n}", bindings=Bindings(seed=n)))
+           for n in range(20)]
+    events = runner.wait_idle(40)
+    done = finals(events)
+    assert [e.job_id for e in done] == ids
+    assert all(isinstance(e, ev.JobFinished) for e in done), done
+    for n, final in enumerate(done):
+        assert isinstance(final, ev.JobFinished) and len(final.outputs) == 1
+        assert saved_prompt(final.outputs[0])["2"]["inputs"]["seed"] == n
+    bodies = [r.body for r in rc.called("POST", "/inference")]
+    assert bodies[3] == {"overrides": {"2": {"inputs": {"seed": 3}}}}  # only what changed
+    assert 2 <= rc.max_outstanding <= 4  # several in flight, never more than 4
+    runner.close()
+    assert all(not r.authorization for r in rc.file_requests)  # no token to file storage
+    no_secret_in_requests(rc)
+
+
+def test_429_storm_slows_jobs_but_fails_none(rc: RunComfyTestServer, tmp_path: Path) -> None:
+    dep = rc.add_deployment(SEEDED)
+    runner = JobRunner(backend(rc, dep), max_in_flight=3)
+    wf = Workflow(SEEDED, "seeded")
+    rc.storm(count=25)  # every caller waits Retry-After (0.05 s) after each 429
+    for n in range(6):
+        runner.submit(Job(workflow=wf, out_dir=tmp_path, bindings=Bindings(seed=n)))
+    done = finals(runner.wait_idle(40))
+    assert len(done) == 6 and all(isinstance(e, ev.JobFinished) for e in done), done
+    assert rc.rate_limited >= 25
+    runner.close()
+
+
+def test_unknown_override_is_refused_before_sending(rc: RunComfyTestServer) -> None:
+    dep = rc.add_deployment(SEEDED)
+    api = serverless_api(rc)
+    with pytest.raises(WorkflowError, match=r"no node '9'.*1 \(EmptyLatentImage\), 2 \(Sampler\)"):
+        api.submit(dep, overrides={"9": {"inputs": {"seed": 1}}})
+    with pytest.raises(WorkflowError, match=r"no input 'sead'\. Its inputs: seed, steps"):
+        api.submit(dep, overrides={"2": {"inputs": {"sead": 1}}})
+    with pytest.raises(WorkflowError, match="connected to node 1"):
+        api.submit(dep, overrides={"2": {"inputs": {"latent_image": 5}}})
+    assert rc.called("POST", "/inference") == []
+
+
+def test_job_with_another_graph_names_the_deployments_nodes(
+    rc: RunComfyTestServer, tmp_path: Path
+) -> None:
+    dep = rc.add_deployment(SEEDED)
+    runner = JobRunner(backend(rc, dep))
+    runner.submit(Job(workflow=invert(), out_dir=tmp_path, image=InputFile("a.png", b"png")))
+    (final,) = finals(runner.wait_idle(10))
+    assert isinstance(final, ev.JobFailed) and final.error_type == "WorkflowError"
+    assert "does not match the deployment's" in final.message
+    assert rc.called("POST", "/inference") == []
+    runner.close()
+
+
+def test_host_image_goes_as_data_uri_with_size_limits(
+    rc: RunComfyTestServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dep = rc.add_deployment(invert().graph)
+    runner = JobRunner(backend(rc, dep))
+    png = gradient_png()
+    runner.submit(Job(workflow=invert(), out_dir=tmp_path, image=InputFile("in.png", png)))
+    big = InputFile("big.png", b"\x89PNG" + b"0" * 300_000)  # warned, still sent
+    runner.submit(Job(workflow=invert(), out_dir=tmp_path, image=big))
+    huge = InputFile("huge.png", b"0" * (DATA_URI_MAX + 1))
+    runner.submit(Job(workflow=invert(), out_dir=tmp_path, image=huge))
+    done = finals(runner.wait_idle(20))
+    assert isinstance(done[0], ev.JobFinished) and isinstance(done[1], ev.JobFinished)
+    assert isinstance(done[2], ev.JobFailed) and "https:// URL instead" in done[2].message
+    sent = rc.called("POST", "/inference")
+    assert len(sent) == 2
+    assert sent[0].body["overrides"]["1"]["inputs"]["image"].startswith("data:image/png;base64,")
+    assert any("above RunComfy's recommended 256 KB" in r.getMessage()
+               for r in caplog.records if r.levelno == logging.WARNING)
+    runner.close()
+
+
+def test_full_workflow_mode_sends_the_whole_graph(rc: RunComfyTestServer, tmp_path: Path) -> None:
+    dep = rc.add_deployment(SEEDED)
+    runner = JobRunner(backend(rc, dep, send_workflow=True))
+    runner.submit(Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=Bindings(seed=7)))
+    (final,) = finals(runner.wait_idle(10))
+    assert isinstance(final, ev.JobFinished)
+    (sent,) = rc.called("POST", "/inference")
+    assert set(sent.body) == {"workflow_api_json"}
+    assert sent.body["workflow_api_json"]["2"]["inputs"]["seed"] == 7
+    runner.close()
+
+
+def test_error_body_with_http_200_fails_the_job(rc: RunComfyTestServer, tmp_path: Path) -> None:
+    dep = rc.add_deployment(SEEDED)
+    rc.error_in_200 = 1
+    runner = JobRunner(backend(rc, dep))
+    runner.submit(Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=Bindings(seed=3)))
+    (final,) = finals(runner.wait_idle(10))
+    assert isinstance(final, ev.JobFailed)
+    assert "balance is too low" in final.message and "insufficient_balance" in final.message
+    assert all(t not in final.message for t in TOKENS)
+    runner.close()
+
+
+def test_failed_result_reports_the_node(rc: RunComfyTestServer, tmp_path: Path) -> None:
+    dep = rc.add_deployment(SEEDED)
+    runner = JobRunner(backend(rc, dep))
+    bad = Bindings(values={"2.steps": "FAIL"})
+    runner.submit(Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=bad))
+    (final,) = finals(runner.wait_idle(10))
+    assert isinstance(final, ev.JobFailed)
+    assert final.node_id == "2" and final.node_type == "KSampler"
+    assert "made the node fail" in final.message
+    runner.close()
+
+
+def test_queue_position_then_cancel_reaches_runcomfy(
+    rc: RunComfyTestServer, tmp_path: Path
+) -> None:
+    rc.run_time, rc.instances = 5.0, 1
+    dep = rc.add_deployment(SEEDED)
+    serverless_api(rc).submit(dep, overrides={"2": {"inputs": {"seed": 1}}})  # someone else's
+    runner = JobRunner(backend(rc, dep))
+    wf = Workflow(SEEDED)
+    job_id = runner.submit(Job(workflow=wf, out_dir=tmp_path, bindings=Bindings(seed=2)))
+    events: list[ev.Event] = []
+    while not any(isinstance(e, ev.JobQueued) and e.position is not None for e in events):
+        events += runner.wait_idle(0.05)
+    assert [e.position for e in events if isinstance(e, ev.JobQueued)] == [None, 0]
+    runner.cancel(job_id)
+    (final,) = finals(events + runner.wait_idle(5))
+    assert isinstance(final, ev.JobCancelled)
+    assert len(rc.called("POST", "/cancel")) == 1
+    assert [r.state for r in rc.inference.values()] == ["in_progress", "cancelled"]
+    runner.close()
+
+
+def test_cancelled_spellings_and_expired_urls(rc: RunComfyTestServer, tmp_path: Path) -> None:
+    assert RequestResult.model_validate({"status": "Canceled"}).state == "canceled"
+    rc.url_ttl = 0.05
+    dep = rc.add_deployment(SEEDED)
+    api = serverless_api(rc)
+    sent = api.submit(dep, overrides={"2": {"inputs": {"seed": 5}}})
+    import time
+
+    time.sleep(0.5)
+    result = api.result(dep, sent.request_id)
+    url = result.files()[0][1]["url"]
+    time.sleep(0.1)
+    from comfyrelay.downloads import UrlFetcher
+
+    with pytest.raises(ServerError, match="link has expired"):
+        UrlFetcher("RunComfy").save(url, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []  # nothing half-written
+
+
+def test_deployments_crud_against_a_strict_server(rc: RunComfyTestServer) -> None:
+    rc.graphs["wf-1"] = SEEDED
+    api = serverless_api(rc)
+    spec = DeploymentSpec(name="flux", workflow_id="wf-1", workflow_version="v1",
+                          hardware=["AMPERE_48"], min_instances=0, max_instances=2,
+                          queue_size=4, keep_warm_duration_in_seconds=120)
+    created = api.create_deployment(spec)
+    assert created.name == "flux" and created.payload is None
+    (listed,) = api.deployments()
+    assert listed.payload is not None and listed.payload.workflow_api_json == SEEDED
+    assert api.deployments(ids=[created.id], payload=False)[0].payload is None
+    updated = api.update_deployment(created.id, max_instances=3, is_enabled=False)
+    assert updated is not None and updated.max_instances == 3 and updated.is_enabled is False
+    assert api.deployment(created.id).payload is not None
+    api.delete_deployment(created.id)
+    assert api.deployments() == []
+    with pytest.raises(ValueError, match="hardware"):
+        DeploymentSpec(name="x", workflow_id="wf-1", workflow_version="v1", hardware=["RTX"])
+    with pytest.raises(ServerError, match="422"):
+        api.update_deployment(rc.add_deployment(SEEDED), colour="red")
