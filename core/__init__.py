@@ -1,8 +1,11 @@
 """ComfyRelay's host-free core: run ComfyUI workflows from any host, on any back end."""
 
 from .backend import Backend, Capabilities, JobContext
+from .backends import BackendSettings, make_backend
 from .client import ComfyClient
+from .comfyicu import ComfyICUBackend
 from .comfyui_backend import ComfyUIBackend
+from .config import Credentials, load_credentials
 from .errors import (
     AuthenticationFailed,
     ComfyRelayError,
@@ -28,7 +31,11 @@ from .events import (
     JobStarted,
 )
 from .job import InputFile, Job
+from .ledger import Ledger
+from .machine_backend import MachineStatus, RunComfyMachineBackend, find_running
+from .runcomfy import RunComfyServer
 from .runner import JobRunner
+from .serverless import RunComfyServerlessBackend
 from .workflow import Bindings, Workflow, WorkflowInput
 
 __version__ = "0.1.0"
@@ -36,13 +43,16 @@ __version__ = "0.1.0"
 __all__ = [
     "AuthenticationFailed",
     "Backend",
+    "BackendSettings",
     "Bindings",
     "Capabilities",
     "ComfyClient",
+    "ComfyICUBackend",
     "ComfyRelayError",
     "ComfyUIBackend",
     "ConnectionChecked",
     "ConnectionFailed",
+    "Credentials",
     "Event",
     "ExecutionFailed",
     "InputFile",
@@ -58,11 +68,19 @@ __all__ = [
     "JobQueued",
     "JobRunner",
     "JobStarted",
+    "Ledger",
+    "MachineStatus",
     "PromptRejected",
+    "RunComfyMachineBackend",
+    "RunComfyServer",
+    "RunComfyServerlessBackend",
     "ServerError",
     "ServerRestarted",
     "UploadTooLarge",
     "Workflow",
     "WorkflowError",
     "WorkflowInput",
+    "find_running",
+    "load_credentials",
+    "make_backend",
 ]

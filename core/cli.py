@@ -1,4 +1,7 @@
-"""The `comfyrelay` command: run a workflow, check a server, list a workflow's inputs."""
+"""The `comfyrelay` command: run a workflow, check a server, list a workflow's inputs.
+
+The hosted commands (machines, workflows, deployments) and `run --backend` live in cli_hosted.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import cli_hosted
 from . import events as ev
 from .backend import Backend
-from .comfyui_backend import ComfyUIBackend
+from .backends import BackendSettings, ComfyUISettings, make_backend
+from .config import load_credentials
 from .errors import ComfyRelayError
 from .job import InputFile, Job
 from .runner import JobRunner
@@ -33,7 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="comfyrelay",
-        description="Run ComfyUI workflows. Tokens come from the environment (COMFYUI_TOKEN).",
+        description="Run ComfyUI workflows on a ComfyUI server, a RunComfy machine, RunComfy "
+        "Serverless or ComfyICU. Tokens come from the environment (COMFYUI_TOKEN, "
+        "RUNCOMFY_USER_ID, RUNCOMFY_API_TOKEN, RUNCOMFY_API_TOKEN2, COMFYICU_API_KEY) or the "
+        "credentials file, never from arguments.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -55,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="set any input (node by id or title); V is JSON or plain text",
     )
     run.add_argument("--out", type=Path, required=True, help="folder for the outputs")
+    cli_hosted.add_backend_arguments(run)
     run.set_defaults(func=cmd_run)
 
     check = commands.add_parser("check", help="check that a ComfyUI server answers")
@@ -65,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("workflow", type=Path)
     inputs.add_argument("--json", action="store_true", help="machine-readable output")
     inputs.set_defaults(func=cmd_inputs)
+    cli_hosted.register(commands)
     return parser
 
 
@@ -76,12 +86,10 @@ def add_server_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def comfyui_backend(args: argparse.Namespace) -> Backend:
-    return ComfyUIBackend(args.server, token=os.environ.get("COMFYUI_TOKEN") or None)
-
-
 def cmd_check(args: argparse.Namespace) -> int:
-    backend = comfyui_backend(args)
+    backend = make_backend(
+        BackendSettings(comfyui=ComfyUISettings(url=args.server)), load_credentials()
+    )
     try:
         print(backend.check())
     finally:
@@ -111,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         image=InputFile.from_path(args.image) if args.image else None,
     )
     job.workflow.bind(job.bindings, job.image.name if job.image else None)  # fail before connecting
-    return run_job(comfyui_backend(args), job)
+    return run_job(cli_hosted.backend_from_args(args), job)
 
 
 def run_job(backend: Backend, job: Job, err: TextIO = sys.stderr) -> int:

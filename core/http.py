@@ -94,12 +94,16 @@ class HttpClient:
 
     def error_for(self, response: requests.Response, method: str, path: str) -> ComfyRelayError:
         status = response.status_code
-        detail = short_body(response)
+        detail = redact(short_body(response), self._token)
         where = f"{method} {path}"
         if status in (401, 403):
+            hint = (
+                "Check the API token." if self._token
+                else "This server seems to need an API token; set one in the settings."
+            )
             return AuthenticationFailed(
                 f"The {self.service} at {self.base_url} refused access ({status}) to {where}. "
-                "Check the API token, or that this server needs one."
+                + hint
             )
         if status == 413:
             return UploadTooLarge(
@@ -148,6 +152,11 @@ def parse_json(response: requests.Response, service: str, path: str) -> Any:
             f"({short_body(response)}). Is the URL that of the right service?",
             response.status_code,
         ) from None
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Drop a secret from text a server sent back (a server may echo request headers)."""
+    return text.replace(secret, "[token]") if secret else text
 
 
 def short_body(response: requests.Response, limit: int = 300) -> str:

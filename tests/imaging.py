@@ -24,10 +24,14 @@ def gradient_png(width: int = 64, height: int = 48) -> bytes:
 
 
 def is_inverse(png: bytes, result: Path) -> bool:
+    """True if result is png inverted. ComfyUI inverts in float32 and truncates back to 8 bits,
+    so a real server gives 254 - v for some values: allow 1 level of difference."""
     source = Image.open(io.BytesIO(png)).convert("RGB")
     with Image.open(result) as out:
-        inverted = ImageChops.invert(source)
-        return (
-            out.convert("RGB").size == source.size
-            and ImageChops.difference(inverted, out.convert("RGB")).getbbox() is None
+        got = out.convert("RGB")
+        if got.size != source.size:
+            return False
+        worst = max(
+            high for _, high in ImageChops.difference(ImageChops.invert(source), got).getextrema()
         )
+        return worst <= 1

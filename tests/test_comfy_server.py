@@ -359,6 +359,7 @@ def test_partly_invalid_prompt_runs_the_good_outputs(srv: ComfyTestServer) -> No
 
 
 def test_normal_run_frames_history_and_pixels(srv: ComfyTestServer) -> None:
+    srv.float32_pixels = False  # exact 255 - v, so the pixel check below is exact
     graph = invert_graph(srv)
     ws = Client(srv)
     assert ws.first == {
@@ -412,7 +413,7 @@ def test_normal_run_frames_history_and_pixels(srv: ComfyTestServer) -> None:
 
 
 def test_float32_invert_rounds_like_comfyui(srv: ComfyTestServer) -> None:
-    srv.float32_pixels = True
+    assert srv.float32_pixels  # the default, like a real server
     levels = Image.new("RGB", (256, 1))
     levels.putdata([(v, v, v) for v in range(256)])
     buf = io.BytesIO()

@@ -7,13 +7,14 @@ import logging
 import socket
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from comfyrelay import ComfyUIBackend, InputFile, Job, JobRunner
 from comfyrelay import events as ev
 from comfyrelay.client import ComfyClient
-from comfyrelay.errors import AuthenticationFailed, ConnectionFailed, UploadTooLarge
+from comfyrelay.errors import AuthenticationFailed, ConnectionFailed, ServerError, UploadTooLarge
 
 from tests import workflows
 from tests.imaging import gradient_png, is_inverse
@@ -68,6 +69,34 @@ def test_token_is_required_and_sent_on_http_and_websocket(
         assert any(isinstance(e, ev.JobProgress) for e in events)  # the socket was let in
     assert secret not in caplog.text
     assert all(secret not in repr(e) for e in events)
+
+
+class EchoingProxy(BaseHTTPRequestHandler):
+    """A misconfigured proxy that answers 502 and echoes the request headers back."""
+
+    def do_GET(self) -> None:
+        body = f"Bad gateway. Request was: {dict(self.headers)}".encode()
+        self.send_response(502)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_server_echoing_the_token_does_not_put_it_in_the_error() -> None:
+    secret = "tok-ECHOED-456"
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), EchoingProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(ServerError) as err:
+            ComfyUIBackend(f"http://127.0.0.1:{proxy.server_port}", token=secret).check()
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert "502" in str(err.value) and "Bad gateway" in str(err.value)
+    assert secret not in str(err.value)
 
 
 def test_oversized_upload_says_size_and_limit(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from comfyrelay.cli import run_job
-from comfyrelay.cli_hosted import add_backend_arguments, backend_from_args, main
+from comfyrelay.cli import build_parser, main, run_job
+from comfyrelay.cli_hosted import backend_from_args
 from comfyrelay.comfyicu import ComfyICUBackend
 from comfyrelay.job import Job
 from comfyrelay.ledger import Ledger
@@ -78,20 +78,18 @@ def test_errors_are_short_and_secret_free(
     assert "RUNCOMFY_API_TOKEN" in err and TOKENS[0] not in err
 
 
-def run_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--server")
-    add_backend_arguments(parser)
-    return parser
+def run_args(*options: str) -> argparse.Namespace:
+    """`comfyrelay run` options as the full command parses them."""
+    return build_parser().parse_args(["run", "workflow.json", "--out", "out", *options])
 
 
 def test_run_backend_comfyicu(
     icu: ComfyICUTestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = run_parser().parse_args([
+    args = run_args(
         "--backend", "comfyicu", "--icu-workflow", "wf-icu", "--accelerator", "T4",
         "--api-url", icu.url + "/api/v1", "--file", "/input/example.png=https://x.test/a.png",
-    ])
+    )
     backend = backend_from_args(args)
     assert isinstance(backend, ComfyICUBackend)
     backend.poll_interval = 0.03
@@ -103,9 +101,9 @@ def test_run_backend_comfyicu(
 def test_run_backend_runcomfy_machine_stops_what_it_launched(
     rc: RunComfyTestServer, tmp_path: Path
 ) -> None:
-    args = run_parser().parse_args([
-        "--backend", "runcomfy-machine", "--workflow-version", "ver-1", "--api-url", rc.url,
-    ])
+    args = run_args(
+        "--backend", "runcomfy-machine", "--workflow-version", "ver-1", "--api-url", rc.url
+    )
     backend = backend_from_args(args)
     assert isinstance(backend, RunComfyMachineBackend)
     backend.poll = {"first_delay": 0.05, "max_delay": 0.1, "timeout": 10.0,
@@ -124,4 +122,4 @@ def test_run_backend_runcomfy_machine_stops_what_it_launched(
 
 def test_tokens_are_not_command_line_options() -> None:
     with pytest.raises(SystemExit):
-        run_parser().parse_args(["--token", "x"])
+        run_args("--token", "x")

@@ -94,7 +94,7 @@ class ComfyTestServer:
         previews: bool = True,
         preview_format: str = "PNG",
         strict_prompt_id: bool = True,
-        float32_pixels: bool = False,
+        float32_pixels: bool = True,
     ) -> None:
         self.folders = Folders(Path(root))
         self.input_dir = self.folders.input
@@ -108,7 +108,6 @@ class ComfyTestServer:
         # 0.3.64 itself accepts any prompt_id; newer servers want a canonical UUID.
         self.strict_prompt_id = strict_prompt_id
         # A real ImageInvert gives 254 - v for 159 of the 256 values (float32 truncation).
-        # Off by default: tests/imaging.is_inverse still expects the exact 255 - v.
         self.float32_pixels = float32_pixels
         self.faults = Faults()
         self.prompts: list[dict[str, Any]] = []  # every accepted POST /prompt body, ever
