@@ -5,7 +5,7 @@ from .backends import BackendSettings, make_backend
 from .client import ComfyClient
 from .comfyicu import ComfyICUBackend
 from .comfyui_backend import ComfyUIBackend
-from .config import Credentials, load_credentials
+from .config import Credentials, credentials_with, load_credentials
 from .errors import (
     AuthenticationFailed,
     ComfyRelayError,
@@ -33,6 +33,7 @@ from .events import (
 from .job import InputFile, Job
 from .ledger import Ledger
 from .machine_backend import MachineStatus, RunComfyMachineBackend, find_running
+from .machine_panel import MachinePanel, status_lines
 from .runcomfy import RunComfyServer
 from .runner import JobRunner
 from .serverless import RunComfyServerlessBackend
@@ -69,6 +70,7 @@ __all__ = [
     "JobRunner",
     "JobStarted",
     "Ledger",
+    "MachinePanel",
     "MachineStatus",
     "PromptRejected",
     "RunComfyMachineBackend",
@@ -80,7 +82,9 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "WorkflowInput",
+    "credentials_with",
     "find_running",
     "load_credentials",
     "make_backend",
+    "status_lines",
 ]

@@ -101,6 +101,26 @@ def load_credentials(env: Mapping[str, str] | None = None) -> Credentials:
     )
 
 
+def credentials_with(
+    *,
+    runcomfy_user_id: str = "",
+    runcomfy_tokens: tuple[str, str] = ("", ""),
+    comfyicu_api_key: str = "",
+    comfyui_token: str = "",
+    env: Mapping[str, str] | None = None,
+) -> Credentials:
+    """What a host's settings hold, falling back field by field to the environment and the
+    credentials file (load_credentials) for what the user left empty."""
+    base = load_credentials(env)
+    tokens = tuple(t.strip() for t in runcomfy_tokens if t.strip())
+    return Credentials(
+        runcomfy_user_id=runcomfy_user_id.strip() or base.runcomfy_user_id,
+        runcomfy_tokens=tokens or base.runcomfy_tokens,
+        comfyicu_api_key=comfyicu_api_key.strip() or base.comfyicu_api_key,
+        comfyui_token=comfyui_token.strip() or base.comfyui_token,
+    )
+
+
 def save_credentials(values: Mapping[str, str], env: Mapping[str, str] | None = None) -> Path:
     """Merge `values` (file keys, e.g. runcomfy_api_token) into the file, readable by the
     user only. Hosts call this from their preferences instead of keeping secrets themselves."""
