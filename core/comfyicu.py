@@ -213,9 +213,10 @@ class ComfyICUBackend(Backend):
             raise WorkflowError(
                 f"ComfyICU cannot take the image {job.image.name!r} from this app: it only "
                 "downloads input files from public URLs. Upload the image somewhere public "
-                "(https://...) and give that URL as the loader's image (CLI: --set "
-                "NODE.image=https://...; or a file /input/NAME=URL in the back end's files), "
-                "then run without an input image. Nothing was sent."
+                "(https://...) and give that URL as the image loader's value (the workflow's "
+                "input field, or `--set NODE.image=URL` on the command line), or add it to "
+                "the ComfyICU input files as /input/NAME=URL; then run without sending an "
+                "image. Nothing was sent."
             )
         graph = job.workflow.bind(job.bindings)
         files = url_inputs(graph, self.files)

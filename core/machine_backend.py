@@ -481,6 +481,11 @@ class RunComfyMachineBackend(Backend):
         if not idle:
             self._extend_if_short()
 
+    @property
+    def preparing(self) -> bool:
+        """A Launch (prepare()) is under way: hosts grey out Launch and Stop stays live."""
+        return self._preparing is not None and self._preparing.is_alive()
+
     def status(self) -> MachineStatus:
         """The machine's state for a host's panel (no network)."""
         now = time.time()

@@ -35,7 +35,7 @@ class MachinePanel:
     def launch(self, backend: RunComfyMachineBackend) -> None:
         """Launch or reuse the machine; a second click while it starts does nothing more."""
         backend.prepare()
-        self.message = "Launching… billing starts when the machine is Ready."
+        self.message = ""  # the status lines say Launching, Starting, Ready
 
     def stop(self, backend: RunComfyMachineBackend) -> None:
         sid = backend.server_id or "the machine"

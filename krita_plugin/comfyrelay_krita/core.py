@@ -13,10 +13,14 @@ deps.add_vendor_path()
 
 if TYPE_CHECKING:
     from comfyrelay import (
+        Backend,
+        BackendSettings,
         Bindings,
+        Capabilities,
         ComfyRelayError,
         ComfyUIBackend,
         ConnectionChecked,
+        Credentials,
         Event,
         InputFile,
         Job,
@@ -28,17 +32,32 @@ if TYPE_CHECKING:
         JobQueued,
         JobRunner,
         JobStarted,
+        MachinePanel,
+        RunComfyMachineBackend,
+        RunComfyServer,
         Workflow,
         WorkflowError,
         WorkflowInput,
+        credentials_with,
+        make_backend,
+        status_lines,
     )
+    from comfyrelay.comfyicu import ACCELERATORS
+    from comfyrelay.comfyicu import DEFAULT_API as COMFYICU_API
     from comfyrelay.events import JobCancelled
+    from comfyrelay.machine_backend import RunningMachine, describe
+    from comfyrelay.runcomfy import DEFAULT_API as RUNCOMFY_API
+    from comfyrelay.runcomfy import SERVER_TYPES
 else:
     from .comfyrelay import (
+        Backend,
+        BackendSettings,
         Bindings,
+        Capabilities,
         ComfyRelayError,
         ComfyUIBackend,
         ConnectionChecked,
+        Credentials,
         Event,
         InputFile,
         Job,
@@ -50,17 +69,36 @@ else:
         JobQueued,
         JobRunner,
         JobStarted,
+        MachinePanel,
+        RunComfyMachineBackend,
+        RunComfyServer,
         Workflow,
         WorkflowError,
         WorkflowInput,
+        credentials_with,
+        make_backend,
+        status_lines,
     )
+    from .comfyrelay.comfyicu import ACCELERATORS
+    from .comfyrelay.comfyicu import DEFAULT_API as COMFYICU_API
     from .comfyrelay.events import JobCancelled  # the event, not the exception
+    from .comfyrelay.machine_backend import RunningMachine, describe
+    from .comfyrelay.runcomfy import DEFAULT_API as RUNCOMFY_API
+    from .comfyrelay.runcomfy import SERVER_TYPES
 
 __all__ = [
+    "ACCELERATORS",
+    "COMFYICU_API",
+    "RUNCOMFY_API",
+    "SERVER_TYPES",
+    "Backend",
+    "BackendSettings",
     "Bindings",
+    "Capabilities",
     "ComfyRelayError",
     "ComfyUIBackend",
     "ConnectionChecked",
+    "Credentials",
     "Event",
     "InputFile",
     "Job",
@@ -73,7 +111,15 @@ __all__ = [
     "JobQueued",
     "JobRunner",
     "JobStarted",
+    "MachinePanel",
+    "RunComfyMachineBackend",
+    "RunComfyServer",
+    "RunningMachine",
     "Workflow",
     "WorkflowError",
     "WorkflowInput",
+    "credentials_with",
+    "describe",
+    "make_backend",
+    "status_lines",
 ]

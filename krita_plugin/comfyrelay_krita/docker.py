@@ -1,21 +1,26 @@
 """The ComfyRelay docker (Settings › Dockers › ComfyRelay).
 
-A QTimer on the Qt main thread pumps the session; the network stays on the core's runner
-thread, so no click ever waits for the server.
+A QTimer on the Qt main thread pumps the session and refreshes the machine boxes; the network
+stays on the core's threads (runner, machine actions), so no click ever waits for a server.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from krita import DockWidget, Krita
 
 from . import settings as stored
+from .backend_box import BackendBox
 from .core import (
+    RUNCOMFY_API,
+    BackendSettings,
+    Capabilities,
     ComfyRelayError,
-    ComfyUIBackend,
     ConnectionChecked,
+    Credentials,
     Event,
     JobCancelled,
     JobFailed,
@@ -26,13 +31,17 @@ from .core import (
     JobQueued,
     JobRunner,
     JobStarted,
+    RunComfyMachineBackend,
+    RunComfyServer,
     Workflow,
+    make_backend,
 )
 from .inputs import InputForm
+from .machines import LeftoverBox, MachineBox
 from .qt import (
     KEEP_ASPECT,
-    PASSWORD,
     SMOOTH,
+    QApplication,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -43,6 +52,7 @@ from .qt import (
     QPixmap,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QTimer,
     QVBoxLayout,
     QWidget,
@@ -51,6 +61,8 @@ from .session import Session
 
 POLL_MS = 100
 SOURCES = [("canvas", "Whole canvas"), ("selection", "Selection bounds")]
+# Applied to a live machine back end instead of replacing it: replacing one stops its machine.
+TUNABLE = {"hourly_price", "idle_stop", "duration"}
 
 
 class Panel(QWidget):
@@ -62,11 +74,16 @@ class Panel(QWidget):
         self.document = document or krita.activeDocument
         self.settings = stored.load(krita)
         self.session: Session | None = None
-        self._session_key: tuple[str, str | None] | None = None
+        self._session_key: tuple[Any, ...] | None = None
+        self._resync = False  # the settings changed while the back end was busy
+        self.backend_problem = ""  # why the settings give no back end
+        self.reuse_id = ""  # a running machine the user chose to reuse
+        self.caps = Capabilities()
         self.workflow: Workflow | None = None
         self.job_id = ""
         self._build()
-        self.load_workflow(self.settings.workflow, quiet=True)
+        self.load_workflow(self.settings.workflow, quiet=True)  # also builds the back end
+        self.scan_machines()
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.pump)
@@ -75,22 +92,25 @@ class Panel(QWidget):
     # ---- layout ----
     def _build(self) -> None:
         root = QVBoxLayout(self)
-        server = QGroupBox("ComfyUI server")
-        form = QFormLayout(server)
-        self.url_edit = QLineEdit(self.settings.url)
-        self.token_edit = QLineEdit(self.settings.token)
-        self.token_edit.setEchoMode(PASSWORD)
-        self.token_edit.setPlaceholderText("none, or COMFYUI_TOKEN")
+        server = QGroupBox("Back end")
+        box = QVBoxLayout(server)
+        self.backend_box = BackendBox(self.settings, self.save_settings)
+        box.addWidget(self.backend_box)
+        form = QFormLayout()
         self.check_button = QPushButton("Check connection")
         self.server_status = QLabel("")
         self.server_status.setWordWrap(True)
-        form.addRow("URL", self.url_edit)
-        form.addRow("Token", self.token_edit)
         self.output_edit = QLineEdit(self.settings.output_folder)
         self.output_edit.setPlaceholderText(str(self.settings.results_dir()))
         form.addRow("Results", self.output_edit)
         form.addRow(self.check_button, self.server_status)
+        box.addLayout(form)
         root.addWidget(server)
+        self.machine_box = MachineBox()
+        self.machine_box.stop_button.clicked.connect(self.forget_reused)
+        root.addWidget(self.machine_box)
+        self.leftover_box = LeftoverBox(self.reuse_machine)
+        root.addWidget(self.leftover_box)
 
         flow = QGroupBox("Workflow (API format)")
         box = QVBoxLayout(flow)
@@ -126,8 +146,6 @@ class Panel(QWidget):
         root.addWidget(self.preview)
         root.addStretch(1)
 
-        self.url_edit.editingFinished.connect(self.save_settings)
-        self.token_edit.editingFinished.connect(self.save_settings)
         self.output_edit.editingFinished.connect(self.save_settings)
         self.workflow_edit.editingFinished.connect(
             lambda: self.load_workflow(self.workflow_edit.text())
@@ -140,11 +158,11 @@ class Panel(QWidget):
 
     # ---- settings and workflow ----
     def save_settings(self) -> None:
-        self.settings.url = self.url_edit.text().strip()
-        self.settings.token = self.token_edit.text().strip()
+        self.backend_box.read_into(self.settings)
         self.settings.output_folder = self.output_edit.text().strip()
         self.settings.source = str(self.source_combo.currentData())
         stored.save(self.krita, self.settings)
+        self.sync_backend()
 
     def browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -168,15 +186,79 @@ class Panel(QWidget):
 
     # ---- actions ----
     def current_session(self) -> Session:
-        """The session for the current URL and token; a busy one is kept until it ends."""
+        """The session for the chosen back end; raises ComfyRelayError when there is none."""
         self.save_settings()
-        key = (self.settings.url, self.settings.effective_token())
-        if self.session is None or (key != self._session_key and not self.session.busy):
-            if self.session is not None:
-                self.session.close()
-            backend = ComfyUIBackend(key[0], token=key[1])
-            self.session, self._session_key = Session(JobRunner(backend)), key
+        if self.session is None:
+            raise ComfyRelayError(self.backend_problem or "Choose a back end.")
         return self.session
+
+    def busy(self) -> bool:
+        """A job, a machine action or a launch is under way: the back end must stay."""
+        if self.session is None:
+            return False
+        backend = self.session.runner.backend
+        machine = isinstance(backend, RunComfyMachineBackend) and (
+            self.machine_box.actions.working or backend.preparing
+        )
+        return self.session.busy or machine
+
+    def sync_backend(self) -> None:
+        """Build the back end the settings describe, once the current one is idle."""
+        if self.busy():
+            self._resync = True
+            return
+        self._resync = False
+        try:
+            chosen = self.settings.backend_settings(self.reuse_id)
+            credentials = self.settings.credentials()
+            key = backend_key(chosen, credentials)
+            if self.session is not None and key == self._session_key:
+                tune(self.session.runner.backend, chosen)
+                return
+            backend = make_backend(chosen, credentials)
+        except (ComfyRelayError, ValueError) as exc:  # pydantic errors are ValueErrors
+            self.retire_session()
+            self.set_problem(str(exc))
+            return
+        self.retire_session()
+        self.set_problem("")
+        self.session, self._session_key = Session(JobRunner(backend)), key
+        self.apply_capabilities(backend.capabilities)
+
+    def retire_session(self) -> None:
+        """Close the old back end on a thread: closing a machine back end stops its machine."""
+        old, self.session, self._session_key = self.session, None, None
+        if old is not None:
+            threading.Thread(target=old.close, name="comfyrelay-close", daemon=True).start()
+
+    def scan_machines(self) -> None:
+        """Machines left running by earlier sessions cost money: look for them at start-up."""
+        try:
+            credentials = self.settings.credentials()
+            if not (credentials.runcomfy_user_id and credentials.runcomfy_tokens):
+                return
+            server = RunComfyServer(credentials.runcomfy_user_id, credentials.runcomfy_tokens,
+                                    api_url=self.settings.rc_api_url or RUNCOMFY_API)
+        except ComfyRelayError:
+            return  # unreadable credentials: the back end's own error says why
+        self.leftover_box.scan(server)
+
+    def reuse_machine(self, server_id: str) -> None:
+        """Send jobs to a machine found running; its status shows in the machine box."""
+        if self.busy():
+            return self.show_error("Wait for the current job or machine action to end.")
+        self.reuse_id = self.leftover_box.in_use = server_id
+        self.backend_box.choose("runcomfy-machine")
+        self.save_settings()
+        if self.session is not None and isinstance(self.session.runner.backend,
+                                                   RunComfyMachineBackend):
+            self.machine_box.actions.launch(self.session.runner.backend)  # attach to it
+
+    def forget_reused(self) -> None:
+        """A stopped machine cannot be reused: the next back end launches its own."""
+        if self.reuse_id:
+            self.reuse_id = ""
+            self._resync = True
 
     def check_connection(self) -> None:
         self.server_status.setText("Checking…")
@@ -209,19 +291,34 @@ class Panel(QWidget):
             self.show_status("Cancelling…")
 
     def close_session(self) -> None:
+        """Krita quits: close the back end now (a machine launched here is stopped)."""
         self.timer.stop()
+        self.leftover_box.release()
         if self.session is not None:
             self.session.close()
             self.session = None
 
     # ---- events ----
     def pump(self) -> None:
+        if self._resync and not self.busy():
+            self.sync_backend()
+        self.refresh_machines()
         if self.session is None:
             return
         for event in self.session.poll():
             self.on_event(event)
         while self.session.errors:
             self.show_error(self.session.errors.pop(0))
+
+    def refresh_machines(self) -> None:
+        """Status, time left and cost from memory: cheap enough for every tick."""
+        is_machine = self.settings.backend == "runcomfy-machine"
+        self.machine_box.setVisible(is_machine)
+        if is_machine:
+            backend = self.session.runner.backend if self.session else None
+            machine = backend if isinstance(backend, RunComfyMachineBackend) else None
+            self.machine_box.refresh(machine, self.backend_problem)
+        self.leftover_box.refresh()
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, ConnectionChecked):
@@ -258,9 +355,26 @@ class Panel(QWidget):
     # ---- display ----
     def set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
+        self.cancel_button.setEnabled(running and self.caps.cancel)
+        # Without live progress the bar only says "working" (Qt's busy bar: range 0..0).
+        self.progress.setRange(0, 1000 if self.caps.live_progress or not running else 0)
         if running:
             self.progress.setValue(0)
+
+    def apply_capabilities(self, caps: Capabilities) -> None:
+        """Grey out what the back end cannot do."""
+        self.caps = caps
+        self.preview.setVisible(caps.previews)
+        self.preview.clear()
+        self.cancel_button.setToolTip(
+            "" if caps.cancel else "This back end cannot cancel a run once it is sent."
+        )
+
+    def set_problem(self, problem: str) -> None:
+        """Why the settings give no back end; shown until they do."""
+        if problem or self.server_status.text() == self.backend_problem:
+            self.server_status.setText(problem)
+        self.backend_problem = problem
 
     def show_status(self, text: str) -> None:
         self.status.setStyleSheet("")
@@ -277,6 +391,27 @@ class Panel(QWidget):
             self.preview.setPixmap(pixmap.scaled(width, width, KEEP_ASPECT, SMOOTH))
 
 
+def backend_key(chosen: BackendSettings, credentials: Credentials) -> tuple[Any, ...]:
+    """What needs a new back end: the kind, its own settings and the credentials it uses.
+    Other back ends' fields and the TUNABLE ones do not (see tune)."""
+    part = getattr(chosen, chosen.kind.replace("-", "_"))
+    secrets = {
+        "comfyui": (credentials.comfyui_token,),
+        "runcomfy-machine": (credentials.runcomfy_user_id, credentials.runcomfy_tokens),
+        "runcomfy-serverless": (credentials.runcomfy_tokens,),
+        "comfyicu": (credentials.comfyicu_api_key,),
+    }[chosen.kind]
+    return chosen.kind, part.model_dump_json(exclude=TUNABLE), secrets
+
+
+def tune(backend: Any, chosen: BackendSettings) -> None:
+    """Price, idle stop and duration change on the live machine back end (read per use)."""
+    if isinstance(backend, RunComfyMachineBackend):
+        m = chosen.runcomfy_machine
+        backend.hourly_price, backend.idle_stop = m.hourly_price, m.idle_stop
+        backend.duration = m.duration
+
+
 def failure_text(event: JobFailed) -> str:
     """The error with the node that failed, so the user knows where to look."""
     if not event.node_id:
@@ -290,7 +425,13 @@ class ComfyRelayDocker(DockWidget):
         super().__init__()
         self.setWindowTitle("ComfyRelay")
         self.panel = Panel(Krita.instance())
-        self.setWidget(self.panel)
+        scroll = QScrollArea()  # the back-end fields make the panel taller than most dockers
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.panel)
+        self.setWidget(scroll)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.panel.close_session)
 
     def canvasChanged(self, canvas: Any) -> None:
         pass  # Run always reads the active document

@@ -36,6 +36,7 @@ QLineEdit = QtWidgets.QLineEdit
 QPlainTextEdit = QtWidgets.QPlainTextEdit
 QProgressBar = QtWidgets.QProgressBar
 QPushButton = QtWidgets.QPushButton
+QScrollArea = QtWidgets.QScrollArea
 QSpinBox = QtWidgets.QSpinBox
 QVBoxLayout = QtWidgets.QVBoxLayout
 QWidget: TypeAlias = QtWidgets.QWidget

@@ -34,7 +34,8 @@ def test_launch_extend_stop_from_a_ui_thread(rc: RunComfyTestServer) -> None:
     panel.launch(backend)
     panel.launch(backend)  # a double click
     assert time.monotonic() - started < 0.1  # the click returns at once
-    wait_for(lambda: backend.status().status == "Ready")
+    assert backend.preparing  # hosts grey out Launch meanwhile
+    wait_for(lambda: backend.status().status == "Ready" and not backend.preparing)
     assert len(rc.called("POST", "/servers")) == 1
     lines = status_lines(backend.status())
     assert lines[0] == f"{backend.server_id}: Ready (medium)"

@@ -40,9 +40,10 @@ def krita_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def run_krita(krita_data: Path, tmp_path: Path) -> RunKrita:
-    """run_krita(function, **payload) -> the dict the function reported."""
+    """run_krita(function, env={...}, **payload) -> the dict the function reported."""
 
-    def run(function: str, timeout: float = 180, **payload: Any) -> dict[str, Any]:
+    def run(function: str, timeout: float = 180, env: dict[str, str | None] | None = None,
+            **payload: Any) -> dict[str, Any]:
         io = tmp_path / f"krita-{function}"
         io.mkdir()
         out = io / "result.json"
@@ -50,8 +51,10 @@ def run_krita(krita_data: Path, tmp_path: Path) -> RunKrita:
         runtime = io / "runtime"
         runtime.mkdir(mode=0o700)
         pykrita = krita_data / "krita" / "pykrita"
-        env = {
-            **os.environ,
+        extra = env or {}  # the test's own variables; None removes one
+        environ = {
+            **{k: v for k, v in os.environ.items() if k not in extra},
+            **{k: v for k, v in extra.items() if v is not None},
             "QT_QPA_PLATFORM": "offscreen",
             "XDG_DATA_HOME": str(krita_data),
             "XDG_CONFIG_HOME": str(io / "config"),
@@ -62,9 +65,9 @@ def run_krita(krita_data: Path, tmp_path: Path) -> RunKrita:
             "PYTHONDONTWRITEBYTECODE": "1",
             "COMFYRELAY_TEST_IN": str(io / "in.json"),
         }
-        env.pop("PYTHONHOME", None)  # a venv's settings must not leak into Krita's Python
+        environ.pop("PYTHONHOME", None)  # a venv's settings must not leak into Krita's Python
         command = [str(KRITARUNNER), "-s", "krita_checks", "-f", function]
-        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=timeout)
         if not out.exists():
             log = (proc.stdout + proc.stderr)[-4000:]
             pytest.fail(f"kritarunner wrote no result (exit {proc.returncode}):\n{log}")

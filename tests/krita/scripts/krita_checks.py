@@ -23,6 +23,7 @@ from comfyrelay_krita.session import Session
 from krita import Krita, Selection
 
 PAYLOAD: dict[str, Any] = {}
+KEEP: list[Any] = []
 
 
 def reporting(check: Callable[[], dict[str, Any]]) -> Callable[..., None]:
@@ -148,10 +149,10 @@ def docker() -> dict[str, Any]:
 
     panel.on_event = record  # type: ignore[method-assign]  # watch what the docker sees
 
-    panel.url_edit.setText(PAYLOAD["url"])
-    panel.token_edit.setText(PAYLOAD.get("token", ""))
+    panel.backend_box.url.setText(PAYLOAD["url"])
+    panel.backend_box.token.setText(PAYLOAD.get("token", ""))
     panel.output_edit.setText(str(Path(PAYLOAD["out"]).parent / "results"))
-    panel.token_edit.editingFinished.emit()
+    panel.backend_box.token.editingFinished.emit()
     panel.source_combo.setCurrentIndex(panel.source_combo.findData(PAYLOAD.get("source", "canvas")))
     panel.load_workflow(PAYLOAD["workflow"])
     panel.check_button.click()
@@ -182,3 +183,95 @@ def docker() -> dict[str, Any]:
         "kra": kra,
         **describe(doc),
     }
+
+
+def docker_with_settings() -> tuple[Any, Any]:
+    """A docker created after PAYLOAD["settings"] were saved in kritarc, as on a later start."""
+    from comfyrelay_krita.docker import ComfyRelayDocker
+
+    krita = Krita.instance()
+    krita.setBatchmode(True)  # no dialogs when saving the .kra
+    for key, value in PAYLOAD["settings"].items():
+        krita.writeSetting("ComfyRelay", key, str(value))
+    doc = painted_document()
+    dock = ComfyRelayDocker()
+    KEEP.append(dock)  # the docker owns the panel's widgets: it must outlive the check
+    panel = dock.panel
+    panel.document = lambda: doc  # kritarunner has no views, hence no active document
+    return doc, panel
+
+
+def job_ended(panel: Any, timeout: float = 30) -> bool:
+    """After Run: wait until the docker is ready for the next one."""
+    session = panel.session
+    return spin_until(lambda: panel.run_button.isEnabled() and not (session and session.busy),
+                      timeout)
+
+
+@reporting
+def machine_docker() -> dict[str, Any]:
+    """RunComfy machine from the docker: leftover shown and stopped, Launch, Ready, Run, Stop."""
+    from comfyrelay_krita.comfyrelay import ratelimit
+
+    # The test servers answer at once: lift the core's ~1 request/s RunComfy limit.
+    ratelimit.DEFAULTS["runcomfy"] = (200.0, 50)
+    ratelimit._buckets.clear()
+    doc, panel = docker_with_settings()
+
+    leftovers = panel.leftover_box  # scanned in the background at creation
+    seen = spin_until(lambda: bool(leftovers.stop_buttons), 15)
+    rows = {sid: label.text() for sid, label in leftovers.labels.items()}
+    for button in list(leftovers.stop_buttons.values()):
+        button.click()
+        spin_until(lambda: not leftovers.scanner.working, 15)
+    spin_until(lambda: not leftovers.stop_buttons, 5)  # the docker's timer drops the row
+    left_after = sorted(leftovers.stop_buttons)
+
+    backend = panel.session.runner.backend
+    backend.poll = {"first_delay": 0.05, "max_delay": 0.1, "timeout": 15.0,
+                    "not_found_grace": 5.0}
+    box = panel.machine_box
+    started = time.monotonic()
+    box.launch_button.click()
+    click_seconds = time.monotonic() - started
+    ready = spin_until(lambda: ": Ready (" in box.status.text(), 20)
+    status_ready = box.status.text()
+
+    panel.run_button.click()
+    finished = job_ended(panel)
+    time.sleep(0.05)
+    QApplication.processEvents()
+    status_after_job = box.status.text()
+    server_id = backend.server_id
+
+    box.stop_button.click()
+    stopped = spin_until(lambda: ": Stopped (" in box.status.text()
+                         and not box.actions.working, 15)
+    kra = PAYLOAD["out"] + ".kra"
+    doc.saveAs(kra)
+    result = {
+        "seen": seen, "rows": rows, "left_after": left_after, "click_seconds": click_seconds,
+        "ready": ready, "status_ready": status_ready, "finished": finished,
+        "status": panel.status.text(), "status_after_job": status_after_job,
+        "server_id": server_id, "stopped": stopped, "status_stopped": box.status.text(),
+        "kra": kra, **describe(doc),
+    }
+    panel.close_session()
+    return result
+
+
+@reporting
+def icu_docker() -> dict[str, Any]:
+    """ComfyICU cannot take the canvas (inputs by URL only): the core's error is shown."""
+    doc, panel = docker_with_settings()
+    panel.run_button.click()
+    cancel_enabled = panel.cancel_button.isEnabled()
+    finished = job_ended(panel)
+    result = {
+        "finished": finished, "cancel_enabled": cancel_enabled,
+        "status": panel.status.text(), "status_style": panel.status.styleSheet(),
+        "preview_hidden": panel.preview.isHidden(),
+        "machine_box_hidden": panel.machine_box.isHidden(), **describe(doc),
+    }
+    panel.close_session()
+    return result
