@@ -94,6 +94,13 @@ def bucket(name: str) -> TokenBucket:
         return _buckets[name]
 
 
+def configure(name: str, rate: float, burst: int) -> None:
+    """Set the limit for `name` from now on (test servers allow more than the services)."""
+    with _buckets_lock:
+        DEFAULTS[name] = (rate, burst)
+        _buckets.pop(name, None)
+
+
 class RetryPolicy:
     """How long to wait after a 429 without Retry-After, and for how long in total."""
 

@@ -214,8 +214,7 @@ def machine_docker() -> dict[str, Any]:
     from comfyrelay_krita.comfyrelay import ratelimit
 
     # The test servers answer at once: lift the core's ~1 request/s RunComfy limit.
-    ratelimit.DEFAULTS["runcomfy"] = (200.0, 50)
-    ratelimit._buckets.clear()
+    ratelimit.configure("runcomfy", 200.0, 50)
     doc, panel = docker_with_settings()
 
     leftovers = panel.leftover_box  # scanned in the background at creation
