@@ -34,3 +34,10 @@ def is_inverse(png: bytes, result: Path) -> bool:
         counts = ImageChops.difference(ImageChops.invert(source), got).histogram()
         # 256 counts per band: no pixel may differ by 2 levels or more.
         return not any(sum(counts[band * 256 + 2 : band * 256 + 256]) for band in range(3))
+
+
+def within_one_level(got: bytes, expected: bytes) -> bool:
+    """Same length and no byte more than 1 apart (ComfyUI's float32 rounding, see is_inverse)."""
+    if len(got) != len(expected):
+        return False
+    return all(abs(a - b) <= 1 for a, b in zip(got, expected, strict=True))
