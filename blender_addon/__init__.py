@@ -22,6 +22,15 @@ def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     props.register()
+    if not bpy.app.background:
+        bpy.app.timers.register(_find_machines, first_interval=2.0)
+
+
+def _find_machines() -> None:
+    """At start-up: show RunComfy machines left running (they cost money), if set up."""
+    credentials = preferences.credentials()
+    if bpy.app.online_access and credentials.runcomfy_user_id and credentials.runcomfy_tokens:
+        pump.SESSION.find_machines()
 
 
 def unregister() -> None:

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from comfyrelay import (
+        BackendSettings,
         Bindings,
         ComfyRelayError,
         ComfyUIBackend,
         ConnectionChecked,
+        Credentials,
         Event,
         InputFile,
         Job,
@@ -25,17 +27,29 @@ if TYPE_CHECKING:
         JobQueued,
         JobRunner,
         JobStarted,
+        MachinePanel,
+        RunComfyMachineBackend,
+        RunComfyServer,
         Workflow,
         WorkflowError,
         WorkflowInput,
+        credentials_with,
+        make_backend,
+        status_lines,
     )
+    from comfyrelay.comfyicu import ACCELERATORS
+    from comfyrelay.comfyicu import DEFAULT_API as COMFYICU_API
     from comfyrelay.events import FINAL_EVENTS, JobCancelled
+    from comfyrelay.runcomfy import DEFAULT_API as RUNCOMFY_API
+    from comfyrelay.runcomfy import SERVER_TYPES
 else:
     from .comfyrelay_core import (
+        BackendSettings,
         Bindings,
         ComfyRelayError,
         ComfyUIBackend,
         ConnectionChecked,
+        Credentials,
         Event,
         InputFile,
         Job,
@@ -47,18 +61,34 @@ else:
         JobQueued,
         JobRunner,
         JobStarted,
+        MachinePanel,
+        RunComfyMachineBackend,
+        RunComfyServer,
         Workflow,
         WorkflowError,
         WorkflowInput,
+        credentials_with,
+        make_backend,
+        status_lines,
     )
+    from .comfyrelay_core.comfyicu import ACCELERATORS
+    from .comfyrelay_core.comfyicu import DEFAULT_API as COMFYICU_API
     from .comfyrelay_core.events import FINAL_EVENTS, JobCancelled  # the event, not the error
+    from .comfyrelay_core.runcomfy import DEFAULT_API as RUNCOMFY_API
+    from .comfyrelay_core.runcomfy import SERVER_TYPES
 
 __all__ = [
+    "ACCELERATORS",
+    "COMFYICU_API",
     "FINAL_EVENTS",
+    "RUNCOMFY_API",
+    "SERVER_TYPES",
+    "BackendSettings",
     "Bindings",
     "ComfyRelayError",
     "ComfyUIBackend",
     "ConnectionChecked",
+    "Credentials",
     "Event",
     "InputFile",
     "Job",
@@ -71,7 +101,13 @@ __all__ = [
     "JobQueued",
     "JobRunner",
     "JobStarted",
+    "MachinePanel",
+    "RunComfyMachineBackend",
+    "RunComfyServer",
     "Workflow",
     "WorkflowError",
     "WorkflowInput",
+    "credentials_with",
+    "make_backend",
+    "status_lines",
 ]

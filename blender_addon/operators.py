@@ -176,9 +176,133 @@ class COMFYRELAY_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class MachineOperator(bpy.types.Operator):
+    """Shared by the RunComfy machine buttons: act on the chosen machine back end."""
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if preferences.prefs().backend != "runcomfy-machine":
+            cls.poll_message_set("Choose the RunComfy Machine back end in the preferences")
+            return False
+        if SESSION.machine.working:
+            cls.poll_message_set("A machine action is under way")
+            return False
+        return _online(cls)
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        try:
+            SESSION.ensure_runner()
+        except core.ComfyRelayError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        backend = SESSION.machine_backend()
+        assert backend is not None
+        self.act(backend)
+        SESSION._wake()
+        if bpy.app.background:  # scripts: return when the action is done
+            SESSION.machine.wait(60)
+            while backend.preparing:
+                time.sleep(0.05)
+            self.report({"INFO"}, "\n".join(core.status_lines(backend.status())))
+        return {"FINISHED"}
+
+    def act(self, backend: core.RunComfyMachineBackend) -> None:
+        raise NotImplementedError
+
+
+class COMFYRELAY_OT_machine_launch(MachineOperator):
+    """Launch the RunComfy machine (or reuse a running one); billing starts when it is Ready"""
+
+    bl_idname = "comfyrelay.machine_launch"
+    bl_label = "Launch"
+
+    def act(self, backend: core.RunComfyMachineBackend) -> None:
+        SESSION.machine.launch(backend)
+
+
+class COMFYRELAY_OT_machine_stop(MachineOperator):
+    """Stop the RunComfy machine now; billing ends"""
+
+    bl_idname = "comfyrelay.machine_stop"
+    bl_label = "Stop"
+
+    def act(self, backend: core.RunComfyMachineBackend) -> None:
+        SESSION.machine.stop(backend)
+
+
+class COMFYRELAY_OT_machine_extend(MachineOperator):
+    """Add 30 minutes to the machine's running time"""
+
+    bl_idname = "comfyrelay.machine_extend"
+    bl_label = "+30 min"
+
+    def act(self, backend: core.RunComfyMachineBackend) -> None:
+        SESSION.machine.extend(backend, 30)
+
+
+class COMFYRELAY_OT_find_machines(bpy.types.Operator):
+    """Look for RunComfy machines still running from earlier sessions (they cost money)"""
+
+    bl_idname = "comfyrelay.find_machines"
+    bl_label = "Find Running Machines"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return not SESSION.leftovers.working and _online(cls)
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        try:
+            SESSION.find_machines()
+        except core.ComfyRelayError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        if bpy.app.background:
+            SESSION.leftovers.wait(60)
+        return {"FINISHED"}
+
+
+class COMFYRELAY_OT_leftover(bpy.types.Operator):
+    """Stop a machine left running, or reuse it for the next runs"""
+
+    bl_idname = "comfyrelay.leftover"
+    bl_label = "Running Machine"
+
+    server_id: bpy.props.StringProperty(options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    action: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        items=[("STOP", "Stop", "Stop it now; billing ends"),
+               ("REUSE", "Reuse", "Run the next jobs on it")],
+        options={"SKIP_SAVE"},
+    )
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return not SESSION.leftovers.working and _online(cls)
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        if self.action == "REUSE":
+            p = preferences.prefs()
+            p.backend, p.server_id = "runcomfy-machine", self.server_id
+            return {"FINISHED"}
+        credentials = preferences.credentials()
+        server = core.RunComfyServer(
+            credentials.runcomfy_user_id, credentials.runcomfy_tokens,
+            api_url=preferences.prefs().runcomfy_api_url.strip(),
+        )
+        SESSION.leftovers.stop_leftover(server, self.server_id)
+        SESSION._wake()
+        if bpy.app.background:
+            SESSION.leftovers.wait(60)
+        return {"FINISHED"}
+
+
 CLASSES = (
     COMFYRELAY_OT_check,
     COMFYRELAY_OT_load_workflow,
     COMFYRELAY_OT_run,
     COMFYRELAY_OT_cancel,
+    COMFYRELAY_OT_machine_launch,
+    COMFYRELAY_OT_machine_stop,
+    COMFYRELAY_OT_machine_extend,
+    COMFYRELAY_OT_find_machines,
+    COMFYRELAY_OT_leftover,
 )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import bpy
 
+from . import core, preferences
 from .operators import OFFLINE
 from .props import settings
 from .pump import SESSION
@@ -36,6 +37,7 @@ class ComfyRelayPanel:
             return
         s = settings(scene)
         self._server(layout)
+        self._machine(layout)
         self._workflow(layout, s)
         self._source(layout, s)
         self._run(layout)
@@ -52,7 +54,41 @@ class ComfyRelayPanel:
         row = box.row()
         row.label(text="Server", icon="URL")
         row.operator("comfyrelay.check", text="Check", icon="FILE_REFRESH")
+        if preferences.prefs().backend.startswith("runcomfy"):
+            row.operator("comfyrelay.find_machines", text="", icon="VIEWZOOM")
         _wrapped(box, SESSION.connection, icon)
+
+    def _machine(self, layout: bpy.types.UILayout) -> None:
+        """RunComfy: the machine's state and cost, and machines left running earlier."""
+        backend = SESSION.machine_backend()
+        if backend is not None:
+            box = layout.box()
+            box.label(text="RunComfy Machine", icon="WORLD")
+            for line in core.status_lines(backend.status()):
+                _wrapped(box, line)
+            if SESSION.machine.message:
+                _wrapped(box, SESSION.machine.message, "INFO")
+            row = box.row(align=True)
+            row.operator("comfyrelay.machine_launch", icon="PLAY")
+            row.operator("comfyrelay.machine_stop", icon="PAUSE")
+            row.operator("comfyrelay.machine_extend", icon="TIME")
+        leftovers = SESSION.leftovers.leftovers or []
+        if not leftovers and not SESSION.leftovers.message:
+            return
+        box = layout.box()
+        box.label(text="Machines Still Running", icon="ERROR" if leftovers else "INFO")
+        if SESSION.leftovers.message:
+            _wrapped(box, SESSION.leftovers.message)
+        for found in leftovers:
+            sid = found.machine.server_id
+            left = found.time_left()
+            row = box.row(align=True)
+            row.label(text=f"{sid} {found.machine.current_status}"
+                      + (f", {int(left // 60)} min left" if left is not None else ""))
+            stop = row.operator("comfyrelay.leftover", text="Stop", icon="PAUSE")
+            stop.server_id, stop.action = sid, "STOP"  # type: ignore[union-attr]
+            reuse = row.operator("comfyrelay.leftover", text="Reuse", icon="LINKED")
+            reuse.server_id, reuse.action = sid, "REUSE"  # type: ignore[union-attr]
 
     def _workflow(self, layout: bpy.types.UILayout, s: bpy.types.PropertyGroup) -> None:
         box = layout.box()

@@ -49,7 +49,9 @@ class Run:
 @dataclass
 class Session:
     runner: core.JobRunner | None = None
-    runner_key: tuple[str, str | None] = ("", None)
+    runner_key: tuple[str, core.Credentials | None] = ("", None)
+    machine: core.MachinePanel = field(default_factory=core.MachinePanel)  # Launch/Stop/…
+    leftovers: core.MachinePanel = field(default_factory=core.MachinePanel)  # earlier sessions
     run: Run | None = None
     checking: bool = False
     # What the panel shows.
@@ -73,19 +75,57 @@ class Session:
 
     # ---- the runner ----
     def ensure_runner(self) -> core.JobRunner:
-        """The runner for the current preferences; rebuilt when the URL or token changed."""
-        key = (preferences.prefs().comfyui_url.strip(), preferences.token())
-        if self.runner is not None and (key == self.runner_key or self.busy):
-            return self.runner
-        self.close()
-        backend = core.ComfyUIBackend(key[0], token=key[1])
-        self.runner = core.JobRunner(backend, max_in_flight=2)  # next upload overlaps a run
-        self.runner_key = key
+        """The runner for the current preferences; rebuilt when the back end, an address or a
+        credential changed. Raises ComfyRelayError when the settings are incomplete."""
+        settings, credentials = preferences.backend_settings(), preferences.credentials()
+        machine = settings.runcomfy_machine
+        # Price and idle time apply to a live machine: changing them must not stop it.
+        key = (settings.model_dump_json(exclude={"runcomfy_machine": {"hourly_price",
+                                                                        "idle_stop"}}),
+               credentials)
+        if self.runner is None or (key != self.runner_key and not self.busy_machine):
+            self.close()
+            backend = core.make_backend(settings, credentials)
+            self.runner = core.JobRunner(backend, max_in_flight=2)  # next upload overlaps a run
+            self.runner_key = key
+        if isinstance(self.runner.backend, core.RunComfyMachineBackend):
+            self.runner.backend.hourly_price = machine.hourly_price
+            self.runner.backend.idle_stop = machine.idle_stop
         return self.runner
+
+    def machine_backend(self) -> core.RunComfyMachineBackend | None:
+        """The RunComfy machine back end when that is the one chosen."""
+        backend = self.runner.backend if self.runner is not None else None
+        return backend if isinstance(backend, core.RunComfyMachineBackend) else None
+
+    @property
+    def busy_machine(self) -> bool:
+        """A job, a check or a machine action is under way: keep the back end as it is."""
+        backend = self.machine_backend()
+        return self.busy or self.machine.working or bool(backend and backend.preparing)
+
+    def find_machines(self) -> None:
+        """Look for RunComfy machines left running by earlier sessions, in the background."""
+        credentials = preferences.credentials()
+        credentials.require_runcomfy()
+        server = core.RunComfyServer(
+            credentials.runcomfy_user_id, credentials.runcomfy_tokens,
+            api_url=preferences.prefs().runcomfy_api_url.strip(),
+        )
+        self.leftovers.scan(server)
+        self._wake()
 
     @property
     def busy(self) -> bool:
         return self.run is not None or self.checking
+
+    @property
+    def waiting(self) -> bool:
+        """Something the panel shows is still changing: keep the timer ticking."""
+        backend = self.machine_backend()
+        return (self.busy or self.machine.working or self.leftovers.working
+                or bool(backend and (backend.preparing or backend.status().status not in
+                                     ("none", "Stopped"))))
 
     def close(self) -> None:
         if self.runner is not None:
@@ -94,7 +134,12 @@ class Session:
 
     # ---- starting work (main thread) ----
     def check(self) -> None:
-        self.ensure_runner().check_connection()
+        try:
+            runner = self.ensure_runner()
+        except core.ComfyRelayError as exc:
+            self.connected, self.connection = False, str(exc)
+            return
+        runner.check_connection()
         self.checking = True
         self.connection = "Checking…"
         self.connected = None
@@ -176,12 +221,12 @@ class Session:
         finally:
             self.pump_times.append(time.perf_counter() - started)
             del self.pump_times[:-1000]
-        return self.busy
+        return self.waiting
 
     def drive(self, timeout: float | None = None) -> None:
         """Pump until idle: the blocking mode for `blender -b` and scripts."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.pump():
+        while self.pump() and self.busy:
             if deadline is not None and time.monotonic() > deadline:
                 self.cancel()
                 deadline = None  # one more round for the cancellation to land
@@ -313,7 +358,9 @@ def _tick() -> float | None:
     """The bpy.app.timers callback: pump, and keep ticking only while something runs."""
     again = SESSION.pump()
     SESSION._timer_on = again
-    return INTERVAL if again else None
+    if not again:
+        return None
+    return INTERVAL if SESSION.busy else 1.0  # a running machine's time left, once a second
 
 
 def shutdown() -> None:

@@ -152,6 +152,11 @@ class ComfyUIBackend(Backend):
                 run.last_poll = now
                 entry = self._poll(run)
                 if entry is not None:
+                    if not run.ending and self._socket is not None:
+                        # The history can beat the event stream: take its last frames
+                        # (previews, final progress) before reporting the end.
+                        for message in self._receive(run, 0.3):
+                            self._apply(run, message, ctx)
                     return entry
 
     def _receive(self, run: _Run, timeout: float) -> list[WsMessage]:

@@ -137,7 +137,7 @@ def draw_panel(addon: str) -> list[str]:
     calls: list[str] = []
     fake = type("FakePanel", (), {"layout": Layout(calls)})()
     panel = addon_module(addon, "panel").ComfyRelayPanel
-    for name in ("draw", "_server", "_workflow", "_source", "_run", "_results"):
+    for name in ("draw", "_server", "_machine", "_workflow", "_source", "_run", "_results"):
         setattr(fake, name, getattr(panel, name).__get__(fake))
     fake.draw(bpy.context)
     return calls
@@ -168,7 +168,7 @@ def check_panel(payload: Report) -> Report:
 
 
 def _prefs_values(prefs: Any) -> dict[str, Any]:
-    return {n: getattr(prefs, n) for n in ("comfyui_url", "comfyui_token", "output_dir")}
+    return {n: getattr(prefs, n) for n in type(prefs).__annotations__}
 
 
 def check_install(payload: Report) -> Report:
@@ -370,6 +370,61 @@ def check_remove(payload: Report) -> Report:
     report["wheels_after"] = sorted(
         p.name for p in (repo_dir.parent / ".local").rglob("pydantic_core")
     )
+    return report
+
+
+def check_machine(payload: Report) -> Report:
+    """RunComfy machine from the panel: find and stop a leftover, Launch, Run, Stop."""
+    import os
+
+    os.environ["COMFYRELAY_CONFIG_DIR"] = payload["config"]  # ledger and credentials file
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    ours = bpy.context.preferences.addons[addon].preferences
+    ours.backend = "runcomfy-machine"
+    ours.runcomfy_user_id, ours.runcomfy_token = payload["user_id"], payload["rc_token"]
+    ours.runcomfy_api_url, ours.workflow_version_id = payload["rc_url"], "ver-1"
+    ours.hourly_price = 3600.0  # one unit a second, so the cost shows at once
+    # The test server answers at once: lift the client's ~1 request/s RunComfy limit.
+    addon_module(addon, "comfyrelay_core.ratelimit").configure("runcomfy", 200.0, 50)
+    session = addon_module(addon, "pump").SESSION
+    report: Report = {"before": draw_panel(addon)}
+
+    comfy().find_machines()
+    report["leftovers"] = [m.machine.server_id for m in session.leftovers.leftovers or []]
+    report["leftover_panel"] = draw_panel(addon)
+    for sid in report["leftovers"]:
+        comfy().leftover(server_id=sid, action="STOP")
+    report["leftover_message"] = session.leftovers.message
+
+    session.ensure_runner()
+    backend = session.machine_backend()
+    backend.poll = {"first_delay": 0.05, "max_delay": 0.1, "timeout": 20.0,
+                    "not_found_grace": 5.0}
+    comfy().machine_launch()
+    report["launched"] = backend.server_id
+    ledger = addon_module(addon, "comfyrelay_core.ledger").Ledger()
+    report["ledger_running"] = [e.server_id for e in ledger.entries()]
+    time.sleep(1.1)
+    report["ready_panel"] = draw_panel(addon)
+
+    scene = tiny_scene()
+    use_workflow(scene, payload["workflow"])
+    bpy.ops.render.render()
+    report["run_error"] = run_op()
+    image = bpy.data.images.get("ComfyRelay Result")
+    report["result"] = bytes(image_bytes(image)).hex() if image else ""
+    reference = Path(payload["output"]) / "reference.png"
+    bpy.data.images["Render Result"].save_render(str(reference))
+    report["same_backend"] = session.machine_backend() is backend
+
+    comfy().machine_stop()
+    report["stopped_status"] = backend.status().status
+    report["machine_message"] = session.machine.message
+    blend = Path(payload["output"]) / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), compress=False)
+    report["token_in_blend"] = payload["rc_token"].encode() in blend.read_bytes()
+    report.update(session_state(addon))
     return report
 
 

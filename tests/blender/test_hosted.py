@@ -1,0 +1,69 @@
+"""The add-on on a RunComfy machine: leftovers found and stopped, Launch, Run, Stop, with the
+ledger right and the token kept out of the .blend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from comfyrelay import ratelimit
+from comfyrelay.ledger import Ledger
+from comfyrelay.runcomfy import RunComfyServer
+from PIL import Image
+
+from tests.blender.conftest import RunBlender
+from tests.imaging import within_one_level
+from tests.paths import WORKFLOWS
+from tests.servers.comfyui import ComfyTestServer
+from tests.servers.runcomfy import RunComfyTestServer
+
+TOKEN = "rc-BLENDER-token-SECRET"
+INVERT = str(WORKFLOWS / "invert_api.json")
+
+
+@pytest.fixture
+def machines(tmp_path: Path) -> Iterator[RunComfyTestServer]:
+    with ComfyTestServer(tmp_path / "machine") as comfy, RunComfyTestServer(
+        comfy.url, tokens=(TOKEN,)
+    ) as rc:
+        yield rc
+
+
+def test_machine_from_the_panel(
+    run_blender: RunBlender, machines: RunComfyTestServer, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(ratelimit.DEFAULTS, "runcomfy", (200.0, 50))
+    monkeypatch.setattr(ratelimit, "_buckets", {})
+    earlier = RunComfyServer(machines.user_id, (TOKEN,), api_url=machines.url)
+    leftover = earlier.launch("ver-1", "medium", 600).server_id  # an earlier session's
+    earlier.close()
+    config = tmp_path / "config"
+    r = run_blender("machine", url="", workflow=INVERT, config=str(config),
+                    user_id=machines.user_id, rc_token=TOKEN, rc_url=machines.url)
+
+    assert r["leftovers"] == [leftover]
+    assert any("label:" in c and leftover in c for c in r["leftover_panel"])
+    assert machines.machines[leftover].stopped is not None
+    assert r["leftover_message"].startswith(f"Stopped {leftover}")
+
+    sid = r["launched"]
+    assert sid and sid != leftover and len(machines.called("POST", "/servers")) == 2
+    ready = "\n".join(r["ready_panel"])
+    assert f"{sid}: Ready (medium)" in ready and "left before RunComfy stops it" in ready
+    assert "so far" in ready  # the cost while it runs
+    assert "operator:comfyrelay.machine_stop:" in ready
+
+    assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
+    assert r["same_backend"]  # the run went through the launched machine, not a new one
+    rgb = Image.open(Path(r["output"]) / "reference.png").convert("RGB").tobytes()
+    inverted = [255 - c for c in rgb]
+    expected = bytes(v for i in range(0, len(rgb), 3) for v in (*inverted[i : i + 3], 255))
+    assert within_one_level(bytes.fromhex(r["result"]), expected)
+
+    assert r["stopped_status"] == "Stopped"
+    assert machines.machines[sid].stopped is not None
+    assert r["ledger_running"] == [sid]  # known before it could leak
+    assert Ledger(config / "machines.json").entries() == []
+    assert r["token_in_blend"] is False
