@@ -31,7 +31,7 @@ RunBlender = Callable[..., dict[str, Any]]
 @pytest.fixture(scope="session")
 def extension_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (SITE / "bpy").is_dir():
-        pytest.skip("bpy is not installed (pip install bpy==5.0.1)")
+        pytest.fail("bpy is not installed: run the suite with `bash tests/run.sh`, which installs it")
     (zip_path,) = build_blender(tmp_path_factory.mktemp("dist"), ["linux-x64"])
     return zip_path
 
