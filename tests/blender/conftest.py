@@ -31,7 +31,7 @@ RunBlender = Callable[..., dict[str, Any]]
 @pytest.fixture(scope="session")
 def extension_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (SITE / "bpy").is_dir():
-        pytest.fail("bpy is not installed: run the suite with `bash tests/run.sh`, which installs it")
+        pytest.fail("bpy is not installed: `bash tests/run.sh` installs it")
     (zip_path,) = build_blender(tmp_path_factory.mktemp("dist"), ["linux-x64"])
     return zip_path
 

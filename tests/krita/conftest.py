@@ -30,7 +30,7 @@ RunKrita = Callable[..., dict[str, Any]]
 def krita_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """XDG_DATA_HOME with the built zip installed as a user would: krita/pykrita/."""
     if KRITARUNNER is None:
-        pytest.fail("kritarunner is missing: run the suite with `bash tests/run.sh`, which installs Krita")
+        pytest.fail("kritarunner is missing: `bash tests/run.sh` installs Krita")
     (plugin_zip,) = build_krita(tmp_path_factory.mktemp("dist"), ["linux-x64"])
     data = tmp_path_factory.mktemp("xdg-data")
     with zipfile.ZipFile(plugin_zip) as zf:
