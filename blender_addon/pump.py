@@ -80,17 +80,19 @@ class Session:
         settings, credentials = preferences.backend_settings(), preferences.credentials()
         machine = settings.runcomfy_machine
         # Price and idle time apply to a live machine: changing them must not stop it.
-        key = (settings.model_dump_json(exclude={"runcomfy_machine": {"hourly_price",
-                                                                        "idle_stop"}}),
-               credentials)
+        live = {"hourly_price", "idle_stop", "duration"}
+        key = (settings.model_dump_json(exclude={"runcomfy_machine": live}), credentials)
         if self.runner is None or (key != self.runner_key and not self.busy_machine):
-            self.close()
+            old, self.runner = self.runner, None
+            if old is not None:  # closing may stop its machine: never on the UI thread
+                threading.Thread(target=old.close, name="comfyrelay-close", daemon=True).start()
             backend = core.make_backend(settings, credentials)
             self.runner = core.JobRunner(backend, max_in_flight=2)  # next upload overlaps a run
             self.runner_key = key
         if isinstance(self.runner.backend, core.RunComfyMachineBackend):
-            self.runner.backend.hourly_price = machine.hourly_price
-            self.runner.backend.idle_stop = machine.idle_stop
+            backend = self.runner.backend
+            backend.hourly_price, backend.idle_stop = machine.hourly_price, machine.idle_stop
+            backend.duration = machine.duration  # the next launch's
         return self.runner
 
     def machine_backend(self) -> core.RunComfyMachineBackend | None:
