@@ -19,9 +19,9 @@ import websocket
 from PIL import Image, ImageChops
 
 from tests.imaging import gradient_png
+from tests.paths import WORKFLOWS
 from tests.servers import ComfyTestServer
 
-WORKFLOWS = Path(__file__).resolve().parent.parent.parent / "shared" / "workflows"
 PNG = gradient_png(32, 24)
 Frame = dict[str, Any] | bytes
 
