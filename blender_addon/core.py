@@ -29,12 +29,13 @@ if TYPE_CHECKING:
         JobStarted,
         MachinePanel,
         RunComfyMachineBackend,
-        RunComfyServer,
         Workflow,
         WorkflowError,
         WorkflowInput,
         credentials_with,
+        leftover_line,
         make_backend,
+        runcomfy_server,
         status_lines,
     )
     from comfyrelay.comfyicu import ACCELERATORS
@@ -63,12 +64,13 @@ else:
         JobStarted,
         MachinePanel,
         RunComfyMachineBackend,
-        RunComfyServer,
         Workflow,
         WorkflowError,
         WorkflowInput,
         credentials_with,
+        leftover_line,
         make_backend,
+        runcomfy_server,
         status_lines,
     )
     from .comfyrelay_core.comfyicu import ACCELERATORS
@@ -103,11 +105,12 @@ __all__ = [
     "JobStarted",
     "MachinePanel",
     "RunComfyMachineBackend",
-    "RunComfyServer",
     "Workflow",
     "WorkflowError",
     "WorkflowInput",
     "credentials_with",
+    "leftover_line",
     "make_backend",
+    "runcomfy_server",
     "status_lines",
 ]

@@ -283,12 +283,11 @@ class COMFYRELAY_OT_leftover(bpy.types.Operator):
             p = preferences.prefs()
             p.backend, p.server_id = "runcomfy-machine", self.server_id
             return {"FINISHED"}
-        credentials = preferences.credentials()
-        server = core.RunComfyServer(
-            credentials.runcomfy_user_id, credentials.runcomfy_tokens,
-            api_url=preferences.prefs().runcomfy_api_url.strip(),
-        )
-        SESSION.leftovers.stop_leftover(server, self.server_id)
+        try:
+            SESSION.leftovers.stop_leftover(self.server_id)
+        except core.ComfyRelayError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
         SESSION._wake()
         if bpy.app.background:
             SESSION.leftovers.wait(60)

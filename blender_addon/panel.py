@@ -81,10 +81,8 @@ class ComfyRelayPanel:
             _wrapped(box, SESSION.leftovers.message)
         for found in leftovers:
             sid = found.machine.server_id
-            left = found.time_left()
             row = box.row(align=True)
-            row.label(text=f"{sid} {found.machine.current_status}"
-                      + (f", {int(left // 60)} min left" if left is not None else ""))
+            row.label(text=core.leftover_line(found))
             stop = row.operator("comfyrelay.leftover", text="Stop", icon="PAUSE")
             stop.server_id, stop.action = sid, "STOP"  # type: ignore[union-attr]
             reuse = row.operator("comfyrelay.leftover", text="Reuse", icon="LINKED")

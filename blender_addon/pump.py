@@ -108,11 +108,8 @@ class Session:
 
     def find_machines(self) -> None:
         """Look for RunComfy machines left running by earlier sessions, in the background."""
-        credentials = preferences.credentials()
-        credentials.require_runcomfy()
-        server = core.RunComfyServer(
-            credentials.runcomfy_user_id, credentials.runcomfy_tokens,
-            api_url=preferences.prefs().runcomfy_api_url.strip(),
+        server = core.runcomfy_server(
+            preferences.credentials(), preferences.prefs().runcomfy_api_url
         )
         self.leftovers.scan(server)
         self._wake()
@@ -133,6 +130,7 @@ class Session:
         if self.runner is not None:
             self.runner.close(timeout=2.0)
         self.runner = None
+        self.leftovers.close()
 
     # ---- starting work (main thread) ----
     def check(self) -> None:

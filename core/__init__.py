@@ -1,7 +1,7 @@
 """ComfyRelay's host-free core: run ComfyUI workflows from any host, on any back end."""
 
 from .backend import Backend, Capabilities, JobContext
-from .backends import BackendSettings, make_backend
+from .backends import BackendSettings, make_backend, runcomfy_server
 from .client import ComfyClient
 from .comfyicu import ComfyICUBackend
 from .comfyui_backend import ComfyUIBackend
@@ -33,7 +33,7 @@ from .events import (
 from .job import InputFile, Job
 from .ledger import Ledger
 from .machine_backend import MachineStatus, RunComfyMachineBackend, find_running
-from .machine_panel import MachinePanel, status_lines
+from .machine_panel import MachinePanel, leftover_line, status_lines
 from .runcomfy import RunComfyServer
 from .runner import JobRunner
 from .serverless import RunComfyServerlessBackend
@@ -84,7 +84,9 @@ __all__ = [
     "WorkflowInput",
     "credentials_with",
     "find_running",
+    "leftover_line",
     "load_credentials",
     "make_backend",
+    "runcomfy_server",
     "status_lines",
 ]

@@ -67,6 +67,15 @@ class BackendSettings(_Settings):
     comfyicu: ComfyICUSettings = Field(default_factory=ComfyICUSettings)
 
 
+def runcomfy_server(credentials: Credentials, api_url: str = "") -> runcomfy.RunComfyServer:
+    """The RunComfy machine API for these credentials; raises if they are incomplete."""
+    credentials.require_runcomfy()
+    return runcomfy.RunComfyServer(
+        credentials.runcomfy_user_id, credentials.runcomfy_tokens,
+        api_url=api_url.strip() or runcomfy.DEFAULT_API,
+    )
+
+
 def make_backend(
     settings: BackendSettings, credentials: Credentials, *, ledger: Ledger | None = None
 ) -> Backend:
@@ -75,12 +84,8 @@ def make_backend(
         return ComfyUIBackend(settings.comfyui.url, token=credentials.comfyui_token or None)
     if settings.kind == "runcomfy-machine":
         m = settings.runcomfy_machine
-        credentials.require_runcomfy()
-        server = runcomfy.RunComfyServer(
-            credentials.runcomfy_user_id, credentials.runcomfy_tokens, api_url=m.api_url
-        )
         return RunComfyMachineBackend(
-            server,
+            runcomfy_server(credentials, m.api_url),
             workflow_version_id=m.workflow_version_id,
             server_id=m.server_id,
             server_type=m.server_type,

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import comfyicu, runcomfy
 from .backend import Backend
-from .backends import KINDS, BackendSettings, make_backend
+from .backends import KINDS, BackendSettings, make_backend, runcomfy_server
 from .config import load_credentials
 from .errors import ComfyRelayError
 from .ledger import Ledger
@@ -125,11 +125,7 @@ def backend_from_args(args: argparse.Namespace) -> Backend:
 
 # ---- commands ----
 def _server(args: argparse.Namespace) -> runcomfy.RunComfyServer:
-    creds = load_credentials()
-    creds.require_runcomfy()
-    return runcomfy.RunComfyServer(
-        creds.runcomfy_user_id, creds.runcomfy_tokens, api_url=args.api_url
-    )
+    return runcomfy_server(load_credentials(), args.api_url or "")
 
 
 def cmd_machines(args: argparse.Namespace) -> int:

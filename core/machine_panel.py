@@ -26,6 +26,7 @@ class MachinePanel:
         self._task: threading.Thread | None = None
         self.message = ""  # the last action's outcome or error, for the panel
         self.leftovers: list[RunningMachine] | None = None  # None until a scan has ended
+        self.server: RunComfyServer | None = None  # what the last scan asked; stops go there
 
     @property
     def working(self) -> bool:
@@ -50,6 +51,12 @@ class MachinePanel:
 
     def scan(self, server: RunComfyServer, ledger: Ledger | None = None) -> None:
         """Look for machines left running (ledger or RunComfy's list), e.g. at start-up."""
+        if self.working:
+            return
+        if self.server is not None and self.server is not server:
+            self.server.close()
+        self.server = server
+
         def act() -> None:
             self.leftovers = _find_running(server, ledger or Ledger())
             count = len(self.leftovers)
@@ -57,8 +64,12 @@ class MachinePanel:
 
         self._run("Looking for running machines…", act)
 
-    def stop_leftover(self, server: RunComfyServer, server_id: str,
-                      ledger: Ledger | None = None) -> None:
+    def stop_leftover(self, server_id: str, ledger: Ledger | None = None) -> None:
+        """Stop a machine the last scan found."""
+        server = self.server
+        if server is None:
+            raise ComfyRelayError("Look for running machines first.")
+
         def act() -> None:
             server.stop(server_id)
             (ledger or Ledger()).remove(server_id)
@@ -66,6 +77,11 @@ class MachinePanel:
             self.message = f"Stopped {server_id}; billing has ended."
 
         self._run(f"Stopping {server_id}…", act)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the action under way (tests and batch scripts; never from a UI)."""
@@ -88,6 +104,14 @@ class MachinePanel:
 
         self._task = threading.Thread(target=body, name="comfyrelay-machine-action", daemon=True)
         self._task.start()
+
+
+def leftover_line(found: RunningMachine) -> str:
+    """One machine left running, for a host's list."""
+    origin = "" if found.in_ledger else ", not launched by ComfyRelay"
+    left = found.time_left()
+    until = f", {describe(left)} left" if left is not None else ""
+    return f"{found.machine.server_id}: {found.machine.current_status or '?'}{until}{origin}"
 
 
 def status_lines(status: MachineStatus) -> list[str]:

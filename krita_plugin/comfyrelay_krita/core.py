@@ -39,13 +39,15 @@ if TYPE_CHECKING:
         WorkflowError,
         WorkflowInput,
         credentials_with,
+        leftover_line,
         make_backend,
+        runcomfy_server,
         status_lines,
     )
     from comfyrelay.comfyicu import ACCELERATORS
     from comfyrelay.comfyicu import DEFAULT_API as COMFYICU_API
     from comfyrelay.events import JobCancelled
-    from comfyrelay.machine_backend import RunningMachine, describe
+    from comfyrelay.machine_backend import RunningMachine
     from comfyrelay.runcomfy import DEFAULT_API as RUNCOMFY_API
     from comfyrelay.runcomfy import SERVER_TYPES
 else:
@@ -76,13 +78,15 @@ else:
         WorkflowError,
         WorkflowInput,
         credentials_with,
+        leftover_line,
         make_backend,
+        runcomfy_server,
         status_lines,
     )
     from .comfyrelay.comfyicu import ACCELERATORS
     from .comfyrelay.comfyicu import DEFAULT_API as COMFYICU_API
     from .comfyrelay.events import JobCancelled  # the event, not the exception
-    from .comfyrelay.machine_backend import RunningMachine, describe
+    from .comfyrelay.machine_backend import RunningMachine
     from .comfyrelay.runcomfy import DEFAULT_API as RUNCOMFY_API
     from .comfyrelay.runcomfy import SERVER_TYPES
 
@@ -119,7 +123,8 @@ __all__ = [
     "WorkflowError",
     "WorkflowInput",
     "credentials_with",
-    "describe",
+    "leftover_line",
     "make_backend",
+    "runcomfy_server",
     "status_lines",
 ]

@@ -15,7 +15,6 @@ from krita import DockWidget, Krita
 from . import settings as stored
 from .backend_box import BackendBox
 from .core import (
-    RUNCOMFY_API,
     BackendSettings,
     Capabilities,
     ComfyRelayError,
@@ -32,9 +31,9 @@ from .core import (
     JobRunner,
     JobStarted,
     RunComfyMachineBackend,
-    RunComfyServer,
     Workflow,
     make_backend,
+    runcomfy_server,
 )
 from .inputs import InputForm
 from .machines import LeftoverBox, MachineBox
@@ -237,8 +236,7 @@ class Panel(QWidget):
             credentials = self.settings.credentials()
             if not (credentials.runcomfy_user_id and credentials.runcomfy_tokens):
                 return
-            server = RunComfyServer(credentials.runcomfy_user_id, credentials.runcomfy_tokens,
-                                    api_url=self.settings.rc_api_url or RUNCOMFY_API)
+            server = runcomfy_server(credentials, self.settings.rc_api_url)
         except ComfyRelayError:
             return  # unreadable credentials: the back end's own error says why
         self.leftover_box.scan(server)

@@ -14,7 +14,7 @@ from .core import (
     RunComfyMachineBackend,
     RunComfyServer,
     RunningMachine,
-    describe,
+    leftover_line,
     status_lines,
 )
 from .qt import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
@@ -83,7 +83,6 @@ class LeftoverBox(QGroupBox):
     def __init__(self, reuse: Callable[[str], None]) -> None:
         super().__init__("RunComfy machines still running")
         self.scanner = MachinePanel()
-        self.server: RunComfyServer | None = None
         self.reuse = reuse
         self.in_use = ""  # the machine this docker took over: no longer a leftover
         self.message = QLabel("")
@@ -99,13 +98,10 @@ class LeftoverBox(QGroupBox):
 
     def scan(self, server: RunComfyServer) -> None:
         """Ask RunComfy (and the ledger) in the background; rows appear when it answers."""
-        self.server = server
         self.scanner.scan(server)
 
     def release(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            self.server = None
+        self.scanner.close()
 
     def refresh(self) -> None:
         machines = [m for m in self.scanner.leftovers or []
@@ -113,7 +109,7 @@ class LeftoverBox(QGroupBox):
         if [m.machine.server_id for m in machines] != list(self.labels):
             self._rebuild(machines)
         for m in machines:
-            self.labels[m.machine.server_id].setText(_describe(m))
+            self.labels[m.machine.server_id].setText(leftover_line(m))
         working = self.scanner.working
         for button in (*self.stop_buttons.values(), *self.reuse_buttons.values()):
             button.setEnabled(not working)
@@ -135,7 +131,7 @@ class LeftoverBox(QGroupBox):
             row = QWidget()
             line = QHBoxLayout(row)
             line.setContentsMargins(0, 0, 0, 0)
-            label = QLabel(_describe(m))
+            label = QLabel(leftover_line(m))
             label.setWordWrap(True)
             stop, reuse = QPushButton("Stop"), QPushButton("Reuse")
             stop.clicked.connect(lambda _=False, sid=sid: self._stop(sid))
@@ -147,12 +143,5 @@ class LeftoverBox(QGroupBox):
             self.labels[sid], self.stop_buttons[sid], self.reuse_buttons[sid] = label, stop, reuse
 
     def _stop(self, server_id: str) -> None:
-        if self.server is not None:
-            self.scanner.stop_leftover(self.server, server_id)
-
-
-def _describe(m: RunningMachine) -> str:
-    origin = "" if m.in_ledger else ", not launched by ComfyRelay"
-    left = m.time_left()
-    until = f", {describe(left)} left" if left is not None else ""
-    return f"{m.machine.server_id}: {m.machine.current_status or '?'}{until}{origin}"
+        if self.scanner.server is not None:
+            self.scanner.stop_leftover(server_id)

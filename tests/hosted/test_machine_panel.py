@@ -73,10 +73,11 @@ def test_scan_finds_a_leftover_and_stops_it(rc: RunComfyTestServer) -> None:
     assert panel.leftovers is not None
     assert [m.machine.server_id for m in panel.leftovers] == [sid]
     assert panel.message == "1 machine(s) still running."
-    panel.stop_leftover(server, sid)
+    panel.stop_leftover(sid)  # on the server the scan asked
     panel.wait(10)
     assert panel.leftovers == [] and rc.machines[sid].stopped is not None
     assert Ledger().entries() == []
+    panel.close()
 
 
 def test_a_failed_action_leaves_its_reason_in_the_message(rc: RunComfyTestServer) -> None:
