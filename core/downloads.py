@@ -10,12 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-import requests
-
 from .backend import JobContext
 from .errors import ConnectionFailed, ServerError
 from .files import output_path, write_stream
-from .http import CHUNK, HttpClient
+from .http import HttpClient
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +43,7 @@ class UrlFetcher:
                     "job again; outputs are saved as soon as a job ends.",
                     response.status_code,
                 )
-            expected = response.headers.get("Content-Length", "")
-            received = 0
-            try:
-                for chunk in response.iter_content(CHUNK):
-                    received += len(chunk)
-                    yield chunk
-            except requests.exceptions.RequestException:
-                raise ConnectionFailed(f"The download of {name!r} broke off. Try again.") from None
-            if expected.isdigit() and int(expected) != received:
-                raise ConnectionFailed(
-                    f"The download of {name!r} was truncated ({received} of {expected} bytes)."
-                )
+            yield from self.http.whole_body(response, repr(name))
 
     def close(self) -> None:
         self.http.close()

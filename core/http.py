@@ -123,21 +123,26 @@ class HttpClient:
         """Yield a response body in chunks, checking it arrived whole."""
         response = self.request("GET", path, params=params, stream=True)
         with response:
-            expected = response.headers.get("Content-Length", "")
-            received = 0
-            try:
-                for chunk in response.iter_content(CHUNK):
-                    received += len(chunk)
-                    yield chunk
-            except requests.exceptions.RequestException:
-                raise ConnectionFailed(self._truncated(label or path, received, expected)) from None
-            if expected.isdigit() and int(expected) != received:
-                raise ConnectionFailed(self._truncated(label or path, received, expected))
+            yield from self.whole_body(response, label or path)
+
+    def whole_body(self, response: requests.Response, what: str) -> Iterator[bytes]:
+        """Yield a streamed response's body; ConnectionFailed if it arrives cut short."""
+        expected = response.headers.get("Content-Length", "")
+        received = 0
+        try:
+            for chunk in response.iter_content(CHUNK):
+                received += len(chunk)
+                yield chunk
+        except requests.exceptions.RequestException:
+            raise ConnectionFailed(self._truncated(what, received, expected)) from None
+        if expected.isdigit() and int(expected) != received:
+            raise ConnectionFailed(self._truncated(what, received, expected))
 
     def _truncated(self, what: str, received: int, expected: str) -> str:
         of = f" of {expected}" if expected else ""
-        return (f"The download of {what} from {self.base_url} was truncated: the connection "
-                f"broke after {received}{of} bytes. Try again.")
+        where = f" from {self.base_url}" if self.base_url else ""
+        return (f"The download of {what}{where} was truncated: the connection broke after "
+                f"{received}{of} bytes. Try again.")
 
     def close(self) -> None:
         self.session.close()
