@@ -32,7 +32,7 @@ from .files import media_kind
 from .job import Job
 from .ratelimit import Cancelled, never
 from .runcomfy import RunComfyApi, Wire, items
-from .workflow import Workflow, is_link
+from .workflow import Workflow
 
 log = logging.getLogger(__name__)
 
@@ -248,35 +248,20 @@ def check_overrides(overrides: Any, graph: dict[str, Any]) -> None:
     """Raise WorkflowError unless every override names a node and a settable input of graph."""
     if not isinstance(overrides, dict):
         raise WorkflowError("Overrides must be an object keyed by node id.")
-    nodes = ", ".join(f"{nid} ({_title(graph[nid])})" for nid in graph)
+    workflow = Workflow(graph, "the deployment's workflow")
     for nid, change in overrides.items():
-        node = graph.get(str(nid))
-        if node is None:
+        if str(nid) not in graph:  # RunComfy matches ids only: a title would be ignored
+            nodes = ", ".join(f"{n} ({workflow.title(n)})" for n in graph)
             raise WorkflowError(
                 f"The deployment's workflow has no node {nid!r}, so that override would be "
                 f"ignored. Its nodes: {nodes}."
             )
-        inputs = node.get("inputs") or {}
-        settable = ", ".join(n for n, v in inputs.items() if not is_link(v)) or "none"
         if not isinstance(change, dict) or set(change) != {"inputs"} or not isinstance(
             change["inputs"], dict
         ):
             raise WorkflowError(f'The override for node {nid} must be {{"inputs": {{...}}}}.')
         for name in change["inputs"]:
-            if name not in inputs:
-                raise WorkflowError(
-                    f"Node {nid} ({_title(node)}) of the deployment's workflow has no input "
-                    f"{name!r}. Its inputs: {settable}."
-                )
-            if is_link(inputs[name]):
-                raise WorkflowError(
-                    f"Input {name!r} of node {nid} ({_title(node)}) is connected to node "
-                    f"{inputs[name][0]}; it cannot be overridden with a value."
-                )
-
-
-def _title(node: dict[str, Any]) -> str:
-    return str((node.get("_meta") or {}).get("title") or node.get("class_type") or "?")
+            workflow.input_ref(f"{nid}.{name}")  # unknown or linked input: says which
 
 
 def diff_overrides(base: dict[str, Any], graph: dict[str, Any]) -> dict[str, Any]:
