@@ -37,6 +37,7 @@ class Run:
     frames: dict[int, Path] = field(default_factory=dict)  # frame -> its result
     outputs: list[str] = field(default_factory=list)  # names of loaded images and clips
     render: FrameRender | None = None
+    temp_files: list[Path] = field(default_factory=list)  # saves of ours a job may not read
     cancelled: bool = False
     failed: bool = False
 
@@ -169,9 +170,12 @@ class Session:
         """Queue one job; called on the render thread for frames, so it touches no bpy data."""
         if run.cancelled or run.failed or self.runner is None:
             return
-        data = core.InputFile.from_path(image) if image else None
-        if image is not None and image.parent == pixels.temp_dir():
-            image.unlink(missing_ok=True)  # a temporary save, not the user's file
+        data = None
+        if image is not None:  # read on the runner's thread: a 4K PNG is tens of MB
+            temporary = image.parent == pixels.temp_dir()  # our save, not the user's file
+            data = core.InputFile.from_path(image, read_now=False, temporary=temporary)
+            if temporary:
+                run.temp_files.append(image)
         job = core.Job(
             workflow=run.workflow,
             out_dir=run.out_dir,
@@ -320,6 +324,8 @@ class Session:
         self.run = None
         if run.render is not None:
             run.render.cleanup()
+        for path in run.temp_files:  # a cancelled job never read (and deleted) its input
+            path.unlink(missing_ok=True)
         if run.animation and run.frames:
             first = run.frames[min(run.frames)]
             image = results.load_sequence(first, f"ComfyRelay {run.workflow.name}")

@@ -15,7 +15,7 @@ import websocket
 
 from . import files
 from .errors import ComfyRelayError, ConnectionFailed, NodeProblem, PromptRejected, UploadTooLarge
-from .http import HttpClient, parse_json
+from .http import HttpClient
 from .protocol import HistoryEntry, OutputFile, QueuedPrompt, SystemStats, WsMessage, parse_message
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class ComfyClient:
             )
         except UploadTooLarge:
             raise UploadTooLarge(self._too_large(name, len(data))) from None
-        reply = parse_json(response, SERVICE, "/upload/image")
+        reply = self.http.parse(response, "/upload/image")
         if not isinstance(reply, dict) or not isinstance(reply.get("name"), str):
             raise ComfyRelayError(f"The ComfyUI server's upload answer has no file name: {reply}")
         subfolder = reply.get("subfolder") or ""
@@ -87,7 +87,7 @@ class ComfyClient:
     def queue_prompt(self, graph: dict[str, Any], client_id: str, prompt_id: str) -> QueuedPrompt:
         body = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
         response = self.http.request("POST", "/prompt", json=body, accept=(400,))
-        reply = parse_json(response, SERVICE, "/prompt")
+        reply = self.http.parse(response, "/prompt")
         if response.status_code == 400:
             raise prompt_rejected(reply, graph)
         return QueuedPrompt.model_validate(reply)

@@ -29,7 +29,7 @@ from .errors import (
 )
 from .events import JobOutput, JobProgress, JobQueued
 from .files import media_kind, safe_name
-from .http import DEFAULT_TIMEOUT, HttpClient, parse_json, short_body
+from .http import DEFAULT_TIMEOUT, HttpClient, short_body
 from .job import Job
 from .ratelimit import (
     DEFAULT_POLICY,
@@ -130,11 +130,12 @@ class ComfyICU:
             policy=self.policy,
             service=SERVICE,
         )
-        data = parse_json(response, SERVICE, path)
+        data = self.http.parse(response, path)
         if not isinstance(data, dict):
             raise ServerError(f"ComfyICU sent an unexpected answer to {method} {path}.")
         if data.get("error") and not data.get("id"):
-            raise ServerError(f"ComfyICU refused the request: {str(data['error'])[:300]}", 200)
+            detail = self.http.redact(str(data["error"]))[:300]
+            raise ServerError(f"ComfyICU refused the request: {detail}", 200)
         return Run.model_validate(data)
 
     def close(self) -> None:

@@ -100,7 +100,7 @@ class ComfyUIBackend(Backend):
     def start(self, job: Job, ctx: JobContext) -> _Run:
         ctx.raise_if_cancelled()
         job.workflow.bind(job.bindings, job.image.name if job.image else None)  # fail before upload
-        name = self.client.upload(job.image.name, job.image.data) if job.image else None
+        name = self.client.upload(job.image.name, job.image.read()) if job.image else None
         graph = job.workflow.bind(job.bindings, name)
         ctx.raise_if_cancelled()
         self._connect()  # events of a fast prompt are only seen if the socket is already open
@@ -290,6 +290,9 @@ class ComfyUIBackend(Backend):
         deadline = time.monotonic() + confirm_within
         try:
             self.client.dequeue(run.prompt_id)
+        except ComfyRelayError as exc:  # it may be running: still try the interrupt
+            log.warning("could not remove the job from the server's queue: %s", exc)
+        try:
             running, _ = self.client.queue()
             if run.prompt_id in running:
                 self.client.interrupt(run.prompt_id)

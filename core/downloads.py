@@ -16,6 +16,7 @@ from .files import output_path, write_stream
 from .http import HttpClient
 
 log = logging.getLogger(__name__)
+_ANY_ERROR = tuple(range(400, 600))
 
 
 class UrlFetcher:
@@ -34,14 +35,22 @@ class UrlFetcher:
     def _chunks(self, url: str, name: str) -> Iterator[bytes]:
         if urlsplit(url).scheme not in ("http", "https"):
             raise ServerError(f"The output {name!r} has no downloadable address.")
-        response = self.http.request("GET", url, stream=True, accept=(401, 403, 404, 410))
+        response = self.http.request("GET", url, stream=True, accept=_ANY_ERROR)
         with response:
-            if response.status_code >= 400:
+            status = response.status_code
+            if status in (401, 403, 404, 410):
                 raise ServerError(
                     f"The output file {name!r} could not be downloaded (HTTP "
-                    f"{response.status_code}): its link has expired or was removed. Run the "
+                    f"{status}): its link has expired or was removed. Run the "
                     "job again; outputs are saved as soon as a job ends.",
-                    response.status_code,
+                    status,
+                )
+            if status >= 400:
+                raise ServerError(
+                    f"The output file {name!r} could not be downloaded: the file storage at "
+                    f"{urlsplit(url).netloc} answered {status}. Try again soon; the link stays "
+                    "valid for a while.",
+                    status,
                 )
             yield from self.http.whole_body(response, repr(name))
 

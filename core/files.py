@@ -32,11 +32,10 @@ def safe_name(name: str) -> str:
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
-    if stem.split(".")[0].upper() in _WINDOWS_RESERVED:
-        stem = "_" + stem
+    stem = _unreserved(stem)
     ext = ext[:16]
     stem = stem[: MAX_NAME - len(ext) - 1]
-    result = f"{stem}.{ext}" if ext else stem
+    result = (f"{stem}.{ext}" if ext else stem).rstrip(" .")
     if not stem or result in (".", ".."):
         raise UnsafeOutputName(f"The server sent an unusable output file name {name[:60]!r}.")
     return result
@@ -49,8 +48,13 @@ def safe_subfolder(subfolder: str) -> list[str]:
     for part in parts:
         part = _BAD_CHARS.sub("_", part).strip(" .")
         if part and part not in (".", ".."):
-            kept.append(part[:MAX_NAME])
+            kept.append(_unreserved(part[:MAX_NAME]).strip(" ."))
     return kept[:8]
+
+
+def _unreserved(stem: str) -> str:
+    """Windows device names (CON, nul.txt, COM1.tar...) get a prefix: they are not files."""
+    return "_" + stem if stem.split(".")[0].strip(" ").upper() in _WINDOWS_RESERVED else stem
 
 
 def output_path(out_dir: Path, filename: str, subfolder: str = "") -> Path:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import requests
+import urllib3
 
 from .errors import (
     AuthenticationFailed,
@@ -22,6 +24,11 @@ log = logging.getLogger(__name__)
 # (connect, read) seconds; a read timeout bounds each socket read, not the whole transfer.
 DEFAULT_TIMEOUT = (10.0, 60.0)
 CHUNK = 1 << 20
+# Answers read whole (JSON, error pages) stop at this size and this total time: a proxy or a
+# broken server sending a never-ending body must not eat the host's memory or hang a job.
+# A ComfyUI with many custom nodes answers /object_info with ~20 MB: keep well above that.
+MAX_BODY = 64 * 2**20
+BODY_SECONDS = 120.0
 
 
 class HttpClient:
@@ -63,6 +70,8 @@ class HttpClient:
         statuses not listed in `accept`."""
         url = self.url(path)
         kwargs.setdefault("timeout", self.timeout)
+        whole = not kwargs.get("stream")
+        kwargs["stream"] = True  # read below with a size and time cap, or by the caller
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.exceptions.SSLError as exc:
@@ -84,18 +93,72 @@ class HttpClient:
             raise ConnectionFailed(
                 f"Request to the {self.service} at {self.base_url} failed: {type(exc).__name__}."
             ) from None
-        if response.status_code >= 400 and response.status_code not in accept:
+        failed = response.status_code >= 400 and response.status_code not in accept
+        if whole:
+            self._read_capped(response, method, path)
+        elif failed:
+            _read_prefix(response)
+        if failed:
             raise self.error_for(response, method, path)
         return response
 
+    def _read_capped(self, response: requests.Response, method: str, path: str) -> None:
+        """Read the whole body into response.content, at most MAX_BODY bytes within
+        BODY_SECONDS; else close the connection and raise an error that says so."""
+        where = f"{method} {short_path(path)}"
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            response.close()
+            raise ServerError(self._too_big(where, f"announced {int(declared) / 2**20:.0f} MB"))
+        deadline = time.monotonic() + BODY_SECONDS
+        parts: list[bytes] = []
+        size = 0
+        try:
+            for part in _pieces(response):
+                size += len(part)
+                parts.append(part)
+                if size > MAX_BODY:
+                    response.close()
+                    raise ServerError(self._too_big(where, "it did not end"))
+                if time.monotonic() > deadline:
+                    response.close()
+                    raise ConnectionFailed(
+                        f"The {self.service} at {self.base_url} took more than "
+                        f"{BODY_SECONDS:g} s to send its answer to {where} "
+                        f"({size} bytes so far); gave up. Check the server or a proxy between."
+                    )
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
+            response.close()
+            raise ConnectionFailed(
+                f"The connection to the {self.service} at {self.base_url} broke while it "
+                f"answered {where} ({size} bytes received). Try again."
+            ) from None
+        response._content = b"".join(parts)
+        response._content_consumed = True  # type: ignore[attr-defined]
+
+    def _too_big(self, where: str, detail: str) -> str:
+        return (
+            f"The {self.service} at {self.base_url} sent an answer to {where} larger than "
+            f"{MAX_BODY // 2**20} MB ({detail}); stopped reading it. Is the URL that of the "
+            "right service, and is no proxy in between misbehaving?"
+        )
+
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)
-        return parse_json(response, self.service, path)
+        return self.parse(response, path)
+
+    def redact(self, text: str) -> str:
+        """text without our token (a server may echo request headers back)."""
+        return redact(text, self._token)
+
+    def parse(self, response: requests.Response, path: str) -> Any:
+        """The body as JSON; a clear error (without our token) if it is not JSON."""
+        return parse_json(response, self.service, path, self._token)
 
     def error_for(self, response: requests.Response, method: str, path: str) -> ComfyRelayError:
         status = response.status_code
         detail = redact(short_body(response), self._token)
-        where = f"{method} {path}"
+        where = f"{method} {short_path(path)}"
         if status in (401, 403):
             hint = (
                 "Check the API token." if self._token
@@ -148,15 +211,55 @@ class HttpClient:
         self.session.close()
 
 
-def parse_json(response: requests.Response, service: str, path: str) -> Any:
+def _read_prefix(response: requests.Response, limit: int = 1 << 16) -> None:
+    """Keep the start of a streamed error answer (for the message) and hang up."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        for part in _pieces(response):
+            parts.append(part)
+            size += len(part)
+            if size >= limit:
+                break
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
+        pass
+    response.close()
+    response._content = b"".join(parts)[:limit]
+    response._content_consumed = True  # type: ignore[attr-defined]
+
+
+def _pieces(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives (read1: a slow sender cannot hold a read for long)."""
+    read1 = getattr(response.raw, "read1", None)
+    if read1 is None:  # urllib3 1.x
+        yield from response.iter_content(1 << 16)
+        return
+    while True:
+        part = read1(1 << 16, decode_content=True)
+        if not part:
+            return
+        yield part
+
+
+def parse_json(
+    response: requests.Response, service: str, path: str, secret: str | None = None
+) -> Any:
     try:
         return response.json()
     except ValueError:
+        body = redact(short_body(response), secret)
         raise ServerError(
-            f"The {service} sent a response to {path} that is not JSON "
-            f"({short_body(response)}). Is the URL that of the right service?",
+            f"The {service} sent a response to {short_path(path)} that is not JSON "
+            f"(HTTP {response.status_code}, {response.headers.get('Content-Type') or 'no type'}:"
+            f" {body}). Is the URL that of the right service, or is a proxy or login page "
+            "in between?",
             response.status_code,
         ) from None
+
+
+def short_path(path: str) -> str:
+    """A path or URL for messages: no query (a signed URL's signature stays out)."""
+    return path.split("?", 1)[0]
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -165,5 +268,5 @@ def redact(text: str, secret: str | None) -> str:
 
 
 def short_body(response: requests.Response, limit: int = 300) -> str:
-    text = response.text.strip().replace("\n", " ")
+    text = response.content[:4096].decode("utf-8", "replace").strip().replace("\n", " ")
     return text[:limit] + ("…" if len(text) > limit else "")

@@ -108,6 +108,27 @@ class _Guarded:
         return call
 
 
+class _WatchedContext(JobContext):
+    """The job's context as the machine's ComfyUI back end sees it: it also counts as
+    cancelled when the machine failed or stopped, so the job ends at once."""
+
+    def __init__(self, ctx: JobContext, lost: threading.Event) -> None:
+        super().__init__(ctx.job_id, ctx.emit, ctx.idle)
+        self._outer = ctx
+        self._lost = lost
+
+    def request_cancel(self) -> None:
+        self._outer.request_cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._outer.cancelled or self._lost.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled:
+            raise JobCancelled("Cancelled.")
+
+
 class RunComfyMachineBackend(Backend):
     name = "runcomfy-machine"
     capabilities = Capabilities()  # a machine's ComfyUI can do everything
@@ -131,6 +152,7 @@ class RunComfyMachineBackend(Backend):
         ready_timeout: float = 1200.0,
         not_found_grace: float = 60.0,
         watch_interval: float = 5.0,
+        state_interval: float = 10.0,
         comfy_factory: Callable[[str], Backend] = ComfyUIBackend,
     ) -> None:
         if not workflow_version_id and not server_id:
@@ -152,6 +174,7 @@ class RunComfyMachineBackend(Backend):
         self.poll = {"first_delay": poll_first, "max_delay": poll_max, "timeout": ready_timeout,
                      "not_found_grace": not_found_grace}
         self.watch_interval = watch_interval
+        self.state_interval = state_interval  # ask RunComfy for the state this often in a job
         self.comfy_factory = comfy_factory
         self.server_id = server_id
         self.machine: Machine | None = None
@@ -169,6 +192,10 @@ class RunComfyMachineBackend(Backend):
         self._preparing: threading.Thread | None = None
         self._prepare_lock = threading.Lock()  # never held for long: prepare() is a UI call
         self._abort = threading.Event()  # stop() asks a launch wait to give up the lock
+        self._lost = threading.Event()  # the machine failed or stopped while Ready
+        self._lost_reason = ""
+        self._missing = 0  # polls in a row where RunComfy did not know the machine
+        self._state_checked = 0.0
         self.last_error = ""
 
     # ---- Backend ----
@@ -189,8 +216,11 @@ class RunComfyMachineBackend(Backend):
             self._active += 1
         try:
             delegate = self.ensure_ready(lambda: ctx.cancelled, ctx)
-            self._extend_if_short()
-            return delegate.start(job, ctx)
+            try:
+                self._extend_if_short()
+            except (ConnectionFailed, ServerError) as exc:  # the watchdog tries again
+                log.warning("could not extend the RunComfy machine before the job: %s", exc)
+            return self._watching(ctx, lambda watched: delegate.start(job, watched))
         except BaseException:
             self._job_done()
             raise
@@ -199,10 +229,27 @@ class RunComfyMachineBackend(Backend):
         try:
             delegate = self._delegate
             if delegate is None:
+                if self._lost.is_set():
+                    raise MachineFailed(self._lost_reason)
                 raise ComfyRelayError("The RunComfy machine was stopped during the job.")
-            return delegate.finish(handle, ctx)
+            result: list[Path] = self._watching(
+                ctx, lambda watched: delegate.finish(handle, watched)
+            )
+            return result
         finally:
             self._job_done()
+            if self._lost.is_set() and self._active == 0:
+                self._drop_delegate()
+
+    def _watching(self, ctx: JobContext, step: Callable[[JobContext], Any]) -> Any:
+        """Run a step of the machine's ComfyUI back end; if the watchdog saw the machine
+        fail or stop meanwhile, the job ends with that reason instead of a lost contact."""
+        try:
+            return step(_WatchedContext(ctx, self._lost))
+        except ComfyRelayError:
+            if self._lost.is_set() and not ctx.cancelled:
+                raise MachineFailed(self._lost_reason) from None
+            raise
 
     def close(self) -> None:
         self._closed.set()
@@ -353,16 +400,18 @@ class RunComfyMachineBackend(Backend):
 
     def _became_ready(self, machine: Machine) -> None:
         self.machine = machine
-        self._state = "Ready"
         self._ready_at = machine.ready_epoch() or time.time()
         entry = self.ledger.get(self.server_id)
         duration = machine.estimated_duration or (entry.estimated_duration if entry else 0)
         self._expected_stop = machine.stop_epoch() or (
             self._ready_at + duration if duration else None
         )
+        self._state = "Ready"  # after the stop time: a panel showing Ready shows time left
         self.ledger.update(self.server_id, status="Ready", ready_at=self._ready_at,
                            expected_stop=self._expected_stop,
                            estimated_duration=duration or self.duration)
+        self._lost.clear()
+        self._missing = 0
         self._delegate = self.comfy_factory(machine.main_service_url)
         self._last_activity = time.monotonic()
         self._start_watchdog()
@@ -479,7 +528,49 @@ class RunComfyMachineBackend(Backend):
                 self.stop(reason=f"idle for {idle_for:.0f} s")
                 return
         if not idle:
+            self._check_state()
             self._extend_if_short()
+
+    def _check_state(self) -> None:
+        """While a job runs, ask RunComfy (every state_interval) whether the machine is still
+        up; a failure or stop status ends the job at once with that status."""
+        now = time.monotonic()
+        if self._delegate is None or self._lost.is_set() or (
+            now - self._state_checked < self.state_interval
+        ):
+            return
+        self._state_checked = now
+        sid = self.server_id
+        machine = self.api.machine(sid)
+        if machine is not None and not machine.failed:
+            self._missing = 0
+            return
+        if machine is None:
+            self._missing += 1
+            if self._missing < 2:  # once could be a hiccup: ask again next time
+                return
+            reason = (
+                f"RunComfy no longer knows machine {sid}: it was stopped (on the dashboard, "
+                "or its running time ran out) during the job, and the job's result is lost. "
+                "Run the job again."
+            )
+        else:
+            reason = (
+                f"RunComfy machine {sid} went to '{machine.current_status}' during the job, so "
+                "the job cannot finish there. Run it again (a new machine is launched), and "
+                "look at this machine on the RunComfy dashboard."
+            )
+        log.warning("%s", reason)
+        with self._lock:
+            self._state = machine.current_status if machine else "Stopped"
+            self.last_error = reason
+            self._lost_reason = reason
+            if machine is None or machine.status != "error":
+                self._stopped_at = time.time()  # gone or going: the next job launches anew
+                self.ledger.remove(sid)
+            else:
+                self.ledger.update(sid, status=machine.current_status)
+        self._lost.set()
 
     @property
     def preparing(self) -> bool:

@@ -21,7 +21,7 @@ import requests
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from .errors import AuthenticationFailed, ComfyRelayError, ServerError
-from .http import DEFAULT_TIMEOUT, HttpClient, parse_json, short_body
+from .http import DEFAULT_TIMEOUT, HttpClient, short_body
 from .ratelimit import (
     DEFAULT_POLICY,
     Cancelled,
@@ -134,10 +134,10 @@ def items(data: Any, *keys: str) -> list[Any]:
     return []
 
 
-def check_error_body(data: Any) -> None:
+def check_error_body(data: Any, clean: Callable[[str], str] = str) -> None:
     """RunComfy sometimes reports errors as {error_code, error_message} with HTTP 200."""
     if isinstance(data, dict) and data.get("error_code") and "request_id" not in data:
-        message = str(data.get("error_message") or "no details").strip()
+        message = clean(str(data.get("error_message") or "no details")).strip()[:300]
         raise ServerError(f"RunComfy refused the request: {message} ({data['error_code']}).", 200)
 
 
@@ -181,8 +181,8 @@ class RunComfyApi:
         response = self._send(method, path, accept, cancelled, **kwargs)
         if response.status_code >= 400:  # an accepted error status
             return response.status_code, _json_or_none(response)
-        data = parse_json(response, SERVICE, path) if response.content.strip() else None
-        check_error_body(data)
+        data = self.http.parse(response, path) if response.content.strip() else None
+        check_error_body(data, self.http.redact)
         return response.status_code, data
 
     def _send(
@@ -218,7 +218,7 @@ class RunComfyApi:
         if refused:
             _working_token[self._key] = self._index
         if response.status_code >= 400 and response.status_code not in accept:
-            raise _error(response, method, path)
+            raise _error(response, method, path, self.http.redact)
         return response
 
     def close(self) -> None:
@@ -232,14 +232,17 @@ def _json_or_none(response: requests.Response) -> Any:
         return None
 
 
-def _error(response: requests.Response, method: str, path: str) -> ServerError:
+def _error(
+    response: requests.Response, method: str, path: str, clean: Callable[[str], str] = str
+) -> ServerError:
     data = _json_or_none(response)
     if isinstance(data, dict) and data.get("error_code"):
         detail = f"{data.get('error_message') or ''} ({data['error_code']})".strip()
     else:
         detail = short_body(response)
     return ServerError(
-        f"The RunComfy API answered {response.status_code} to {method} {path}: {detail}",
+        f"The RunComfy API answered {response.status_code} to {method} {path}: "
+        f"{clean(detail)[:300]}",
         response.status_code,
     )
 

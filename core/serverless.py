@@ -352,7 +352,7 @@ class RunComfyServerlessBackend(Backend):
     # ---- start: build the body, check it, submit ----
     def start(self, job: Job, ctx: JobContext) -> _Request:
         ctx.raise_if_cancelled()
-        image = image_value(job.image.name, job.image.data) if job.image else None
+        image = image_value(job.image.name, job.image.read()) if job.image else None
         graph = job.workflow.bind(job.bindings, image)  # WorkflowError before anything is sent
         cancelled = _flag(ctx)
         if self.send_workflow:

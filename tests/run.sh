@@ -23,5 +23,5 @@ fi
     'bpy==5.0.1' 'fake-bpy-module-latest'
 
 "$VPY" -m ruff check .
-"$VPY" -m mypy core tests blender_addon krita_plugin build_addons.py
+"$VPY" -m mypy core tests blender_addon krita_plugin benchmarks build_addons.py
 "$VPY" -m pytest "$@"

@@ -1,5 +1,6 @@
 """Bad input and misbehaving servers: a clear error or the result, never a hang, nothing
-written outside the output folder, no prompt sent twice."""
+written outside the output folder, no prompt sent twice. The hosted back ends' side is in
+tests/hosted/test_hosted_faults.py; run the whole suite with `pytest -m fault`."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from comfyrelay import ComfyUIBackend, InputFile, Job, JobRunner
+from comfyrelay import ComfyUIBackend, InputFile, Job, JobRunner, http
 from comfyrelay import events as ev
 from comfyrelay.client import ComfyClient
 from comfyrelay.errors import AuthenticationFailed, ConnectionFailed, ServerError, UploadTooLarge
+from comfyrelay.files import safe_name, safe_subfolder
 
 from tests import workflows
 from tests.imaging import gradient_png, is_inverse
 from tests.servers.comfyui import ComfyTestServer
+
+pytestmark = pytest.mark.fault
 
 PNG = gradient_png(64, 48)
 
@@ -131,17 +135,65 @@ def test_silent_websocket_falls_back_to_history(
     assert isinstance(final, ev.JobFinished) and is_inverse(PNG, final.outputs[0])
 
 
-@pytest.mark.parametrize(
-    "hostile",
-    [
-        "../../evil.png",
-        "/tmp/abs.png",
-        "a\x00b.png",
-        "CON.png",
-        "y" * 300 + ".png",
-        "..\\..\\win.png",
-    ],
-)
+HOSTILE_NAMES = [
+    "../../evil.png",
+    "/tmp/abs.png",
+    "a\x00b.png",
+    "y" * 300 + ".png",
+    "..\\..\\win.png",
+    "C:\\Windows\\evil.png",
+    "CON",
+    "CON.png",
+    "nul",
+    "NUL.tar.png",
+    "aux.png",
+    "COM1",
+    "com1.png",
+    "LPT1.png",
+    "trailing.png. . ",
+    "spaces   ",
+    "a:b.png",
+    "stream.png:evil",
+]
+HOSTILE_SUBFOLDERS = ["../../up", "/etc", "C:\\Windows", "..\\..\\x", "CON", "a/../../b",
+                      "nul.d/AUX", "dots. . /x:y"]
+
+
+def windows_safe(part: str) -> bool:
+    """A path component Windows can create: no device name, no trailing dot or space,
+    none of <>:"/\\|?* or control characters."""
+    stem = part.split(".")[0].strip(" ").upper()
+    reserved = stem in {"CON", "PRN", "AUX", "NUL"} or (
+        len(stem) == 4 and stem[:3] in ("COM", "LPT") and stem[3] in "123456789"
+    )
+    bad = any(c in part for c in '<>:"/\\|?*') or any(ord(c) < 32 for c in part)
+    return bool(part) and not reserved and not bad and not part.endswith((".", " "))
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_names_become_portable_safe_names(name: str) -> None:
+    assert windows_safe(safe_name(name)) and len(safe_name(name)) <= 120
+
+
+@pytest.mark.parametrize("subfolder", HOSTILE_SUBFOLDERS)
+def test_hostile_subfolders_become_portable_safe_parts(subfolder: str) -> None:
+    parts = safe_subfolder(subfolder)
+    assert all(windows_safe(p) and p not in (".", "..") for p in parts)
+
+
+def assert_only_in(out: Path, tmp_path: Path, servers: tuple[str, ...] = ("server",)) -> list[Path]:
+    """Something was written, and every file written (apart from the test servers' own
+    folders under tmp_path) is inside `out`, under portable names."""
+    written = [
+        p for p in tmp_path.rglob("*")
+        if p.is_file() and not any(p.is_relative_to(tmp_path / s) for s in servers)
+    ]
+    assert written and all(p.resolve().is_relative_to(out.resolve()) for p in written), written
+    assert all(windows_safe(part) for p in written for part in p.relative_to(out).parts)
+    return written
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_NAMES)
 def test_hostile_output_names_stay_in_the_output_folder(
     comfy_server: ComfyTestServer, tmp_path: Path, hostile: str
 ) -> None:
@@ -149,11 +201,33 @@ def test_hostile_output_names_stay_in_the_output_folder(
     out = tmp_path / "deep" / "out"
     final, _ = run_one(ComfyUIBackend(comfy_server.url), invert_job(out))
     assert isinstance(final, ev.JobFinished), final
-    written = [
-        p for p in tmp_path.rglob("*") if p.is_file() and not p.is_relative_to(tmp_path / "server")
-    ]
-    assert written and all(p.resolve().is_relative_to(out.resolve()) for p in written)
+    assert assert_only_in(out, tmp_path)
     assert is_inverse(PNG, final.outputs[0])
+
+
+@pytest.mark.parametrize("subfolder", HOSTILE_SUBFOLDERS)
+def test_hostile_output_subfolders_stay_in_the_output_folder(
+    comfy_server: ComfyTestServer, tmp_path: Path, subfolder: str
+) -> None:
+    comfy_server.faults.hostile_subfolder = subfolder
+    comfy_server.faults.hostile_filename = "CON.png"
+    out = tmp_path / "deep" / "out"
+    final, _ = run_one(ComfyUIBackend(comfy_server.url), invert_job(out))
+    assert isinstance(final, ev.JobFinished), final
+    assert assert_only_in(out, tmp_path)
+    assert is_inverse(PNG, final.outputs[0])
+
+
+@pytest.mark.parametrize("hostile", ["..", ".", " . ", ""])
+def test_unusable_output_name_is_a_clear_error(
+    comfy_server: ComfyTestServer, tmp_path: Path, hostile: str
+) -> None:
+    comfy_server.faults.hostile_filename = hostile
+    out = tmp_path / "out"
+    final, _ = run_one(ComfyUIBackend(comfy_server.url), invert_job(out))
+    assert isinstance(final, ev.JobFailed) and "unusable output file name" in final.message
+    assert not out.exists() or not any(out.rglob("*"))
+    assert len(comfy_server.prompts) == 1
 
 
 def test_server_restart_mid_job_is_reported(comfy_server: ComfyTestServer, tmp_path: Path) -> None:
@@ -183,16 +257,142 @@ def test_truncated_download_fails_clearly_and_leaves_nothing(
     assert not out.exists() or not any(out.rglob("*.*"))
 
 
-@pytest.mark.parametrize("route", ["/prompt", "/upload/image", "/view", "/history"])
-def test_server_errors_end_the_job_with_the_route(
-    comfy_server: ComfyTestServer, tmp_path: Path, route: str
+SECRET = "tok-FAULT-SUITE-789"
+
+# Every route the client calls, with what the user must see when it answers 500/502 each
+# time: the job fails naming the route, or (an idempotent GET it can do without) succeeds.
+JOB_ROUTES = {
+    "/upload/image": ("fails", "POST /upload/image", 0),
+    "/prompt": ("fails", "POST /prompt", 0),
+    "/history": ("fails", "GET /history/", 1),  # after lost_after: "Lost contact ... (why)"
+    "/view": ("fails", "GET /view", 1),
+    "GET /queue": ("finishes", "", 1),  # only asked while the history is still empty
+    "/ws": ("finishes", "", 1),  # no events: the history is polled instead
+}
+
+
+@pytest.mark.parametrize("status", [500, 502])
+@pytest.mark.parametrize("route", list(JOB_ROUTES))
+def test_server_errors_on_each_route_end_the_job_clearly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, route: str, status: int
 ) -> None:
-    comfy_server.faults.http_errors[route] = 500
+    """Also with a front-door token and error pages that echo the request headers: the
+    token is in no message, log line or file."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="comfyrelay")
+    outcome, names, prompts = JOB_ROUTES[route]
+    with ComfyTestServer(tmp_path / "server", token=SECRET) as server:
+        server.faults.http_errors[route] = status
+        server.faults.echo_headers = True
+        backend = ComfyUIBackend(server.url, SECRET, history_interval=0.2, lost_after=1.0)
+        t0 = time.monotonic()
+        final, events = run_one(backend, invert_job(tmp_path / "out"), timeout=20)
+        assert time.monotonic() - t0 < 10
+        assert len(server.prompts) == prompts  # never a second prompt
+    if outcome == "fails":
+        assert isinstance(final, ev.JobFailed), final
+        assert f"{status} to {names}" in final.message, final.message
+    else:
+        assert isinstance(final, ev.JobFinished), final
+        assert is_inverse(PNG, final.outputs[0])
+    assert SECRET not in caplog.text and all(SECRET not in repr(e) for e in events)
+    assert all(SECRET.encode() not in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("status", [500, 502])
+def test_server_error_on_the_check_names_the_route(tmp_path: Path, status: int) -> None:
+    with ComfyTestServer(tmp_path / "server", token=SECRET) as server:
+        server.faults.http_errors["/system_stats"] = status
+        server.faults.echo_headers = True
+        with pytest.raises(ServerError) as err:
+            ComfyUIBackend(server.url, SECRET).check()
+    assert f"{status} to GET /system_stats" in str(err.value) and SECRET not in str(err.value)
+
+
+@pytest.mark.parametrize("status", [500, 502])
+@pytest.mark.parametrize("route", ["POST /queue", "/interrupt"])
+def test_server_errors_while_cancelling_still_end_the_job(
+    comfy_server: ComfyTestServer, tmp_path: Path, route: str, status: int
+) -> None:
+    comfy_server.node_delay = 0.3
+    comfy_server.faults.http_errors[route] = status
+    runner = JobRunner(ComfyUIBackend(comfy_server.url))
+    job_id = runner.submit(Job(workflows.slow(blurs=6, size=64), tmp_path))
+    events: list[ev.Event] = []
+    deadline = time.monotonic() + 10
+    while not any(isinstance(e, ev.JobProgress) for e in events) and time.monotonic() < deadline:
+        events += runner.wait_idle(0.05)
+    t0 = time.monotonic()
+    runner.cancel(job_id)
+    events += runner.wait_idle(timeout=15)
+    busy = runner.busy
+    runner.close()
+    assert not busy and time.monotonic() - t0 < 5
+    assert isinstance(next(e for e in events if isinstance(e, ev.FINAL_EVENTS)), ev.JobCancelled)
+    assert len(comfy_server.prompts) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502])
+def test_lost_answer_to_the_prompt_is_not_sent_again(
+    comfy_server: ComfyTestServer, tmp_path: Path, status: int
+) -> None:
+    """The server queued the prompt but the proxy lost its answer: the client finds its own
+    prompt id on the server and follows it instead of queueing it twice."""
+    comfy_server.faults.answer_lost["/prompt"] = status
+    final, _ = run_one(ComfyUIBackend(comfy_server.url, history_interval=0.2), invert_job(tmp_path))
+    assert isinstance(final, ev.JobFinished), final
+    assert len(comfy_server.prompts) == 1
+
+
+def test_captive_portal_html_is_a_clear_error(tmp_path: Path) -> None:
+    with ComfyTestServer(tmp_path / "server", token=SECRET) as server:
+        server.faults.portal = True
+        with pytest.raises(ServerError, match=r"not JSON.*text/html.*hotel Wi-Fi.*login page"):
+            ComfyUIBackend(server.url, SECRET).check()
+        final, _ = run_one(ComfyUIBackend(server.url, SECRET), invert_job(tmp_path / "out"))
+        assert isinstance(final, ev.JobFailed)
+        assert "/upload/image" in final.message and "not JSON" in final.message
+        assert server.prompts == [] and SECRET not in final.message
+
+
+def test_huge_history_answer_is_refused_in_bounded_time(
+    comfy_server: ComfyTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http, "MAX_BODY", 2 * 2**20)
+    comfy_server.faults.huge_json["/history"] = 5 * 2**20
     backend = ComfyUIBackend(comfy_server.url, history_interval=0.2, lost_after=1.0)
-    final, _ = run_one(backend, invert_job(tmp_path))
-    assert isinstance(final, ev.JobFailed)
-    assert "500" in final.message or "Lost contact" in final.message
-    assert len(comfy_server.prompts) <= 1
+    t0 = time.monotonic()
+    final, _ = run_one(backend, invert_job(tmp_path / "out"), timeout=20)
+    assert isinstance(final, ev.JobFailed), final
+    assert "larger than 2 MB" in final.message and "/history/" in final.message
+    assert time.monotonic() - t0 < 10 and len(comfy_server.prompts) == 1
+
+
+def test_big_object_info_is_read_but_a_never_ending_one_is_cut(
+    comfy_server: ComfyTestServer,
+) -> None:
+    comfy_server.faults.huge_json["/object_info"] = 30 * 2**20  # a big install: accepted
+    client = ComfyClient(comfy_server.url)
+    assert len(client.object_info()["padding"]) > 29 * 2**20
+    comfy_server.faults.huge_json.clear()
+    comfy_server.faults.endless_json["/object_info"] = 0.0
+    t0 = time.monotonic()
+    with pytest.raises(ServerError, match=r"larger than 64 MB \(it did not end\)"):
+        client.object_info()
+    assert time.monotonic() - t0 < 15
+    assert client.check().startswith("Connected")  # the client is still usable
+    client.close()
+
+
+def test_a_trickling_never_ending_answer_times_out(
+    comfy_server: ComfyTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http, "BODY_SECONDS", 0.5)
+    comfy_server.faults.endless_json["/system_stats"] = 0.05
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionFailed, match=r"took more than 0\.5 s to send its answer to GET"):
+        ComfyUIBackend(comfy_server.url).check()
+    assert time.monotonic() - t0 < 3
 
 
 def test_unknown_messages_and_bad_binary_frames_are_ignored(

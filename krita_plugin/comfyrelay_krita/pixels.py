@@ -17,6 +17,8 @@ from .qt import (
     image_bytes,
 )
 
+PNG_QUALITY = 80  # Qt maps it to zlib level (100 - q) * 9 // 91 = 1
+
 
 @dataclass(frozen=True)
 class Rect:
@@ -51,10 +53,12 @@ def read_region(doc: Any, rect: Rect) -> QImage:
 
 
 def png_bytes(image: QImage) -> bytes:
+    """PNG at zlib level 1 (Qt quality 80): at 4K 2.3× faster than Qt's default level 6 for
+    12 % more bytes (benchmarks/krita.py); Blender's add-on uses the same level."""
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(WRITE_ONLY)
-    image.save(buffer, "PNG")
+    image.save(buffer, "PNG", PNG_QUALITY)
     buffer.close()
     return bytes(data)
 

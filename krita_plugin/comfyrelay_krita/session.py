@@ -56,9 +56,11 @@ class Session:
         Result files are kept in out_dir: the layers hold the pixels, the files are the backup.
         """
         rect = source_rect(doc, use_selection)
-        image = InputFile("krita.png", png_bytes(read_region(doc, rect)))
-        if not workflow.image_nodes() and not workflow.media_nodes():
-            image = None  # a text-to-image workflow: nothing to upload
+        image = None  # a text-to-image workflow: nothing to upload
+        if workflow.image_nodes() or workflow.media_nodes():
+            pixels = read_region(doc, rect)  # Krita's API: on this thread
+            # Encoding takes seconds at 4K: the runner's thread does it when it sends the job.
+            image = InputFile("krita.png", make=lambda: png_bytes(pixels))
         job = Job(workflow, out_dir, bindings, image, label=workflow.name)
         job_id = self.runner.submit(job)
         from_selection = rect != Rect(0, 0, doc.width(), doc.height())

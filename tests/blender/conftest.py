@@ -36,14 +36,34 @@ def extension_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return zip_path
 
 
-@pytest.fixture(scope="session")
-def bpy_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder holding links to bpy and its own dependencies, and nothing else."""
-    folder = tmp_path_factory.mktemp("bpy-only")
+def link_bpy_only(folder: Path) -> Path:
+    """Fill `folder` with links to bpy and its own dependencies, and nothing else."""
+    folder.mkdir(parents=True, exist_ok=True)
     for name in BPY_ONLY:
         if (SITE / name).exists():
             (folder / name).symlink_to(SITE / name)
     return folder
+
+
+def bpy_env(io: Path, bpy_path: Path) -> dict[str, str]:
+    """The environment of a bpy process: only bpy importable, Blender's user folders and
+    temporary files under `io` (which must exist), no token from the caller's shell."""
+    env = {
+        **os.environ,
+        "BLENDER_USER_RESOURCES": str(io / "user"),
+        "PYTHONPATH": str(bpy_path),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TMPDIR": str(io / "tmp"),
+    }
+    (io / "tmp").mkdir(exist_ok=True)
+    env.pop("COMFYUI_TOKEN", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def bpy_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding links to bpy and its own dependencies, and nothing else."""
+    return link_bpy_only(tmp_path_factory.mktemp("bpy-only"))
 
 
 @pytest.fixture
@@ -57,15 +77,7 @@ def run_blender(extension_zip: Path, bpy_path: Path, tmp_path: Path) -> RunBlend
         payload = {"zip": str(extension_zip), "out": str(out), "output": str(io / "output")}
         payload |= given
         (io / "in.json").write_text(json.dumps(payload))
-        env = {
-            **os.environ,
-            "BLENDER_USER_RESOURCES": str(io / "user"),
-            "PYTHONPATH": str(bpy_path),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "TMPDIR": str(io / "tmp"),
-        }
-        (io / "tmp").mkdir()
-        env.pop("COMFYUI_TOKEN", None)
+        env = bpy_env(io, bpy_path)
         command = [sys.executable, "-S", str(SCRIPTS / "blender_checks.py"), check]
         proc = subprocess.run(
             [*command, str(io / "in.json")],

@@ -61,6 +61,7 @@ def test_local_image_without_url_says_what_to_provide(
     runner.close()
 
 
+@pytest.mark.fault
 def test_error_run_and_lowercase_statuses(tmp_path: Path) -> None:
     with ComfyICUTestServer(api_key=ICU_KEY, lowercase=True) as icu:
         runner = JobRunner(backend(icu))
@@ -87,6 +88,7 @@ def test_files_setting_and_no_cancel(icu: ComfyICUTestServer, tmp_path: Path) ->
     runner.close()
 
 
+@pytest.mark.fault
 def test_bad_accelerator_and_wrong_key(icu: ComfyICUTestServer, tmp_path: Path) -> None:
     with pytest.raises(ComfyRelayError, match="T4, L4"):
         backend(icu, accelerator="RTX4090")

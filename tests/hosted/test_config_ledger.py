@@ -56,6 +56,7 @@ def test_missing_credentials_say_where_to_put_them() -> None:
         config.load_credentials().require_comfyicu()
 
 
+@pytest.mark.fault
 def test_broken_credentials_file_does_not_echo_its_content() -> None:
     path = config.credentials_path()
     path.parent.mkdir(parents=True)

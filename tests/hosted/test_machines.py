@@ -114,6 +114,7 @@ def test_stop_while_the_launch_is_awaited_returns_at_once(rc: RunComfyTestServer
     backend.close()
 
 
+@pytest.mark.fault
 def test_lost_launch_answer_adopts_the_machine_instead_of_launching_again(
     rc: RunComfyTestServer,
 ) -> None:
@@ -126,6 +127,7 @@ def test_lost_launch_answer_adopts_the_machine_instead_of_launching_again(
     assert rc.machines[backend.server_id].stopped is not None  # stop_on_close: launched here
 
 
+@pytest.mark.fault
 def test_failure_status_while_starting_is_a_clear_error(rc: RunComfyTestServer) -> None:
     rc.fail_next_launch = True
     backend = machine_backend(rc, idle_stop=None)
@@ -208,6 +210,7 @@ def test_token2_used_when_token1_is_refused_and_remembered(rc: RunComfyTestServe
     assert rc.requests[-1].authorization == f"Bearer {TOKENS[1]}"
 
 
+@pytest.mark.fault
 def test_both_tokens_refused_says_what_to_check_without_the_tokens(
     rc: RunComfyTestServer,
 ) -> None:

@@ -70,6 +70,7 @@ def test_server_rate_limit_is_respected_without_429(rc: RunComfyTestServer) -> N
     assert rc.rate_limited == 0
 
 
+@pytest.mark.fault
 def test_429_without_retry_after_backs_off_and_gives_up_only_after_the_total(
     rc: RunComfyTestServer,
 ) -> None:
@@ -84,6 +85,7 @@ def test_429_without_retry_after_backs_off_and_gives_up_only_after_the_total(
         api.machines()
 
 
+@pytest.mark.fault
 def test_429_storm_slows_a_machine_job_but_does_not_fail_it(
     rc: RunComfyTestServer, tmp_path: Path
 ) -> None:

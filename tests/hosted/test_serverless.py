@@ -71,6 +71,7 @@ def test_batch_of_20_with_4_in_flight_returns_20_results_in_order(
     no_secret_in_requests(rc)
 
 
+@pytest.mark.fault
 def test_429_storm_slows_jobs_but_fails_none(rc: RunComfyTestServer, tmp_path: Path) -> None:
     dep = rc.add_deployment(SEEDED)
     runner = JobRunner(backend(rc, dep), max_in_flight=3)
@@ -143,6 +144,7 @@ def test_full_workflow_mode_sends_the_whole_graph(rc: RunComfyTestServer, tmp_pa
     runner.close()
 
 
+@pytest.mark.fault
 def test_error_body_with_http_200_fails_the_job(rc: RunComfyTestServer, tmp_path: Path) -> None:
     dep = rc.add_deployment(SEEDED)
     rc.error_in_200 = 1
@@ -155,6 +157,7 @@ def test_error_body_with_http_200_fails_the_job(rc: RunComfyTestServer, tmp_path
     runner.close()
 
 
+@pytest.mark.fault
 def test_failed_result_reports_the_node(rc: RunComfyTestServer, tmp_path: Path) -> None:
     dep = rc.add_deployment(SEEDED)
     runner = JobRunner(backend(rc, dep))
@@ -188,6 +191,7 @@ def test_queue_position_then_cancel_reaches_runcomfy(
     runner.close()
 
 
+@pytest.mark.fault
 def test_cancelled_spellings_and_expired_urls(rc: RunComfyTestServer, tmp_path: Path) -> None:
     assert RequestResult.model_validate({"status": "Canceled"}).state == "canceled"
     rc.url_ttl = 0.05

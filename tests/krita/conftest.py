@@ -31,11 +31,40 @@ def krita_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """XDG_DATA_HOME with the built zip installed as a user would: krita/pykrita/."""
     if KRITARUNNER is None:
         pytest.fail("kritarunner is missing: `bash tests/run.sh` installs Krita")
-    (plugin_zip,) = build_krita(tmp_path_factory.mktemp("dist"), ["linux-x64"])
-    data = tmp_path_factory.mktemp("xdg-data")
+    return install_plugin(tmp_path_factory.mktemp("dist"), tmp_path_factory.mktemp("xdg-data"))
+
+
+def install_plugin(dist: Path, data: Path) -> Path:
+    """Build the plugin zip into `dist` and extract it into `data`/krita/pykrita; return `data`."""
+    (plugin_zip,) = build_krita(dist, ["linux-x64"])
     with zipfile.ZipFile(plugin_zip) as zf:
         zf.extractall(data / "krita" / "pykrita")
     return data
+
+
+def kritarunner_environ(data: Path, io: Path, scripts: Path,
+                        extra: dict[str, str | None] | None = None) -> dict[str, str]:
+    """The environment of a fresh kritarunner: offscreen, its own config, cache and runtime
+    folders under `io`, the plugin from `data`, the check script importable from `scripts`."""
+    runtime = io / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    pykrita = data / "krita" / "pykrita"
+    extra = extra or {}  # the caller's own variables; None removes one
+    environ = {
+        **{k: v for k, v in os.environ.items() if k not in extra},
+        **{k: v for k, v in extra.items() if v is not None},
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_DATA_HOME": str(data),
+        "XDG_CONFIG_HOME": str(io / "config"),
+        "XDG_CACHE_HOME": str(io / "cache"),
+        "XDG_RUNTIME_DIR": str(runtime),
+        # kritarunner imports the script by name; it does not search pykrita itself.
+        "PYTHONPATH": os.pathsep.join([str(pykrita), str(scripts)]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "COMFYRELAY_TEST_IN": str(io / "in.json"),
+    }
+    environ.pop("PYTHONHOME", None)  # a venv's settings must not leak into Krita's Python
+    return environ
 
 
 @pytest.fixture
@@ -48,24 +77,7 @@ def run_krita(krita_data: Path, tmp_path: Path) -> RunKrita:
         io.mkdir()
         out = io / "result.json"
         (io / "in.json").write_text(json.dumps({**payload, "out": str(out)}))
-        runtime = io / "runtime"
-        runtime.mkdir(mode=0o700)
-        pykrita = krita_data / "krita" / "pykrita"
-        extra = env or {}  # the test's own variables; None removes one
-        environ = {
-            **{k: v for k, v in os.environ.items() if k not in extra},
-            **{k: v for k, v in extra.items() if v is not None},
-            "QT_QPA_PLATFORM": "offscreen",
-            "XDG_DATA_HOME": str(krita_data),
-            "XDG_CONFIG_HOME": str(io / "config"),
-            "XDG_CACHE_HOME": str(io / "cache"),
-            "XDG_RUNTIME_DIR": str(runtime),
-            # kritarunner imports the script by name; it does not search pykrita itself.
-            "PYTHONPATH": os.pathsep.join([str(pykrita), str(SCRIPTS)]),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "COMFYRELAY_TEST_IN": str(io / "in.json"),
-        }
-        environ.pop("PYTHONHOME", None)  # a venv's settings must not leak into Krita's Python
+        environ = kritarunner_environ(krita_data, io, SCRIPTS, env)
         command = [str(KRITARUNNER), "-s", "krita_checks", "-f", function]
         proc = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=timeout)
         if not out.exists():

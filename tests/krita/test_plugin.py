@@ -66,6 +66,7 @@ def test_selection_result_lands_on_the_selection(run_krita: RunKrita, server) ->
     assert_inverted(base64.b64decode(r["pixels"]), sel)
 
 
+@pytest.mark.fault
 def test_docker_run_adds_a_layer_and_keeps_the_token_out_of_the_kra(
     run_krita: RunKrita, server
 ) -> None:

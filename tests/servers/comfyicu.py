@@ -44,6 +44,8 @@ class ComfyICUTestServer(AioServer):
         self.run_time = run_time
         self.lowercase = lowercase  # some clients report lower-case statuses
         self.runs: dict[str, TestRun] = {}
+        self.output_name: str | None = None  # outputs reported under this filename
+        self.url_name: str | None = None  # the file name in output URLs
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -113,8 +115,10 @@ class ComfyICUTestServer(AioServer):
         for nid, node in run.prompt.items():
             if node.get("class_type", "").startswith("Save"):
                 name = f"{node['inputs'].get('filename_prefix', 'ComfyUI')}_{nid}_00001_.png"
-                url = self.store(name, png({"prompt": json.dumps(run.prompt)}))
-                run.output.append({"filename": name, "url": url, "thumbnail_url": url})
+                data = png({"prompt": json.dumps(run.prompt)})
+                url = self.store(self.url_name if self.url_name is not None else name, data)
+                shown = self.output_name if self.output_name is not None else name
+                run.output.append({"filename": shown, "url": url, "thumbnail_url": url})
 
     def _json(self, run: TestRun) -> dict[str, Any]:
         status = self._status(run)

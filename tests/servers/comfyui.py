@@ -29,6 +29,7 @@ from urllib.parse import urlparse, urlsplit
 from aiohttp import WSMsgType, web
 
 from tests.servers import comfy_files
+from tests.servers.aio import PORTAL
 from tests.servers.comfy_executor import Executor, Prompt, Run
 from tests.servers.comfy_nodes import NODES, Folders
 from tests.servers.comfy_validate import check_prompt_id, top_error, validate_prompt
@@ -47,10 +48,23 @@ class Faults:
     # After the first `status` frame of a connection, send nothing at all.
     silent_ws: bool = False
     # Route ("/prompt", "/upload/image", "/view", "/history", "/ws"; also matches
-    # "/history/<id>" and the /api/ variants) -> the HTTP status to answer instead.
+    # "/history/<id>" and the /api/ variants), optionally with a method ("POST /queue")
+    # -> the HTTP status to answer instead (the route does nothing).
     http_errors: dict[str, int] = field(default_factory=dict)
     # Route -> how many more requests get the injected error (absent: every request).
     http_error_count: dict[str, int] = field(default_factory=dict)
+    # Injected error pages echo the request headers back (a misconfigured proxy).
+    echo_headers: bool = False
+    # Route (as http_errors) -> the status answered AFTER the route did its work, as a
+    # proxy that loses the answer: {"/prompt": 502} queues the prompt, then answers 502.
+    answer_lost: dict[str, int] = field(default_factory=dict)
+    # A captive portal / login page: every route, the /ws handshake too, answers 200 HTML.
+    portal: bool = False
+    # Route (as http_errors) -> a valid JSON answer of this many bytes instead (a huge
+    # /object_info or /history).
+    huge_json: dict[str, int] = field(default_factory=dict)
+    # Route -> a JSON body that never ends, one 64 KiB piece every this many seconds.
+    endless_json: dict[str, float] = field(default_factory=dict)
     # /view sends a Content-Length larger than the bytes it sends, then hangs up.
     truncate_downloads: bool = False
     # Outputs (in `executed` and history) are reported under this filename and/or subfolder;
@@ -218,22 +232,42 @@ class ComfyTestServer:
             return web.json_response({"error": "unauthorized"}, status=401)
         if origin_forbidden(request.headers.get("Host"), request.headers.get("Origin")):
             return web.Response(status=403)
-        status = self._injected_error(request.path.removeprefix("/api"))
+        route = request.path.removeprefix("/api")
+        faults = self.faults
+        if faults.portal:
+            return web.Response(text=PORTAL, content_type="text/html")
+        status = self._injected_error(request.method, route)
         if status is not None:
-            return web.Response(status=status, text=f"{status}: injected by the test server")
+            return self._error_page(request, status)
+        size = _match(faults.huge_json, request.method, route)
+        if size is not None:
+            return await huge_json(request, size)
+        pause = _match(faults.endless_json, request.method, route)
+        if pause is not None:
+            return await endless_json(request, pause)
         if request.method == "OPTIONS":
             return web.Response()
-        return await handler(request)
+        response = await handler(request)
+        lost = _match(faults.answer_lost, request.method, route)
+        if lost is not None:
+            return self._error_page(request, lost)
+        return response
 
-    def _injected_error(self, route: str) -> int | None:
-        for prefix, status in list(self.faults.http_errors.items()):
-            if route != prefix and not route.startswith(prefix.rstrip("/") + "/"):
+    def _error_page(self, request: web.Request, status: int) -> web.Response:
+        text = f"{status}: injected by the test server"
+        if self.faults.echo_headers:
+            text += f". Request headers: {dict(request.headers)}"
+        return web.Response(status=status, text=text)
+
+    def _injected_error(self, method: str, route: str) -> int | None:
+        for key, status in list(self.faults.http_errors.items()):
+            if not _matches(key, method, route):
                 continue
-            left = self.faults.http_error_count.get(prefix)
+            left = self.faults.http_error_count.get(key)
             if left is not None:
                 if left <= 0:
                     continue
-                self.faults.http_error_count[prefix] = left - 1
+                self.faults.http_error_count[key] = left - 1
             return status
         return None
 
@@ -523,6 +557,51 @@ class ComfyTestServer:
                 done = {"node": None, "prompt_id": prompt.prompt_id}
                 await self.send("executing", done, prompt.client_id)
             self._busy = False
+
+
+def _matches(key: str, method: str, route: str) -> bool:
+    """`key` is "/route" or "METHOD /route"; "/history" also matches "/history/<id>"."""
+    want, _, prefix = key.rpartition(" ")
+    if want and want.upper() != method:
+        return False
+    return route == prefix or route.startswith(prefix.rstrip("/") + "/")
+
+
+def _match(table: dict[str, Any], method: str, route: str) -> Any:
+    return next((v for k, v in table.items() if _matches(k, method, route)), None)
+
+
+async def huge_json(request: web.Request, size: int) -> web.StreamResponse:
+    """{"padding": "xxx..."} of `size` bytes, sent in pieces."""
+    head, tail = b'{"padding": "', b'"}'
+    fill = max(0, size - len(head) - len(tail))
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = len(head) + fill + len(tail)
+    await response.prepare(request)
+    await response.write(head)
+    piece = b"x" * (1 << 20)
+    while fill > 0:
+        await response.write(piece[:fill])
+        fill -= len(piece)
+    await response.write(tail)
+    await response.write_eof()
+    return response
+
+
+async def endless_json(request: web.Request, pause: float) -> web.StreamResponse:
+    """A chunked JSON array that never ends (until the client hangs up, or 4 GiB)."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    piece = b"0," * (1 << 15)
+    try:
+        await response.write(b"[")
+        for _ in range(1 << 16):
+            await response.write(piece)
+            if pause:
+                await asyncio.sleep(pause)
+    except (ConnectionError, RuntimeError):
+        pass  # the client hung up, as it should
+    return response
 
 
 def history_entry(run: Run) -> dict[str, Any]:

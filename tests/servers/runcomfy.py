@@ -42,6 +42,7 @@ class TestMachine:
     launched: float
     fail: bool = False
     stopped: float | None = None
+    state: str | None = None  # forced current_status once started (set_state)
 
     def ready_at(self, delay: float) -> float:
         return self.launched + delay
@@ -100,6 +101,9 @@ class RunComfyTestServer(AioServer):
         self.deployments: dict[str, dict[str, Any]] = {}
         self.inference: dict[str, Request] = {}
         self.error_in_200 = 0  # the next N inference submits answer 200 with an error body
+        self.output_name: str | None = None  # outputs reported under this filename...
+        self.output_subfolder: str | None = None  # ...and subfolder (hostile names)
+        self.url_name: str | None = None  # the file name in output URLs
         self.cancel_spelling = "cancelled"
         self.max_outstanding = 0
         self.rate_limited = 0  # 429s sent
@@ -116,6 +120,10 @@ class RunComfyTestServer(AioServer):
         """Refuse the next `count` API requests, or all for `seconds`, with 429."""
         self._storm = count
         self._storm_until = time.monotonic() + seconds
+
+    def set_state(self, server_id: str, state: str) -> None:
+        """Switch a started machine to `state` ("Error", "Stopping"...) from now on."""
+        self.machines[server_id].state = state
 
     def billed_seconds(self, server_id: str) -> float:
         m = self.machines[server_id]
@@ -204,6 +212,8 @@ class RunComfyTestServer(AioServer):
             return None
         if now < ready:
             return "Starting" if now < m.launched + self.ready_delay / 2 else "Initializing"
+        if m.state is not None:
+            return m.state
         return "Error" if m.fail else "Ready"
 
     def _machine_json(self, m: TestMachine, status: str) -> dict[str, Any]:
@@ -409,8 +419,11 @@ class RunComfyTestServer(AioServer):
             if node["class_type"].startswith("Save"):
                 name = f"{node['inputs'].get('filename_prefix', 'ComfyUI')}_00001_.png"
                 data = png({"prompt": json.dumps(req.graph)})
-                req.outputs[nid] = {"images": [{"url": self.store(name, data), "filename": name,
-                                                "subfolder": "", "type": "output"}]}
+                url = self.store(self.url_name if self.url_name is not None else name, data)
+                shown = self.output_name if self.output_name is not None else name
+                req.outputs[nid] = {"images": [{"url": url, "filename": shown,
+                                                "subfolder": self.output_subfolder or "",
+                                                "type": "output"}]}
 
     def _req(self, request: web.Request) -> Request | None:
         req = self.inference.get(request.match_info["rid"])
