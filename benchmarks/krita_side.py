@@ -1,0 +1,284 @@
+"""Runs inside Krita (kritarunner): times the plugin's main-thread work. Host: benchmarks/krita.py.
+
+The host passes a JSON file in COMFYRELAY_TEST_IN ({"out": path, ...}) and reads back what
+`bench` wrote to "out" (figures, or the traceback): kritarunner's exit code says nothing.
+
+The plugin is timed as shipped: its functions are wrapped here (class and module attributes
+replaced before the docker is built), so the split between importing a result and the rest of
+a pump needs no hooks in the plugin itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from comfyrelay_krita import docker, pixels, session
+from comfyrelay_krita.qt import WRITE_ONLY, QApplication, QBuffer, QByteArray, QtGui
+from krita import Krita
+
+PAYLOAD: dict[str, Any] = {}
+KEEP: list[Any] = []  # the docker owns the panel's widgets: it must outlive the jobs
+JOBS = itertools.count(1)  # numbers the jobs, to make each canvas unique
+SLOT_ERRORS: list[str] = []  # tracebacks from Qt slots (see catch_slot_errors)
+
+
+@dataclass
+class Probe:
+    """What the wrappers saw during one job (only while `recording`)."""
+
+    recording: bool = False
+    importing: float = 0.0  # ms spent turning results into layers in the current pump
+    slices: list[tuple[float, float]] = field(default_factory=list)  # (pump ms, import ms)
+    # ms per part, summed over the job: the Run press and its pixel read and PNG encode;
+    # decoding the result file and making it a layer (both inside the import).
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+PROBE = Probe()
+
+
+def ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+def adding(into: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrap a function so each call's time is added to PROBE.parts[into]."""
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                PROBE.parts[into] = PROBE.parts.get(into, 0.0) + ms_since(start)
+
+        return timed
+
+    return wrap
+
+
+def instrument() -> None:
+    """Replace the plugin's entry points with timed ones; the docker binds them at creation."""
+    replace(docker.Panel, "pump", pump_slice)
+    replace(docker.Panel, "run", run_press)
+    replace(session.Session, "_add_layer", result_import)
+    # session imported these by name: wrap its own references, which Session calls.
+    # png_bytes runs on the runner's thread (InputFile.make): timed, but not a UI slice.
+    for name, part in [("read_region", "read"), ("png_bytes", "encode"),
+                       ("load_image", "decode"), ("add_result_layer", "layer")]:
+        replace(session, name, adding(part))
+
+
+def replace(owner: Any, name: str, wrap: Callable[[Callable[..., Any]], Any]) -> None:
+    """owner.name = wrap(owner.name), by name: mypy forbids assigning to a method."""
+    setattr(owner, name, wrap(getattr(owner, name)))
+
+
+def pump_slice(pump: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Each pump while recording is a slice: (its ms, the ms of result imports inside it)."""
+
+    def timed_pump(self: Any) -> None:
+        PROBE.importing = 0.0
+        start = time.perf_counter()
+        try:
+            pump(self)
+        finally:
+            if PROBE.recording:
+                PROBE.slices.append((ms_since(start), PROBE.importing))
+
+    return timed_pump
+
+
+def run_press(run: Callable[[Any], None]) -> Callable[[Any], None]:
+    timed = adding("press")(run)
+
+    def timed_run(self: Any) -> None:  # no *args: PyQt would pass clicked's `checked` on
+        timed(self)
+
+    return timed_run
+
+
+def result_import(add_layer: Callable[..., None]) -> Callable[..., None]:
+    """Session._add_layer: the downloaded file becomes a layer (decode, pixels, add)."""
+
+    def timed_add_layer(self: Any, *args: Any) -> None:
+        start = time.perf_counter()
+        try:
+            add_layer(self, *args)
+        finally:
+            PROBE.importing += ms_since(start)
+
+    return timed_add_layer
+
+
+def reporting(bench: Callable[[], dict[str, Any]]) -> Callable[..., None]:
+    """kritarunner calls function(args); run the benchmark and always write a verdict."""
+
+    def run(args: Any = None) -> None:
+        PAYLOAD.update(json.loads(Path(os.environ["COMFYRELAY_TEST_IN"]).read_text()))
+        catch_slot_errors()
+        try:
+            result = bench()
+        except BaseException:
+            result = {"error": traceback.format_exc()}
+        with open(PAYLOAD["out"], "w") as f:
+            json.dump(result, f)
+
+    return run
+
+
+def catch_slot_errors() -> None:
+    """An exception in a Qt slot would open Krita's error dialog and wait for a click forever:
+    keep it instead, and fail the benchmark at the next spin."""
+
+    def keep(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+        SLOT_ERRORS.append("".join(traceback.format_exception(kind, error, tb)))
+
+    sys.excepthook = keep
+
+
+def spin_until(done: Callable[[], bool], timeout: float) -> bool:
+    """Let Qt run (the docker's timer among it) until `done` or the timeout."""
+    end = time.monotonic() + timeout
+    while not done():
+        if SLOT_ERRORS:
+            raise RuntimeError(f"in a Qt slot:\n{SLOT_ERRORS[0]}")
+        if time.monotonic() > end:
+            return False
+        QApplication.processEvents()
+        time.sleep(0.005)
+    return True
+
+
+def canvas(width: int, height: int, raw: str) -> Any:
+    """A document whose background holds the host's B, G, R, A bytes (gradient + noise)."""
+    doc = Krita.instance().createDocument(width, height, "bench", "RGBA", "U8", "", 72.0)
+    background = doc.rootNode().childNodes()[0]
+    background.setPixelData(QByteArray(Path(raw).read_bytes()), 0, 0, width, height)
+    doc.setActiveNode(background)
+    doc.refreshProjection()
+    doc.waitForDone()
+    return doc
+
+
+def docker_panel(holder: list[Any]) -> Any:
+    """The real docker, set up as a user would, running on whatever document holder[0] is."""
+    krita = Krita.instance()
+    krita.setBatchmode(True)
+    dock = docker.ComfyRelayDocker()
+    KEEP.append(dock)
+    panel = dock.panel
+    panel.document = lambda: holder[0]  # kritarunner has no views, hence no active document
+    panel.backend_box.url.setText(PAYLOAD["url"])
+    panel.output_edit.setText(PAYLOAD["results"])
+    panel.backend_box.token.editingFinished.emit()  # stores the settings, builds the back end
+    panel.load_workflow(PAYLOAD["workflow"])
+    return panel
+
+
+def one_job(panel: Any, doc: Any) -> dict[str, Any]:
+    """Press Run, let the docker pump until the job has ended, then drop its layer again."""
+    background = doc.rootNode().childNodes()[0]
+    # A canvas sent before is a cache hit for ComfyUI (it hashes LoadImage's file): nothing
+    # would run. One changed pixel per job makes every job a full one.
+    mark = next(JOBS) % 256
+    background.setPixelData(QByteArray(bytes([mark, 0, 0, 255])), 0, 0, 1, 1)
+    doc.refreshProjection()
+    doc.waitForDone()
+    doc.setActiveNode(background)
+    PROBE.slices, PROBE.parts, PROBE.recording = [], {}, True
+    started = time.perf_counter()
+    panel.run_button.click()
+    if SLOT_ERRORS:
+        raise RuntimeError(f"pressing Run:\n{SLOT_ERRORS[0]}")
+    session_ = panel.session
+    finished = spin_until(lambda: panel.run_button.isEnabled() and not session_.busy,
+                          PAYLOAD["job_timeout"])
+    PROBE.recording = False
+    status, layers = panel.status.text(), list(session_.layers)
+    if not finished or not status.startswith("Done") or not layers:
+        raise RuntimeError(f"job did not end with a layer: {status!r} finished={finished}")
+    bounds = layers[0].bounds()
+    if (bounds.width(), bounds.height()) != (doc.width(), doc.height()):
+        raise RuntimeError(f"the result layer is {bounds.width()}×{bounds.height()}")
+    for layer in layers:  # the next job starts from the same canvas and layer stack
+        layer.remove()
+    session_.layers.clear()
+    doc.waitForDone()
+    return {"job_ms": ms_since(started), "slices": PROBE.slices, "parts": PROBE.parts}
+
+
+def responsiveness() -> dict[str, Any]:
+    """Jobs per canvas size; a small job first warms up imports, sockets and image codecs."""
+    instrument()
+    holder: list[Any] = [canvas(64, 64, PAYLOAD["warmup"])]
+    panel = docker_panel(holder)
+    one_job(panel, holder[0])
+    jobs: dict[str, list[dict[str, Any]]] = {}
+    for width, height, raw in PAYLOAD["sizes"]:
+        holder[0] = canvas(width, height, raw)
+        jobs[f"{width}x{height}"] = [one_job(panel, holder[0])
+                                     for _ in range(PAYLOAD["repeats"])]
+        holder[0].close()
+    panel.close_session()
+    return jobs
+
+
+def encoded(image: Any, fmt: str, quality: int) -> bytes:
+    """What QImage.save writes: the same path as the plugin's png_bytes, with a quality."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(WRITE_ONLY)
+    if not image.save(buffer, fmt, quality):
+        raise RuntimeError(f"Qt cannot write {fmt} here")
+    buffer.close()
+    return bytes(data)
+
+
+def png_level_class(data: bytes) -> int:
+    """FLEVEL of the first IDAT's zlib header: 0 (levels 0-1), 1 (2-5), 2 (6), 3 (7-9).
+
+    Proves which zlib level Qt's PNG "quality" really chose."""
+    at = data.index(b"IDAT") + 4
+    return data[at + 1] >> 6
+
+
+def encode_costs() -> dict[str, Any]:
+    """Read the canvas and encode it in each format, `repeats` times; sizes from the last."""
+    width, height, raw = PAYLOAD["encode_size"]
+    doc = canvas(width, height, raw)
+    rect = pixels.Rect(0, 0, width, height)
+    read_ms: list[float] = []
+    cases: list[dict[str, Any]] = []
+    writable = {bytes(f).decode().upper() for f in QtGui.QImageWriter.supportedImageFormats()}
+    for fmt, quality in PAYLOAD["formats"]:
+        if fmt not in writable:  # e.g. WEBP needs Qt's optional imageformats plugin
+            cases.append({"format": fmt, "quality": quality, "missing": True})
+            continue
+        times: list[float] = []
+        for _ in range(PAYLOAD["repeats"]):
+            start = time.perf_counter()
+            image = pixels.read_region(doc, rect)
+            read_ms.append(ms_since(start))
+            data = encoded(image, fmt, quality)  # quality -1: Qt's default
+            times.append(ms_since(start))
+        level = png_level_class(data) if fmt == "PNG" else None
+        cases.append({"format": fmt, "quality": quality, "ms": times, "bytes": len(data),
+                      "flevel": level})
+    doc.close()
+    return {"size": [width, height], "read_ms": read_ms, "cases": cases,
+            "plugin_quality": pixels.PNG_QUALITY}
+
+
+@reporting
+def bench() -> dict[str, Any]:
+    return {"responsiveness": responsiveness(), "encode": encode_costs()}

@@ -1,0 +1,110 @@
+"""Client overhead: per-job wall time of a 64×64 invert, three clients, one server, one run.
+
+The clients take turns job by job, so drift on a shared machine hits them alike. ComfyRelay
+is timed as a host sees it: from submit() to the final event coming out of poll().
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from comfy_api_simplified import ComfyApiWrapper
+from comfyrelay import ComfyUIBackend, InputFile, Job, JobRunner, Workflow
+from comfyrelay import events as ev
+
+from tests.imaging import gradient_png
+from tests.paths import WORKFLOWS
+
+from . import seed_flow
+from .serve import server
+from .table import Row, row
+
+JOBS_PER_RUN = 10
+Client = Callable[[Path], list[Path]]
+
+
+def comfyrelay_client(url: str, image: Path) -> tuple[Client, Callable[[], None]]:
+    runner = JobRunner(ComfyUIBackend(url))
+    workflow = Workflow.load(WORKFLOWS / "invert_api.json")
+    data = InputFile(image.name, image.read_bytes())
+
+    def run(out: Path) -> list[Path]:
+        runner.submit(Job(workflow, out, image=data))
+        while True:
+            for event in runner.poll():
+                if isinstance(event, ev.JobFinished):
+                    return list(event.outputs)
+                if isinstance(event, ev.FINAL_EVENTS):
+                    raise RuntimeError(f"ComfyRelay job ended with {event}")
+            time.sleep(0.001)  # a host's timer would tick far less often
+
+    return run, runner.close
+
+
+def seed_client(url: str, image: Path) -> Client:
+    graph = Workflow.load(WORKFLOWS / "invert_api.json").graph
+    return lambda out: seed_flow.run(url, graph, image, out)
+
+
+def simplified_client(url: str, image: Path) -> Client:
+    api = ComfyApiWrapper(url)
+    graph = Workflow.load(WORKFLOWS / "invert_api.json").graph
+
+    def run(out: Path) -> list[Path]:
+        uploaded = api.upload_image(image)
+        graph["1"]["inputs"]["image"] = f"{uploaded['subfolder']}/{uploaded['name']}"
+        saved = []
+        for name, data in api.queue_and_wait_images(graph, "Save").items():
+            path = out / Path(name).name
+            path.write_bytes(data)
+            saved.append(path)
+        return saved
+
+    return run
+
+
+def timed(client: Client, out: Path) -> float:
+    out.mkdir(parents=True)
+    started = time.perf_counter()
+    outputs = client(out)
+    elapsed = time.perf_counter() - started
+    if len(outputs) != 1 or not outputs[0].stat().st_size:
+        raise RuntimeError(f"expected one output in {out}, got {outputs}")
+    return elapsed
+
+
+def run(repeats: int, workdir: Path) -> list[Row]:
+    image = workdir / "in.png"
+    image.write_bytes(gradient_png(64, 64))
+    medians: dict[str, list[float]] = {"comfyrelay": [], "seed 001": [], "simplified": []}
+    with server("comfyui", str(workdir / "server")) as info:
+        url = info["url"]
+        relay, close = comfyrelay_client(url, image)
+        clients = {"comfyrelay": relay, "seed 001": seed_client(url, image),
+                   "simplified": simplified_client(url, image)}
+        try:
+            for name, client in clients.items():  # warm-up: connections, imports, caches
+                timed(client, workdir / "warm" / name)
+            for rep in range(repeats):
+                times: dict[str, list[float]] = {name: [] for name in clients}
+                for n in range(JOBS_PER_RUN):
+                    for name, client in clients.items():
+                        times[name].append(timed(client, workdir / f"{rep}-{n}" / name))
+                for name, values in times.items():
+                    medians[name].append(sorted(values)[len(values) // 2] * 1000)
+        finally:
+            close()
+    return rows(medians)
+
+
+def rows(medians: dict[str, list[float]]) -> list[Row]:
+    relay = medians["comfyrelay"]
+    out = [row("overhead", f"64×64 invert per job: {name}", values, "ms")
+           for name, values in medians.items()]
+    for other, label in (("seed 001", "seed 001 minimal flow"),
+                         ("simplified", "comfy-api-simplified 1.6.0")):
+        ratios = [a / b for a, b in zip(relay, medians[other], strict=True)]
+        out.append(row("overhead", f"ComfyRelay ÷ {label}", ratios, "×"))
+    return out
