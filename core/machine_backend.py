@@ -151,6 +151,7 @@ class RunComfyMachineBackend(Backend):
         poll_max: float = 15.0,
         ready_timeout: float = 1200.0,
         not_found_grace: float = 60.0,
+        unreachable_grace: float = 60.0,
         watch_interval: float = 5.0,
         state_interval: float = 10.0,
         comfy_factory: Callable[[str], Backend] = ComfyUIBackend,
@@ -172,7 +173,7 @@ class RunComfyMachineBackend(Backend):
         self.stop_on_close = stop_on_close
         self.hourly_price = hourly_price
         self.poll = {"first_delay": poll_first, "max_delay": poll_max, "timeout": ready_timeout,
-                     "not_found_grace": not_found_grace}
+                     "not_found_grace": not_found_grace, "unreachable_grace": unreachable_grace}
         self.watch_interval = watch_interval
         self.state_interval = state_interval  # ask RunComfy for the state this often in a job
         self.comfy_factory = comfy_factory

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import requests
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from .errors import AuthenticationFailed, ComfyRelayError, ServerError
+from .errors import AuthenticationFailed, ComfyRelayError, ConnectionFailed, ServerError
 from .http import DEFAULT_TIMEOUT, HttpClient, short_body
 from .ratelimit import (
     DEFAULT_POLICY,
@@ -340,14 +340,29 @@ class RunComfyServer(RunComfyApi):
         first_delay: float = 2.0,
         max_delay: float = 15.0,
         not_found_grace: float = 60.0,
+        unreachable_grace: float = 60.0,
         on_status: Callable[[Machine | None], None] | None = None,
     ) -> Machine:
         """Poll with growing delays until Ready with a URL; raise MachineFailed on a failure
-        status, a lasting 404 or the timeout. A 404 right after launch is normal [3rd]."""
+        status, a lasting 404 or the timeout. A 404 right after launch is normal [3rd].
+        Network errors and 5xx answers are waited out for `unreachable_grace` seconds: a
+        launch of many minutes should not fail on one bad gateway."""
         start = time.monotonic()
         delay = first_delay
+        failing_since: float | None = None
         while True:
-            machine = self.machine(server_id, cancelled)
+            try:
+                machine = self.machine(server_id, cancelled)
+            except (ConnectionFailed, ServerError) as exc:
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if not _transient(exc) or now - failing_since > unreachable_grace:
+                    raise
+                log.info("RunComfy machine state not available yet, asking again: %s", exc)
+                sleep(delay, cancelled)
+                delay = min(max_delay, delay * 1.5)
+                continue
+            failing_since = None
             if on_status is not None:
                 on_status(machine)
             elapsed = time.monotonic() - start
@@ -375,6 +390,12 @@ class RunComfyServer(RunComfyApi):
 
     def _server(self, server_id: str) -> str:
         return f"{self.base}/servers/{quote(server_id, safe='')}"
+
+
+def _transient(exc: ComfyRelayError) -> bool:
+    """A dropped connection or a 5xx: worth asking again. A refusal (401, 404...) is not."""
+    status = getattr(exc, "status", None)
+    return isinstance(exc, ConnectionFailed) or (status is not None and status >= 500)
 
 
 def _unwrap(data: dict[str, Any]) -> dict[str, Any]:

@@ -126,6 +126,16 @@ def test_machine_api_errors_on_each_route(
     no_secret(tmp_path, repr(final))
 
 
+def test_a_few_bad_gateways_while_the_machine_starts_do_not_fail_the_launch(
+    rc: RunComfyTestServer, tmp_path: Path
+) -> None:
+    rc.inject("GET", r"/servers/[^/]+$", 502, count=3)
+    backend = machine_backend(rc, idle_stop=None)
+    final, _ = run(backend, image_job(tmp_path / "out"))
+    assert isinstance(final, ev.JobFinished), final
+    assert len(rc.called("POST", "/servers")) == 1
+
+
 @pytest.mark.parametrize("status", [500, 502])
 def test_machine_stop_error_keeps_the_machine_in_the_ledger(
     rc: RunComfyTestServer, status: int

@@ -23,7 +23,8 @@ from tests.servers.runcomfy import RunComfyTestServer
 from tests.workflows import invert
 
 FAST_MACHINE: dict[str, Any] = dict(
-    poll_first=0.05, poll_max=0.1, not_found_grace=5.0, watch_interval=0.05, ready_timeout=10.0
+    poll_first=0.05, poll_max=0.1, not_found_grace=5.0, unreachable_grace=0.5,
+    watch_interval=0.05, ready_timeout=10.0,
 )
 
 
