@@ -4,9 +4,9 @@ One fresh kritarunner (offscreen, set up as tests/krita do) runs benchmarks/krit
 against the ComfyUI test server (invert_api.json: same-size result):
 
 - responsiveness: every main-thread slice of whole jobs through the real docker at 1920×1080
-  and 3840×2160 — each pump of its QTimer, split into importing the result (file -> layer)
-  and everything else, and the one-off Run press (canvas pixels read; the PNG is encoded on
-  the runner's thread, timed apart).
+  and 3840×2160 — each pump of its QTimer, split into importing the result (the decoded
+  image becomes a layer) and everything else, and the one-off Run press (canvas pixels read).
+  Encoding the canvas (runner's thread) and decoding results (decode thread) are timed apart.
 - encode: reading a 3840×2160 canvas and encoding it in each format and level Qt offers.
 
 The test server runs in this process, so on a small machine it competes with Krita for CPU;
@@ -132,9 +132,9 @@ def job_rows(label: str, jobs: list[dict[str, Any]]) -> list[Row]:
     return [
         ms("everything else, longest", [max(s) for s in other], target=True),
         ms("everything else, p99", [percentile(s, 99) for s in other], target=True),
-        ms("import of the result, longest", [max(s, default=0.0) for s in imports]),
-        ms("  of which decoding the file", [p["decode"] for p in parts]),
-        ms("  of which making the layer", [p["layer"] for p in parts]),
+        ms("import of the result (making the layer), longest",
+           [max(s, default=0.0) for s in imports]),
+        ms("decoding the result, on a decode thread", [p["decode"] for p in parts]),
         ms("pressing Run apart from reading pixels, once",
            [p["press"] - p["read"] for p in parts], target=True),
         ms("reading pixels (Krita's own), once", [p["read"] for p in parts]),

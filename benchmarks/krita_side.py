@@ -73,8 +73,9 @@ def instrument() -> None:
     replace(session.Session, "_add_layer", result_import)
     # session imported these by name: wrap its own references, which Session calls.
     # png_bytes runs on the runner's thread (InputFile.make): timed, but not a UI slice.
+    # load_image runs on the session's decode thread: timed, not a UI slice either.
     for name, part in [("read_region", "read"), ("png_bytes", "encode"),
-                       ("load_image", "decode"), ("add_result_layer", "layer")]:
+                       ("load_image", "decode")]:
         replace(session, name, adding(part))
 
 
@@ -108,7 +109,7 @@ def run_press(run: Callable[[Any], None]) -> Callable[[Any], None]:
 
 
 def result_import(add_layer: Callable[..., None]) -> Callable[..., None]:
-    """Session._add_layer: the downloaded file becomes a layer (decode, pixels, add)."""
+    """Session._add_layer: the decoded result becomes a layer (pixels, add)."""
 
     def timed_add_layer(self: Any, *args: Any) -> None:
         start = time.perf_counter()

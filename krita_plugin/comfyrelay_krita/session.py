@@ -1,11 +1,14 @@
 """Runs workflows on Krita documents: the canvas goes out, result images come back as layers.
 
-No widgets here, so the docker and the headless tests drive the same code. Everything runs
-on the Qt main thread except the network, which stays on the core runner's thread.
+No widgets here, so the docker and the headless tests drive the same code. Krita's API is
+used on the Qt main thread only; the network, encoding the canvas (the runner's thread) and
+decoding results (a decode thread) run elsewhere, so a 4K job never freezes the canvas for
+long. A job's final event reaches the UI once its results are layers.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,16 @@ class _Run:
     last_layer: Any = None  # the next output goes above it, keeping outputs in order
 
 
+@dataclass
+class _Decoding:
+    """A result file being decoded off the main thread, to become a layer of `run`."""
+
+    job_id: str
+    run: _Run
+    path: Path
+    image: Future[Any]
+
+
 class Session:
     """Submits jobs for documents and turns their image outputs into layers."""
 
@@ -48,6 +61,10 @@ class Session:
         self._runs: dict[str, _Run] = {}
         self.layers: list[Any] = []  # every layer added, newest last
         self.errors: list[str] = []  # results that could not become layers
+        # QImage decoding is thread-safe and takes ~0.3 s for a 4K PNG: one thread, in order.
+        self._decoder = ThreadPoolExecutor(1, thread_name_prefix="comfyrelay-decode")
+        self._decoding: list[_Decoding] = []
+        self._held: list[Event] = []  # final events of jobs whose results are not layers yet
 
     def run(self, doc: Any, workflow: Workflow, bindings: Bindings, use_selection: bool,
             out_dir: Path) -> str:
@@ -72,17 +89,23 @@ class Session:
         events = self.runner.poll()
         for event in events:
             self._handle(event)
-        return events
+        self._place_decoded()
+        self._held += [e for e in events if isinstance(e, FINAL)]
+        pending = {d.job_id for d in self._decoding}
+        ready = [e for e in self._held if getattr(e, "job_id", "") not in pending]
+        self._held = [e for e in self._held if e not in ready]
+        return [e for e in events if not isinstance(e, FINAL)] + ready
 
     def cancel(self, job_id: str | None = None) -> None:
         self.runner.cancel(job_id)
 
     @property
     def busy(self) -> bool:
-        return self.runner.busy
+        return self.runner.busy or bool(self._decoding or self._held)
 
     def close(self) -> None:
         self.runner.close()
+        self._decoder.shutdown(wait=False, cancel_futures=True)
         self._runs.clear()
 
     def _handle(self, event: Event) -> None:
@@ -92,27 +115,38 @@ class Session:
         if isinstance(event, JobStarted):
             run.seed = event.seed
         elif isinstance(event, JobOutput) and event.kind == "image":
-            self._add_layer(run, event.path)
-        elif isinstance(event, JobFinished | JobFailed | JobCancelled):
+            # A selection's result is fitted to it; a whole-canvas result keeps its own size.
+            size = (run.rect.width, run.rect.height) if run.from_selection else None
+            image = self._decoder.submit(load_image, event.path, size)
+            self._decoding.append(_Decoding(event.job_id, run, event.path, image))
+        elif isinstance(event, FINAL):
             self._runs.pop(event.job_id)
 
-    def _add_layer(self, run: _Run, path: Path) -> None:
+    def _place_decoded(self) -> None:
+        """Results decoded so far become layers, in the order they arrived."""
+        while self._decoding and self._decoding[0].image.done():
+            done = self._decoding.pop(0)
+            try:
+                image = done.image.result()
+            except ValueError as exc:
+                self.errors.append(str(exc))
+                continue
+            self._add_layer(done.run, done.path, image)
+
+    def _add_layer(self, run: _Run, path: Path, image: Any) -> None:
         if not is_open(run.doc):
             self.errors.append(f"{path.name}: its document was closed; the file is in "
                                f"{path.parent}.")
             return
-        # A selection's result is fitted to it; a whole-canvas result keeps its own size.
         at = run.rect
-        try:
-            image = load_image(path, (at.width, at.height) if run.from_selection else None)
-        except ValueError as exc:
-            self.errors.append(str(exc))
-            return
         at = Rect(at.x, at.y, image.width(), image.height())
         base = run.name if run.seed is None else f"{run.name} · seed {run.seed}"
         name = unique_name(run.doc, base)
         run.last_layer = add_result_layer(run.doc, image, name, at, run.last_layer)
         self.layers.append(run.last_layer)
+
+
+FINAL = (JobFinished, JobFailed, JobCancelled)
 
 
 def is_open(doc: Any) -> bool:
