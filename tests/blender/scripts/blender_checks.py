@@ -327,28 +327,6 @@ def check_sources(payload: Report) -> Report:
     return report
 
 
-def check_stall(payload: Report) -> Report:
-    """Main-thread time during a 1920×1080 job: saving the render, then every pump."""
-    addon = install(payload["zip"])
-    configure(addon, payload)
-    scene = tiny_scene()
-    scene.render.resolution_x, scene.render.resolution_y = 1920, 1080
-    scene.cycles.samples = 1
-    use_workflow(scene, payload["workflow"])
-    bpy.ops.render.render()
-    started = time.perf_counter()
-    error = run_op()
-    total = time.perf_counter() - started
-    image = bpy.data.images["ComfyRelay Result"]
-    decode = time.perf_counter()
-    size = list(image.size)  # the first use decodes the PNG (an Image Editor's first draw)
-    report: Report = {"run_error": error, "size": size, "total": total}
-    report["decode"] = time.perf_counter() - decode
-    report.update(session_state(addon))
-    report["pump_times"] = sorted(addon_module(addon, "pump").SESSION.pump_times)[-5:]
-    return report
-
-
 def check_remove(payload: Report) -> Report:
     """Disable, then uninstall, as Preferences › Add-ons does."""
     addon = install(payload["zip"])
