@@ -103,6 +103,25 @@ def test_a_server_echoing_the_token_does_not_put_it_in_the_error() -> None:
     assert secret not in str(err.value)
 
 
+def test_input_read_when_sent_missing_file_is_a_clear_error_and_temporary_one_is_removed(
+    comfy_server: ComfyTestServer, tmp_path: Path
+) -> None:
+    """Hosts hand over their saved render to be read on the runner's thread."""
+    gone = InputFile.from_path(tmp_path / "deleted.png", read_now=False)
+    final, _ = run_one(ComfyUIBackend(comfy_server.url),
+                       Job(workflows.invert(), tmp_path / "o", image=gone))
+    assert isinstance(final, ev.JobFailed)
+    assert "Cannot read the input image" in final.message and "deleted.png" in final.message
+    assert comfy_server.prompts == []
+    saved = tmp_path / "render-1.png"
+    saved.write_bytes(PNG)
+    temporary = InputFile.from_path(saved, read_now=False, temporary=True)
+    final, _ = run_one(ComfyUIBackend(comfy_server.url),
+                       Job(workflows.invert(), tmp_path / "o", image=temporary))
+    assert isinstance(final, ev.JobFinished) and is_inverse(PNG, final.outputs[0])
+    assert not saved.exists()
+
+
 def test_oversized_upload_says_size_and_limit(tmp_path: Path) -> None:
     with ComfyTestServer(tmp_path / "s", max_upload_size=4096) as server:
         with pytest.raises(UploadTooLarge) as err:
