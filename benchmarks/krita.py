@@ -31,6 +31,7 @@ from tests.servers.comfyui import ComfyTestServer
 from .table import Row, percentile, row
 
 SIDE = Path(__file__).resolve().parent / "krita_side.py"
+CHECKS = Path(__file__).resolve().parent.parent / "tests" / "krita" / "scripts" / "krita_checks.py"
 SIZES = [(1920, 1080), (3840, 2160)]
 ENCODE_SIZE = (3840, 2160)
 WARMUP = (64, 64)
@@ -95,6 +96,7 @@ def in_krita(data: Path, workdir: Path, payload: dict[str, Any]) -> dict[str, An
     # A folder of its own: next to this file, `import krita` would find benchmarks/krita.py.
     scripts = mkdir(workdir / "scripts")
     shutil.copy(SIDE, scripts / SIDE.name)
+    shutil.copy(CHECKS, scripts / CHECKS.name)  # its reporting and spin_until, reused
     out = io / "result.json"
     (io / "in.json").write_text(json.dumps({**payload, "out": str(out)}))
     command = [kritarunner, "-s", SIDE.stem, "-f", "bench"]

@@ -11,24 +11,18 @@ a pump needs no hooks in the plugin itself.
 from __future__ import annotations
 
 import itertools
-import json
-import os
-import sys
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from comfyrelay_krita import docker, pixels, session
-from comfyrelay_krita.qt import WRITE_ONLY, QApplication, QBuffer, QByteArray, QtGui
+from comfyrelay_krita.qt import WRITE_ONLY, QBuffer, QByteArray, QtGui
 from krita import Krita
+from krita_checks import KEEP, PAYLOAD, SLOT_ERRORS, reporting, spin_until
 
-PAYLOAD: dict[str, Any] = {}
-KEEP: list[Any] = []  # the docker owns the panel's widgets: it must outlive the jobs
 JOBS = itertools.count(1)  # numbers the jobs, to make each canvas unique
-SLOT_ERRORS: list[str] = []  # tracebacks from Qt slots (see catch_slot_errors)
 
 
 @dataclass
@@ -121,45 +115,6 @@ def result_import(add_layer: Callable[..., None]) -> Callable[..., None]:
     return timed_add_layer
 
 
-def reporting(bench: Callable[[], dict[str, Any]]) -> Callable[..., None]:
-    """kritarunner calls function(args); run the benchmark and always write a verdict."""
-
-    def run(args: Any = None) -> None:
-        PAYLOAD.update(json.loads(Path(os.environ["COMFYRELAY_TEST_IN"]).read_text()))
-        catch_slot_errors()
-        try:
-            result = bench()
-        except BaseException:
-            result = {"error": traceback.format_exc()}
-        with open(PAYLOAD["out"], "w") as f:
-            json.dump(result, f)
-
-    return run
-
-
-def catch_slot_errors() -> None:
-    """An exception in a Qt slot would open Krita's error dialog and wait for a click forever:
-    keep it instead, and fail the benchmark at the next spin."""
-
-    def keep(kind: type[BaseException], error: BaseException, tb: Any) -> None:
-        SLOT_ERRORS.append("".join(traceback.format_exception(kind, error, tb)))
-
-    sys.excepthook = keep
-
-
-def spin_until(done: Callable[[], bool], timeout: float) -> bool:
-    """Let Qt run (the docker's timer among it) until `done` or the timeout."""
-    end = time.monotonic() + timeout
-    while not done():
-        if SLOT_ERRORS:
-            raise RuntimeError(f"in a Qt slot:\n{SLOT_ERRORS[0]}")
-        if time.monotonic() > end:
-            return False
-        QApplication.processEvents()
-        time.sleep(0.005)
-    return True
-
-
 def canvas(width: int, height: int, raw: str) -> Any:
     """A document whose background holds the host's B, G, R, A bytes (gradient + noise)."""
     doc = Krita.instance().createDocument(width, height, "bench", "RGBA", "U8", "", 72.0)
@@ -203,7 +158,7 @@ def one_job(panel: Any, doc: Any) -> dict[str, Any]:
         raise RuntimeError(f"pressing Run:\n{SLOT_ERRORS[0]}")
     session_ = panel.session
     finished = spin_until(lambda: panel.run_button.isEnabled() and not session_.busy,
-                          PAYLOAD["job_timeout"])
+                          PAYLOAD["job_timeout"], interval=0.005)
     PROBE.recording = False
     status, layers = panel.status.text(), list(session_.layers)
     if not finished or not status.startswith("Done") or not layers:

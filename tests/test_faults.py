@@ -38,6 +38,27 @@ def run_one(backend: ComfyUIBackend, job: Job, timeout: float = 30) -> tuple[ev.
     return final[0], events
 
 
+def events_until(runner: JobRunner, kind: type[ev.Event], timeout: float = 10) -> list[ev.Event]:
+    """The runner's events until one of `kind` (the job got that far), or the timeout."""
+    events: list[ev.Event] = []
+    deadline = time.monotonic() + timeout
+    while not any(isinstance(e, kind) for e in events) and time.monotonic() < deadline:
+        events += runner.wait_idle(0.05)
+    return events
+
+
+def cancel_and_close(
+    runner: JobRunner, job_id: str, timeout: float
+) -> tuple[list[ev.Event], bool, float]:
+    """Cancel the job, wait for the runner; (events, still busy, seconds it took)."""
+    t0 = time.monotonic()
+    runner.cancel(job_id)
+    events = runner.wait_idle(timeout)
+    busy = runner.busy
+    runner.close()
+    return events, busy, time.monotonic() - t0
+
+
 def invert_job(out: Path) -> Job:
     return Job(workflows.invert(), out, image=InputFile("render.png", PNG))
 
@@ -253,11 +274,7 @@ def test_server_restart_mid_job_is_reported(comfy_server: ComfyTestServer, tmp_p
     comfy_server.node_delay = 0.5
     runner = JobRunner(ComfyUIBackend(comfy_server.url, history_interval=0.3))
     runner.submit(Job(workflows.slow(blurs=4, size=64), tmp_path))
-    events: list[ev.Event] = []
-    deadline = time.monotonic() + 20
-    while not any(isinstance(e, ev.JobProgress) for e in events) and time.monotonic() < deadline:
-        events += runner.poll()
-        time.sleep(0.02)
+    events = events_until(runner, ev.JobProgress, timeout=20)
     comfy_server.restart()
     events += runner.wait_idle(timeout=30)
     runner.close()
@@ -337,16 +354,10 @@ def test_server_errors_while_cancelling_still_end_the_job(
     comfy_server.faults.http_errors[route] = status
     runner = JobRunner(ComfyUIBackend(comfy_server.url))
     job_id = runner.submit(Job(workflows.slow(blurs=6, size=64), tmp_path))
-    events: list[ev.Event] = []
-    deadline = time.monotonic() + 10
-    while not any(isinstance(e, ev.JobProgress) for e in events) and time.monotonic() < deadline:
-        events += runner.wait_idle(0.05)
-    t0 = time.monotonic()
-    runner.cancel(job_id)
-    events += runner.wait_idle(timeout=15)
-    busy = runner.busy
-    runner.close()
-    assert not busy and time.monotonic() - t0 < 5
+    events = events_until(runner, ev.JobProgress)
+    after, busy, seconds = cancel_and_close(runner, job_id, timeout=15)
+    events += after
+    assert not busy and seconds < 5
     assert isinstance(next(e for e in events if isinstance(e, ev.FINAL_EVENTS)), ev.JobCancelled)
     assert len(comfy_server.prompts) == 1
 

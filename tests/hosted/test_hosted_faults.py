@@ -32,7 +32,13 @@ from tests.hosted.test_serverless import SEEDED
 from tests.servers.comfyicu import ComfyICUTestServer
 from tests.servers.comfyui import ComfyTestServer
 from tests.servers.runcomfy import RunComfyTestServer
-from tests.test_faults import HOSTILE_NAMES, HOSTILE_SUBFOLDERS, assert_only_in
+from tests.test_faults import (
+    HOSTILE_NAMES,
+    HOSTILE_SUBFOLDERS,
+    assert_only_in,
+    cancel_and_close,
+    events_until,
+)
 
 pytestmark = pytest.mark.fault
 
@@ -223,16 +229,10 @@ def test_serverless_cancel_error_still_ends_the_job(
     rc.inject("POST", r"/cancel$", status, echo=True)
     runner = JobRunner(serverless(rc, dep))
     job_id = runner.submit(seeded_job(tmp_path / "out"))
-    events: list[ev.Event] = []
-    deadline = time.monotonic() + 10
-    while not any(isinstance(e, ev.JobQueued) for e in events) and time.monotonic() < deadline:
-        events += runner.wait_idle(0.05)
-    t0 = time.monotonic()
-    runner.cancel(job_id)
-    events += runner.wait_idle(5)
-    busy = runner.busy
-    runner.close()
-    assert not busy and time.monotonic() - t0 < 3
+    events = events_until(runner, ev.JobQueued)
+    after, busy, seconds = cancel_and_close(runner, job_id, timeout=5)
+    events += after
+    assert not busy and seconds < 3
     assert isinstance(next(e for e in events if isinstance(e, ev.FINAL_EVENTS)), ev.JobCancelled)
     assert len(rc.called("POST", "/cancel")) == 1 and len(rc.called("POST", "/inference")) == 1
 

@@ -24,6 +24,7 @@ from krita import Krita, Selection
 
 PAYLOAD: dict[str, Any] = {}
 KEEP: list[Any] = []
+SLOT_ERRORS: list[str] = []  # tracebacks from Qt slots (see catch_slot_errors)
 
 
 def reporting(check: Callable[[], dict[str, Any]]) -> Callable[..., None]:
@@ -31,6 +32,7 @@ def reporting(check: Callable[[], dict[str, Any]]) -> Callable[..., None]:
 
     def run(args: Any = None) -> None:
         PAYLOAD.update(json.loads(Path(os.environ["COMFYRELAY_TEST_IN"]).read_text()))
+        catch_slot_errors()
         try:
             result = check()
         except BaseException:
@@ -41,14 +43,26 @@ def reporting(check: Callable[[], dict[str, Any]]) -> Callable[..., None]:
     return run
 
 
-def spin_until(done: Callable[[], bool], timeout: float = 60.0) -> bool:
+def catch_slot_errors() -> None:
+    """An exception in a Qt slot would open Krita's error dialog and wait for a click forever:
+    keep it instead, and fail the check at the next spin."""
+
+    def keep(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+        SLOT_ERRORS.append("".join(traceback.format_exception(kind, error, tb)))
+
+    sys.excepthook = keep
+
+
+def spin_until(done: Callable[[], bool], timeout: float = 60.0, interval: float = 0.01) -> bool:
     """Let Qt run (timers, the docker's poll) until `done` or the timeout."""
     end = time.monotonic() + timeout
     while not done():
+        if SLOT_ERRORS:
+            raise RuntimeError(f"in a Qt slot:\n{SLOT_ERRORS[0]}")
         if time.monotonic() > end:
             return False
         QApplication.processEvents()
-        time.sleep(0.01)
+        time.sleep(interval)
     return True
 
 
