@@ -25,19 +25,21 @@ def project_meta() -> dict:
         return tomllib.load(f)["project"]
 
 
-def vendor_core(dest_pkg_dir: Path) -> None:
-    """Copy core/*.py into `dest_pkg_dir`, a subpackage the host imports relatively."""
-    shutil.rmtree(dest_pkg_dir, ignore_errors=True)
-    dest_pkg_dir.mkdir(parents=True)
-    for src in sorted(CORE.glob("*.py")):
-        shutil.copy2(src, dest_pkg_dir / src.name)
+VENDORED = "comfyrelay"  # both hosts import the core as `.comfyrelay` (their core.py)
+
+
+def vendor_core(host_pkg_dir: Path) -> None:
+    """Copy the core's package tree into the host package as `comfyrelay`, which the host
+    imports relatively."""
+    dest = host_pkg_dir / VENDORED
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(CORE, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
 # ---------------------------------------------------------------- Blender
 
 
 BLENDER_SOURCE = ROOT / "blender_addon"
-BLENDER_CORE = "comfyrelay_core"  # the add-on imports the core as `.comfyrelay_core`
 BLENDER_PYTHON = "3.11"  # Blender 4.2 LTS to 5.0 all embed Python 3.11
 # Blender platform -> pip platform tags. pydantic-core is compiled, so each gets its own zip.
 BLENDER_TARGETS: dict[str, tuple[str, ...]] = {
@@ -59,7 +61,7 @@ def build_blender(dist: Path, targets: list[str] | None = None) -> list[Path]:
         shutil.copytree(
             BLENDER_SOURCE, stage, ignore=shutil.ignore_patterns("__pycache__", "wheels")
         )
-        vendor_core(stage / BLENDER_CORE)
+        vendor_core(stage)
         wheels = []
         for wheel in blender_wheels(target):
             (stage / "wheels").mkdir(exist_ok=True)
@@ -128,7 +130,7 @@ def build_krita(dist: Path, targets: list[str] | None = None) -> list[Path]:
             KRITA_SOURCE / KRITA_PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__")
         )
         shutil.copy2(KRITA_SOURCE / f"{KRITA_PACKAGE}.desktop", stage)
-        vendor_core(package / "comfyrelay")
+        vendor_core(package)
         for wheel in krita_wheels(target):
             unpack_wheel(wheel, package / "vendor")
         zips.append(zip_tree(stage, dist / f"comfyrelay-krita-{version}-{target}.zip"))

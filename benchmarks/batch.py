@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import requests
-from comfyrelay import Bindings, ComfyUIBackend, InputFile, Job, JobRunner, Workflow, ratelimit
-from comfyrelay import events as ev
-from comfyrelay.client import ComfyClient
-from comfyrelay.protocol import OutputFile
-from comfyrelay.serverless import RunComfyServerless, RunComfyServerlessBackend
+from comfyrelay import Bindings, ComfyUIBackend, InputFile, Job, JobRunner, Workflow
+from comfyrelay.comfyui.client import ComfyClient
+from comfyrelay.comfyui.protocol import OutputFile
+from comfyrelay.jobs import events as ev
+from comfyrelay.net import ratelimit
+from comfyrelay.runcomfy.serverless import RunComfyServerless, RunComfyServerlessBackend
 from PIL import Image
 
 from tests.paths import WORKFLOWS

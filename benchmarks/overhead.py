@@ -12,7 +12,7 @@ from pathlib import Path
 
 from comfy_api_simplified import ComfyApiWrapper
 from comfyrelay import ComfyUIBackend, InputFile, Job, JobRunner, Workflow
-from comfyrelay import events as ev
+from comfyrelay.jobs import events as ev
 
 from tests.imaging import gradient_png
 from tests.paths import WORKFLOWS

@@ -16,8 +16,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from comfyrelay.client import ComfyClient
-from comfyrelay.protocol import OutputFile
+from comfyrelay.comfyui.client import ComfyClient
+from comfyrelay.comfyui.protocol import OutputFile
 
 from .batch import frames
 from .serve import ROOT, server
@@ -29,8 +29,8 @@ MEMORY_LIMIT_MB = 32
 MEMORY_CHILD = """
 import json, sys, threading, time, tracemalloc
 from pathlib import Path
-from comfyrelay.client import ComfyClient
-from comfyrelay.protocol import OutputFile
+from comfyrelay.comfyui.client import ComfyClient
+from comfyrelay.comfyui.protocol import OutputFile
 
 def resident():
     with open("/proc/self/statm") as f:

@@ -1,10 +1,9 @@
 """ComfyRelay's host-free core: run ComfyUI workflows from any host, on any back end."""
 
-from .backend import Backend, Capabilities, JobContext
 from .backends import BackendSettings, make_backend, runcomfy_server
-from .client import ComfyClient
-from .comfyicu import ComfyICUBackend
-from .comfyui_backend import ComfyUIBackend
+from .comfyicu.backend import ComfyICUBackend
+from .comfyui.backend import ComfyUIBackend
+from .comfyui.client import ComfyClient
 from .config import Credentials, credentials_with, load_credentials
 from .errors import (
     AuthenticationFailed,
@@ -18,7 +17,9 @@ from .errors import (
     UploadTooLarge,
     WorkflowError,
 )
-from .events import (
+from .host.machines import MachinePanel, leftover_line, status_lines
+from .jobs.backend import Backend, Capabilities, JobContext
+from .jobs.events import (
     ConnectionChecked,
     Event,
     JobEvent,
@@ -30,14 +31,13 @@ from .events import (
     JobQueued,
     JobStarted,
 )
-from .job import InputFile, Job
-from .ledger import Ledger
-from .machine_backend import MachineStatus, RunComfyMachineBackend, find_running
-from .machine_panel import MachinePanel, leftover_line, status_lines
-from .runcomfy import RunComfyServer
-from .runner import JobRunner
-from .serverless import RunComfyServerlessBackend
-from .workflow import Bindings, Workflow, WorkflowInput
+from .jobs.job import InputFile, Job
+from .jobs.runner import JobRunner
+from .jobs.workflow import Bindings, Workflow, WorkflowInput
+from .runcomfy.api import RunComfyServer
+from .runcomfy.ledger import Ledger
+from .runcomfy.machine import MachineStatus, RunComfyMachineBackend, find_running
+from .runcomfy.serverless import RunComfyServerlessBackend
 
 __version__ = "0.1.0"
 

@@ -9,14 +9,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import comfyicu, runcomfy
-from .backend import Backend
-from .comfyui_backend import ComfyUIBackend
+from .comfyicu import backend as comfyicu
+from .comfyui.backend import ComfyUIBackend
 from .config import Credentials
 from .errors import ComfyRelayError
-from .ledger import Ledger
-from .machine_backend import RunComfyMachineBackend
-from .serverless import RunComfyServerless, RunComfyServerlessBackend
+from .jobs.backend import Backend
+from .runcomfy import api as runcomfy
+from .runcomfy.ledger import Ledger
+from .runcomfy.machine import RunComfyMachineBackend
+from .runcomfy.serverless import RunComfyServerless, RunComfyServerlessBackend
 
 Kind = Literal["comfyui", "runcomfy-machine", "runcomfy-serverless", "comfyicu"]
 KINDS: tuple[str, ...] = ("comfyui", "runcomfy-machine", "runcomfy-serverless", "comfyicu")

@@ -17,7 +17,7 @@ from tests.servers.comfyui import ComfyTestServer
 def comfyrelay(
     *args: str | Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "comfyrelay.cli", *map(str, args)]
+    command = [sys.executable, "-m", "comfyrelay", *map(str, args)]
     return subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
     )

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 from comfyrelay import Bindings, ComfyUIBackend, InputFile, Job, JobRunner
-from comfyrelay import events as ev
-from comfyrelay.client import ComfyClient, new_id
+from comfyrelay.comfyui.client import ComfyClient, new_id
 from comfyrelay.errors import PromptRejected
+from comfyrelay.jobs import events as ev
 
 from tests import workflows
 from tests.conftest import ComfyTarget

@@ -12,11 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from comfyrelay import ComfyUIBackend, InputFile, Job, JobRunner, http
-from comfyrelay import events as ev
-from comfyrelay.client import ComfyClient
+from comfyrelay import ComfyUIBackend, InputFile, Job, JobRunner
+from comfyrelay.comfyui.client import ComfyClient
 from comfyrelay.errors import AuthenticationFailed, ConnectionFailed, ServerError, UploadTooLarge
-from comfyrelay.files import safe_name, safe_subfolder
+from comfyrelay.jobs import events as ev
+from comfyrelay.net import http
+from comfyrelay.net.files import safe_name, safe_subfolder
 
 from tests import workflows
 from tests.imaging import gradient_png, is_inverse

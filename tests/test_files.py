@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from comfyrelay.errors import UnsafeOutputName
-from comfyrelay.files import output_path, safe_name, write_stream
+from comfyrelay.net.files import output_path, safe_name, write_stream
 
 HOSTILE = [
     ("../../evil.png", ""),

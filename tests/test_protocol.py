@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import struct
 
-from comfyrelay.protocol import (
+from comfyrelay.comfyui.protocol import (
     Executed,
     Executing,
     ExecutionError,

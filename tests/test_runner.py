@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from comfyrelay import Backend, Job, JobContext, JobRunner, Workflow
-from comfyrelay import events as ev
 from comfyrelay.errors import ExecutionFailed, JobCancelled
+from comfyrelay.jobs import events as ev
 
 from tests.paths import WORKFLOWS
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from comfyrelay import ratelimit
-from comfyrelay.ledger import Ledger
-from comfyrelay.runcomfy import RunComfyServer
+from comfyrelay.net import ratelimit
+from comfyrelay.runcomfy.api import RunComfyServer
+from comfyrelay.runcomfy.ledger import Ledger
 from PIL import Image
 
 from tests.blender.conftest import RunBlender

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from comfyrelay import ratelimit
-from comfyrelay.comfyicu import ComfyICU
-from comfyrelay.ratelimit import RetryPolicy
-from comfyrelay.runcomfy import RunComfyServer
-from comfyrelay.serverless import RunComfyServerless
+from comfyrelay.comfyicu.backend import ComfyICU
+from comfyrelay.net import ratelimit
+from comfyrelay.net.ratelimit import RetryPolicy
+from comfyrelay.runcomfy.api import RunComfyServer
+from comfyrelay.runcomfy.serverless import RunComfyServerless
 
 from tests.servers.comfyicu import ComfyICUTestServer
 from tests.servers.comfyui import ComfyTestServer
@@ -36,7 +36,7 @@ def isolated(
     monkeypatch.setitem(ratelimit.DEFAULTS, "runcomfy", (200.0, 50))
     monkeypatch.setitem(ratelimit.DEFAULTS, "comfyicu", (200.0, 50))
     monkeypatch.setattr(ratelimit, "_buckets", {})
-    monkeypatch.setattr("comfyrelay.runcomfy._working_token", {})
+    monkeypatch.setattr("comfyrelay.runcomfy.api._working_token", {})
     caplog.set_level(logging.DEBUG)
     yield
     for record in caplog.records:

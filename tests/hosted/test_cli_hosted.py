@@ -7,13 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
-from comfyrelay.cli import build_parser, main, run_job
-from comfyrelay.cli_hosted import backend_from_args
-from comfyrelay.comfyicu import ComfyICUBackend
-from comfyrelay.job import Job
-from comfyrelay.ledger import Ledger
-from comfyrelay.machine_backend import RunComfyMachineBackend
-from comfyrelay.workflow import Bindings
+from comfyrelay.cli.hosted import backend_from_args
+from comfyrelay.cli.main import build_parser, main, run_job
+from comfyrelay.comfyicu.backend import ComfyICUBackend
+from comfyrelay.jobs.job import Job
+from comfyrelay.jobs.workflow import Bindings
+from comfyrelay.runcomfy.ledger import Ledger
+from comfyrelay.runcomfy.machine import RunComfyMachineBackend
 
 from tests.hosted.conftest import ICU_KEY, TOKENS
 from tests.servers.comfyicu import ComfyICUTestServer
@@ -108,7 +108,7 @@ def test_run_backend_runcomfy_machine_stops_what_it_launched(
     assert isinstance(backend, RunComfyMachineBackend)
     backend.poll = {"first_delay": 0.05, "max_delay": 0.1, "timeout": 10.0,
                     "not_found_grace": 5.0}
-    from comfyrelay.job import InputFile
+    from comfyrelay.jobs.job import InputFile
 
     from tests.imaging import gradient_png
 

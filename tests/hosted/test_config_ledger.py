@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from comfyrelay import config
 from comfyrelay.backends import BackendSettings, make_backend
-from comfyrelay.comfyicu import ComfyICUBackend
-from comfyrelay.comfyui_backend import ComfyUIBackend
+from comfyrelay.comfyicu.backend import ComfyICUBackend
+from comfyrelay.comfyui.backend import ComfyUIBackend
 from comfyrelay.errors import ComfyRelayError
-from comfyrelay.ledger import Ledger, LedgerEntry
-from comfyrelay.machine_backend import RunComfyMachineBackend
-from comfyrelay.serverless import RunComfyServerlessBackend
+from comfyrelay.runcomfy.ledger import Ledger, LedgerEntry
+from comfyrelay.runcomfy.machine import RunComfyMachineBackend
+from comfyrelay.runcomfy.serverless import RunComfyServerlessBackend
 
 from tests.hosted.conftest import TOKENS
 

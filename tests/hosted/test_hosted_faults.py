@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 from comfyrelay import Bindings, Job, JobRunner, Workflow
-from comfyrelay import events as ev
-from comfyrelay.backend import Backend
-from comfyrelay.comfyicu import ComfyICU, ComfyICUBackend
+from comfyrelay.comfyicu.backend import ComfyICU, ComfyICUBackend
 from comfyrelay.errors import ServerError
-from comfyrelay.ledger import Ledger
-from comfyrelay.ratelimit import RetryPolicy
-from comfyrelay.serverless import RunComfyServerlessBackend
+from comfyrelay.jobs import events as ev
+from comfyrelay.jobs.backend import Backend
+from comfyrelay.net.ratelimit import RetryPolicy
+from comfyrelay.runcomfy.ledger import Ledger
+from comfyrelay.runcomfy.serverless import RunComfyServerlessBackend
 
 from tests import workflows
 from tests.hosted.conftest import ICU_KEY, SECRETS, TOKENS, icu_api, machine_api, serverless_api

@@ -7,9 +7,9 @@ import time
 
 import pytest
 from comfyrelay.config import credentials_with
-from comfyrelay.ledger import Ledger
-from comfyrelay.machine_backend import MachineStatus, RunComfyMachineBackend
-from comfyrelay.machine_panel import MachinePanel, status_lines
+from comfyrelay.host.machines import MachinePanel, status_lines
+from comfyrelay.runcomfy.ledger import Ledger
+from comfyrelay.runcomfy.machine import MachineStatus, RunComfyMachineBackend
 
 from tests.hosted.conftest import TOKENS, machine_api
 from tests.servers.runcomfy import RunComfyTestServer

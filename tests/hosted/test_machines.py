@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from comfyrelay import InputFile, Job, JobRunner
-from comfyrelay import events as ev
 from comfyrelay.errors import AuthenticationFailed, ComfyRelayError
-from comfyrelay.ledger import Ledger
-from comfyrelay.machine_backend import RunComfyMachineBackend, find_running
-from comfyrelay.runcomfy import Machine, MachineFailed
+from comfyrelay.jobs import events as ev
+from comfyrelay.runcomfy.api import Machine, MachineFailed
+from comfyrelay.runcomfy.ledger import Ledger
+from comfyrelay.runcomfy.machine import RunComfyMachineBackend, find_running
 
 from tests.hosted.conftest import TOKENS, machine_api, no_secret_in_requests
 from tests.imaging import gradient_png, is_inverse

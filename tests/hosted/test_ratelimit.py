@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from comfyrelay import InputFile, Job, JobRunner
-from comfyrelay import events as ev
 from comfyrelay.errors import JobCancelled, RateLimited
-from comfyrelay.ratelimit import RetryPolicy, TokenBucket, bucket
+from comfyrelay.jobs import events as ev
+from comfyrelay.net.ratelimit import RetryPolicy, TokenBucket, bucket
 
 from tests.hosted.conftest import machine_api
 from tests.hosted.test_machines import machine_backend

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from comfyrelay import Bindings, InputFile, Job, JobRunner, Workflow
-from comfyrelay import events as ev
 from comfyrelay.errors import ServerError, WorkflowError
-from comfyrelay.serverless import (
+from comfyrelay.jobs import events as ev
+from comfyrelay.runcomfy.serverless import (
     DATA_URI_MAX,
     DeploymentSpec,
     RequestResult,
@@ -204,7 +204,7 @@ def test_cancelled_spellings_and_expired_urls(rc: RunComfyTestServer, tmp_path: 
     result = api.result(dep, sent.request_id)
     url = result.files()[0][1]["url"]
     time.sleep(0.1)
-    from comfyrelay.downloads import UrlFetcher
+    from comfyrelay.net.downloads import UrlFetcher
 
     with pytest.raises(ServerError, match="link has expired"):
         UrlFetcher("RunComfy").save(url, tmp_path / "out")

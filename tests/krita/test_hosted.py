@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from comfyrelay.ledger import Ledger
+from comfyrelay.runcomfy.ledger import Ledger
 
 from tests.krita.conftest import RunKrita
 from tests.krita.test_plugin import INVERT, H, W, assert_inverted

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ComfyRelayError, JobCancelled
 from .backend import Backend, JobContext
-from .errors import ComfyRelayError, JobCancelled
 from .events import (
     FINAL_EVENTS,
     ConnectionChecked,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import JobCancelled
+from ..errors import JobCancelled
 from .events import JobEvent
 from .job import Job
 

@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .backend import Backend, Capabilities, JobContext
-from .client import ComfyClient, EventSocket, new_id
-from .errors import (
+from ..errors import (
     ComfyRelayError,
     ConnectionFailed,
     ExecutionFailed,
@@ -19,9 +17,11 @@ from .errors import (
     ServerError,
     ServerRestarted,
 )
-from .events import JobOutput, JobPreview, JobProgress, JobQueued
-from .files import media_kind
-from .job import Job
+from ..jobs.backend import Backend, Capabilities, JobContext
+from ..jobs.events import JobOutput, JobPreview, JobProgress, JobQueued
+from ..jobs.job import Job
+from ..net.files import media_kind
+from .client import ComfyClient, EventSocket, new_id
 from .protocol import (
     Executed,
     Executing,

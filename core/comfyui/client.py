@@ -13,9 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import websocket
 
-from . import files
-from .errors import ComfyRelayError, ConnectionFailed, NodeProblem, PromptRejected, UploadTooLarge
-from .http import HttpClient
+from ..errors import ComfyRelayError, ConnectionFailed, NodeProblem, PromptRejected, UploadTooLarge
+from ..net import files
+from ..net.http import HttpClient
 from .protocol import HistoryEntry, OutputFile, QueuedPrompt, SystemStats, WsMessage, parse_message
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,7 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 from pydantic import Field
 
-from .backend import Backend, Capabilities, JobContext
-from .downloads import Unreachable, UrlFetcher, wait
-from .errors import (
+from ..errors import (
     AuthenticationFailed,
     ComfyRelayError,
     ConnectionFailed,
@@ -27,11 +25,14 @@ from .errors import (
     ServerError,
     WorkflowError,
 )
-from .events import JobOutput, JobProgress, JobQueued
-from .files import media_kind, safe_name
-from .http import DEFAULT_TIMEOUT, HttpClient, short_body
-from .job import Job
-from .ratelimit import (
+from ..jobs.backend import Backend, Capabilities, JobContext
+from ..jobs.events import JobOutput, JobProgress, JobQueued
+from ..jobs.job import Job
+from ..jobs.workflow import IMAGE_LOADERS, VIDEO_LOADERS
+from ..net.downloads import Unreachable, UrlFetcher, wait
+from ..net.files import media_kind, safe_name
+from ..net.http import DEFAULT_TIMEOUT, HttpClient, short_body
+from ..net.ratelimit import (
     DEFAULT_POLICY,
     Cancelled,
     RetryPolicy,
@@ -40,8 +41,7 @@ from .ratelimit import (
     never,
     send_limited,
 )
-from .runcomfy import Wire
-from .workflow import IMAGE_LOADERS, VIDEO_LOADERS
+from ..net.wire import Wire
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ import logging
 import threading
 from collections.abc import Callable
 
-from .errors import ComfyRelayError
-from .ledger import Ledger
-from .machine_backend import MachineStatus, RunComfyMachineBackend, RunningMachine, describe
-from .machine_backend import find_running as _find_running
-from .runcomfy import RunComfyServer
+from ..errors import ComfyRelayError
+from ..runcomfy.api import RunComfyServer
+from ..runcomfy.ledger import Ledger
+from ..runcomfy.machine import MachineStatus, RunComfyMachineBackend, RunningMachine, describe
+from ..runcomfy.machine import find_running as _find_running
 
 log = logging.getLogger(__name__)
 

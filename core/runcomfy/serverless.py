@@ -17,9 +17,7 @@ from urllib.parse import quote
 
 from pydantic import AliasChoices, Field, field_validator
 
-from .backend import Backend, Capabilities, JobContext
-from .downloads import Unreachable, UrlFetcher, data_uri, wait
-from .errors import (
+from ..errors import (
     ComfyRelayError,
     ConnectionFailed,
     ExecutionFailed,
@@ -27,12 +25,15 @@ from .errors import (
     ServerError,
     WorkflowError,
 )
-from .events import JobOutput, JobProgress, JobQueued
-from .files import media_kind
-from .job import Job
-from .ratelimit import Cancelled, never
-from .runcomfy import RunComfyApi, Wire, items
-from .workflow import Workflow
+from ..jobs.backend import Backend, Capabilities, JobContext
+from ..jobs.events import JobOutput, JobProgress, JobQueued
+from ..jobs.job import Job
+from ..jobs.workflow import Workflow
+from ..net.downloads import Unreachable, UrlFetcher, data_uri, wait
+from ..net.files import media_kind
+from ..net.ratelimit import Cancelled, never
+from ..net.wire import Wire
+from .api import RunComfyApi, items
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from .backend import JobContext
-from .errors import ConnectionFailed, ServerError
+from ..errors import ConnectionFailed, ServerError
+from ..jobs.backend import JobContext
 from .files import output_path, write_stream
 from .http import HttpClient
 

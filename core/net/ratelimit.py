@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import requests
 
-from .errors import JobCancelled, RateLimited
+from ..errors import JobCancelled, RateLimited
 
 log = logging.getLogger(__name__)
 

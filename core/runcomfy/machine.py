@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .backend import Backend, Capabilities, JobContext
-from .comfyui_backend import ComfyUIBackend
-from .errors import ComfyRelayError, ConnectionFailed, JobCancelled, ServerError
-from .events import JobProgress
-from .job import Job
+from ..comfyui.backend import ComfyUIBackend
+from ..errors import ComfyRelayError, ConnectionFailed, JobCancelled, ServerError
+from ..jobs.backend import Backend, Capabilities, JobContext
+from ..jobs.events import JobProgress
+from ..jobs.job import Job
+from ..net.ratelimit import Cancelled, never
+from .api import Machine, MachineFailed, RunComfyServer
 from .ledger import Ledger, LedgerEntry
-from .ratelimit import Cancelled, never
-from .runcomfy import Machine, MachineFailed, RunComfyServer
 
 log = logging.getLogger(__name__)
 

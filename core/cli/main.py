@@ -13,15 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import cli_hosted
-from . import events as ev
-from .backend import Backend
-from .backends import BackendSettings, ComfyUISettings, make_backend
-from .config import load_credentials
-from .errors import ComfyRelayError
-from .job import InputFile, Job
-from .runner import JobRunner
-from .workflow import Bindings, Workflow
+from ..backends import BackendSettings, ComfyUISettings, make_backend
+from ..config import load_credentials
+from ..errors import ComfyRelayError
+from ..jobs import events as ev
+from ..jobs.backend import Backend
+from ..jobs.job import InputFile, Job
+from ..jobs.runner import JobRunner
+from ..jobs.workflow import Bindings, Workflow
+from . import hosted as cli_hosted
 
 DEFAULT_SERVER = "http://127.0.0.1:8188"
 

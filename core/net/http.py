@@ -10,7 +10,7 @@ from typing import Any
 import requests
 import urllib3
 
-from .errors import (
+from ..errors import (
     AuthenticationFailed,
     ComfyRelayError,
     ConnectionFailed,

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .config import config_dir, write_private_json
+from ..config import config_dir, write_private_json
 
 log = logging.getLogger(__name__)
 LEDGER_FILE = "machines.json"

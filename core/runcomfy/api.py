@@ -18,11 +18,11 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, Field
 
-from .errors import AuthenticationFailed, ComfyRelayError, ConnectionFailed, ServerError
-from .http import DEFAULT_TIMEOUT, HttpClient, short_body
-from .ratelimit import (
+from ..errors import AuthenticationFailed, ComfyRelayError, ConnectionFailed, ServerError
+from ..net.http import DEFAULT_TIMEOUT, HttpClient, short_body
+from ..net.ratelimit import (
     DEFAULT_POLICY,
     Cancelled,
     RetryPolicy,
@@ -32,6 +32,7 @@ from .ratelimit import (
     send_limited,
     sleep,
 )
+from ..net.wire import Wire
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +48,6 @@ _working_token: dict[str, int] = {}  # hash of the token pair -> index that work
 
 class MachineFailed(ComfyRelayError):
     """A machine went to a failure status, or never became Ready in time."""
-
-
-class Wire(BaseModel):
-    """Wire data: unknown fields ignored, nulls where strings are expected tolerated."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _none_to_default(cls, value: Any, info: Any) -> Any:
-        field = cls.model_fields.get(info.field_name)
-        if value is None and field is not None and field.annotation is str:
-            return ""
-        return value
 
 
 class RunComfyWorkflow(Wire):

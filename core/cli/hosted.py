@@ -13,15 +13,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import comfyicu, runcomfy
-from .backend import Backend
-from .backends import KINDS, BackendSettings, make_backend, runcomfy_server
-from .config import load_credentials
-from .errors import ComfyRelayError
-from .ledger import Ledger
-from .machine_backend import RunComfyMachineBackend, describe, find_running
-from .serverless import RunComfyServerless
-from .workflow import Workflow
+from ..backends import KINDS, BackendSettings, make_backend, runcomfy_server
+from ..comfyicu import backend as comfyicu
+from ..config import load_credentials
+from ..errors import ComfyRelayError
+from ..jobs.backend import Backend
+from ..jobs.workflow import Workflow
+from ..runcomfy import api as runcomfy
+from ..runcomfy.ledger import Ledger
+from ..runcomfy.machine import RunComfyMachineBackend, describe, find_running
+from ..runcomfy.serverless import RunComfyServerless
 
 
 def register(subparsers: Any) -> None:

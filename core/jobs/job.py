@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ComfyRelayError
+from ..errors import ComfyRelayError
 from .workflow import Bindings, Workflow
 
 

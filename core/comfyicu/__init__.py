@@ -1,0 +1,1 @@
+"""ComfyICU: runs of a saved workflow, with input files by URL."""

@@ -1,0 +1,1 @@
+"""Jobs and workflows: what a host submits, the runner that sends it, the events it hears back."""

@@ -1,0 +1,1 @@
+"""RunComfy: dedicated machines (launch, watch, stop, ledger) and Serverless deployments."""
