@@ -67,26 +67,43 @@ def source_image(width: int, height: int) -> Any:
 
 
 class Slices:
-    """Every pump of the session, split into the time spent in results' loaders (plus the
-    first pixel access, which an Image Editor's first draw would cost) and the rest."""
+    """Every pump of the add-on, split into the time spent in results' loaders (plus the
+    first pixel access, which an Image Editor's first draw would cost) and the rest; and
+    the save of the source image when Run is pressed. All wrapped from outside: the
+    add-on's own functions are replaced by timed ones."""
 
     def __init__(self, addon: str) -> None:
-        self.session = checks.addon_module(addon, "pump").SESSION
+        self.pump = checks.addon_module(addon, "pump")
+        self.session = self.pump.SESSION
         self.pumps: list[tuple[float, float]] = []  # (whole pump, of which import), seconds
+        self.saves: list[float] = []  # saving the source image, seconds
         self._import = 0.0
         self._depth = 0  # load_preview calls load_image: time only the outer call
         results = checks.addon_module(addon, "results")
         for name in LOADERS:
             setattr(results, name, self._timed(getattr(results, name)))
-        original = self.session.pump
-        self.session.pump = lambda: self._pump(original)  # shadows the method
+        pixels = checks.addon_module(addon, "pixels")
+        pixels.existing_image = self._saving(pixels.existing_image)
+        original = self.pump.pump
+        self.pump.pump = lambda: self._pump(original)  # what _tick calls
 
     def _pump(self, original: Callable[[], bool]) -> bool:
         self._import = 0.0
+        started = time.perf_counter()
         try:
             return original()
         finally:
-            self.pumps.append((self.session.pump_times[-1], self._import))
+            self.pumps.append((time.perf_counter() - started, self._import))
+
+    def _saving(self, save: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return save(*args, **kwargs)
+            finally:
+                self.saves.append(time.perf_counter() - started)
+
+        return timed
 
     def _timed(self, load: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -120,12 +137,13 @@ def one_job(addon: str, slices: Slices) -> Report:
     assert not error, error
     while (delay := pump._tick()) is not None and session.busy:
         time.sleep(delay)
-    assert session.status.startswith("Done"), (session.status, session.error)
+    view = session.view
+    assert view.status.startswith("Done"), (view.status, view.error)
     return {
         "pumps": list(slices.pumps),
         "press": press,
-        "save": session.capture_times[-1],
-        "size": list(bpy.data.images[session.last_outputs[0]].size),
+        "save": slices.saves[-1],
+        "size": list(bpy.data.images[pump.SHOWN.outputs[0]].size),
     }
 
 

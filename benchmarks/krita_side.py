@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from comfyrelay_krita import docker, pixels, session
+from comfyrelay_krita import docker, pixels, results
+from comfyrelay_krita import panel as panel_module
 from comfyrelay_krita.qt import WRITE_ONLY, QBuffer, QByteArray, QtGui
 from krita import Krita
 from krita_checks import KEEP, PAYLOAD, SLOT_ERRORS, reporting, spin_until
@@ -62,15 +63,15 @@ def adding(into: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 def instrument() -> None:
     """Replace the plugin's entry points with timed ones; the docker binds them at creation."""
-    replace(docker.Panel, "pump", pump_slice)
-    replace(docker.Panel, "run", run_press)
-    replace(session.Session, "_add_layer", result_import)
-    # session imported these by name: wrap its own references, which Session calls.
+    replace(panel_module.Panel, "pump", pump_slice)
+    replace(panel_module.Panel, "run", run_press)
+    replace(results.CanvasJobs, "_add_layer", result_import)
+    # results imported these by name: wrap its own references, which CanvasJobs calls.
     # png_bytes runs on the runner's thread (InputFile.make): timed, but not a UI slice.
-    # load_image runs on the session's decode thread: timed, not a UI slice either.
+    # load_image runs on the decode thread: timed, not a UI slice either.
     for name, part in [("read_region", "read"), ("png_bytes", "encode"),
                        ("load_image", "decode")]:
-        replace(session, name, adding(part))
+        replace(results, name, adding(part))
 
 
 def replace(owner: Any, name: str, wrap: Callable[[Callable[..., Any]], Any]) -> None:
@@ -103,7 +104,7 @@ def run_press(run: Callable[[Any], None]) -> Callable[[Any], None]:
 
 
 def result_import(add_layer: Callable[..., None]) -> Callable[..., None]:
-    """Session._add_layer: the decoded result becomes a layer (pixels, add)."""
+    """CanvasJobs._add_layer: the decoded result becomes a layer (pixels, add)."""
 
     def timed_add_layer(self: Any, *args: Any) -> None:
         start = time.perf_counter()
@@ -134,9 +135,9 @@ def docker_panel(holder: list[Any]) -> Any:
     KEEP.append(dock)
     panel = dock.panel
     panel.document = lambda: holder[0]  # kritarunner has no views, hence no active document
-    panel.backend_box.url.setText(PAYLOAD["url"])
+    panel.backend_box.editors["url"].setText(PAYLOAD["url"])
     panel.output_edit.setText(PAYLOAD["results"])
-    panel.backend_box.token.editingFinished.emit()  # stores the settings, builds the back end
+    panel.backend_box.editors["token"].editingFinished.emit()  # stores settings, builds back end
     panel.load_workflow(PAYLOAD["workflow"])
     return panel
 
@@ -156,11 +157,11 @@ def one_job(panel: Any, doc: Any) -> dict[str, Any]:
     panel.run_button.click()
     if SLOT_ERRORS:
         raise RuntimeError(f"pressing Run:\n{SLOT_ERRORS[0]}")
-    session_ = panel.session
-    finished = spin_until(lambda: panel.run_button.isEnabled() and not session_.busy,
+    jobs = panel.jobs
+    finished = spin_until(lambda: panel.run_button.isEnabled() and not jobs.busy,
                           PAYLOAD["job_timeout"], interval=0.005)
     PROBE.recording = False
-    status, layers = panel.status.text(), list(session_.layers)
+    status, layers = panel.status.text(), list(jobs.layers)
     if not finished or not status.startswith("Done") or not layers:
         raise RuntimeError(f"job did not end with a layer: {status!r} finished={finished}")
     bounds = layers[0].bounds()
@@ -168,7 +169,7 @@ def one_job(panel: Any, doc: Any) -> dict[str, Any]:
         raise RuntimeError(f"the result layer is {bounds.width()}×{bounds.height()}")
     for layer in layers:  # the next job starts from the same canvas and layer stack
         layer.remove()
-    session_.layers.clear()
+    jobs.layers.clear()
     doc.waitForDone()
     return {"job_ms": ms_since(started), "slices": PROBE.slices, "parts": PROBE.parts}
 

@@ -1,6 +1,6 @@
 """ComfyRelay for Blender: send renders through ComfyUI workflows, get images and textures back.
 
-A Blender extension (4.2+). build_addons.py vendors the core into ./comfyrelay_core and
+A Blender extension (4.2+). build_addons.py vendors the core into ./comfyrelay and
 lists its dependencies' wheels in the manifest.
 """
 
@@ -28,9 +28,8 @@ def register() -> None:
 
 def _find_machines() -> None:
     """At start-up: show RunComfy machines left running (they cost money), if set up."""
-    credentials = preferences.credentials()
-    if bpy.app.online_access and credentials.runcomfy_user_id and credentials.runcomfy_tokens:
-        pump.SESSION.find_machines()
+    if bpy.app.online_access:
+        operators.find_machines()
 
 
 def unregister() -> None:

@@ -1,20 +1,23 @@
-"""Operators: check the server, (re)load the workflow, Run and Cancel.
+"""Operators: check the server, (re)load the workflow, Run and Cancel, RunComfy machines.
 
 Operator ids are fixed ("comfyrelay.run"): Blender wants "category.name" there, so the
 extension's package path (__package__) is used only where Blender looks add-ons up.
+Each operator asks the session; its view decides which are enabled (poll).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import bpy
 
-from . import core, pixels, preferences
+from . import pixels, preferences, pump
+from .core import core
 from .props import settings
-from .pump import SESSION, Run
+from .pump import SESSION, Target
 from .rendering import FrameRender
 
 if TYPE_CHECKING:
@@ -30,23 +33,36 @@ def _online(cls: type[bpy.types.Operator]) -> bool:
     return True
 
 
+def _act(op: bpy.types.Operator, action: Callable[[], object]) -> set[OperatorReturnItems]:
+    """Apply the preferences, then do `action`; a problem is reported, not raised."""
+    try:
+        pump.configure()
+        action()
+    except (core.ComfyRelayError, ValueError) as exc:  # pydantic errors are ValueErrors
+        op.report({"ERROR"}, str(exc))
+        return {"CANCELLED"}
+    pump.wake()
+    return {"FINISHED"}
+
+
 class COMFYRELAY_OT_check(bpy.types.Operator):
-    """Check that the ComfyUI server answers"""
+    """Check that the server answers"""
 
     bl_idname = "comfyrelay.check"
     bl_label = "Check Connection"
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return _online(cls)
+        return _online(cls) and SESSION.view.can_check
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
-        SESSION.check()
+        result = _act(self, SESSION.check)
         if bpy.app.background:
-            SESSION.drive(timeout=60)
-            level: WmReportItems = "INFO" if SESSION.connected else "ERROR"
-            self.report({level}, SESSION.connection)
-        return {"FINISHED"}
+            pump.drive(timeout=60)
+            view = SESSION.view
+            level: WmReportItems = "INFO" if view.connected else "ERROR"
+            self.report({level}, view.problem or view.connection)
+        return result
 
 
 class COMFYRELAY_OT_load_workflow(bpy.types.Operator):
@@ -86,7 +102,7 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        if SESSION.run is not None:
+        if not SESSION.view.can_run:
             cls.poll_message_set("A run is in progress")
             return False
         return context.scene is not None and _online(cls)
@@ -95,32 +111,27 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
         scene = context.scene
         assert scene is not None
         try:
-            run, image, render = self._prepare(context, scene)
-        except (core.ComfyRelayError, pixels.SourceError, OSError) as exc:
-            SESSION.error, SESSION.error_node, SESSION.status = str(exc), "", "Not started"
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        try:
-            SESSION.start(run, image, render)
-        except (RuntimeError, OSError) as exc:
-            SESSION.error, SESSION.status = str(exc), "Not started"
+            pump.configure()
+            self._start(context, scene)
+        except (core.ComfyRelayError, pixels.SourceError, OSError, RuntimeError,
+                ValueError) as exc:
+            if SESSION.run is None:
+                SESSION.refuse(str(exc))
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         if bpy.app.background and self.wait:
-            SESSION.drive(self.timeout or None)
+            pump.drive(self.timeout or None)
             return self._report()
         return {"FINISHED"}
 
-    def _prepare(
-        self, context: bpy.types.Context, scene: bpy.types.Scene
-    ) -> tuple[Run, Path | None, FrameRender | None]:
+    def _start(self, context: bpy.types.Context, scene: bpy.types.Scene) -> None:
         s = settings(scene)
         if not s.workflow_path:
             raise core.WorkflowError("Choose a workflow file (ComfyUI: Workflow › Export (API)).")
         workflow = core.Workflow.load(s.workflow_file())
         bindings = s.bindings()
+        workflow.check(bindings)  # fail before rendering
         needs_image = bool(workflow.media_nodes())
-        workflow.bind(bindings, "check.png" if needs_image else None)  # fail before rendering
         out_dir = preferences.output_dir()
         if s.animation:
             if not needs_image:
@@ -129,20 +140,19 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
                 )
             out_dir = out_dir / f"{workflow.name}_{time.strftime('%Y%m%d-%H%M%S')}"
         obj = context.active_object if s.use_material else None
-        run = Run(workflow, bindings, out_dir, scene.name, obj.name if obj else None, s.animation)
-        SESSION.ensure_runner()
-        if not needs_image:
-            return run, None, None
-        if s.animation or s.source == "RENDER":
+        target = Target(workflow, out_dir, obj.name if obj else None, s.animation)
+        SESSION.require_runner()
+        image = None
+        if needs_image and (s.animation or s.source == "RENDER"):
 
             def sink(frame: int, path: Path) -> None:
-                SESSION.submit(run, frame, path)
+                if SESSION.run is not None:
+                    pump.submit(SESSION.run, bindings, frame, path)
 
-            return run, None, FrameRender(scene, sink, animation=s.animation)
-        started = time.perf_counter()
-        image = self._source_image(context, scene)
-        SESSION.capture_times.append(time.perf_counter() - started)
-        return run, image, None
+            target.render = FrameRender(scene, sink, animation=s.animation)
+        elif needs_image:
+            image = self._source_image(context, scene)
+        pump.start(target, bindings, image)
 
     def _source_image(self, context: bpy.types.Context, scene: bpy.types.Scene) -> Path:
         source = settings(scene).source
@@ -153,11 +163,12 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
         return pixels.render_result(scene)
 
     def _report(self) -> set[OperatorReturnItems]:
-        if SESSION.error:
-            where = f" (node {SESSION.error_node})" if SESSION.error_node else ""
-            self.report({"ERROR"}, f"{SESSION.error}{where}")
+        view = SESSION.view
+        if view.error:
+            where = f" ({view.error_node})" if view.error_node else ""
+            self.report({"ERROR"}, f"{view.error}{where}")
             return {"CANCELLED"}
-        self.report({"INFO"}, SESSION.status)
+        self.report({"INFO"}, view.status)
         return {"FINISHED"}
 
 
@@ -169,44 +180,43 @@ class COMFYRELAY_OT_cancel(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return SESSION.run is not None
+        if SESSION.run is not None and SESSION.view.cancel_tip:
+            cls.poll_message_set(SESSION.view.cancel_tip)
+        return SESSION.view.can_cancel
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
-        SESSION.cancel()
+        run = SESSION.run
+        render = run.data.render if run is not None and isinstance(run.data, Target) else None
+        rendering = render is not None and not render.done.is_set()
+        # Blender offers no call to stop its render job; no further frame is sent.
+        SESSION.cancel("Cancelling… (Esc stops the render)" if rendering else "Cancelling…")
         return {"FINISHED"}
 
 
 class MachineOperator(bpy.types.Operator):
     """Shared by the RunComfy machine buttons: act on the chosen machine back end."""
 
+    enabled = "can_launch"  # the View field that says whether this button works now
+
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
         if preferences.prefs().backend != "runcomfy-machine":
             cls.poll_message_set("Choose the RunComfy Machine back end in the preferences")
             return False
-        if SESSION.machine.working:
-            cls.poll_message_set("A machine action is under way")
-            return False
-        return _online(cls)
+        return _online(cls) and bool(getattr(SESSION.view, cls.enabled))
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
-        try:
-            SESSION.ensure_runner()
-        except core.ComfyRelayError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        backend = SESSION.machine_backend()
-        assert backend is not None
-        self.act(backend)
-        SESSION._wake()
-        if bpy.app.background:  # scripts: return when the action is done
-            SESSION.machine.wait(60)
-            while backend.preparing:
+        result = _act(self, self.act)
+        machine = SESSION.machine
+        if bpy.app.background and machine is not None:  # scripts: return when it is done
+            SESSION.machine_actions.wait(60)
+            while machine.preparing:
                 time.sleep(0.05)
-            self.report({"INFO"}, "\n".join(core.status_lines(backend.status())))
-        return {"FINISHED"}
+            pump.pump()
+            self.report({"INFO"}, "\n".join(SESSION.view.machine_lines))
+        return result
 
-    def act(self, backend: core.RunComfyMachineBackend) -> None:
+    def act(self) -> None:
         raise NotImplementedError
 
 
@@ -216,8 +226,8 @@ class COMFYRELAY_OT_machine_launch(MachineOperator):
     bl_idname = "comfyrelay.machine_launch"
     bl_label = "Launch"
 
-    def act(self, backend: core.RunComfyMachineBackend) -> None:
-        SESSION.machine.launch(backend)
+    def act(self) -> None:
+        SESSION.launch()
 
 
 class COMFYRELAY_OT_machine_stop(MachineOperator):
@@ -225,9 +235,10 @@ class COMFYRELAY_OT_machine_stop(MachineOperator):
 
     bl_idname = "comfyrelay.machine_stop"
     bl_label = "Stop"
+    enabled = "can_stop"
 
-    def act(self, backend: core.RunComfyMachineBackend) -> None:
-        SESSION.machine.stop(backend)
+    def act(self) -> None:
+        SESSION.stop()
 
 
 class COMFYRELAY_OT_machine_extend(MachineOperator):
@@ -235,9 +246,10 @@ class COMFYRELAY_OT_machine_extend(MachineOperator):
 
     bl_idname = "comfyrelay.machine_extend"
     bl_label = "+30 min"
+    enabled = "can_extend"
 
-    def act(self, backend: core.RunComfyMachineBackend) -> None:
-        SESSION.machine.extend(backend, 30)
+    def act(self) -> None:
+        SESSION.extend(30)
 
 
 class COMFYRELAY_OT_find_machines(bpy.types.Operator):
@@ -248,17 +260,26 @@ class COMFYRELAY_OT_find_machines(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return not SESSION.leftovers.working and _online(cls)
+        return SESSION.view.can_act_on_leftovers and _online(cls)
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
-        try:
-            SESSION.find_machines()
-        except core.ComfyRelayError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        if bpy.app.background:
-            SESSION.leftovers.wait(60)
-        return {"FINISHED"}
+        return find_machines(self)
+
+
+def find_machines(op: bpy.types.Operator | None = None) -> set[OperatorReturnItems]:
+    """Look for machines left running (also at start-up), in the background."""
+    settings = preferences.host_settings()
+    try:
+        SESSION.scan_leftovers(settings.credentials(), settings.rc_api_url)
+    except core.ComfyRelayError as exc:
+        if op is not None:
+            op.report({"ERROR"}, str(exc))
+        return {"CANCELLED"}
+    pump.wake()
+    if bpy.app.background:
+        SESSION.leftover_scan.wait(60)
+        pump.pump()
+    return {"FINISHED"}
 
 
 class COMFYRELAY_OT_leftover(bpy.types.Operator):
@@ -276,22 +297,21 @@ class COMFYRELAY_OT_leftover(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return not SESSION.leftovers.working and _online(cls)
+        return SESSION.view.can_act_on_leftovers and _online(cls)
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         if self.action == "REUSE":
-            p = preferences.prefs()
-            p.backend, p.server_id = "runcomfy-machine", self.server_id
-            return {"FINISHED"}
-        try:
-            SESSION.leftovers.stop_leftover(self.server_id)
-        except core.ComfyRelayError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        SESSION._wake()
+            return _act(self, self._reuse)
+        result = _act(self, lambda: SESSION.stop_leftover(self.server_id))
         if bpy.app.background:
-            SESSION.leftovers.wait(60)
-        return {"FINISHED"}
+            SESSION.leftover_scan.wait(60)
+            pump.pump()
+        return result
+
+    def _reuse(self) -> None:
+        SESSION.reuse(self.server_id)
+        preferences.prefs().backend = "runcomfy-machine"
+        pump.configure()
 
 
 CLASSES = (

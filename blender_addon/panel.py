@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import bpy
 
-from . import core, preferences
+from . import preferences
 from .operators import OFFLINE
 from .props import settings
-from .pump import SESSION
+from .pump import SESSION, SHOWN
 
 if TYPE_CHECKING:
     from bpy.stub_internal.rna_enums import IconItems
@@ -48,45 +48,42 @@ class ComfyRelayPanel:
         if not bpy.app.online_access:
             _wrapped(box, OFFLINE, "ERROR")
             return
+        view = SESSION.view
         icon: IconItems = "QUESTION"
-        if SESSION.connected is not None:
-            icon = "CHECKMARK" if SESSION.connected else "ERROR"
+        if view.connected is not None:
+            icon = "CHECKMARK" if view.connected else "ERROR"
         row = box.row()
         row.label(text="Server", icon="URL")
         row.operator("comfyrelay.check", text="Check", icon="FILE_REFRESH")
         if preferences.prefs().backend.startswith("runcomfy"):
             row.operator("comfyrelay.find_machines", text="", icon="VIEWZOOM")
-        _wrapped(box, SESSION.connection, icon)
+        _wrapped(box, view.problem or view.connection, "ERROR" if view.problem else icon)
 
     def _machine(self, layout: bpy.types.UILayout) -> None:
         """RunComfy: the machine's state and cost, and machines left running earlier."""
-        backend = SESSION.machine_backend()
-        if backend is not None:
+        view = SESSION.view
+        if view.machine:
             box = layout.box()
             box.label(text="RunComfy Machine", icon="WORLD")
-            for line in core.status_lines(backend.status()):
+            for line in view.machine_lines:
                 _wrapped(box, line)
-            if SESSION.machine.message:
-                _wrapped(box, SESSION.machine.message, "INFO")
             row = box.row(align=True)
             row.operator("comfyrelay.machine_launch", icon="PLAY")
             row.operator("comfyrelay.machine_stop", icon="PAUSE")
             row.operator("comfyrelay.machine_extend", icon="TIME")
-        leftovers = SESSION.leftovers.leftovers or []
-        if not leftovers and not SESSION.leftovers.message:
+        if not view.show_leftovers:
             return
         box = layout.box()
-        box.label(text="Machines Still Running", icon="ERROR" if leftovers else "INFO")
-        if SESSION.leftovers.message:
-            _wrapped(box, SESSION.leftovers.message)
-        for found in leftovers:
-            sid = found.machine.server_id
+        box.label(text="Machines Still Running", icon="ERROR" if view.leftovers else "INFO")
+        if view.leftover_message:
+            _wrapped(box, view.leftover_message)
+        for found in view.leftovers:
             row = box.row(align=True)
-            row.label(text=core.leftover_line(found))
+            row.label(text=found.line)
             stop = row.operator("comfyrelay.leftover", text="Stop", icon="PAUSE")
-            stop.server_id, stop.action = sid, "STOP"  # type: ignore[union-attr]
+            stop.server_id, stop.action = found.server_id, "STOP"  # type: ignore[union-attr]
             reuse = row.operator("comfyrelay.leftover", text="Reuse", icon="LINKED")
-            reuse.server_id, reuse.action = sid, "REUSE"  # type: ignore[union-attr]
+            reuse.server_id, reuse.action = found.server_id, "REUSE"  # type: ignore[union-attr]
 
     def _workflow(self, layout: bpy.types.UILayout, s: bpy.types.PropertyGroup) -> None:
         box = layout.box()
@@ -118,26 +115,27 @@ class ComfyRelayPanel:
         box.prop(s, "use_material")
 
     def _run(self, layout: bpy.types.UILayout) -> None:
+        view = SESSION.view
         row = layout.row(align=True)
         row.scale_y = 1.4
         row.operator("comfyrelay.run", icon="PLAY")
         row.operator("comfyrelay.cancel", text="", icon="CANCEL")
         col = layout.column(align=True)
-        col.progress(factor=SESSION.progress, type="BAR", text=SESSION.status)
-        if SESSION.node:
-            col.label(text=f"{SESSION.node} {SESSION.step}".strip(), icon="NODE")
-        if SESSION.seed is not None:
-            col.label(text=f"Seed {SESSION.seed}")
-        if SESSION.error:
-            box = layout.box()
-            _wrapped(box, SESSION.error, "ERROR")
-            if SESSION.error_node:
-                box.label(text=f"Node {SESSION.error_node}", icon="NODE")
+        col.progress(factor=view.progress, type="BAR", text=view.status)
+        if view.node:
+            col.label(text=f"{view.node} {view.step}".strip(), icon="NODE")
+        if view.seed is not None:
+            col.label(text=f"Seed {view.seed}")
+        for error in (view.error, SHOWN.message):
+            if error:
+                _wrapped(layout.box(), error, "ERROR")
+        if view.error_node:
+            layout.label(text=f"Failed in {view.error_node}", icon="NODE")
 
     def _results(self, layout: bpy.types.UILayout) -> None:
-        if SESSION.last_outputs:
+        if SHOWN.outputs:
             col = layout.column(align=True)
-            for name in SESSION.last_outputs[:5]:
+            for name in SHOWN.outputs[:5]:
                 col.label(text=name, icon="IMAGE_DATA")
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import bpy
 
-from . import core
+from .core import core
 
 SOURCES = [
     ("RENDER_RESULT", "Render Result", "The last render (F12)"),

@@ -1,6 +1,13 @@
-"""ComfyRelay's host-free core: run ComfyUI workflows from any host, on any back end."""
+"""ComfyRelay's host-free core: run ComfyUI workflows from any host, on any back end.
 
-from .backends import BackendSettings, make_backend, runcomfy_server
+This module is the public API: hosts and the CLI import from here. The folders read
+top-down: `jobs` (workflows, jobs, events, the runner) and `net` (HTTP, files) at the
+bottom; the services on them (`comfyui`, `runcomfy`, `comfyicu`); `backends` (one factory
+for all); `host` (the session Blender and Krita share); `cli`.
+"""
+
+
+from .backends import KINDS, BackendSettings, make_backend, runcomfy_server
 from .comfyicu.backend import ComfyICUBackend
 from .comfyui.backend import ComfyUIBackend
 from .comfyui.client import ComfyClient
@@ -18,8 +25,12 @@ from .errors import (
     WorkflowError,
 )
 from .host.machines import MachinePanel, leftover_line, status_lines
+from .host.session import HostEvent, HostSession, Run, RunEnded
+from .host.settings import FIELDS, KIND_FIELDS, KIND_LABELS, Field, HostSettings
+from .host.view import LeftoverRow, View
 from .jobs.backend import Backend, Capabilities, JobContext
 from .jobs.events import (
+    FINAL_EVENTS,
     ConnectionChecked,
     Event,
     JobEvent,
@@ -42,6 +53,11 @@ from .runcomfy.serverless import RunComfyServerlessBackend
 __version__ = "0.1.0"
 
 __all__ = [
+    "FIELDS",
+    "FINAL_EVENTS",
+    "KINDS",
+    "KIND_FIELDS",
+    "KIND_LABELS",
     "AuthenticationFailed",
     "Backend",
     "BackendSettings",
@@ -56,6 +72,10 @@ __all__ = [
     "Credentials",
     "Event",
     "ExecutionFailed",
+    "Field",
+    "HostEvent",
+    "HostSession",
+    "HostSettings",
     "InputFile",
     "Job",
     "JobCancelled",
@@ -70,15 +90,19 @@ __all__ = [
     "JobRunner",
     "JobStarted",
     "Ledger",
+    "LeftoverRow",
     "MachinePanel",
     "MachineStatus",
     "PromptRejected",
+    "Run",
     "RunComfyMachineBackend",
     "RunComfyServer",
     "RunComfyServerlessBackend",
+    "RunEnded",
     "ServerError",
     "ServerRestarted",
     "UploadTooLarge",
+    "View",
     "Workflow",
     "WorkflowError",
     "WorkflowInput",

@@ -5,7 +5,7 @@ Settings hold no secrets: credentials come separately (config.load_credentials()
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,6 +66,24 @@ class BackendSettings(_Settings):
     runcomfy_machine: MachineSettings = Field(default_factory=MachineSettings)
     runcomfy_serverless: ServerlessSettings = Field(default_factory=ServerlessSettings)
     comfyicu: ComfyICUSettings = Field(default_factory=ComfyICUSettings)
+
+
+# Machine settings a live back end takes through tune(): rebuilding it would stop its machine.
+TUNABLE = frozenset({"hourly_price", "idle_stop", "duration"})
+
+
+def rebuild_key(settings: BackendSettings, credentials: Credentials) -> tuple[Any, ...]:
+    """What needs a new back end when it changes: the kind, that kind's own settings (less
+    the TUNABLE ones) and the credentials it uses. Other back ends' fields do not."""
+    part = getattr(settings, settings.kind.replace("-", "_"))
+    secrets = {
+        "comfyui": (credentials.comfyui_token,),
+        "runcomfy-machine": (credentials.runcomfy_user_id, credentials.runcomfy_tokens),
+        "runcomfy-serverless": (credentials.runcomfy_tokens,),
+        "comfyicu": (credentials.comfyicu_api_key,),
+    }[settings.kind]
+    exclude = set(TUNABLE) if settings.kind == "runcomfy-machine" else None
+    return settings.kind, part.model_dump_json(exclude=exclude), secrets
 
 
 def runcomfy_server(credentials: Credentials, api_url: str = "") -> runcomfy.RunComfyServer:

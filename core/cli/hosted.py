@@ -21,7 +21,7 @@ from ..jobs.backend import Backend
 from ..jobs.workflow import Workflow
 from ..runcomfy import api as runcomfy
 from ..runcomfy.ledger import Ledger
-from ..runcomfy.machine import RunComfyMachineBackend, describe, find_running
+from ..runcomfy.machine import MachineOptions, RunComfyMachineBackend, describe, find_running
 from ..runcomfy.serverless import RunComfyServerless
 
 
@@ -156,10 +156,12 @@ def _list(args: argparse.Namespace, server: runcomfy.RunComfyServer, ledger: Led
     return 0
 
 
-def _machine_backend(server: runcomfy.RunComfyServer, ledger: Ledger, **kw: Any) -> Any:
+def _machine_backend(
+    server: runcomfy.RunComfyServer, ledger: Ledger, *, server_id: str = "", **options: Any
+) -> RunComfyMachineBackend:
     # The CLI manages machines explicitly: no idle stop, nothing stopped on exit.
-    return RunComfyMachineBackend(server, ledger=ledger, idle_stop=None, stop_on_close=False,
-                                  **kw)
+    chosen = MachineOptions(idle_stop=None, stop_on_close=False, **options)
+    return RunComfyMachineBackend(server, chosen, server_id=server_id, ledger=ledger)
 
 
 def _launch(args: argparse.Namespace, server: runcomfy.RunComfyServer, ledger: Ledger) -> int:

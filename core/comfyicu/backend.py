@@ -1,4 +1,4 @@
-"""ComfyICU: runs of a saved workflow, PROTOCOL.md section 4.
+"""ComfyICU: runs of a saved workflow, docs/WIRE.md §4.
 
 ComfyICU takes input files only by URL (it downloads them before the run), has no cancel
 endpoint and reports no node progress: the back end says so through its Capabilities.
@@ -205,7 +205,8 @@ class ComfyICUBackend(Backend):
         self.fetcher = UrlFetcher("ComfyICU")
 
     def check(self) -> str:
-        # No read-only endpoint is documented; a missing key is the likely mistake.
+        # No read-only endpoint is documented (docs/WIRE.md §4.1); a missing key is the likely
+        # mistake.
         return f"ComfyICU workflow {self.workflow_id} (checked when a run is sent)"
 
     def start(self, job: Job, ctx: JobContext) -> _Run:

@@ -1,4 +1,7 @@
-"""Running jobs on one ComfyUI server: upload, queue, follow events, fetch outputs."""
+"""Running jobs on one ComfyUI server: upload, queue, follow events, fetch outputs.
+
+What the server does on the wire, and which of it is known or guessed: docs/WIRE.md §1.
+"""
 
 from __future__ import annotations
 
@@ -111,6 +114,8 @@ class ComfyUIBackend(Backend):
         return run
 
     def _queue(self, run: _Run) -> None:
+        # The server is taken to keep our prompt_id; before 0.3.45 it does not (docs/WIRE.md
+        # §1.2, a known gap).
         try:
             self.client.queue_prompt(run.graph, self.client_id, run.prompt_id)
         except (ConnectionFailed, ServerError) as exc:

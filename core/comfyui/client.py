@@ -23,7 +23,7 @@ SERVICE = "ComfyUI server"
 
 
 class ComfyClient:
-    """HTTP routes of one ComfyUI server (PROTOCOL.md section 1)."""
+    """HTTP routes of one ComfyUI server (docs/WIRE.md §1.2)."""
 
     def __init__(
         self, url: str, *, token: str | None = None, headers: Mapping[str, str] | None = None
@@ -139,7 +139,8 @@ class ComfyClient:
 
 
 class EventSocket:
-    """The /ws stream: typed messages, with previews negotiated to carry metadata."""
+    """The /ws stream: typed messages, with previews negotiated to carry metadata
+    (docs/WIRE.md §1.3-1.4)."""
 
     def __init__(self, url: str, headers: Mapping[str, str], timeout: float) -> None:
         self.url = url
@@ -148,7 +149,7 @@ class EventSocket:
                 url,
                 timeout=timeout,
                 header=[f"{k}: {v}" for k, v in headers.items()],
-                suppress_origin=True,  # a loopback ComfyUI answers a foreign Origin with 403
+                suppress_origin=True,  # a foreign Origin gets 403 (docs/WIRE.md §1.1)
                 enable_multithread=True,
             )
             flags = {"type": "feature_flags", "data": {"supports_preview_metadata": True}}

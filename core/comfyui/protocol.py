@@ -1,4 +1,5 @@
-"""ComfyUI wire data: WebSocket messages and history entries, as typed models.
+"""ComfyUI wire data: WebSocket messages and history entries, as typed models
+(docs/WIRE.md §1.3-1.5).
 
 Servers differ by version and custom nodes, so every model ignores fields it does not know
 and unknown message types are dropped rather than treated as errors.

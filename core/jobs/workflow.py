@@ -132,6 +132,11 @@ class Workflow:
         return texts[0] if texts else None
 
     # ---- binding ----
+    def check(self, bindings: Bindings) -> None:
+        """Raise WorkflowError now, before a host renders or reads pixels, if `bindings`
+        cannot be applied (the image goes to a media loader when the workflow has one)."""
+        self.bind(bindings, "check.png" if self.media_nodes() else None)
+
     def bind(self, bindings: Bindings, image_name: str | None = None) -> dict[str, Any]:
         """A new graph with the bindings applied; raises WorkflowError before anything is sent."""
         graph = copy.deepcopy(self.graph)

@@ -22,7 +22,7 @@ _ANY_ERROR = tuple(range(400, 600))
 class UrlFetcher:
     """Downloads output URLs with NO credentials: they point at storage hosts, not the API,
     and a bearer header there would hand the token to a third party (and S3-style signed
-    URLs refuse a second auth mechanism anyway)."""
+    URLs refuse a second auth mechanism anyway). A [guess]: docs/WIRE.md §3.2, §4.3."""
 
     def __init__(self, service: str) -> None:
         self.http = HttpClient("", service=f"{service} file storage")

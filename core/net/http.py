@@ -26,7 +26,8 @@ DEFAULT_TIMEOUT = (10.0, 60.0)
 CHUNK = 1 << 20
 # Answers read whole (JSON, error pages) stop at this size and this total time: a proxy or a
 # broken server sending a never-ending body must not eat the host's memory or hang a job.
-# A ComfyUI with many custom nodes answers /object_info with ~20 MB: keep well above that.
+# A ComfyUI with many custom nodes answers /object_info with ~20 MB: keep well above that
+# (docs/WIRE.md §1.2).
 MAX_BODY = 64 * 2**20
 BODY_SECONDS = 120.0
 
@@ -48,7 +49,7 @@ class HttpClient:
         self.service = service
         self.session = requests.Session()
         self.session.headers.update(dict(headers or {}))
-        self.session.headers.pop("Origin", None)
+        self.session.headers.pop("Origin", None)  # refused by loopback ComfyUI (docs/WIRE.md §1.1)
         self._token = token
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"

@@ -1,8 +1,9 @@
 """A process-wide token bucket per hosted account, and the 429 wait-and-retry around it.
 
 RunComfy allows one request per second per account on average with small bursts and answers
-429 above that. Every RunComfy caller in the process (machine back end, Serverless back end,
-CLI, host panels) shares one bucket, so two panels cannot together overrun the account.
+429 above that (docs/WIRE.md §2.1). Every RunComfy caller in the process (machine back end,
+Serverless back end, CLI, host panels) shares one bucket, so two panels cannot together overrun
+the account.
 A 429 never fails a job: everyone waits (Retry-After when given) and the call is repeated.
 """
 
@@ -82,7 +83,8 @@ def sleep(seconds: float, cancelled: Cancelled = never) -> None:
 _buckets: dict[str, TokenBucket] = {}
 _buckets_lock = threading.Lock()
 # RunComfy documents 1 request/s per account with "some bursts": stay a little under, so
-# network jitter does not turn into 429s. ComfyICU documents no limit: a polite [guess].
+# network jitter does not turn into 429s. ComfyICU documents no limit: a polite [guess]
+# (docs/WIRE.md §2.1, §4.1).
 DEFAULTS = {"runcomfy": (0.95, 2), "comfyicu": (5.0, 10)}
 
 

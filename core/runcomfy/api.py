@@ -1,16 +1,18 @@
-"""RunComfy Server API (dedicated machines), PROTOCOL.md section 2.
+"""RunComfy Server API (dedicated machines), docs/WIRE.md §2.
 
-Only the paths and the launch body's field names are in RunComfy's own docs; the machine
-object, the list/status/stop paths and the change-duration body come from third-party clients
-(marked [3rd]). So the wire models ignore unknown fields, accept a few spellings of the same
-field, treat every optional field as optional, compare statuses case-insensitively, and
-accept a list either bare or wrapped in an object.
+RunComfy's own docs give the base URL, auth, the workflows path, server types, billing and the
+rate limit; the other paths, the machine object and the change-duration body are known only
+from a third-party client and the Postman examples copied beside it ([code] in docs/WIRE.md
+§2), and some shapes are guesses. So the wire models ignore unknown fields, accept a few
+spellings of the same field, treat every optional field as optional, compare statuses
+case-insensitively, and accept a list either bare or wrapped in an object.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -40,7 +42,8 @@ DEFAULT_API = "https://api.runcomfy.net"
 SERVICE = "RunComfy API"
 SERVER_TYPES = ("medium", "large", "extra-large", "2x-large", "2xl-turbo")
 READY = "ready"
-# Statuses after which a machine will never become Ready [3rd].
+# Statuses after which a machine will never become Ready: Error, Stopping and Deleting are
+# [code], the rest [guess] (docs/WIRE.md §2.3).
 FAILED = frozenset({"error", "failed", "stopping", "stopped", "deleting", "deleted", "terminated"})
 
 _working_token: dict[str, int] = {}  # hash of the token pair -> index that worked last
@@ -122,14 +125,16 @@ def items(data: Any, *keys: str) -> list[Any]:
 
 
 def check_error_body(data: Any, clean: Callable[[str], str] = str) -> None:
-    """RunComfy sometimes reports errors as {error_code, error_message} with HTTP 200."""
+    """RunComfy may report errors as {error_code, error_message} with HTTP 200 ([guess],
+    docs/WIRE.md §2.3)."""
     if isinstance(data, dict) and data.get("error_code") and "request_id" not in data:
         message = clean(str(data.get("error_message") or "no details")).strip()[:300]
         raise ServerError(f"RunComfy refused the request: {message} ({data['error_code']}).", 200)
 
 
 class RunComfyApi:
-    """Bearer token (Token1, falling back to Token2), shared rate limit, error bodies."""
+    """Bearer token (Token1, falling back to Token2), shared rate limit, error bodies. Any
+    thread may call, several at once (requests' connection pool is thread-safe)."""
 
     def __init__(
         self,
@@ -148,6 +153,9 @@ class RunComfyApi:
         # Remember per token pair, by hash: the pair itself never leaves this object.
         self._key = hashlib.sha256("\n".join(self._tokens).encode()).hexdigest()
         self._index = _working_token.get(self._key, 0) % len(self._tokens)
+        # Calls may overlap (a job's and the machine watchdog's): the index and the header
+        # change together under this lock, held for no request.
+        self._token_lock = threading.Lock()
         self.http = HttpClient(
             api_url, token=self._tokens[self._index], timeout=timeout, service=SERVICE
         )
@@ -182,6 +190,8 @@ class RunComfyApi:
     ) -> requests.Response:
         refused = 0
         while True:
+            with self._token_lock:
+                used = self._index  # the token this attempt sends
             response = send_limited(
                 lambda: self.http.request(method, path, accept=(401, 403, 429, *accept), **kwargs),
                 self.limiter,
@@ -199,14 +209,20 @@ class RunComfyApi:
                     " (and RUNCOMFY_API_TOKEN2) and RUNCOMFY_USER_ID against your RunComfy "
                     "profile page."
                 )
-            self._index = (self._index + 1) % len(self._tokens)
-            log.info("RunComfy refused token %d; trying token %d", refused, self._index + 1)
-            self.http.set_token(self._tokens[self._index])
+            self._next_token(used)
         if refused:
             _working_token[self._key] = self._index
         if response.status_code >= 400 and response.status_code not in accept:
             raise _error(response, method, path, self.http.redact)
         return response
+
+    def _next_token(self, refused: int) -> None:
+        """Try the token after the refused one, unless another call already moved on."""
+        with self._token_lock:
+            if self._index == refused:
+                self._index = (refused + 1) % len(self._tokens)
+                self.http.set_token(self._tokens[self._index])
+            log.info("RunComfy refused token %d; trying token %d", refused + 1, self._index + 1)
 
     def close(self) -> None:
         self.http.close()
@@ -245,7 +261,7 @@ class RunComfyServer(RunComfyApi):
         super().__init__(tokens, **kwargs)
         self.user_id = user_id
         self.base = f"/prod/api/users/{quote(user_id, safe='')}"
-        self._duration_field = "update_estimated_duration"  # [3rd, one source]
+        self._duration_field = "update_estimated_duration"  # [code], docs/WIRE.md §2.2
 
     def workflows(self, cancelled: Cancelled = never) -> list[RunComfyWorkflow]:
         _, data = self.call("GET", f"{self.base}/workflows", cancelled=cancelled)
@@ -303,8 +319,9 @@ class RunComfyServer(RunComfyApi):
     ) -> bool:
         """Stop (DELETE) the machine: billing ends when this returns. False if already gone.
 
-        Right after a launch RunComfy may answer 404 while the machine boots [3rd]: until the
-        epoch time `not_found_until` a 404 is asked again, not taken as "already stopped".
+        Right after a launch RunComfy may answer 404 while the machine boots ([guess],
+        docs/WIRE.md §2.3): until the epoch time `not_found_until` a 404 is asked again, not
+        taken as "already stopped".
         """
         delay = 0.25
         while True:
@@ -331,7 +348,8 @@ class RunComfyServer(RunComfyApi):
         on_status: Callable[[Machine | None], None] | None = None,
     ) -> Machine:
         """Poll with growing delays until Ready with a URL; raise MachineFailed on a failure
-        status, a lasting 404 or the timeout. A 404 right after launch is normal [3rd].
+        status, a lasting 404 or the timeout. A 404 right after launch is taken as normal
+        ([guess], docs/WIRE.md §2.3).
         Network errors and 5xx answers are waited out for `unreachable_grace` seconds: a
         launch of many minutes should not fail on one bad gateway."""
         start = time.monotonic()
@@ -386,7 +404,8 @@ def _transient(exc: ComfyRelayError) -> bool:
 
 
 def _unwrap(data: dict[str, Any]) -> dict[str, Any]:
-    """A machine may come bare or wrapped as {"server": {...}} / {"data": {...}} [guess]."""
+    """A machine may come bare or wrapped as {"server": {...}} / {"data": {...}} ([guess],
+    docs/WIRE.md §2.3)."""
     for key in ("server", "machine", "data"):
         if isinstance(data.get(key), dict):
             return dict(data[key])

@@ -2,6 +2,10 @@
 
 A small JSON file in the user's config folder, so a machine launched by one session (or one
 host) is still known to the next one and can be shown, reused or stopped. No secrets here.
+
+Blender, Krita and the CLI may write it at the same time: each change (read, modify, write)
+holds a lock across processes, on machines.json.lock beside it, so none is lost. Writes
+replace the file atomically, so reading needs no lock.
 """
 
 from __future__ import annotations
@@ -10,17 +14,19 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..config import config_dir, write_private_json
+from ..filelock import file_lock
 
 log = logging.getLogger(__name__)
 LEDGER_FILE = "machines.json"
-_lock = threading.Lock()  # one writer at a time within the process
+_lock = threading.Lock()  # one writer thread per process contends for the file lock
 
 
 class LedgerEntry(BaseModel):
@@ -45,8 +51,11 @@ class LedgerEntry(BaseModel):
 
 
 class Ledger:
+    """The ledger file. Any thread of any process may call; see the module docstring."""
+
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config_dir() / LEDGER_FILE
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
 
     def entries(self) -> list[LedgerEntry]:
         return list(self._read().values())
@@ -55,13 +64,13 @@ class Ledger:
         return self._read().get(server_id)
 
     def add(self, entry: LedgerEntry) -> None:
-        with _lock:
+        with self._changing():
             data = self._read()
             data[entry.server_id] = entry
             self._write(data)
 
     def update(self, server_id: str, **fields: Any) -> LedgerEntry | None:
-        with _lock:
+        with self._changing():
             data = self._read()
             entry = data.get(server_id)
             if entry is None:
@@ -71,10 +80,16 @@ class Ledger:
             return data[server_id]
 
     def remove(self, server_id: str) -> None:
-        with _lock:
+        with self._changing():
             data = self._read()
             if data.pop(server_id, None) is not None:
                 self._write(data)
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """One change at a time, across threads and processes."""
+        with _lock, file_lock(self.lock_path):
+            yield
 
     def _read(self) -> dict[str, LedgerEntry]:
         try:

@@ -1,4 +1,4 @@
-"""RunComfy Serverless: deployments (v2) and queued inference (v1), PROTOCOL.md section 3.
+"""RunComfy Serverless: deployments (v2) and queued inference (v1), docs/WIRE.md §3.
 
 A deployment autoscales, so many jobs may be in flight at once: start() only submits and
 finish() polls one request, which lets JobRunner(max_in_flight=N) keep N submitted while
@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 HARDWARE = ("TURING_16", "AMPERE_24", "AMPERE_48", "ADA_48_PLUS", "AMPERE_80", "ADA_80_PLUS",
             "HOPPER_141")
-DATA_URI_RECOMMENDED = 256 * 1024  # RunComfy's recommended maximum for images as data URIs
+# RunComfy's recommended maximum for images as data URIs (docs/WIRE.md §3.2).
+DATA_URI_RECOMMENDED = 256 * 1024
 # Our own hard cap (not RunComfy's): base64 adds a third, the JSON body grows with it, and
 # past ~10 MB a submit is slow and fragile; a public URL handles up to 50 MB.
 DATA_URI_MAX = 10 * 1024 * 1024
@@ -369,7 +370,8 @@ class RunComfyServerlessBackend(Backend):
     def _submit_overrides(self, overrides: dict[str, Any], cancelled: Cancelled) -> Submitted:
         if overrides:
             return self.client.submit(self.deployment_id, overrides=overrides, cancelled=cancelled)
-        # Nothing changed: send the stored workflow whole ([guess] an empty body is refused).
+        # Nothing changed: send the stored workflow whole ([guess] an empty body is refused,
+        # docs/WIRE.md §3.2).
         graph = self.client.workflow_of(self.deployment_id)
         return self.client.submit(self.deployment_id, workflow_api_json=graph, cancelled=cancelled)
 

@@ -1,4 +1,5 @@
-"""The ComfyRelay core as this plugin sees it: the copy build_addons.py put in ./comfyrelay.
+"""The ComfyRelay core as this plugin sees it: the copy build_addons.py vendors into
+./comfyrelay, after deps has put the bundled dependencies on sys.path.
 
 Type checkers read the installed core instead, which is the same code.
 """
@@ -12,119 +13,8 @@ from . import deps
 deps.add_vendor_path()
 
 if TYPE_CHECKING:
-    from comfyrelay import (
-        Backend,
-        BackendSettings,
-        Bindings,
-        Capabilities,
-        ComfyRelayError,
-        ComfyUIBackend,
-        ConnectionChecked,
-        Credentials,
-        Event,
-        InputFile,
-        Job,
-        JobFailed,
-        JobFinished,
-        JobOutput,
-        JobPreview,
-        JobProgress,
-        JobQueued,
-        JobRunner,
-        JobStarted,
-        MachinePanel,
-        RunComfyMachineBackend,
-        RunComfyServer,
-        Workflow,
-        WorkflowError,
-        WorkflowInput,
-        credentials_with,
-        leftover_line,
-        make_backend,
-        runcomfy_server,
-        status_lines,
-    )
-    from comfyrelay.comfyicu import ACCELERATORS
-    from comfyrelay.comfyicu import DEFAULT_API as COMFYICU_API
-    from comfyrelay.events import JobCancelled
-    from comfyrelay.machine_backend import RunningMachine
-    from comfyrelay.runcomfy import DEFAULT_API as RUNCOMFY_API
-    from comfyrelay.runcomfy import SERVER_TYPES
+    import comfyrelay as core
 else:
-    from .comfyrelay import (
-        Backend,
-        BackendSettings,
-        Bindings,
-        Capabilities,
-        ComfyRelayError,
-        ComfyUIBackend,
-        ConnectionChecked,
-        Credentials,
-        Event,
-        InputFile,
-        Job,
-        JobFailed,
-        JobFinished,
-        JobOutput,
-        JobPreview,
-        JobProgress,
-        JobQueued,
-        JobRunner,
-        JobStarted,
-        MachinePanel,
-        RunComfyMachineBackend,
-        RunComfyServer,
-        Workflow,
-        WorkflowError,
-        WorkflowInput,
-        credentials_with,
-        leftover_line,
-        make_backend,
-        runcomfy_server,
-        status_lines,
-    )
-    from .comfyrelay.comfyicu import ACCELERATORS
-    from .comfyrelay.comfyicu import DEFAULT_API as COMFYICU_API
-    from .comfyrelay.events import JobCancelled  # the event, not the exception
-    from .comfyrelay.machine_backend import RunningMachine
-    from .comfyrelay.runcomfy import DEFAULT_API as RUNCOMFY_API
-    from .comfyrelay.runcomfy import SERVER_TYPES
+    from . import comfyrelay as core
 
-__all__ = [
-    "ACCELERATORS",
-    "COMFYICU_API",
-    "RUNCOMFY_API",
-    "SERVER_TYPES",
-    "Backend",
-    "BackendSettings",
-    "Bindings",
-    "Capabilities",
-    "ComfyRelayError",
-    "ComfyUIBackend",
-    "ConnectionChecked",
-    "Credentials",
-    "Event",
-    "InputFile",
-    "Job",
-    "JobCancelled",
-    "JobFailed",
-    "JobFinished",
-    "JobOutput",
-    "JobPreview",
-    "JobProgress",
-    "JobQueued",
-    "JobRunner",
-    "JobStarted",
-    "MachinePanel",
-    "RunComfyMachineBackend",
-    "RunComfyServer",
-    "RunningMachine",
-    "Workflow",
-    "WorkflowError",
-    "WorkflowInput",
-    "credentials_with",
-    "leftover_line",
-    "make_backend",
-    "runcomfy_server",
-    "status_lines",
-]
+__all__ = ["core"]

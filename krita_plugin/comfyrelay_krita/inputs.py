@@ -1,11 +1,11 @@
-"""A form with one widget per bindable workflow input, read back as core Bindings."""
+"""A form with one widget per bindable workflow input, read back as the core's Bindings."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from .core import Bindings, Workflow, WorkflowInput
+from .core import core
 from .qt import (
     QCheckBox,
     QComboBox,
@@ -28,13 +28,13 @@ class InputForm(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.layout_ = QFormLayout(self)
-        self.workflow: Workflow | None = None
+        self.workflow: core.Workflow | None = None
         self.readers: dict[str, Callable[[], Any]] = {}  # input key -> current value
         self.image_node: QComboBox | None = None
         self.seed_key = ""
         self.random_seed = QCheckBox("random")
 
-    def set_workflow(self, workflow: Workflow | None) -> None:
+    def set_workflow(self, workflow: core.Workflow | None) -> None:
         while self.layout_.rowCount():
             self.layout_.removeRow(0)
         self.readers.clear()
@@ -52,18 +52,18 @@ class InputForm(QWidget):
         for item in workflow.inputs():
             self._add(item)
 
-    def bindings(self) -> Bindings:
+    def bindings(self) -> core.Bindings:
         values = {key: read() for key, read in self.readers.items()}
         seed = values.pop(self.seed_key, None) if self.seed_key else None
         random_seed = bool(self.seed_key) and self.random_seed.isChecked()
-        return Bindings(
+        return core.Bindings(
             image_node=self.image_node.currentData() if self.image_node else None,
             seed=None if random_seed else seed,
             random_seed=random_seed,
             values=values,
         )
 
-    def _add(self, item: WorkflowInput) -> None:
+    def _add(self, item: core.WorkflowInput) -> None:
         label = f"{item.node_title} · {item.name}"
         if item.kind in ("image", "video"):
             return
@@ -85,7 +85,7 @@ class InputForm(QWidget):
         self.readers[item.key] = read
 
 
-def _editor(item: WorkflowInput) -> tuple[QWidget, Callable[[], Any]]:
+def _editor(item: core.WorkflowInput) -> tuple[QWidget, Callable[[], Any]]:
     value = item.value
     if item.kind == "prompt":
         text = QPlainTextEdit(str(value))

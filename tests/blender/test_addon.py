@@ -37,7 +37,7 @@ def test_install_finds_panel_operators_and_bundled_wheels(run_blender: RunBlende
     assert r["space"] == ["VIEW_3D", "UI", "ComfyRelay"]
     assert r["ops"] == ["check", "run", "cancel", "load_workflow"]
     assert r["prefs_class"] == "ComfyRelayPreferences"  # found through __package__
-    assert "/extensions/user_default/comfyrelay/comfyrelay_core/" in r["core_file"]
+    assert "/extensions/user_default/comfyrelay/comfyrelay/" in r["core_file"]
     assert "/extensions/.local/lib/python3.11/site-packages/pydantic/" in r["pydantic"]
     assert r["offline_poll"] is False  # online access off: Run is disabled
     assert r["online_poll_no_workflow"] is True
@@ -55,11 +55,12 @@ def test_panel_draws_inputs_progress_errors_and_offline_state(
     assert "operator:comfyrelay.run:" in idle and "operator:comfyrelay.cancel:" in idle
     assert "progress::Idle" in idle
     failed = "\n".join(r["failed"])
-    assert "label::Node 4 (ImageToMask)" in failed and "label::Invert (2) step 2/4" in failed
+    assert "label::Failed in node 4 (ImageToMask)" in failed
+    assert "label::Invert (2) step 2/4" in failed
     assert sum("x" * 20 in line for line in r["failed"]) >= 2  # a long error wraps
     offline = "\n".join(r["offline"])
     assert "Online access is off" in offline and "operator:comfyrelay.check:" not in offline
-    assert any("comfyui_token" in c for c in r["prefs"])
+    assert any("prop:token" in c for c in r["prefs"])
 
 
 @pytest.mark.fault
@@ -145,7 +146,7 @@ def test_node_error_names_the_failing_node(
     r = run_blender("error", url=server.url, workflow=str(failing))
     state = r["state"]
     assert state["status"] == "Failed", state
-    assert state["error_node"] == "4 (ImageToMask)", state
+    assert state["error_node"] == "node 4 (ImageToMask)", state
     assert "Alpha" in state["error"]
     assert "node 4" in r["run_error"]  # the operator's report says it too
     assert r["run_poll_after"] is True
@@ -207,4 +208,4 @@ def test_zips_pass_blenders_extension_validation(extension_zip: Path) -> None:
     wheels = [n for n in names if n.startswith("wheels/")]
     assert any("pydantic_core" in w and "cp311" in w and "x86_64" in w for w in wheels)
     assert all(f'"./{w}"' in manifest for w in wheels)
-    assert "comfyrelay_core/__init__.py" in names
+    assert "comfyrelay/__init__.py" in names

@@ -13,7 +13,7 @@ from comfyrelay.comfyicu.backend import ComfyICUBackend
 from comfyrelay.jobs.job import Job
 from comfyrelay.jobs.workflow import Bindings
 from comfyrelay.runcomfy.ledger import Ledger
-from comfyrelay.runcomfy.machine import RunComfyMachineBackend
+from comfyrelay.runcomfy.machine import RunComfyMachineBackend, Timing
 
 from tests.hosted.conftest import ICU_KEY, TOKENS
 from tests.servers.comfyicu import ComfyICUTestServer
@@ -106,8 +106,8 @@ def test_run_backend_runcomfy_machine_stops_what_it_launched(
     )
     backend = backend_from_args(args)
     assert isinstance(backend, RunComfyMachineBackend)
-    backend.poll = {"first_delay": 0.05, "max_delay": 0.1, "timeout": 10.0,
-                    "not_found_grace": 5.0}
+    backend.timing = Timing(poll_first=0.05, poll_max=0.1, ready_timeout=10.0,
+                            not_found_grace=5.0)
     from comfyrelay.jobs.job import InputFile
 
     from tests.imaging import gradient_png

@@ -9,10 +9,17 @@ import pytest
 from comfyrelay.config import credentials_with
 from comfyrelay.host.machines import MachinePanel, status_lines
 from comfyrelay.runcomfy.ledger import Ledger
-from comfyrelay.runcomfy.machine import MachineStatus, RunComfyMachineBackend
+from comfyrelay.runcomfy.machine import (
+    MachineOptions,
+    MachineStatus,
+    RunComfyMachineBackend,
+    Timing,
+)
 
 from tests.hosted.conftest import TOKENS, machine_api
 from tests.servers.runcomfy import RunComfyTestServer
+
+QUICK = Timing(poll_first=0.05, poll_max=0.1)
 
 
 def wait_for(predicate: object, timeout: float = 10.0) -> None:
@@ -26,8 +33,9 @@ def wait_for(predicate: object, timeout: float = 10.0) -> None:
 
 def test_launch_extend_stop_from_a_ui_thread(rc: RunComfyTestServer) -> None:
     backend = RunComfyMachineBackend(
-        machine_api(rc), workflow_version_id="ver-1", duration=600, hourly_price=1.8,
-        poll_first=0.05, poll_max=0.1,
+        machine_api(rc),
+        MachineOptions(workflow_version_id="ver-1", duration=600, hourly_price=1.8),
+        timing=QUICK,
     )
     panel = MachinePanel()
     started = time.monotonic()
@@ -59,8 +67,9 @@ def test_launch_extend_stop_from_a_ui_thread(rc: RunComfyTestServer) -> None:
 
 def test_scan_finds_a_leftover_and_stops_it(rc: RunComfyTestServer) -> None:
     earlier = RunComfyMachineBackend(
-        machine_api(rc), workflow_version_id="ver-1", stop_on_close=False, idle_stop=None,
-        poll_first=0.05, poll_max=0.1,
+        machine_api(rc),
+        MachineOptions(workflow_version_id="ver-1", stop_on_close=False, idle_stop=None),
+        timing=QUICK,
     )
     earlier.ensure_ready()
     sid = earlier.server_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,12 @@ from comfyrelay.errors import AuthenticationFailed, ComfyRelayError
 from comfyrelay.jobs import events as ev
 from comfyrelay.runcomfy.api import Machine, MachineFailed
 from comfyrelay.runcomfy.ledger import Ledger
-from comfyrelay.runcomfy.machine import RunComfyMachineBackend, find_running
+from comfyrelay.runcomfy.machine import (
+    MachineOptions,
+    RunComfyMachineBackend,
+    Timing,
+    find_running,
+)
 
 from tests.hosted.conftest import TOKENS, machine_api, no_secret_in_requests
 from tests.imaging import gradient_png, is_inverse
@@ -22,15 +28,21 @@ from tests.servers.comfyui import ComfyTestServer
 from tests.servers.runcomfy import RunComfyTestServer
 from tests.workflows import invert
 
-FAST_MACHINE: dict[str, Any] = dict(
+FAST_MACHINE = Timing(
     poll_first=0.05, poll_max=0.1, not_found_grace=5.0, unreachable_grace=0.5,
     watch_interval=0.05, ready_timeout=10.0,
 )
 
 
-def machine_backend(rc: RunComfyTestServer, **kw: Any) -> RunComfyMachineBackend:
-    options = {**FAST_MACHINE, "workflow_version_id": "ver-1", "duration": 600, **kw}
-    return RunComfyMachineBackend(machine_api(rc), **options)
+def machine_backend(
+    rc: RunComfyTestServer, *, state_interval: float | None = None, **options: Any
+) -> RunComfyMachineBackend:
+    """A machine back end on the test server with short polls; `options` are MachineOptions."""
+    timing = FAST_MACHINE
+    if state_interval is not None:
+        timing = replace(timing, state_interval=state_interval)
+    chosen = MachineOptions(**{"workflow_version_id": "ver-1", "duration": 600, **options})
+    return RunComfyMachineBackend(machine_api(rc), chosen, timing=timing)
 
 
 def wait_for(predicate: Any, timeout: float = 10.0) -> bool:

@@ -15,7 +15,8 @@ def test_zip_has_desktop_file_package_core_and_pydantic_core_per_python(
     desktop = (pykrita / "comfyrelay_krita.desktop").read_text()
     assert "X-KDE-Library=comfyrelay_krita" in desktop
     package = pykrita / "comfyrelay_krita"
-    assert (package / "__init__.py").is_file() and (package / "comfyrelay" / "runner.py").is_file()
+    assert (package / "__init__.py").is_file()
+    assert (package / "comfyrelay" / "jobs" / "runner.py").is_file()
     for name in (
         "requests",
         "urllib3",

@@ -49,7 +49,7 @@ def assert_inverted(pixels: bytes, rect: tuple[int, int, int, int]) -> None:
 def test_whole_canvas_becomes_an_inverted_layer(run_krita: RunKrita, server) -> None:
     r = run_krita("flow", url=server.url, workflow=INVERT, width=W, height=H)
     assert r["finished"] and r["errors"] == [], r["errors"]
-    assert r["events"][0] == "JobStarted" and r["events"][-1] == "JobFinished"
+    assert r["events"][0] == "JobStarted" and r["events"][-2:] == ["JobFinished", "RunEnded"]
     assert r["layers"] == ["invert_api", "Background"]
     assert r["kept"] == ["inverted_00001_.png"]  # the result file stays in the output folder
     assert r["bounds"] == [0, 0, W, H]
@@ -89,8 +89,8 @@ def test_docker_cancel_stops_the_job(run_krita: RunKrita, server) -> None:
     server.node_delay = 1.0
     r = run_krita("docker", url=server.url, workflow=INVERT, width=W, height=H, cancel=True)
     assert r["finished"]
-    assert r["events"][-1] == "JobCancelled", r["events"]
-    assert r["status"] == "Cancelled."
+    assert r["events"][-2:] == ["JobCancelled", "RunEnded"], r["events"]
+    assert r["status"] == "Cancelled"
     assert r["layers"] == ["Background"]
 
 
@@ -98,7 +98,7 @@ def test_docker_names_the_failing_node(run_krita: RunKrita, server, tmp_path: Pa
     failing = tmp_path / "failing_api.json"
     failing.write_text(json.dumps(workflows.failing().graph))
     r = run_krita("docker", url=server.url, workflow=str(failing), width=W, height=H)
-    assert r["finished"] and r["events"][-1] == "JobFailed"
+    assert r["finished"] and r["events"][-2:] == ["JobFailed", "RunEnded"], r["events"]
     assert "node 4 (ImageToMask)" in r["status"], r["status"]
     assert "color" in r["status_style"]  # shown as an error
     assert r["layers"] == ["Background"]

@@ -1,4 +1,4 @@
-"""A strict ComfyICU test server (PROTOCOL.md §4): runs go QUEUED -> STARTED -> COMPLETED
+"""A strict ComfyICU test server (docs/WIRE.md §4): runs go QUEUED -> STARTED -> COMPLETED
 (or ERROR); outputs are a flat list of signed URLs on this server; input files by URL only."""
 
 from __future__ import annotations

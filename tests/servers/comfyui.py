@@ -1,4 +1,4 @@
-"""A ComfyUI-faithful test server: real HTTP and WebSocket on 127.0.0.1 (PROTOCOL.md §1).
+"""A ComfyUI-faithful test server: real HTTP and WebSocket on 127.0.0.1 (docs/WIRE.md §1).
 
 It follows ComfyUI 0.3.64's own code (server.py, execution.py, main.py) where a client can
 tell the difference: validation and its error shapes (comfy_validate), the frames of a run

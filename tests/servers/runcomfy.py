@@ -1,12 +1,12 @@
-"""A strict RunComfy test server: Server API (machines) and Serverless API, PROTOCOL.md §2-3.
+"""A strict RunComfy test server: Server API (machines) and Serverless API, docs/WIRE.md §2-3.
 
 Strict where the service would be: bearer header (401), exact paths and bodies (400 for an
 unknown or missing field), the per-account rate limit (429 with error code rate_limited).
 Machines go Starting -> Ready after `ready_delay`, answer 404 for `not_found_for` seconds
 right after launch, are billed from Ready until stopped (or their duration runs out), and
 their main_service_url is `comfy_url` (a ComfyTestServer). `variant="guess"` sends the
-third-party variants the client must tolerate (other field names, wrapped lists, lower-case
-statuses, another change-duration body).
+variants the client must tolerate, the [guess] lines of docs/WIRE.md (other field names,
+wrapped lists, lower-case statuses, another change-duration body).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ silently.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import sys
@@ -49,9 +50,9 @@ def configure(addon: str, payload: Report) -> None:
     assert prefs is not None
     prefs.system.use_online_access = True
     ours = prefs.addons[addon].preferences
-    ours.comfyui_url = payload["url"]
+    ours.url = payload["url"]
     ours.output_dir = payload["output"]
-    ours.comfyui_token = payload.get("token", "")
+    ours.token = payload.get("token", "")
 
 
 def tiny_scene(frames: int = 1) -> bpy.types.Scene:
@@ -92,16 +93,14 @@ def image_bytes(image: bpy.types.Image) -> list[int]:
 
 
 def session_state(addon: str) -> Report:
-    session = addon_module(addon, "pump").SESSION
+    pump = addon_module(addon, "pump")
+    view = pump.SESSION.view
     return {
-        "status": session.status,
-        "error": session.error,
-        "error_node": session.error_node,
-        "busy": session.busy,
-        "outputs": list(session.last_outputs),
-        "max_pump": session.max_stall,
-        "pumps": len(session.pump_times),
-        "capture": max(session.capture_times, default=0.0),
+        "status": view.status,
+        "error": view.error,
+        "error_node": view.error_node,
+        "busy": pump.SESSION.busy,
+        "outputs": list(pump.SHOWN.outputs),
     }
 
 
@@ -152,11 +151,12 @@ def check_panel(payload: Report) -> Report:
     settings.source = "IMAGE"
     session = addon_module(addon, "pump").SESSION
     idle = draw_panel(addon)
-    session.error, session.error_node, session.node, session.step = (
-        "Node 4 'Alpha' (ImageToMask) failed: " + "x" * 120,
-        "4 (ImageToMask)",
-        "Invert (2)",
-        "step 2/4",
+    session.view = dataclasses.replace(
+        session.view,
+        error="Node 4 'Alpha' (ImageToMask) failed: " + "x" * 120,
+        error_node="node 4 (ImageToMask)",
+        node="Invert (2)",
+        step="step 2/4",
     )
     failed = draw_panel(addon)
     prefs_calls: list[str] = []
@@ -181,7 +181,7 @@ def check_install(payload: Report) -> Report:
     assert prefs is not None
     ours = prefs.addons[addon].preferences
     pydantic = importlib.import_module("pydantic")
-    core = addon_module(addon, "comfyrelay_core")
+    core = addon_module(addon, "comfyrelay")
     # Online access off (the bpy module's default): Run is refused, the panel says why.
     prefs.system.use_online_access = False
     offline_poll = comfy().run.poll()
@@ -192,7 +192,7 @@ def check_install(payload: Report) -> Report:
         "space": [panel.bl_space_type, panel.bl_region_type, panel.bl_category],
         "ops": ops,
         "prefs_class": type(ours).__name__,
-        "url": ours.comfyui_url,
+        "url": ours.url,
         "core_file": core.__file__,
         "pydantic": pydantic.__file__,
         "offline_poll": offline_poll,
@@ -216,7 +216,7 @@ def check_invert(payload: Report) -> Report:
     if bpy.context.view_layer is not None:
         bpy.context.view_layer.objects.active = cube
     comfy().check()
-    connection = addon_module(addon, "pump").SESSION.connection
+    connection = addon_module(addon, "pump").SESSION.view.connection
     paths = []
     for _ in range(payload.get("runs", 1)):
         error = run_op()
@@ -281,14 +281,15 @@ def check_cancel(payload: Report) -> Report:
     scene = tiny_scene()
     use_workflow(scene, payload["workflow"])
     bpy.ops.render.render()
-    session = addon_module(addon, "pump").SESSION
+    pump = addon_module(addon, "pump")
     error = run_op(wait=False)
     time.sleep(payload.get("cancel_after", 0.5))
-    session.pump()  # what the panel would show at that moment
-    progress = {"progress": session.progress, "node": session.node, "step": session.step}
+    pump.pump()  # what the panel would show at that moment
+    view = pump.SESSION.view
+    progress = {"progress": view.progress, "node": view.node, "step": view.step}
     comfy().cancel()
     started = time.monotonic()
-    session.drive(timeout=30)
+    pump.drive(timeout=30)
     report: Report = {"run_error": error, "cancel_seconds": time.monotonic() - started}
     report["after_cancel"] = session_state(addon)
     report["while_running"] = progress
@@ -360,28 +361,29 @@ def check_machine(payload: Report) -> Report:
     configure(addon, payload)
     ours = bpy.context.preferences.addons[addon].preferences
     ours.backend = "runcomfy-machine"
-    ours.runcomfy_user_id, ours.runcomfy_token = payload["user_id"], payload["rc_token"]
-    ours.runcomfy_api_url, ours.workflow_version_id = payload["rc_url"], "ver-1"
-    ours.hourly_price = 3600.0  # one unit a second, so the cost shows at once
+    ours.rc_user_id, ours.rc_token1 = payload["user_id"], payload["rc_token"]
+    ours.rc_api_url, ours.rc_workflow_version = payload["rc_url"], "ver-1"
+    ours.rc_hourly_price = 3600.0  # one unit a second, so the cost shows at once
     # The test server answers at once: lift the client's ~1 request/s RunComfy limit.
-    addon_module(addon, "comfyrelay_core.ratelimit").configure("runcomfy", 200.0, 50)
-    session = addon_module(addon, "pump").SESSION
+    addon_module(addon, "comfyrelay.net.ratelimit").configure("runcomfy", 200.0, 50)
+    pump = addon_module(addon, "pump")
+    session = pump.SESSION
+    pump.configure()
     report: Report = {"before": draw_panel(addon)}
 
     comfy().find_machines()
-    report["leftovers"] = [m.machine.server_id for m in session.leftovers.leftovers or []]
+    report["leftovers"] = [row.server_id for row in session.view.leftovers]
     report["leftover_panel"] = draw_panel(addon)
     for sid in report["leftovers"]:
         comfy().leftover(server_id=sid, action="STOP")
-    report["leftover_message"] = session.leftovers.message
+    report["leftover_message"] = session.view.leftover_message
 
-    session.ensure_runner()
-    backend = session.machine_backend()
+    backend = session.machine
     backend.poll = {"first_delay": 0.05, "max_delay": 0.1, "timeout": 20.0,
                     "not_found_grace": 5.0}
     comfy().machine_launch()
     report["launched"] = backend.server_id
-    ledger = addon_module(addon, "comfyrelay_core.ledger").Ledger()
+    ledger = addon_module(addon, "comfyrelay.runcomfy.ledger").Ledger()
     report["ledger_running"] = [e.server_id for e in ledger.entries()]
     time.sleep(1.1)
     report["ready_panel"] = draw_panel(addon)
@@ -394,11 +396,11 @@ def check_machine(payload: Report) -> Report:
     report["result"] = bytes(image_bytes(image)).hex() if image else ""
     reference = Path(payload["output"]) / "reference.png"
     bpy.data.images["Render Result"].save_render(str(reference))
-    report["same_backend"] = session.machine_backend() is backend
+    report["same_backend"] = session.machine is backend
 
     comfy().machine_stop()
     report["stopped_status"] = backend.status().status
-    report["machine_message"] = session.machine.message
+    report["machine_message"] = session.machine_actions.message
     blend = Path(payload["output"]) / "scene.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend), compress=False)
     report["token_in_blend"] = payload["rc_token"].encode() in blend.read_bytes()

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from comfyrelay_krita.core import Bindings, ComfyUIBackend, JobRunner, Workflow
+from comfyrelay_krita.core import core
 from comfyrelay_krita.qt import QApplication, QByteArray
-from comfyrelay_krita.session import Session
+from comfyrelay_krita.results import CanvasJobs
 from krita import Krita, Selection
 
 PAYLOAD: dict[str, Any] = {}
@@ -106,24 +106,29 @@ def describe(doc: Any) -> dict[str, Any]:
 def flow() -> dict[str, Any]:
     """The plugin's session without widgets: canvas or selection in, a layer out."""
     doc = painted_document()
-    session = Session(JobRunner(ComfyUIBackend(PAYLOAD["url"])))
+    settings = core.HostSettings(url=PAYLOAD["url"])
+    session = core.HostSession()
+    session.configure(settings.backend_settings(), settings.credentials())
+    jobs = CanvasJobs(session)
     events: list[str] = []
-    workflow = Workflow.load(PAYLOAD["workflow"])
+    workflow = core.Workflow.load(PAYLOAD["workflow"])
     out_dir = Path(PAYLOAD["out"]).parent / "results"
-    session.run(doc, workflow, Bindings(), bool(PAYLOAD.get("selection")), out_dir)
+    jobs.run(doc, workflow, core.Bindings(), bool(PAYLOAD.get("selection")), out_dir)
 
     failures: list[str] = []
 
+    def record(event: Any) -> None:
+        events.append(type(event).__name__)
+        failures.extend([event.message] if type(event).__name__ == "JobFailed" else [])
+
     def idle() -> bool:
-        for event in session.poll():
-            events.append(type(event).__name__)
-            failures.extend([event.message] if type(event).__name__ == "JobFailed" else [])
-        return not session.busy
+        jobs.pump(record)
+        return not jobs.busy
 
     finished = spin_until(idle)
-    session.close()
+    jobs.close()
     pydantic = sys.modules["pydantic"].__file__
-    errors = session.errors + failures
+    errors = jobs.errors + failures
     kept = sorted(p.name for p in out_dir.glob("*.png"))
     result = {"finished": finished, "events": events, "errors": errors, "kept": kept,
               **describe(doc)}
@@ -163,10 +168,11 @@ def docker() -> dict[str, Any]:
 
     panel.on_event = record  # type: ignore[method-assign]  # watch what the docker sees
 
-    panel.backend_box.url.setText(PAYLOAD["url"])
-    panel.backend_box.token.setText(PAYLOAD.get("token", ""))
+    editors = panel.backend_box.editors
+    editors["url"].setText(PAYLOAD["url"])
+    editors["token"].setText(PAYLOAD.get("token", ""))
     panel.output_edit.setText(str(Path(PAYLOAD["out"]).parent / "results"))
-    panel.backend_box.token.editingFinished.emit()
+    editors["token"].editingFinished.emit()
     panel.source_combo.setCurrentIndex(panel.source_combo.findData(PAYLOAD.get("source", "canvas")))
     panel.load_workflow(PAYLOAD["workflow"])
     panel.check_button.click()
@@ -177,8 +183,7 @@ def docker() -> dict[str, Any]:
     if PAYLOAD.get("cancel"):  # once the server works on it
         spin_until(lambda: "JobProgress" in events or "JobQueued" in events, 30)
         panel.cancel_button.click()
-    session = panel.session
-    finished = spin_until(lambda: panel.run_button.isEnabled() and not (session and session.busy))
+    finished = spin_until(lambda: panel.run_button.isEnabled() and not panel.jobs.busy)
 
     kra = PAYLOAD["out"] + ".kra"
     doc.saveAs(kra)
@@ -217,30 +222,31 @@ def docker_with_settings() -> tuple[Any, Any]:
 
 def job_ended(panel: Any, timeout: float = 30) -> bool:
     """After Run: wait until the docker is ready for the next one."""
-    session = panel.session
-    return spin_until(lambda: panel.run_button.isEnabled() and not (session and session.busy),
-                      timeout)
+    return spin_until(lambda: panel.run_button.isEnabled() and not panel.jobs.busy, timeout)
 
 
 @reporting
 def machine_docker() -> dict[str, Any]:
     """RunComfy machine from the docker: leftover shown and stopped, Launch, Ready, Run, Stop."""
-    from comfyrelay_krita.comfyrelay import ratelimit
+    from comfyrelay_krita.comfyrelay.net import ratelimit
 
     # The test servers answer at once: lift the core's ~1 request/s RunComfy limit.
     ratelimit.configure("runcomfy", 200.0, 50)
     doc, panel = docker_with_settings()
 
     leftovers = panel.leftover_box  # scanned in the background at creation
-    seen = spin_until(lambda: bool(leftovers.stop_buttons), 15)
+    seen = spin_until(lambda: bool(leftovers.labels), 15)
     rows = {sid: label.text() for sid, label in leftovers.labels.items()}
-    for button in list(leftovers.stop_buttons.values()):
-        button.click()
-        spin_until(lambda: not leftovers.scanner.working, 15)
-    spin_until(lambda: not leftovers.stop_buttons, 5)  # the docker's timer drops the row
-    left_after = sorted(leftovers.stop_buttons)
+    for left in range(len(rows) - 1, -1, -1):
+        leftovers.buttons[0].click()  # the first row's Stop
 
-    backend = panel.session.runner.backend
+        def dropped(left: int = left) -> bool:  # the docker's timer drops the row
+            return len(leftovers.labels) == left
+
+        spin_until(dropped, 15)
+    left_after = sorted(leftovers.labels)
+
+    backend = panel.session.machine
     backend.poll = {"first_delay": 0.05, "max_delay": 0.1, "timeout": 15.0,
                     "not_found_grace": 5.0}
     box = panel.machine_box
@@ -259,7 +265,7 @@ def machine_docker() -> dict[str, Any]:
 
     box.stop_button.click()
     stopped = spin_until(lambda: ": Stopped (" in box.status.text()
-                         and not box.actions.working, 15)
+                         and not panel.session.machine_actions.working, 15)
     kra = PAYLOAD["out"] + ".kra"
     doc.saveAs(kra)
     result = {

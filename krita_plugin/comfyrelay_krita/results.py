@@ -1,0 +1,137 @@
+"""Runs workflows on Krita documents: the canvas goes out, result images come back as layers.
+
+No widgets here, so the docker and the headless tests drive the same code. Krita's API is
+used on the Qt main thread only; encoding the canvas runs on the runner's thread and
+decoding results on a decode thread, so a 4K job never freezes the canvas for long. The
+session holds a job's final event until its results are layers.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .core import core
+from .layers import add_result_layer, unique_name
+from .pixels import Rect, load_image, png_bytes, read_region, source_rect
+
+
+@dataclass
+class Target:
+    """Where one run's results go."""
+
+    doc: Any
+    rect: Rect
+    from_selection: bool
+    name: str
+    seed: int | None = None
+    last_layer: Any = None  # the next result goes above it, keeping results in order
+
+
+@dataclass
+class _Decoding:
+    """A result file being decoded off the main thread, to become a layer of `target`."""
+
+    job_id: str
+    target: Target
+    path: Path
+    image: Future[Any]
+
+
+class CanvasJobs:
+    """Sends documents through the session and turns image results into layers.
+    Owned by the Qt main thread."""
+
+    def __init__(self, session: core.HostSession) -> None:
+        self.session = session
+        self.layers: list[Any] = []  # every layer added, newest last
+        self.errors: list[str] = []  # results that could not become layers
+        # QImage decoding is thread-safe and takes ~0.3 s for a 4K PNG: one thread, in order.
+        self._decoder = ThreadPoolExecutor(1, thread_name_prefix="comfyrelay-decode")
+        self._decoding: list[_Decoding] = []
+
+    def run(self, doc: Any, workflow: core.Workflow, bindings: core.Bindings,
+            use_selection: bool, out_dir: Path) -> str:
+        """Send the canvas (or the selection's bounds) through `workflow`; return the job id.
+
+        Result files are kept in out_dir: the layers hold the pixels, the files are the backup.
+        """
+        workflow.check(bindings)
+        rect = source_rect(doc, use_selection)
+        image = None  # a text-to-image workflow: nothing to upload
+        if workflow.media_nodes():
+            pixels = read_region(doc, rect)  # Krita's API: on this thread
+            # Encoding takes seconds at 4K: the runner's thread does it when it sends the job.
+            image = core.InputFile("krita.png", make=lambda: png_bytes(pixels))
+        whole = rect == Rect(0, 0, doc.width(), doc.height())
+        run = self.session.start_run(workflow.name, data=Target(doc, rect, not whole,
+                                                                  workflow.name))
+        job = core.Job(workflow, out_dir, bindings, image, label=workflow.name)
+        return self.session.submit(run, job)
+
+    def pump(self, handle: Any = None) -> None:
+        """Place what was decoded, then let the session hand out what arrived."""
+        self._place_decoded()
+
+        def on_event(event: core.HostEvent) -> None:
+            self.handle(event)
+            if handle is not None:
+                handle(event)
+
+        self.session.pump(on_event)
+
+    def handle(self, event: core.HostEvent) -> None:
+        run = self.session.run
+        target = run.data if run is not None else None
+        if not isinstance(target, Target):
+            return
+        if isinstance(event, core.JobStarted):
+            target.seed = event.seed
+        elif isinstance(event, core.JobOutput) and event.kind == "image":
+            # A selection's result is fitted to it; a whole-canvas result keeps its own size.
+            size = (target.rect.width, target.rect.height) if target.from_selection else None
+            image = self._decoder.submit(load_image, event.path, size)
+            self.session.hold(event.job_id)
+            self._decoding.append(_Decoding(event.job_id, target, event.path, image))
+
+    @property
+    def busy(self) -> bool:
+        return self.session.busy or bool(self._decoding)
+
+    def close(self) -> None:
+        self.session.close()
+        self._decoder.shutdown(wait=False, cancel_futures=True)
+
+    def _place_decoded(self) -> None:
+        """Results decoded so far become layers, in the order they arrived."""
+        while self._decoding and self._decoding[0].image.done():
+            done = self._decoding.pop(0)
+            self.session.release(done.job_id)
+            try:
+                image = done.image.result()
+            except ValueError as exc:
+                self.errors.append(str(exc))
+                continue
+            self._add_layer(done.target, done.path, image)
+
+    def _add_layer(self, target: Target, path: Path, image: Any) -> None:
+        if not is_open(target.doc):
+            self.errors.append(f"{path.name}: its document was closed; the file is in "
+                               f"{path.parent}.")
+            return
+        at = Rect(target.rect.x, target.rect.y, image.width(), image.height())
+        base = target.name if target.seed is None else f"{target.name} · seed {target.seed}"
+        name = unique_name(target.doc, base)
+        target.last_layer = add_result_layer(target.doc, image, name, at, target.last_layer)
+        self.layers.append(target.last_layer)
+
+
+def is_open(doc: Any) -> bool:
+    try:
+        from krita import Krita  # only inside Krita
+
+        return any(d == doc for d in Krita.instance().documents())
+    except ImportError:
+        return True

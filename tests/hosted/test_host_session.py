@@ -1,0 +1,193 @@
+"""The host session both add-ons drive, without a host: what the buttons allow, what the
+status says, previews, results placed before a job ends, and when the back end is rebuilt."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from comfyrelay import (
+    BackendSettings,
+    Bindings,
+    HostEvent,
+    HostSession,
+    HostSettings,
+    InputFile,
+    Job,
+    JobFinished,
+    JobOutput,
+    JobPreview,
+    RunEnded,
+)
+from comfyrelay.runcomfy.ledger import Ledger
+
+from tests import workflows
+from tests.hosted.conftest import ICU_KEY, TOKENS
+from tests.imaging import gradient_png
+from tests.servers.comfyicu import ComfyICUTestServer
+from tests.servers.comfyui import ComfyTestServer
+from tests.servers.runcomfy import RunComfyTestServer
+
+
+def pump_until(session: HostSession, done: Callable[[], bool], seen: list[HostEvent] | None = None,
+               timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < end, f"not reached in time; view: {session.view}"
+        session.pump(seen.append if seen is not None else lambda _: None)
+        time.sleep(0.02)
+
+
+def comfyui(url: str) -> HostSettings:
+    return HostSettings(backend="comfyui", url=url)
+
+
+def configure(session: HostSession, settings: HostSettings) -> None:
+    session.configure(settings.backend_settings(), settings.credentials())
+
+
+def invert_job(out: Path) -> Job:
+    return Job(workflows.invert(), out, Bindings(), InputFile("in.png", gradient_png()))
+
+
+def test_buttons_follow_what_the_back_end_can_do(
+    comfy: ComfyTestServer, icu: ComfyICUTestServer, tmp_path: Path
+) -> None:
+    session = HostSession()
+    configure(session, comfyui(comfy.url))
+    assert session.view.can_run and not session.view.can_cancel  # nothing runs yet
+    run = session.start_run("invert")
+    session.submit(run, invert_job(tmp_path))
+    assert session.view.can_cancel and not session.view.can_run
+    pump_until(session, lambda: session.run is None)
+    assert session.view.can_run and not session.view.can_cancel
+
+    # ComfyICU cannot cancel a run once it is sent: Cancel stays grey, and says why.
+    icu_settings = HostSettings(backend="comfyicu", icu_api_key=ICU_KEY, icu_workflow="wf-1",
+                                icu_api_url=icu.url + "/api/v1")
+    configure(session, icu_settings)
+    run = session.start_run("t2i")
+    session.submit(run, Job(workflows.slow(blurs=1, size=64), tmp_path))
+    view = session.view
+    assert not view.can_cancel and "cannot cancel" in view.cancel_tip
+    assert not view.progress_known and not view.previews  # a busy bar, no preview box
+    pump_until(session, lambda: session.run is None)
+    session.close()
+
+
+def test_previews_of_one_batch_come_as_one(comfy: ComfyTestServer, tmp_path: Path) -> None:
+    session = HostSession()
+    configure(session, comfyui(comfy.url))
+    run = session.start_run("invert")
+    session.submit(run, invert_job(tmp_path))
+    assert comfy.wait_idle(20)
+    time.sleep(0.5)  # the runner has read every message: one batch for the next pump
+    seen: list[HostEvent] = []
+    pump_until(session, lambda: session.run is None, seen)
+    previews = [e for e in seen if isinstance(e, JobPreview)]
+    assert len(previews) == 1  # the test server sent one per executed node
+    session.close()
+
+
+def test_a_final_event_waits_for_the_hosts_results(comfy: ComfyTestServer,
+                                                   tmp_path: Path) -> None:
+    """A host that places results in the background (Krita decodes off its main thread)
+    holds the job: Done and the run's end come only once the result is placed."""
+    session = HostSession()
+    configure(session, comfyui(comfy.url))
+    run = session.start_run("invert")
+    session.submit(run, invert_job(tmp_path))
+    seen: list[HostEvent] = []
+
+    def hold_outputs(event: HostEvent) -> None:
+        seen.append(event)
+        if isinstance(event, JobOutput):
+            session.hold(event.job_id)
+
+    end = time.monotonic() + 20
+    while not any(isinstance(e, JobOutput) for e in seen):
+        assert time.monotonic() < end
+        session.pump(hold_outputs)
+        time.sleep(0.02)
+    for _ in range(20):  # the job has ended on the server, but its result is not placed
+        session.pump(seen.append)
+        time.sleep(0.02)
+    assert not any(isinstance(e, (JobFinished, RunEnded)) for e in seen)
+    assert session.busy and not session.view.can_run
+    output = next(e for e in seen if isinstance(e, JobOutput))
+    session.release(output.job_id)
+    session.pump(seen.append)
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds[-2:] == ["JobFinished", "RunEnded"], kinds
+    assert session.view.status == "Done: 1 result(s)" and session.view.progress == 1.0
+    session.close()
+
+
+def test_a_failure_shows_the_error_and_its_node(comfy: ComfyTestServer, tmp_path: Path) -> None:
+    session = HostSession()
+    configure(session, comfyui(comfy.url))
+    run = session.start_run("failing")
+    session.submit(run, Job(workflows.failing(), tmp_path, Bindings(),
+                            InputFile("in.png", gradient_png())))
+    pump_until(session, lambda: session.run is None)
+    view = session.view
+    assert view.status == "Failed"
+    assert view.error_node == "node 4 (ImageToMask)", view
+    assert view.error and view.can_run
+    session.close()
+
+
+def test_frames_of_a_run_count_in_the_status(comfy: ComfyTestServer, tmp_path: Path) -> None:
+    session = HostSession(max_in_flight=2)
+    configure(session, comfyui(comfy.url))
+    run = session.start_run("invert", noun="frame", feeding=True)
+    for frame in (1, 2, 3):
+        session.submit(run, invert_job(tmp_path / str(frame)), frame)
+    session.pump(lambda _: None)
+    assert session.run is run  # more frames may come while the render runs
+    session.end_feed(run)
+    pump_until(session, lambda: session.run is None)
+    assert session.view.status == "Done: 3 of 3 frames"
+    assert sorted(run.jobs.values()) == [1, 2, 3] and run.finished == 3
+    session.close()
+
+
+def test_no_back_end_says_why_and_runs_nothing(tmp_path: Path) -> None:
+    session = HostSession()
+    settings = HostSettings(backend="comfyicu")  # no key, no workflow id
+    configure(session, settings)
+    assert "ComfyICU API key is missing" in session.view.problem
+    with pytest.raises(Exception, match="ComfyICU API key is missing"):
+        session.start_run("x")
+    session.check()
+    assert session.view.connected is False and "ComfyICU" in session.view.connection
+
+
+def test_rebuilt_when_the_server_changes_tuned_when_only_the_price_does(
+    comfy: ComfyTestServer, rc: RunComfyTestServer, tmp_path: Path
+) -> None:
+    session = HostSession(ledger=Ledger(tmp_path / "machines.json"))
+    configure(session, comfyui(comfy.url))
+    first = session.backend
+    configure(session, comfyui(comfy.url).model_copy(update={"rc_deployment": "x"}))
+    assert session.backend is first  # another back end's field: nothing to rebuild
+    configure(session, comfyui(comfy.url.replace("127.0.0.1", "localhost")))
+    assert session.backend is not first
+
+    machine = HostSettings(backend="runcomfy-machine", rc_user_id=rc.user_id,
+                           rc_token1=TOKENS[0], rc_workflow_version="ver-1",
+                           rc_api_url=rc.url)
+    configure(session, machine)
+    backend = session.machine
+    assert backend is not None and session.view.machine
+    configure(session, machine.model_copy(update={"rc_hourly_price": 2.5,
+                                                  "rc_idle_minutes": 0}))
+    assert session.machine is backend  # a rebuild would stop a paid machine
+    status = backend.status()
+    assert status.auto_stop_in is None  # idle stop now "never"
+    assert session.view.can_launch and not session.view.can_stop
+    settings: BackendSettings = machine.backend_settings()
+    assert settings.runcomfy_machine.idle_stop == 900.0
+    session.close()
