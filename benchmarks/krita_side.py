@@ -135,9 +135,10 @@ def docker_panel(holder: list[Any]) -> Any:
     KEEP.append(dock)
     panel = dock.panel
     panel.document = lambda: holder[0]  # kritarunner has no views, hence no active document
-    panel.backend_box.editors["url"].setText(PAYLOAD["url"])
+    editors: dict[str, Any] = panel.backend_box.editors  # QLineEdits for these fields
+    editors["url"].setText(PAYLOAD["url"])
     panel.output_edit.setText(PAYLOAD["results"])
-    panel.backend_box.editors["token"].editingFinished.emit()  # stores settings, builds back end
+    editors["token"].editingFinished.emit()  # stores the settings, builds the back end
     panel.load_workflow(PAYLOAD["workflow"])
     return panel
 
@@ -198,7 +199,7 @@ def encoded(image: Any, fmt: str, quality: int) -> bytes:
     if not image.save(buffer, fmt, quality):
         raise RuntimeError(f"Qt cannot write {fmt} here")
     buffer.close()
-    return bytes(data)
+    return data.data()
 
 
 def png_level_class(data: bytes) -> int:
@@ -216,7 +217,7 @@ def encode_costs() -> dict[str, Any]:
     rect = pixels.Rect(0, 0, width, height)
     read_ms: list[float] = []
     cases: list[dict[str, Any]] = []
-    writable = {bytes(f).decode().upper() for f in QtGui.QImageWriter.supportedImageFormats()}
+    writable = {f.data().decode().upper() for f in QtGui.QImageWriter.supportedImageFormats()}
     for fmt, quality in PAYLOAD["formats"]:
         if fmt not in writable:  # e.g. WEBP needs Qt's optional imageformats plugin
             cases.append({"format": fmt, "quality": quality, "missing": True})

@@ -1,4 +1,4 @@
-"""The ComfyUI test server is strict where ComfyUI 0.3.64 is (PROTOCOL.md §1), checked over
+"""The ComfyUI test server is strict where ComfyUI 0.3.64 is (docs/WIRE.md §1), checked over
 raw HTTP and WebSocket only, so the client tests cannot pass against a lenient fake."""
 
 from __future__ import annotations

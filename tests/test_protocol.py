@@ -1,4 +1,4 @@
-"""Parsing ComfyUI's WebSocket messages, text and binary, as PROTOCOL.md describes them."""
+"""Parsing ComfyUI's WebSocket messages, text and binary, as docs/WIRE.md §1.3-1.5 has them."""
 
 from __future__ import annotations
 

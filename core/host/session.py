@@ -36,11 +36,12 @@ from ..jobs.events import (
 from ..jobs.job import Job
 from ..jobs.runner import JobRunner
 from ..runcomfy.ledger import Ledger
-from ..runcomfy.machine import RunComfyMachineBackend
+from ..runcomfy.machine import MachineState, RunComfyMachineBackend
 from .machines import MachinePanel, leftover_line, status_lines
 from .view import LeftoverRow, View
 
 log = logging.getLogger(__name__)
+IDLE_MACHINE = (MachineState.NONE, MachineState.STOPPED)  # nothing to stop, nothing billed
 
 
 @dataclass(eq=False)
@@ -137,7 +138,7 @@ class HostSession:
     def active(self) -> bool:
         """Something shown is still changing: the host's timer should keep ticking."""
         machine = self.machine
-        running = machine is not None and machine.status().status not in ("none", "Stopped")
+        running = machine is not None and machine.status().state not in IDLE_MACHINE
         return (self.busy or self.machine_actions.working or self.leftover_scan.working
                 or running or self._keeps_backend())
 
@@ -426,10 +427,10 @@ class HostSession:
         machine = self.machine
         chosen = self._settings is not None and self._settings[0].kind == "runcomfy-machine"
         lines: list[str] = []
-        state = "none"
+        state = MachineState.NONE
         if machine is not None:
             status = machine.status()
-            lines, state = status_lines(status), status.status.lower()
+            lines, state = status_lines(status), status.state
             message = self.machine_actions.message
             if message and message not in lines:
                 lines.append(message)
@@ -443,9 +444,9 @@ class HostSession:
             view,
             machine=chosen,
             machine_lines=tuple(lines),
-            can_launch=free and not launching and state in ("none", "stopped", "error"),
-            can_stop=free and state not in ("none", "stopped"),  # also while it launches
-            can_extend=free and state == "ready",
+            can_launch=free and not launching and state in (*IDLE_MACHINE, MachineState.ERROR),
+            can_stop=free and state not in IDLE_MACHINE,  # also while it launches
+            can_extend=free and state is MachineState.READY,
             leftovers=tuple(LeftoverRow(m.machine.server_id, leftover_line(m)) for m in found),
             leftover_message=self.leftover_scan.message,
             can_act_on_leftovers=not self.leftover_scan.working,

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..config import config_dir, write_private_json
-from ..filelock import file_lock
+from ..net.filelock import file_lock
 
 log = logging.getLogger(__name__)
 LEDGER_FILE = "machines.json"

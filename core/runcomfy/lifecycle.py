@@ -354,11 +354,11 @@ class MachineLifecycle:
         # DELETE until RunComfy confirms, also through the brief 404 after a launch.
         until = entry.launched_at + self.timing.not_found_grace if entry else 0.0
         self.server.stop(server_id, not_found_until=until)
+        self.ledger.remove(server_id)  # first: whoever sees Stopped finds the ledger right
         with rec.lock:
             rec.stopped_at = time.time()
             rec.set_state(MachineState.STOPPED)
             delegate, rec.delegate = rec.delegate, None
-        self.ledger.remove(server_id)
         if delegate is not None:
             delegate.retire()  # a job still on it ends: "stopped during the job"
 

@@ -54,9 +54,10 @@ class _Started:
 
 
 class RunComfyMachineBackend(Backend):
-    """start() and finish() run on the runner's thread. prepare(), stop(), extend(), tune(),
-    status() and the properties may be called from any thread (a host's UI thread or its
-    action threads); status(), tune() and the properties never wait for the network."""
+    """start() and finish() run on the runner's worker thread, check() on its check thread.
+    prepare(), stop(), extend(), tune(), status(), close() and the properties may be called
+    from any thread (a host's UI thread or its action threads); status(), tune(), prepare()
+    and the properties never wait for the network, so a UI thread may call them."""
 
     name = "runcomfy-machine"
     capabilities = Capabilities()  # a machine's ComfyUI can do everything

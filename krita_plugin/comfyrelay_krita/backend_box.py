@@ -35,11 +35,16 @@ def _editor(field: core.Field, value: Any) -> Editor:
     if field.choices:
         return _combo(field.choices, str(value))
     if isinstance(value, (int, float)):
-        box: QSpinBox | QDoubleSpinBox = (QSpinBox() if isinstance(value, int)
-                                          else QDoubleSpinBox())
-        box.setRange(int(field.low), 24 * 60 if isinstance(value, int) else 1000)
+        box: QSpinBox | QDoubleSpinBox
+        if isinstance(value, int):
+            box = QSpinBox()
+            box.setRange(int(field.low), 24 * 60)  # minutes: a day at most
+            box.setValue(value)
+        else:
+            box = QDoubleSpinBox()
+            box.setRange(field.low, 1000.0)
+            box.setValue(value)
         box.setSpecialValueText(field.special)
-        box.setValue(value)
         box.setToolTip(field.hint)
         return box
     edit = QLineEdit(str(value))

@@ -60,7 +60,7 @@ def png_bytes(image: QImage) -> bytes:
     buffer.open(WRITE_ONLY)
     image.save(buffer, "PNG", PNG_QUALITY)
     buffer.close()
-    return bytes(data)
+    return data.data()
 
 
 def load_image(path: Path, size: tuple[int, int] | None = None) -> QImage:

@@ -12,7 +12,7 @@ try:
 
     QT6 = True
 except ImportError:
-    from PyQt5 import QtCore, QtGui, QtWidgets
+    from PyQt5 import QtCore, QtGui, QtWidgets  # type: ignore[no-redef]
 
     QT6 = False
 

@@ -11,12 +11,15 @@ from typing import Any
 
 import pytest
 from comfyrelay import InputFile, Job, JobRunner
+from comfyrelay.comfyui.backend import ComfyUIBackend
 from comfyrelay.errors import AuthenticationFailed, ComfyRelayError
 from comfyrelay.jobs import events as ev
+from comfyrelay.jobs.backend import JobContext
 from comfyrelay.runcomfy.api import Machine, MachineFailed
 from comfyrelay.runcomfy.ledger import Ledger
 from comfyrelay.runcomfy.machine import (
     MachineOptions,
+    MachineState,
     RunComfyMachineBackend,
     Timing,
     find_running,
@@ -26,7 +29,7 @@ from tests.hosted.conftest import TOKENS, machine_api, no_secret_in_requests
 from tests.imaging import gradient_png, is_inverse
 from tests.servers.comfyui import ComfyTestServer
 from tests.servers.runcomfy import RunComfyTestServer
-from tests.workflows import invert
+from tests.workflows import invert, slow
 
 FAST_MACHINE = Timing(
     poll_first=0.05, poll_max=0.1, not_found_grace=5.0, unreachable_grace=0.5,
@@ -262,3 +265,82 @@ def test_machine_model_tolerates_missing_and_null_fields() -> None:
 def test_reuse_only_backend_needs_a_running_machine(rc: RunComfyTestServer) -> None:
     with pytest.raises(ComfyRelayError, match="workflow version"):
         RunComfyMachineBackend(machine_api(rc))
+
+
+def test_tune_changes_live_settings_at_once_even_while_the_machine_starts(
+    rc: RunComfyTestServer,
+) -> None:
+    rc.ready_delay = 30.0  # the Launch thread waits for Ready all along
+    backend = machine_backend(rc, idle_stop=None)
+    backend.prepare()
+    assert wait_for(lambda: Ledger().entries() != [])
+    started = time.monotonic()
+    backend.tune(hourly_price=2.0, idle_stop=300.0, duration=900)
+    status = backend.status()
+    assert time.monotonic() - started < 0.1  # no lock held over the Ready polls
+    assert status.auto_stop_in is not None and status.auto_stop_in <= 300.0
+    assert status.state in (MachineState.LAUNCHING, MachineState.STARTING)
+    options = backend.options
+    assert (options.hourly_price, options.idle_stop, options.duration) == (2.0, 300.0, 900)
+    backend.stop()
+    backend.close()
+
+
+def test_tuned_idle_stop_and_price_apply_to_the_running_machine(rc: RunComfyTestServer) -> None:
+    backend = machine_backend(rc, idle_stop=None)
+    backend.ensure_ready()
+    assert backend.status().cost is None
+    backend.tune(hourly_price=3.6, idle_stop=0.3, duration=600)
+    assert wait_for(lambda: backend.status().state is MachineState.STOPPED, 5)
+    status = backend.status()
+    assert status.status == "Stopped" and status.cost is not None and status.cost > 0
+    assert rc.machines[backend.server_id].stopped is not None and Ledger().entries() == []
+    backend.close()
+
+
+class TrackedComfy(ComfyUIBackend):
+    """The machine's ComfyUI back end, noting whether it was closed under a running job."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.finishing = 0
+        self.closes = 0
+        self.closed_under_a_job = False
+
+    def finish(self, handle: Any, ctx: JobContext) -> list[Path]:
+        self.finishing += 1
+        try:
+            return super().finish(handle, ctx)
+        finally:
+            self.finishing -= 1
+
+    def close(self) -> None:
+        self.closes += 1
+        self.closed_under_a_job |= self.finishing > 0
+        super().close()
+
+
+def test_stop_during_a_job_ends_it_and_closes_the_comfyui_back_end_after_it(
+    rc: RunComfyTestServer, comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    comfy.node_delay = 0.3
+    made: list[TrackedComfy] = []
+
+    def factory(url: str) -> TrackedComfy:
+        made.append(TrackedComfy(url))
+        return made[-1]
+
+    backend = RunComfyMachineBackend(
+        machine_api(rc), MachineOptions(workflow_version_id="ver-1", idle_stop=None),
+        timing=FAST_MACHINE, comfy_factory=factory,
+    )
+    runner = JobRunner(backend)
+    runner.submit(Job(workflow=slow(blurs=10, size=64), out_dir=tmp_path / "out"))
+    assert wait_for(lambda: comfy.prompts != [], 15), "the job never reached the machine"
+    backend.stop()  # the host's Stop button, mid-job
+    events = runner.wait_idle(10)
+    final = next(e for e in events if isinstance(e, ev.FINAL_EVENTS))
+    assert isinstance(final, ev.JobFailed) and "stopped during the job" in final.message, final
+    assert len(made) == 1 and made[0].closes == 1 and not made[0].closed_under_a_job
+    assert backend.status().state is MachineState.STOPPED
+    runner.close()

@@ -379,8 +379,9 @@ def check_machine(payload: Report) -> Report:
     report["leftover_message"] = session.view.leftover_message
 
     backend = session.machine
-    backend.poll = {"first_delay": 0.05, "max_delay": 0.1, "timeout": 20.0,
-                    "not_found_grace": 5.0}
+    timing = addon_module(addon, "comfyrelay.runcomfy.machine").Timing
+    backend.timing = timing(poll_first=0.05, poll_max=0.1, ready_timeout=20.0,
+                            not_found_grace=5.0)
     comfy().machine_launch()
     report["launched"] = backend.server_id
     ledger = addon_module(addon, "comfyrelay.runcomfy.ledger").Ledger()

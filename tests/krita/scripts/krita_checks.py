@@ -168,7 +168,7 @@ def docker() -> dict[str, Any]:
 
     panel.on_event = record  # type: ignore[method-assign]  # watch what the docker sees
 
-    editors = panel.backend_box.editors
+    editors: dict[str, Any] = panel.backend_box.editors  # QLineEdits for these fields
     editors["url"].setText(PAYLOAD["url"])
     editors["token"].setText(PAYLOAD.get("token", ""))
     panel.output_edit.setText(str(Path(PAYLOAD["out"]).parent / "results"))
@@ -247,8 +247,10 @@ def machine_docker() -> dict[str, Any]:
     left_after = sorted(leftovers.labels)
 
     backend = panel.session.machine
-    backend.poll = {"first_delay": 0.05, "max_delay": 0.1, "timeout": 15.0,
-                    "not_found_grace": 5.0}
+    from comfyrelay_krita.comfyrelay.runcomfy.machine import Timing
+
+    backend.timing = Timing(poll_first=0.05, poll_max=0.1, ready_timeout=15.0,
+                            not_found_grace=5.0)
     box = panel.machine_box
     started = time.monotonic()
     box.launch_button.click()

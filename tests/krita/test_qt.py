@@ -1,0 +1,33 @@
+"""The docker's widgets under both Qt bindings: PyQt6 (Krita 6, from PyPI) and PyQt5
+(Krita 5, Debian's), built offscreen outside Krita from the installed plugin."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent / "scripts" / "qt_widgets.py"
+# Debian's PyQt5 is built for the system Python; PyQt6 comes from PyPI into the test venv.
+PYTHONS = {"PyQt6": sys.executable, "PyQt5": "/usr/bin/python3"}
+
+
+@pytest.mark.parametrize("binding", ["PyQt6", "PyQt5"])
+def test_docker_widgets_build_and_work(binding: str, krita_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "qt.json"
+    pykrita = krita_data / "krita" / "pykrita"
+    command = [PYTHONS[binding], str(SCRIPT), str(pykrita), binding, str(out)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert out.exists(), proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    assert "error" not in r, r["error"]
+    assert r["binding"] == binding and r["qt6"] == (binding == "PyQt6")
+    assert {"Run", "Cancel", "Check connection", "Launch", "Stop", "+30 min"} <= set(r["buttons"])
+    assert r["fields"] == ["token", "url"]  # ComfyUI's fields only
+    assert r["icu_fields"] == ["icu_accelerator", "icu_api_key", "icu_api_url", "icu_workflow"]
+    assert "ComfyICU API key is missing" in r["problem"]  # said at once, nothing sent
+    assert r["status"] == "Open a document first."
+    assert r["stored_backend"] == "comfyicu"
