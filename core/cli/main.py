@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..backends import BackendSettings, ComfyUISettings, make_backend
+from ..comfyui.convert import server_converter
 from ..config import load_credentials
 from ..errors import ComfyRelayError
 from ..jobs import events as ev
@@ -45,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run an API-format workflow and save its outputs")
-    run.add_argument("workflow", type=Path, help="workflow_api.json (Export (API) in ComfyUI)")
+    run = commands.add_parser("run", help="run a workflow and save its outputs")
+    run.add_argument(
+        "workflow", type=Path, help="workflow .json (API or UI format) or a ComfyUI PNG/WebP"
+    )
     add_server_argument(run)
     run.add_argument("--image", type=Path, help="image (or video) for the workflow's loader")
     run.add_argument("--image-node", help="id or title of the loader that gets --image")
@@ -72,8 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     inputs = commands.add_parser("inputs", help="list the inputs a workflow lets you set")
     inputs.add_argument("workflow", type=Path)
+    add_optional_server_argument(inputs)
     inputs.add_argument("--json", action="store_true", help="machine-readable output")
     inputs.set_defaults(func=cmd_inputs)
+
+    convert = commands.add_parser(
+        "convert", help="write the API-format graph of a workflow (UI .json, PNG or WebP)"
+    )
+    convert.add_argument("workflow", type=Path)
+    add_optional_server_argument(convert)
+    convert.add_argument("-o", "--out", type=Path, help="output .json (default: stdout)")
+    convert.set_defaults(func=cmd_convert)
     cli_hosted.register(commands)
     return parser
 
@@ -84,6 +96,37 @@ def add_server_argument(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("COMFYUI_URL", DEFAULT_SERVER),
         help=f"ComfyUI URL (default: $COMFYUI_URL or {DEFAULT_SERVER})",
     )
+
+
+def add_optional_server_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("COMFYUI_URL"),
+        help="ComfyUI URL whose node definitions convert UI-format workflows "
+        "(default: $COMFYUI_URL)",
+    )
+
+
+def load_workflow(path: Path, server: str | None) -> Workflow:
+    """Any workflow file; UI-format ones are converted with the server's node definitions."""
+    if not server:
+        return Workflow.load(path)
+    token = load_credentials().comfyui_token or None
+    return Workflow.load(path, server_converter(server, token=token))
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    workflow = load_workflow(args.workflow, args.server)
+    text = json.dumps(workflow.graph, indent=2, ensure_ascii=False) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ComfyRelayError(f"Cannot write {args.out}: {exc.strerror or exc}") from None
+    print(f"Wrote {args.out} ({len(workflow.graph)} nodes)", file=sys.stderr)
+    return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -98,7 +141,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_inputs(args: argparse.Namespace) -> int:
-    workflow = Workflow.load(args.workflow)
+    workflow = load_workflow(args.workflow, args.server)
     found = workflow.inputs()
     if args.json:
         print(json.dumps([i.model_dump() | {"key": i.key} for i in found], indent=2))
@@ -113,7 +156,7 @@ def cmd_inputs(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     job = Job(
-        workflow=Workflow.load(args.workflow),
+        workflow=load_workflow(args.workflow, args.server),
         out_dir=args.out,
         bindings=bindings_from_args(args),
         image=InputFile.from_path(args.image) if args.image else None,

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import copy
-import json
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import WorkflowError
+from .workflow_file import read_workflow_file
+
+UIConverter = Callable[[dict[str, Any]], dict[str, Any]]  # UI format -> API format
 
 IMAGE_LOADERS = {"LoadImage": "image", "LoadImageMask": "image", "LoadImageOutput": "image"}
 VIDEO_LOADERS = {"LoadVideo": "file", "VHS_LoadVideo": "video", "VHS_LoadVideoPath": "video"}
@@ -62,15 +65,16 @@ class Workflow:
         self.name = name
 
     @classmethod
-    def load(cls, path: Path | str) -> Workflow:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise WorkflowError(f"Workflow file not found: {path}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise WorkflowError(f"{path.name} is not a JSON workflow ({exc}).") from None
-        return cls(data, name=path.stem)
+    def load(cls, path: Path | str, convert: UIConverter | None = None) -> Workflow:
+        """Load an API-format .json, a UI-format .json or a ComfyUI PNG/WebP. UI-format
+        workflows need `convert` (comfyui.convert.load_workflow passes the server's)."""
+        source = read_workflow_file(path)
+        if source.prompt is not None:
+            return cls(source.prompt, name=source.name)
+        assert source.workflow is not None
+        if convert is None:
+            raise WorkflowError(ui_needs_server(source.name))
+        return cls(convert(source.workflow), name=source.name)
 
     # ---- reading ----
     def title(self, node_id: str) -> str:
@@ -254,14 +258,20 @@ def input_kind(class_type: str, name: str, value: Any) -> str | None:
     return None
 
 
+def ui_needs_server(name: str) -> str:
+    return (
+        f"{name} is a ComfyUI UI-format workflow (the web UI's plain Save, a template, or the "
+        "workflow inside a ComfyUI image). Converting it needs the node definitions of the "
+        "server that will run it: on the command line pass --server URL (or set COMFYUI_URL); "
+        "in Blender or Krita, set up a ComfyUI server first. Or, in ComfyUI, use Workflow › "
+        "Export (API) and load that file instead."
+    )
+
+
 def check_api_format(data: Any, name: str) -> dict[str, Any]:
     """Refuse what is not an API-format graph, saying how to get one."""
     if isinstance(data, dict) and "nodes" in data and "links" in data:
-        raise WorkflowError(
-            f"{name} is a ComfyUI UI-format workflow (the web UI's plain Save), which cannot be "
-            "queued. In ComfyUI use Workflow › Export (API) (older versions: enable Dev mode in "
-            "Settings, then 'Save (API Format)') and load that file instead."
-        )
+        raise WorkflowError(ui_needs_server(name))
     if isinstance(data, dict) and isinstance(data.get("prompt"), dict):
         data = data["prompt"]  # a saved /prompt request body
     if not isinstance(data, dict) or not data:

@@ -1,0 +1,344 @@
+"""UI-format workflow -> the API-format graph ComfyUI's frontend (1.27) queues for it."""
+
+# This follows the frontend's graphToPrompt: subgraphs are flattened into `outer:inner` ids,
+# frontend-only nodes (Reroute, PrimitiveNode, Note) and muted nodes are left out, bypassed
+# nodes pass their inputs through by type, and widget values become inputs.
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConnectionFailed, WorkflowError
+from ..jobs.workflow import UIConverter, Workflow
+from .nodes import NodeDefs, node_defs
+from .ui_graph import FRONTEND_ONLY, RENAMED, SAVE_NODES, SUBGRAPH_INPUT, Graph, Loader, Node
+from .ui_text import dynamic_prompt, text_replacements
+from .ui_widgets import UNDEFINED, Widget, truthy
+
+MUTED, BYPASSED = 2, 4  # litegraph modes: NEVER and BYPASS
+
+
+class UnknownNodeTypes(WorkflowError):
+    """The workflow uses node types the server does not have; `missing` maps each type to
+    the nodes that use it."""
+
+    def __init__(self, message: str, missing: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def is_ui_workflow(data: Any) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data
+
+
+def to_api(
+    ui_workflow: dict[str, Any], defs: NodeDefs, *, rng: random.Random | None = None
+) -> dict[str, dict[str, Any]]:
+    """The API-format graph for a UI-format workflow, using the server's node definitions.
+
+    Raises UnknownNodeTypes (naming every missing type and its nodes) or WorkflowError.
+    `rng` picks dynamic-prompt options (`{a|b}`), which the frontend picks at random.
+    """
+    if not is_ui_workflow(ui_workflow):
+        raise WorkflowError("This is not a ComfyUI UI-format workflow (no nodes and links).")
+    check_types(ui_workflow, defs)
+    root = Loader(ui_workflow, defs).load(ui_workflow)
+    return Converter(root, rng or random.Random()).run()
+
+
+def load_workflow(path: Path | str, defs: NodeDefs | None = None) -> Workflow:
+    """A Workflow from an API .json, a UI .json or a ComfyUI PNG/WebP; UI-format ones are
+    converted with `defs` (without them they raise WorkflowError saying what to pass)."""
+    return Workflow.load(path, None if defs is None else lambda ui: to_api(ui, defs))
+
+
+def server_converter(url: str, *, token: str | None = None) -> UIConverter:
+    """Converts with the server's definitions, fetched (and cached) only when a UI-format
+    workflow needs them."""
+
+    def convert(ui_workflow: dict[str, Any]) -> dict[str, Any]:
+        try:
+            defs = node_defs.get(url, token=token)
+        except ConnectionFailed as exc:
+            raise ConnectionFailed(
+                f"{exc} Converting a UI-format workflow needs the server's node definitions; "
+                "start the server, or in ComfyUI use Workflow › Export (API) and load that file."
+            ) from None
+        return to_api(ui_workflow, defs)
+
+    return convert
+
+
+def check_types(data: dict[str, Any], defs: NodeDefs) -> None:
+    """One error for every node type the server lacks (muted and bypassed nodes are never
+    sent, so they may be missing)."""
+    scopes = find_scopes(data)
+    subgraph_ids = {str(spec.get("id")) for _, spec in scopes}
+    missing: dict[str, list[str]] = {}
+    groups = set(((data.get("extra") or {}).get("groupNodes") or {}).keys())
+    for where, scope in [("", data), *scopes]:
+        for raw in scope.get("nodes") or []:
+            kind = str(raw.get("type") or "") if isinstance(raw, dict) else ""
+            known = kind in defs or kind in FRONTEND_ONLY or kind in subgraph_ids
+            if known or RENAMED.get(kind) in defs or raw.get("mode") in (MUTED, BYPASSED):
+                continue
+            label = f"{raw.get('id')}" + (f" '{raw['title']}'" if raw.get("title") else "")
+            label += f" in subgraph '{where}'" if where else ""
+            missing.setdefault(kind, []).append(label)
+    if missing:
+        raise unknown_types(missing, groups)
+
+
+def find_scopes(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    for spec in (data.get("definitions") or {}).get("subgraphs") or []:
+        if isinstance(spec, dict):
+            found.append((str(spec.get("name") or spec.get("id")), spec))
+            found += find_scopes(spec)
+    return found
+
+
+def unknown_types(missing: dict[str, list[str]], groups: set[str]) -> UnknownNodeTypes:
+    lines = [f"  - {kind}: node {', '.join(nodes)}" for kind, nodes in missing.items()]
+    grouped = [k for k in missing if k.split(">", 1)[-1] in groups or k in groups]
+    hint = (
+        " Group nodes are not supported: in ComfyUI, convert them to subgraphs (or ungroup "
+        "them) and save the workflow again."
+        if grouped
+        else ""
+    )
+    message = (
+        f"The ComfyUI server does not have {len(missing)} node type(s) this workflow uses; "
+        "install the custom nodes that provide them on the server (ComfyUI-Manager can), "
+        f"restart it, and try again. Nothing was queued.{hint}\n" + "\n".join(lines)
+    )
+    return UnknownNodeTypes(message, missing)
+
+
+@dataclass
+class Origin:
+    """Where an input's value comes from: a node's output, or a promoted widget's value."""
+
+    node_id: str
+    slot: int
+    value: Any = UNDEFINED
+    is_value: bool = False
+
+
+@dataclass(eq=False)
+class Exec:
+    """One node as it runs: `id` carries the path through subgraph instances (`12:5`)."""
+
+    id: str
+    node: Node
+    path: tuple[str, ...]
+    instance: Node | None  # the subgraph node this one sits in
+
+
+class Converter:
+    def __init__(self, root: Graph, rng: random.Random) -> None:
+        self.root = root
+        self.rng = rng
+        self.execs: dict[str, Exec] = {}
+        self.order: list[Exec] = []
+
+    def run(self) -> dict[str, dict[str, Any]]:
+        for node in self.root.nodes.values():
+            self.add(node, (), None)
+        for item in self.order:  # primitives copy their value into the widgets they feed
+            if item.node.type == "PrimitiveNode":
+                self.apply_primitive(item.node)
+        output: dict[str, dict[str, Any]] = {}
+        for item in self.order:
+            node = item.node
+            if node.virtual or node.mode in (MUTED, BYPASSED):
+                continue
+            if node.class_type is None:
+                raise WorkflowError(f"Node {item.id} ({node.type}) is unknown to the server.")
+            output[item.id] = {
+                "inputs": self.inputs(item),
+                "class_type": node.class_type,
+                "_meta": {"title": node.title},
+            }
+        for entry in output.values():  # links to nodes left out go too
+            for name, value in list(entry["inputs"].items()):
+                if isinstance(value, list) and len(value) == 2 and value[0] not in output:
+                    del entry["inputs"][name]
+        return output
+
+    def add(self, node: Node, path: tuple[str, ...], instance: Node | None) -> None:
+        item = Exec(":".join((*path, node.id)), node, path, instance)
+        if node.subgraph is not None:
+            self.execs[item.id] = item
+            if len(path) > 32:
+                raise WorkflowError(f"Subgraph {node.title!r} contains itself.")
+            for inner in node.subgraph.nodes.values():
+                self.add(inner, (*path, node.id), node)
+        self.execs[item.id] = item
+        self.order.append(item)
+
+    def inputs(self, item: Exec) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for widget in item.node.widgets or []:
+            if widget.name and widget.in_prompt:
+                put(found, widget.name, self.serialized(item.node, widget))
+        for index, slot in enumerate(item.node.inputs):
+            origin = self.resolve_input(item, index, set())
+            if origin is None:
+                continue
+            if origin.is_value:
+                put(found, slot.name, origin.value)
+            else:
+                found[slot.name] = [origin.node_id, origin.slot]
+        return found
+
+    def serialized(self, node: Node, widget: Widget) -> Any:
+        value = widget.get()
+        if widget.dynamic_prompts and isinstance(value, str):
+            return dynamic_prompt(value, self.rng)
+        if node.type in SAVE_NODES and widget.name == "filename_prefix" and isinstance(value, str):
+            return text_replacements(value, self.root.all_nodes())
+        return value
+
+    # ---- links, as ExecutableNodeDTO resolves them ----
+    def resolve_input(
+        self, item: Exec, slot: int, seen: set[str], kind: Any = None
+    ) -> Origin | None:
+        self.visit(seen, item, f"[I]{slot}")
+        if slot >= len(item.node.inputs):
+            raise broken(item, f"has no input {slot}")
+        source = item.node.inputs[slot]
+        link = item.node.graph.links.get(source.link) if source.link is not None else None
+        if link is None:
+            return None
+        instance = item.instance
+        if instance is not None and link.origin_id == SUBGRAPH_INPUT:
+            return self.from_subgraph_input(item, instance, link.origin_slot, seen)
+        origin = item.node.graph.nodes.get(link.origin_id)
+        if origin is None:
+            raise broken(item, f"input {source.name!r} is linked to a missing node")
+        origin_item = self.execs[":".join((*item.path, origin.id))]
+        return self.resolve_output(origin_item, link.origin_slot, kind or source.type, seen)
+
+    def from_subgraph_input(
+        self, item: Exec, instance: Node, slot: int, seen: set[str]
+    ) -> Origin | None:
+        if slot >= len(instance.inputs):
+            raise broken(item, f"uses subgraph input {slot}, which its subgraph node lacks")
+        outer = instance.inputs[slot]
+        link = instance.graph.links.get(outer.link) if outer.link is not None else None
+        if link is None:  # unconnected outside: the subgraph node's own widget, if any
+            widget = instance.widget_for(outer)
+            return None if widget is None else Origin(item.id, -1, widget.get(), is_value=True)
+        return self.resolve_input(self.execs[":".join(item.path)], link.target_slot, seen)
+
+    def resolve_output(self, item: Exec, slot: int, kind: Any, seen: set[str]) -> Origin | None:
+        self.visit(seen, item, f"[O]{slot}")
+        node = item.node
+        if node.mode == BYPASSED:
+            index = bypass_slot(item, slot, kind)
+            return None if index < 0 else self.resolve_input(item, index, seen)
+        if node.subgraph is not None:
+            return self.from_subgraph_output(item, slot, kind, seen)
+        if node.virtual:  # a Reroute passes its input on; a PrimitiveNode resolves to nothing
+            if slot < len(node.inputs):
+                return self.resolve_input(item, slot, seen, kind)
+            return None
+        return Origin(item.id, slot)
+
+    def from_subgraph_output(
+        self, item: Exec, slot: int, kind: Any, seen: set[str]
+    ) -> Origin | None:
+        sub = item.node.subgraph
+        assert sub is not None
+        if slot >= len(item.node.outputs) or slot >= len(sub.outputs):
+            raise broken(item, f"has no output {slot}")
+        links = [sub.links[i] for i in sub.outputs[slot].link_ids if i in sub.links]
+        if not links:
+            return None
+        inner = sub.nodes.get(links[0].origin_id)
+        if inner is None:
+            raise broken(item, f"output {slot} comes from no node inside the subgraph")
+        inner_item = self.execs[":".join((*item.path, item.node.id, inner.id))]
+        return self.resolve_output(inner_item, links[0].origin_slot, kind, seen)
+
+    def visit(self, seen: set[str], item: Exec, what: str) -> None:
+        key = f"{item.instance.type if item.instance else None}:{item.node.id}{what}"
+        if key in seen:
+            raise broken(item, "is part of a loop of links")
+        seen.add(key)
+
+    # ---- PrimitiveNode ----
+    def apply_primitive(self, node: Node) -> None:
+        """Copy the primitive's value into every widget it feeds. Like the frontend, this
+        looks its links up in the top-level graph, even for a primitive inside a subgraph."""
+        out = node.outputs[0] if node.outputs else None
+        if out is None or not out.links:
+            return
+        value = node.widgets[0].get() if node.widgets else UNDEFINED
+        if truthy(value) and node.properties.get("Run widget replace on values"):
+            value = text_replacements(str(value), self.root.all_nodes())
+        for link_id in out.links:
+            link = self.root.links.get(link_id)
+            if link is None:
+                raise WorkflowError(
+                    f"The Primitive node {node.id} ({node.title}) inside a subgraph cannot be "
+                    "queued (ComfyUI's frontend fails on it too). Replace it with a subgraph "
+                    "input or a primitive value node (e.g. PrimitiveInt) in ComfyUI."
+                )
+            target = node.graph.nodes.get(link.target_id)
+            if target is None or link.target_slot >= len(target.inputs):
+                continue
+            widget = target.widget_for(target.inputs[link.target_slot])
+            if widget is not None:
+                widget.set(value)
+
+
+def bypass_slot(item: Exec, slot: int, kind: Any) -> int:
+    """The input a bypassed node passes to output `slot`: same index if its type fits,
+    else the first input of exactly that type, else the first compatible one."""
+    inputs = item.node.inputs
+    if slot >= len(item.node.outputs):
+        raise broken(item, f"has no output {slot}")
+    out_type = item.node.outputs[slot].type
+    if kind in ("*", ""):
+        return slot if len(inputs) > slot else 0
+    if slot < len(inputs) and valid(inputs[slot].type, out_type) and valid(inputs[slot].type, kind):
+        return slot
+    exact = next((i for i, s in enumerate(inputs) if s.type == kind), -1)
+    if exact >= 0:
+        return exact
+    return next(
+        (i for i, s in enumerate(inputs) if valid(s.type, out_type) and valid(s.type, kind)), -1
+    )
+
+
+def valid(a: Any, b: Any) -> bool:
+    """litegraph's isValidConnection: `*` fits all; `A,B` lists fit any of theirs."""
+    a = 0 if a in ("", "*") else a
+    b = 0 if b in ("", "*") else b
+    if not a or not b or a == b:
+        return True
+    left, right = str(a).lower(), str(b).lower()
+    if "," not in left and "," not in right:
+        return left == right
+    return any(valid(x, y) for x in left.split(",") for y in right.split(","))
+
+
+def put(inputs: dict[str, Any], name: str, value: Any) -> None:
+    """A value as JSON carries it: lists boxed (a bare pair would read as a link),
+    undefined left out."""
+    if value is UNDEFINED:
+        inputs.pop(name, None)
+    else:
+        inputs[name] = {"__value__": value} if isinstance(value, list) else value
+
+
+def broken(item: Exec, problem: str) -> WorkflowError:
+    return WorkflowError(
+        f"Node {item.id} ({item.node.title or item.node.type}) {problem}; the workflow is "
+        "damaged. Open it in ComfyUI, fix or reconnect that node, and save it again."
+    )
