@@ -1,7 +1,8 @@
-"""Client overhead: per-job wall time of a 64×64 invert, three clients, one server, one run.
+"""Client overhead: per-job wall time of a 64×64 invert, four clients, one server, one run.
 
 The clients take turns job by job, so drift on a shared machine hits them alike. ComfyRelay
-is timed as a host sees it: from submit() to the final event coming out of poll().
+is timed as a host sees it: from submit() to the final event coming out of poll(), both
+straight to the ComfyUI and through comfy-api-proxy (the Comfy API v2) in front of it.
 """
 
 from __future__ import annotations
@@ -11,22 +12,28 @@ from collections.abc import Callable
 from pathlib import Path
 
 from comfy_api_simplified import ComfyApiWrapper
-from comfyrelay import ComfyUIBackend, InputFile, Job, JobRunner, Workflow
+from comfyrelay import Backend, ComfyUIBackend, InputFile, Job, JobRunner, Workflow
+from comfyrelay.comfyapi.api import ComfyApi
+from comfyrelay.comfyapi.backend import ComfyApiBackend
 from comfyrelay.jobs import events as ev
 
 from tests.imaging import gradient_png
 from tests.paths import WORKFLOWS
+from tests.servers.api_proxy import proxy
 
 from . import seed_flow
 from .serve import server
 from .table import Row, row
 
 JOBS_PER_RUN = 10
+PROXIED = "comfyrelay via comfy-api-proxy"
 Client = Callable[[Path], list[Path]]
 
 
-def comfyrelay_client(url: str, image: Path) -> tuple[Client, Callable[[], None]]:
-    runner = JobRunner(ComfyUIBackend(url))
+def comfyrelay_client(
+    url: str, image: Path, backend: Backend | None = None
+) -> tuple[Client, Callable[[], None]]:
+    runner = JobRunner(backend or ComfyUIBackend(url))
     workflow = Workflow.load(WORKFLOWS / "invert_api.json")
     data = InputFile(image.name, image.read_bytes())
 
@@ -78,12 +85,17 @@ def timed(client: Client, out: Path) -> float:
 def run(repeats: int, workdir: Path) -> list[Row]:
     image = workdir / "in.png"
     image.write_bytes(gradient_png(64, 64))
-    medians: dict[str, list[float]] = {"comfyrelay": [], "seed 001": [], "simplified": []}
-    with server("comfyui", str(workdir / "server")) as info:
+    medians: dict[str, list[float]] = {
+        "comfyrelay": [], "seed 001": [], "simplified": [], PROXIED: []}
+    with server("comfyui", str(workdir / "server")) as info, \
+            proxy(info["url"], workdir / "proxy") as proxy_url:
         url = info["url"]
         relay, close = comfyrelay_client(url, image)
+        # As a host would: live events on; the input is sent once and then found by hash.
+        proxied, close_proxied = comfyrelay_client(
+            proxy_url, image, ComfyApiBackend(ComfyApi(proxy_url)))
         clients = {"comfyrelay": relay, "seed 001": seed_client(url, image),
-                   "simplified": simplified_client(url, image)}
+                   "simplified": simplified_client(url, image), PROXIED: proxied}
         try:
             for name, client in clients.items():  # warm-up: connections, imports, caches
                 timed(client, workdir / "warm" / name)
@@ -96,6 +108,7 @@ def run(repeats: int, workdir: Path) -> list[Row]:
                     medians[name].append(sorted(values)[len(values) // 2] * 1000)
         finally:
             close()
+            close_proxied()
     return rows(medians)
 
 
@@ -107,4 +120,7 @@ def rows(medians: dict[str, list[float]]) -> list[Row]:
                          ("simplified", "comfy-api-simplified 1.6.0")):
         ratios = [a / b for a, b in zip(relay, medians[other], strict=True)]
         out.append(row("overhead", f"ComfyRelay ÷ {label}", ratios, "×"))
+    ratios = [a / b for a, b in zip(medians[PROXIED], relay, strict=True)]
+    out.append(row("overhead", "ComfyRelay through comfy-api-proxy 0.1.6 ÷ straight to the "
+                   "ComfyUI behind it", ratios, "×"))
     return out

@@ -127,8 +127,12 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
     def _start(self, context: bpy.types.Context, scene: bpy.types.Scene) -> None:
         s = settings(scene)
         if not s.workflow_path:
-            raise core.WorkflowError("Choose a workflow file (ComfyUI: Workflow › Export (API)).")
-        workflow = core.Workflow.load(s.workflow_file())
+            raise core.WorkflowError("Choose a workflow file: a ComfyUI workflow .json or image.")
+        workflow = SESSION.open_workflow(s.workflow_file())
+        if workflow is None:  # a UI-format file: converted in the background
+            pump.wake()
+            raise core.WorkflowError("The workflow is being converted with the server's node "
+                                     "definitions: press Run again once its inputs are listed.")
         bindings = s.bindings()
         workflow.check(bindings)  # fail before rendering
         needs_image = bool(workflow.media_nodes())

@@ -10,6 +10,7 @@ from typing import Any
 
 import bpy
 
+from . import pump
 from .core import core
 
 SOURCES = [
@@ -51,7 +52,7 @@ def _workflow_changed(settings: ComfyRelaySettings, context: bpy.types.Context) 
 class ComfyRelaySettings(bpy.types.PropertyGroup):
     workflow_path: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Workflow",
-        description="A ComfyUI workflow in API format (Workflow › Export (API))",
+        description="A ComfyUI workflow: API or UI format (.json), or an image saved by ComfyUI",
         subtype="FILE_PATH",
         update=_workflow_changed,
     )
@@ -80,19 +81,34 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
         return bpy.path.abspath(self.workflow_path)
 
     def load_inputs(self) -> core.Workflow | None:
-        """Read the workflow and list its inputs; a reload keeps the values already set."""
+        """Read the workflow and list its inputs. A UI-format file or a ComfyUI image is
+        converted by the session first: its inputs are listed when it is (show())."""
+        if not self.workflow_path:
+            self.show(None)
+            return None
+        try:
+            pump.configure()  # the back end whose server converts
+            workflow = pump.SESSION.open_workflow(self.workflow_file())
+        except (core.ComfyRelayError, ValueError) as exc:
+            self.show(None, str(exc))
+            return None
+        if workflow is not None:
+            self.show(workflow)
+        elif bpy.app.background:  # scripts: return with the inputs listed
+            pump.drive(60, until=lambda: not pump.SESSION.converting)
+        else:
+            pump.wake()
+        return workflow
+
+    def show(self, workflow: core.Workflow | None, error: str = "") -> None:
+        """List the workflow's inputs; a reload keeps the values already set."""
         same_file = self.loaded_path == self.workflow_path
         old = {item.name: item.value for item in self.inputs} if same_file else {}
         self.inputs.clear()
         self.loaded_path = self.workflow_path
-        self.workflow_error = ""
-        if not self.workflow_path:
-            return None
-        try:
-            workflow = core.Workflow.load(self.workflow_file())
-        except core.WorkflowError as exc:
-            self.workflow_error = str(exc)
-            return None
+        self.workflow_error = error
+        if workflow is None:
+            return
         first_image = True
         for wf_input in workflow.inputs():
             item = self.inputs.add()
@@ -104,7 +120,6 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
                 item.receives_source = first_image
                 first_image = False
             set_value(item, old.get(item.name, wf_input.value))
-        return workflow
 
     def bindings(self) -> core.Bindings:
         """The core's Bindings for the current fields."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,10 +113,10 @@ def pump() -> bool:
     return SESSION.active
 
 
-def drive(timeout: float | None = None) -> None:
-    """Pump until idle: the blocking mode for `blender -b` and scripts."""
+def drive(timeout: float | None = None, until: Callable[[], bool] | None = None) -> None:
+    """Pump until idle (or `until`): the blocking mode for `blender -b` and scripts."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    while pump() and SESSION.busy:
+    while pump() and (not until() if until else SESSION.busy):
         if deadline is not None and time.monotonic() > deadline:
             SESSION.cancel()
             deadline = None  # one more round for the cancellation to land
@@ -126,6 +127,12 @@ def handle(event: core.HostEvent) -> None:
     """One event from the session, in order (main thread)."""
     if isinstance(event, core.RunEnded):
         _end(event.run.data)
+        return
+    if isinstance(event, core.WorkflowOpened):  # converted: list its inputs where it is chosen
+        for scene in bpy.data.scenes:
+            chosen = scene.comfyrelay  # type: ignore[attr-defined]
+            if chosen.workflow_path and chosen.workflow_file() == event.path:
+                chosen.show(event.workflow, event.error)
         return
     run = SESSION.run
     target = run.data if run is not None else None

@@ -25,7 +25,7 @@ from .errors import (
     WorkflowError,
 )
 from .host.machines import MachinePanel, leftover_line, status_lines
-from .host.session import HostEvent, HostSession, Run, RunEnded
+from .host.session import HostEvent, HostSession, Run, RunEnded, WorkflowOpened
 from .host.settings import FIELDS, KIND_FIELDS, KIND_LABELS, Field, HostSettings
 from .host.view import LeftoverRow, View
 from .jobs.backend import Backend, Capabilities, JobContext
@@ -106,6 +106,7 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "WorkflowInput",
+    "WorkflowOpened",
     "credentials_with",
     "find_running",
     "leftover_line",

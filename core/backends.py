@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .comfyapi import backend as comfyapi
+from .comfyapi.api import ComfyApi
 from .comfyicu import backend as comfyicu
 from .comfyui.backend import ComfyUIBackend
 from .config import Credentials
@@ -16,11 +18,13 @@ from .errors import ComfyRelayError
 from .jobs.backend import Backend
 from .runcomfy import api as runcomfy
 from .runcomfy.ledger import Ledger
-from .runcomfy.machine import RunComfyMachineBackend
+from .runcomfy.machine import MachineOptions, RunComfyMachineBackend
 from .runcomfy.serverless import RunComfyServerless, RunComfyServerlessBackend
 
-Kind = Literal["comfyui", "runcomfy-machine", "runcomfy-serverless", "comfyicu"]
-KINDS: tuple[str, ...] = ("comfyui", "runcomfy-machine", "runcomfy-serverless", "comfyicu")
+Kind = Literal["comfyui", "runcomfy-machine", "runcomfy-serverless", "comfyicu", "comfy-api"]
+KINDS: tuple[str, ...] = (
+    "comfyui", "runcomfy-machine", "runcomfy-serverless", "comfyicu", "comfy-api",
+)
 
 
 class _Settings(BaseModel):
@@ -60,12 +64,21 @@ class ComfyICUSettings(_Settings):
     poll_interval: float = 3.0
 
 
+class ComfyApiSettings(_Settings):
+    """Comfy Cloud by default; a Comfy deployment's URL or a comfy-api-proxy's work the same."""
+
+    api_url: str = comfyapi.DEFAULT_API
+    live_events: bool = True  # progress and previews from the job's event stream
+    poll_interval: float = 1.0
+
+
 class BackendSettings(_Settings):
     kind: Kind = "comfyui"
     comfyui: ComfyUISettings = Field(default_factory=ComfyUISettings)
     runcomfy_machine: MachineSettings = Field(default_factory=MachineSettings)
     runcomfy_serverless: ServerlessSettings = Field(default_factory=ServerlessSettings)
     comfyicu: ComfyICUSettings = Field(default_factory=ComfyICUSettings)
+    comfy_api: ComfyApiSettings = Field(default_factory=ComfyApiSettings)
 
 
 # Machine settings a live back end takes through tune(): rebuilding it would stop its machine.
@@ -81,6 +94,7 @@ def rebuild_key(settings: BackendSettings, credentials: Credentials) -> tuple[An
         "runcomfy-machine": (credentials.runcomfy_user_id, credentials.runcomfy_tokens),
         "runcomfy-serverless": (credentials.runcomfy_tokens,),
         "comfyicu": (credentials.comfyicu_api_key,),
+        "comfy-api": (credentials.comfy_api_key, credentials.comfy_org_api_key),
     }[settings.kind]
     exclude = set(TUNABLE) if settings.kind == "runcomfy-machine" else None
     return settings.kind, part.model_dump_json(exclude=exclude), secrets
@@ -103,10 +117,8 @@ def make_backend(
         return ComfyUIBackend(settings.comfyui.url, token=credentials.comfyui_token or None)
     if settings.kind == "runcomfy-machine":
         m = settings.runcomfy_machine
-        return RunComfyMachineBackend(
-            runcomfy_server(credentials, m.api_url),
+        options = MachineOptions(
             workflow_version_id=m.workflow_version_id,
-            server_id=m.server_id,
             server_type=m.server_type,
             duration=m.duration,
             idle_stop=m.idle_stop,
@@ -114,6 +126,9 @@ def make_backend(
             extend_step=m.extend_step,
             stop_on_close=m.stop_on_close,
             hourly_price=m.hourly_price,
+        )
+        return RunComfyMachineBackend(
+            runcomfy_server(credentials, m.api_url), options, server_id=m.server_id,
             ledger=ledger,
         )
     if settings.kind == "runcomfy-serverless":
@@ -128,6 +143,8 @@ def make_backend(
         return RunComfyServerlessBackend(
             client, s.deployment_id, send_workflow=s.send_workflow, poll_interval=s.poll_interval
         )
+    if settings.kind == "comfy-api":
+        return comfy_api_backend(settings.comfy_api, credentials)
     c = settings.comfyicu
     credentials.require_comfyicu()
     if not c.workflow_id:
@@ -138,4 +155,19 @@ def make_backend(
     return comfyicu.ComfyICUBackend(
         client_icu, c.workflow_id, accelerator=c.accelerator, files=c.files,
         poll_interval=c.poll_interval,
+    )
+
+
+def comfy_api_backend(
+    settings: ComfyApiSettings, credentials: Credentials
+) -> comfyapi.ComfyApiBackend:
+    """A Comfy API v2 back end. Comfy Cloud needs a key; a local comfy-api-proxy may not."""
+    url = settings.api_url.strip() or comfyapi.DEFAULT_API
+    if url.rstrip("/") == comfyapi.DEFAULT_API:
+        credentials.require_comfy_api()
+    client = ComfyApi(url, credentials.comfy_api_key,
+                      secrets=(credentials.comfy_org_api_key,))
+    return comfyapi.ComfyApiBackend(
+        client, partner_key=credentials.comfy_org_api_key, live_events=settings.live_events,
+        poll_interval=settings.poll_interval,
     )

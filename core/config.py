@@ -45,10 +45,15 @@ class Credentials:
     runcomfy_tokens: tuple[str, ...] = field(default=(), repr=False)  # Token1, then Token2
     comfyicu_api_key: str = field(default="", repr=False)
     comfyui_token: str = field(default="", repr=False)  # a bearer header for a remote ComfyUI
+    comfy_api_key: str = field(default="", repr=False)  # Comfy Cloud / Comfy API v2 key
+    # The key partner (API) nodes bill to, sent in a job's extra_data.api_key_comfy_org.
+    comfy_org_api_key: str = field(default="", repr=False)
 
     def secrets(self) -> list[str]:
         """Every secret, so tests and log filters can check none leaked."""
-        return [s for s in (*self.runcomfy_tokens, self.comfyicu_api_key, self.comfyui_token) if s]
+        every = (*self.runcomfy_tokens, self.comfyicu_api_key, self.comfyui_token,
+                 self.comfy_api_key, self.comfy_org_api_key)
+        return [s for s in every if s]
 
     def require_runcomfy(self) -> None:
         if not self.runcomfy_user_id or not self.runcomfy_tokens:
@@ -77,6 +82,16 @@ class Credentials:
             )
 
 
+    def require_comfy_api(self) -> None:
+        if not self.comfy_api_key:
+            raise ComfyRelayError(
+                "The Comfy API key is missing. Create an API key in your Comfy Cloud account, "
+                "then set COMFY_API_KEY in the environment, put comfy_api_key in "
+                f"{credentials_path()}, or enter it in the add-on's back-end settings. (A local "
+                "comfy-api-proxy started without --token needs no key: set its URL instead.)"
+            )
+
+
 def credentials_path(env: Mapping[str, str] | None = None) -> Path:
     return config_dir(env) / CREDENTIALS_FILE
 
@@ -98,6 +113,8 @@ def load_credentials(env: Mapping[str, str] | None = None) -> Credentials:
         runcomfy_tokens=tuple(t for t in tokens if t),
         comfyicu_api_key=pick("COMFYICU_API_KEY", "comfyicu_api_key"),
         comfyui_token=pick("COMFYUI_TOKEN", "comfyui_token"),
+        comfy_api_key=pick("COMFY_API_KEY", "comfy_api_key"),
+        comfy_org_api_key=pick("COMFY_ORG_API_KEY", "comfy_org_api_key"),
     )
 
 
@@ -107,6 +124,8 @@ def credentials_with(
     runcomfy_tokens: tuple[str, str] = ("", ""),
     comfyicu_api_key: str = "",
     comfyui_token: str = "",
+    comfy_api_key: str = "",
+    comfy_org_api_key: str = "",
     env: Mapping[str, str] | None = None,
 ) -> Credentials:
     """What a host's settings hold, falling back field by field to the environment and the
@@ -118,6 +137,8 @@ def credentials_with(
         runcomfy_tokens=tokens or base.runcomfy_tokens,
         comfyicu_api_key=comfyicu_api_key.strip() or base.comfyicu_api_key,
         comfyui_token=comfyui_token.strip() or base.comfyui_token,
+        comfy_api_key=comfy_api_key.strip() or base.comfy_api_key,
+        comfy_org_api_key=comfy_org_api_key.strip() or base.comfy_org_api_key,
     )
 
 

@@ -1,4 +1,4 @@
-"""`comfyrelay machines|workflows|deployments` and the hosted options of `comfyrelay run`.
+"""`comfyrelay machines|workflows|deployments|comfy-api` and the hosted options of `run`.
 
 Tokens are read from the environment or the credentials file, never from arguments (they
 would show in `ps` and the shell history).
@@ -13,7 +13,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..backends import KINDS, BackendSettings, make_backend, runcomfy_server
+from ..backends import (
+    KINDS,
+    BackendSettings,
+    ComfyApiSettings,
+    comfy_api_backend,
+    make_backend,
+    runcomfy_server,
+)
+from ..comfyapi.backend import DEFAULT_API as COMFY_API
 from ..comfyicu import backend as comfyicu
 from ..config import load_credentials
 from ..errors import ComfyRelayError
@@ -59,13 +67,23 @@ def register(subparsers: Any) -> None:
     machines.set_defaults(func=cmd_machines)
     workflows.set_defaults(func=cmd_workflows)
     deployments.set_defaults(func=cmd_deployments)
+    comfy_api = subparsers.add_parser(
+        "comfy-api", help="the Comfy API v2: Comfy Cloud, a deployment or comfy-api-proxy"
+    )
+    capi = comfy_api.add_subparsers(dest="action", required=True)
+    ccheck = capi.add_parser("check", help="reach the server and check the API key")
+    ccheck.add_argument("--api-url", default=COMFY_API,
+                        help=f"API base URL (default {COMFY_API}; e.g. http://127.0.0.1:8189 "
+                        "for a local comfy-api-proxy)")
+    comfy_api.set_defaults(func=cmd_comfy_api)
 
 
 def add_api_url(parser: argparse.ArgumentParser, default: str | None) -> None:
     parser.add_argument(
         "--api-url", default=default,
         help=f"hosted API base URL (default {default or 'the service default'}; RunComfy also "
-        "has https://beta-api.runcomfy.net)",
+        "has https://beta-api.runcomfy.net; comfy-api: a deployment's or a local "
+        "comfy-api-proxy's URL)",
     )
 
 
@@ -110,6 +128,7 @@ def settings_from_args(args: argparse.Namespace) -> BackendSettings:
     settings.comfyicu.files = dict(_file_arg(text) for text in args.files)
     if api:
         m.api_url = settings.runcomfy_serverless.api_url = settings.comfyicu.api_url = api
+        settings.comfy_api.api_url = api
     return settings
 
 
@@ -251,6 +270,15 @@ def cmd_deployments(args: argparse.Namespace) -> int:
         return 0
     finally:
         client.close()
+
+
+def cmd_comfy_api(args: argparse.Namespace) -> int:
+    backend = comfy_api_backend(ComfyApiSettings(api_url=args.api_url), load_credentials())
+    try:
+        print(backend.check())
+    finally:
+        backend.close()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

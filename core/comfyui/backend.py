@@ -23,8 +23,10 @@ from ..errors import (
 from ..jobs.backend import Backend, Capabilities, JobContext
 from ..jobs.events import JobOutput, JobPreview, JobProgress, JobQueued
 from ..jobs.job import Job
+from ..jobs.workflow import UIConverter
 from ..net.files import media_kind
 from .client import ComfyClient, EventSocket, new_id
+from .convert import server_converter
 from .protocol import (
     Executed,
     Executing,
@@ -88,6 +90,9 @@ class ComfyUIBackend(Backend):
         self._socket: EventSocket | None = None
         self._next_connect = 0.0
         self._stash: dict[str, list[WsMessage]] = {}  # events of queued runs not yet awaited
+
+    def ui_converter(self) -> UIConverter:
+        return server_converter(self.client.url, token=self.client.token)
 
     def check(self) -> str:
         # A client of its own: the check runs on another thread than the jobs.

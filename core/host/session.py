@@ -10,15 +10,17 @@ results into it, widgets, settings storage, and the UI timer that calls pump().
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from ..backends import BackendSettings, make_backend, rebuild_key, runcomfy_server
 from ..config import Credentials
-from ..errors import ComfyRelayError
+from ..errors import ComfyRelayError, WorkflowError
 from ..jobs.backend import Backend, Capabilities
 from ..jobs.events import (
     FINAL_EVENTS,
@@ -35,6 +37,8 @@ from ..jobs.events import (
 )
 from ..jobs.job import Job
 from ..jobs.runner import JobRunner
+from ..jobs.workflow import Workflow, ui_needs_server
+from ..jobs.workflow_file import read_workflow_file
 from ..runcomfy.ledger import Ledger
 from ..runcomfy.machine import MachineState, RunComfyMachineBackend
 from .machines import MachinePanel, leftover_line, status_lines
@@ -79,7 +83,17 @@ class RunEnded:
     run: Run
 
 
-HostEvent = Event | RunEnded
+@dataclass(frozen=True)
+class WorkflowOpened:
+    """A UI-format workflow (or a ComfyUI image) asked for by open_workflow() is converted:
+    `workflow`, or `error` saying why not."""
+
+    path: str
+    workflow: Workflow | None = None
+    error: str = ""
+
+
+HostEvent = Event | RunEnded | WorkflowOpened
 
 
 class HostSession:
@@ -106,6 +120,9 @@ class HostSession:
         self._holds: Counter[str] = Counter()  # job id -> results the host is still placing
         self._held: list[Event] = []  # final events waiting for their job's results
         self._submit_lock = threading.Lock()  # submit() and poll() take turns
+        self._opened: queue.Queue[WorkflowOpened] = queue.Queue()  # from conversion threads
+        self._converted: dict[str, tuple[float, Workflow]] = {}  # path -> (mtime, workflow)
+        self.converting = 0  # conversions under way
 
     # ---- the back end ----
     def configure(self, settings: BackendSettings, credentials: Credentials) -> None:
@@ -140,7 +157,7 @@ class HostSession:
         machine = self.machine
         running = machine is not None and machine.status().state not in IDLE_MACHINE
         return (self.busy or self.machine_actions.working or self.leftover_scan.working
-                or running or self._keeps_backend())
+                or running or self._keeps_backend() or self.converting > 0)
 
     def _keeps_backend(self) -> bool:
         """A job, a machine action or a launch is under way: the back end must stay."""
@@ -167,6 +184,7 @@ class HostSession:
             return
         self._retire()
         self._problem = ""
+        self._converted.clear()  # another server may know other nodes
         self.runner, self._key = JobRunner(backend, max_in_flight=self.max_in_flight), key
         if self._attach and isinstance(backend, RunComfyMachineBackend):
             self.machine_actions.launch(backend)  # attach to the machine chosen for reuse
@@ -200,6 +218,35 @@ class HostSession:
             self._checking = True
             self._state.update(connection="Checking…", connected=None)
         self._refresh_view()
+
+    # ---- workflows ----
+    def open_workflow(self, path: str) -> Workflow | None:
+        """The workflow in `path`. An API-format file comes back at once; a UI-format file or
+        a ComfyUI image is converted with the server's node definitions on a thread of its
+        own: None now, a WorkflowOpened event from pump() later. Raises WorkflowError for a
+        file that holds no workflow, or a UI file when no ComfyUI server is set up."""
+        source = read_workflow_file(path)
+        if source.prompt is not None:
+            return Workflow(source.prompt, source.name)
+        mtime, converted = self._converted.get(path, (None, None))
+        if converted is not None and mtime == _mtime(path):
+            return converted
+        convert = self.backend.ui_converter() if self.backend is not None else None
+        if convert is None:
+            raise WorkflowError(ui_needs_server(source.name))
+
+        def opened() -> None:
+            try:
+                event = WorkflowOpened(path, Workflow.load(path, convert))
+            except ComfyRelayError as exc:
+                event = WorkflowOpened(path, error=str(exc))
+            self._opened.put(event)
+
+        self.converting += 1
+        threading.Thread(target=opened, name="comfyrelay-convert", daemon=True).start()
+        self._state["status"] = f"Converting {source.name} with the server's node definitions…"
+        self._refresh_view()
+        return None
 
     # ---- runs ----
     def start_run(self, label: str, *, data: Any = None, noun: str = "",
@@ -275,6 +322,14 @@ class HostSession:
                     self._held.append(event)
                 else:
                     self._deliver(event, handle)
+        while not self._opened.empty():
+            opened = self._opened.get()
+            self.converting -= 1
+            if opened.workflow is not None:
+                self._converted[opened.path] = (_mtime(opened.path), opened.workflow)
+            self._state.update(status="Ready" if opened.workflow else "Not converted",
+                               error=opened.error, error_node="")
+            handle(opened)
         ready = [e for e in self._held if not self._holds[getattr(e, "job_id", "")]]
         self._held = [e for e in self._held if e not in ready]
         for event in ready:
@@ -451,6 +506,13 @@ class HostSession:
             leftover_message=self.leftover_scan.message,
             can_act_on_leftovers=not self.leftover_scan.working,
         )
+
+
+def _mtime(path: str) -> float:
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return -1.0
 
 
 def _latest_preview_only(events: list[Event]) -> list[Event]:

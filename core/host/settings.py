@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from ..backends import KINDS, BackendSettings
+from ..comfyapi.backend import DEFAULT_API as COMFY_API
 from ..comfyicu.backend import ACCELERATORS
 from ..comfyicu.backend import DEFAULT_API as COMFYICU_API
 from ..config import Credentials, credentials_with
@@ -24,6 +25,7 @@ KIND_LABELS = {
     "runcomfy-machine": "RunComfy machine",
     "runcomfy-serverless": "RunComfy Serverless",
     "comfyicu": "ComfyICU",
+    "comfy-api": "Comfy API (Comfy Cloud)",
 }
 FROM_ENV = "empty: from the environment or credentials.json"
 
@@ -60,6 +62,10 @@ FIELDS: dict[str, Field] = {
     "icu_accelerator": Field("Accelerator", choices=(("", "default"),
                                                      *((a, a) for a in ACCELERATORS))),
     "icu_api_url": Field("API URL (advanced)", COMFYICU_API),
+    "ca_api_key": Field("API key", "empty: COMFY_API_KEY", secret=True),
+    "ca_partner_key": Field("Partner nodes key", "optional: COMFY_ORG_API_KEY", secret=True),
+    "ca_api_url": Field("API URL (advanced)", f"{COMFY_API}, a deployment, or a local "
+                        "comfy-api-proxy"),
 }
 _RUNCOMFY = ["rc_user_id", "rc_token1", "rc_token2"]
 KIND_FIELDS: dict[str, list[str]] = {
@@ -68,6 +74,7 @@ KIND_FIELDS: dict[str, list[str]] = {
                          "rc_idle_minutes", "rc_hourly_price", "rc_api_url"],
     "runcomfy-serverless": [*_RUNCOMFY, "rc_deployment", "rc_api_url"],
     "comfyicu": ["icu_api_key", "icu_workflow", "icu_accelerator", "icu_api_url"],
+    "comfy-api": ["ca_api_key", "ca_partner_key", "ca_api_url"],
 }
 
 
@@ -93,6 +100,9 @@ class HostSettings(BaseModel):
     icu_workflow: str = ""
     icu_accelerator: str = ""  # empty: ComfyICU's default
     icu_api_url: str = ""  # empty: ComfyICU's own API
+    ca_api_key: str = ""
+    ca_partner_key: str = ""
+    ca_api_url: str = ""  # empty: Comfy Cloud
 
     def credentials(self) -> Credentials:
         """The secrets typed here; empty ones from the environment or the credentials file."""
@@ -101,12 +111,15 @@ class HostSettings(BaseModel):
             runcomfy_tokens=(self.rc_token1.strip(), self.rc_token2.strip()),
             comfyicu_api_key=self.icu_api_key.strip(),
             comfyui_token=self.token.strip(),
+            comfy_api_key=self.ca_api_key.strip(),
+            comfy_org_api_key=self.ca_partner_key.strip(),
         )
 
     def backend_settings(self) -> BackendSettings:
         """The core's settings for make_backend() (no secrets in them)."""
         rc_api = {"api_url": self.rc_api_url.strip()} if self.rc_api_url.strip() else {}
         icu_api = {"api_url": self.icu_api_url.strip()} if self.icu_api_url.strip() else {}
+        ca_api = {"api_url": self.ca_api_url.strip()} if self.ca_api_url.strip() else {}
         idle = self.rc_idle_minutes * 60.0 if self.rc_idle_minutes > 0 else None
         return BackendSettings.model_validate({
             "kind": self.backend if self.backend in KINDS else "comfyui",
@@ -125,4 +138,5 @@ class HostSettings(BaseModel):
                 "workflow_id": self.icu_workflow.strip(),
                 "accelerator": self.icu_accelerator or None,
             },
+            "comfy_api": ca_api,
         })

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import JobCancelled
 from .events import JobEvent
 from .job import Job
+from .workflow import UIConverter
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,12 @@ class Backend(ABC):
         ctx.cancelled at least every half second (also on entry: the job may have been
         cancelled while it waited) and raise JobCancelled after cancelling it on the server.
         """
+
+    def ui_converter(self) -> UIConverter | None:
+        """What turns a UI-format workflow into API format for this back end (a ComfyUI
+        server's node definitions), or None when it has no ComfyUI to ask. The converter
+        may use the network: call it off the UI thread."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - most back ends hold nothing to release
         """Release connections; called once when the runner closes."""

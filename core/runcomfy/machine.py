@@ -20,6 +20,7 @@ from ..comfyui.backend import ComfyUIBackend
 from ..errors import ComfyRelayError, ConnectionFailed, ServerError
 from ..jobs.backend import Backend, Capabilities, JobContext
 from ..jobs.job import Job
+from ..jobs.workflow import UIConverter
 from ..net.ratelimit import Cancelled, never
 from .api import Machine, RunComfyServer
 from .delegate import SharedDelegate, WatchedContext
@@ -88,6 +89,16 @@ class RunComfyMachineBackend(Backend):
         self._closed = threading.Event()  # the Launch thread gives up
 
     # ---- Backend ----
+    def ui_converter(self) -> UIConverter | None:
+        """The machine's ComfyUI converts, once the machine is Ready."""
+        delegate = self._record.use_delegate()
+        if delegate is None:
+            return None
+        try:
+            return delegate.backend.ui_converter()
+        finally:
+            delegate.done()
+
     def check(self) -> str:
         server_id = self.server_id
         delegate = self._record.use_delegate()

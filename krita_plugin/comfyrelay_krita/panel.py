@@ -52,6 +52,7 @@ class Panel(QWidget):
         self.session = core.HostSession()
         self.jobs = CanvasJobs(self.session)
         self.workflow: core.Workflow | None = None
+        self.converting = ""  # the UI-format workflow being converted
         self.message = ""  # an error found here (no document, a bad value), until Run
         self._build()
         self.load_workflow(self.settings.workflow, quiet=True)  # also applies the settings
@@ -101,7 +102,7 @@ class Panel(QWidget):
         self.cancel_button.clicked.connect(lambda: self.session.cancel())
 
     def _workflow_box(self) -> QGroupBox:
-        flow = QGroupBox("Workflow (API format)")
+        flow = QGroupBox("Workflow")
         box = QVBoxLayout(flow)
         row = QHBoxLayout()
         self.workflow_edit = QLineEdit(self.settings.workflow)
@@ -134,22 +135,26 @@ class Panel(QWidget):
 
     def browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "ComfyUI workflow (API format)", self.workflow_edit.text(), "JSON (*.json)"
+            self, "ComfyUI workflow", self.workflow_edit.text(),
+            "Workflows, ComfyUI images (*.json *.png *.webp)",
         )
         if path:
             self.load_workflow(path)
 
     def load_workflow(self, path: str, quiet: bool = False) -> None:
+        """API format at once; a UI-format file or a ComfyUI image once the session has
+        converted it with the server's node definitions (WorkflowOpened)."""
         self.workflow = None
         self.workflow_edit.setText(path)
-        if path:
-            try:
-                self.workflow = core.Workflow.load(path)
-            except core.ComfyRelayError as exc:
-                if not quiet:
-                    self.message = str(exc)
+        self.save_settings()  # the back end that converts
+        try:
+            self.workflow = self.session.open_workflow(path) if path else None
+            self.settings.workflow = path
+            self.converting = path if path and self.workflow is None else ""
+        except core.ComfyRelayError as exc:
+            if not quiet:
+                self.message = str(exc)
         self.form.set_workflow(self.workflow)
-        self.settings.workflow = path if self.workflow else self.settings.workflow
         self.save_settings()
 
     # ---- actions ----
@@ -184,7 +189,8 @@ class Panel(QWidget):
         if doc is None:
             self.message = "Open a document first."
         elif self.workflow is None:
-            self.message = "Choose an API-format workflow first."
+            self.message = ("Wait: the workflow is being converted." if self.converting
+                            else "Choose a workflow first.")
         else:
             workflow, out_dir = self.workflow, self.settings.results_dir()
             use_selection = self.source_combo.currentData() == "selection"
@@ -208,6 +214,9 @@ class Panel(QWidget):
     def on_event(self, event: core.HostEvent) -> None:
         if isinstance(event, core.JobPreview):
             self.show_preview(event.data)
+        elif isinstance(event, core.WorkflowOpened) and event.path == self.converting:
+            self.workflow, self.converting = event.workflow, ""
+            self.form.set_workflow(self.workflow)
 
     def refresh(self) -> None:
         view = self.session.view

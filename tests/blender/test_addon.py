@@ -17,6 +17,7 @@ from tests.paths import WORKFLOWS
 from tests.servers.comfyui import ComfyTestServer
 
 INVERT = str(WORKFLOWS / "invert_api.json")
+INVERT_UI = str(WORKFLOWS / "invert_ui.json")  # the same graph as the web UI saves it
 W, H = 64, 48
 
 
@@ -90,6 +91,19 @@ def test_render_is_inverted_and_token_stays_out_of_the_blend(
     assert Path(r["filepath"]).parent == Path(r["output"])  # saved in the output folder
     assert r["token_in_blend"] is False
     assert "ComfyRelay Preview" in r["images"]  # the server's live previews were shown
+
+
+def test_ui_format_workflow_gives_the_same_pixels_as_its_api_twin(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    r = run_blender("invert", url=server.url, workflow=INVERT_UI)
+    assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
+    assert r["inputs"] == ["1.image", "3.filename_prefix"]  # listed once converted
+    (sent,) = uploaded(server)
+    rgb = Image.open(sent).convert("RGB").tobytes()
+    inverted = [255 - c for c in rgb]
+    expected = bytes(v for i in range(0, len(rgb), 3) for v in (*inverted[i : i + 3], 255))
+    assert within_one_level(bytes.fromhex(r["result"]), expected)
 
 
 def test_material_option_wires_the_texture_and_reruns_update_one_image(

@@ -19,6 +19,7 @@ from tests.servers.comfyui import ComfyTestServer
 
 W, H = 40, 30
 INVERT = str(WORKFLOWS / "invert_api.json")
+INVERT_UI = str(WORKFLOWS / "invert_ui.json")  # the same graph as the web UI saves it
 
 
 @pytest.fixture
@@ -83,6 +84,14 @@ def test_docker_run_adds_a_layer_and_keeps_the_token_out_of_the_kra(
     assert r["stored_token"] == token
     with zipfile.ZipFile(r["kra"]) as kra:
         assert all(token.encode() not in kra.read(name) for name in kra.namelist())
+
+
+def test_docker_runs_a_ui_format_workflow_like_its_api_twin(run_krita: RunKrita, server) -> None:
+    r = run_krita("docker", url=server.url, workflow=INVERT_UI, width=W, height=H)
+    assert r["finished"] and r["status"].startswith("Done"), r["status"]
+    assert r["inputs"] == ["3.filename_prefix"]
+    assert r["layers"] == ["invert_ui", "Background"]
+    assert_inverted(base64.b64decode(r["pixels"]), (0, 0, W, H))
 
 
 def test_docker_cancel_stops_the_job(run_krita: RunKrita, server) -> None:

@@ -175,6 +175,7 @@ def docker() -> dict[str, Any]:
     editors["token"].editingFinished.emit()
     panel.source_combo.setCurrentIndex(panel.source_combo.findData(PAYLOAD.get("source", "canvas")))
     panel.load_workflow(PAYLOAD["workflow"])
+    spin_until(lambda: panel.workflow is not None, 30)  # a UI-format one is converted first
     panel.check_button.click()
     spin_until(lambda: panel.server_status.text().startswith(("Connected", "Cannot")), 30)
 
