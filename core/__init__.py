@@ -28,7 +28,7 @@ from .host.machines import MachinePanel, leftover_line, status_lines
 from .host.session import HostEvent, HostSession, Run, RunEnded, WorkflowOpened
 from .host.settings import FIELDS, KIND_FIELDS, KIND_LABELS, Field, HostSettings
 from .host.view import LeftoverRow, View
-from .jobs.backend import Backend, Capabilities, JobContext
+from .jobs.backend import Backend, Capabilities, ComfyUIServer, JobContext
 from .jobs.events import (
     FINAL_EVENTS,
     ConnectionChecked,
@@ -67,6 +67,7 @@ __all__ = [
     "ComfyICUBackend",
     "ComfyRelayError",
     "ComfyUIBackend",
+    "ComfyUIServer",
     "ConnectionChecked",
     "ConnectionFailed",
     "Credentials",

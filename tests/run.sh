@@ -10,8 +10,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 VPY=.venv/bin/python
 
-# --- Debian packages: Krita for the plugin tests (kritarunner headless, full Krita on Xvfb) ---
-APT_PACKAGES="krita python3-pyqt5 xauth xvfb"
+# --- Debian packages: Krita for the plugin tests (kritarunner headless, full Krita on Xvfb),
+# PyQt5 for the docker under Qt 5, FFmpeg for video results in Krita ---
+APT_PACKAGES="krita python3-pyqt5 xauth xvfb ffmpeg"
 if ! dpkg -s $APT_PACKAGES >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

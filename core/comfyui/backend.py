@@ -20,13 +20,11 @@ from ..errors import (
     ServerError,
     ServerRestarted,
 )
-from ..jobs.backend import Backend, Capabilities, JobContext
+from ..jobs.backend import Backend, Capabilities, ComfyUIServer, JobContext
 from ..jobs.events import JobOutput, JobPreview, JobProgress, JobQueued
 from ..jobs.job import Job
-from ..jobs.workflow import UIConverter
-from ..net.files import media_kind
-from .client import ComfyClient, EventSocket, new_id
-from .convert import server_converter
+from ..jobs.workflow import node_title
+from .client import MARKER, ComfyClient, EventSocket, new_id
 from .protocol import (
     Executed,
     Executing,
@@ -34,10 +32,12 @@ from .protocol import (
     ExecutionError,
     ExecutionInterrupted,
     ExecutionSuccess,
+    FeatureFlags,
     HistoryEntry,
     Preview,
     Progress,
     WsMessage,
+    describe_outputs,
 )
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,10 @@ _ENDING = (Executing, ExecutionSuccess, ExecutionError, ExecutionInterrupted)
 class _Run:
     """What the back end knows about one queued prompt."""
 
-    prompt_id: str
+    prompt_id: str  # ours until queued, then the one the server answered with
     graph: dict[str, Any]
     out_dir: Path
+    marker: str = ""  # ours, also in extra_data: finds the prompt if the answer is lost
     done: set[str] = field(default_factory=set)
     current: str = ""
     error: ExecutionError | None = None
@@ -60,8 +61,7 @@ class _Run:
     unreachable_since: float | None = None
 
     def title(self, node_id: str) -> str:
-        node = self.graph.get(node_id, {})
-        return str((node.get("_meta") or {}).get("title") or node.get("class_type") or node_id)
+        return node_title(self.graph, node_id)  # subgraph ids ("12:5") too
 
     def fraction(self, step: float = 0.0) -> float:
         return min(1.0, (len(self.done) + step) / max(1, len(self.graph)))
@@ -81,8 +81,12 @@ class ComfyUIBackend(Backend):
         *,
         history_interval: float = 2.0,
         lost_after: float = 30.0,
+        partner_key: str | None = None,
     ) -> None:
         self.client = ComfyClient(url, token=token, headers=headers)
+        # Billed by partner (API) nodes; sent in extra_data, kept out of every message.
+        self.partner_key = (partner_key or "").strip() or None
+        self.client.http.add_secret(self.partner_key)
         self.client_id = new_id()
         self.history_interval = history_interval  # poll /history this often when events are quiet
         self.lost_after = lost_after  # give up when the server stays unreachable this long
@@ -91,51 +95,66 @@ class ComfyUIBackend(Backend):
         self._next_connect = 0.0
         self._stash: dict[str, list[WsMessage]] = {}  # events of queued runs not yet awaited
 
-    def ui_converter(self) -> UIConverter:
-        return server_converter(self.client.url, token=self.client.token)
+    def comfyui_server(self) -> ComfyUIServer:
+        return ComfyUIServer(self.client.url, self.client.token)
 
     def check(self) -> str:
-        # A client of its own: the check runs on another thread than the jobs.
-        probe = ComfyClient(self.client.url, token=self.client.token, headers=self.client.headers)
+        """The version, and what the server lacks with what is done instead; probed once."""
+        # A client of its own: the check runs on another thread than the jobs. It shares
+        # what it learns about the server with the jobs' client.
+        probe = ComfyClient(
+            self.client.url, token=self.client.token, headers=self.client.headers,
+            traits=self.client.traits,
+        )
         try:
             stats = probe.system_stats()
+            lacks = probe.detect().lacks()
         finally:
             probe.close()
         self.server_version = stats.version
-        return f"Connected to ComfyUI {stats.version} at {self.client.url}"
+        message = f"Connected to ComfyUI {stats.version} at {self.client.url}"
+        if lacks:
+            message += ". This server lacks " + "; ".join(lacks)
+        return message + "."
 
     # ---- start: validate, upload, queue ----
     def start(self, job: Job, ctx: JobContext) -> _Run:
         ctx.raise_if_cancelled()
-        job.workflow.bind(job.bindings, job.image.name if job.image else None)  # fail before upload
-        name = self.client.upload(job.image.name, job.image.read()) if job.image else None
+        media = job.image
+        job.workflow.bind(job.bindings, media.name if media else None)  # fail before upload
+        name = self.client.upload(media.name, media.read()) if media else None
         graph = job.workflow.bind(job.bindings, name)
         ctx.raise_if_cancelled()
         self._connect()  # events of a fast prompt are only seen if the socket is already open
-        run = _Run(new_id(), graph, job.out_dir)
+        ours = new_id()
+        run = _Run(ours, graph, job.out_dir, marker=ours)
         self._queue(run)
         self._stash[run.prompt_id] = []
         ctx.emit(JobQueued(ctx.job_id))
         return run
 
     def _queue(self, run: _Run) -> None:
-        # The server is taken to keep our prompt_id; before 0.3.45 it does not (docs/WIRE.md
-        # §1.2, a known gap).
+        """Queue under our id, then follow the id the server answers with: servers before
+        0.3.45 pick their own (docs/WIRE.md §1.2)."""
+        extra: dict[str, Any] = {MARKER: run.marker}
+        if self.partner_key:
+            extra["api_key_comfy_org"] = self.partner_key
         try:
-            self.client.queue_prompt(run.graph, self.client_id, run.prompt_id)
+            queued = self.client.queue_prompt(run.graph, self.client_id, run.prompt_id, extra)
         except (ConnectionFailed, ServerError) as exc:
-            # The answer may be lost after the server took the prompt: our own id tells.
-            if (isinstance(exc, ServerError) and exc.status == 400) or not self._known(run):
+            # The answer may be lost after the server took the prompt: our marker tells.
+            found = None if isinstance(exc, ServerError) and exc.status == 400 else self._find(run)
+            if found is None:
                 raise
+            run.prompt_id = found
+            return
+        run.prompt_id = queued.prompt_id
 
-    def _known(self, run: _Run) -> bool:
+    def _find(self, run: _Run) -> str | None:
         try:
-            running, pending = self.client.queue()
-            return (
-                run.prompt_id in running + pending or self.client.history(run.prompt_id) is not None
-            )
+            return self.client.find_marked(run.marker)
         except ComfyRelayError:
-            return False
+            return None
 
     # ---- finish: follow the run to its history entry ----
     def finish(self, handle: Any, ctx: JobContext) -> list[Path]:
@@ -177,6 +196,9 @@ class ComfyUIBackend(Backend):
         mine: list[WsMessage] = []
         try:
             for message in socket.receive(timeout):
+                if isinstance(message, FeatureFlags):
+                    self.client.traits.feature_flags = True
+                    continue
                 owner = message.prompt_id
                 if owner is None or owner == run.prompt_id:
                     mine.append(message)
@@ -195,8 +217,8 @@ class ComfyUIBackend(Backend):
         elif isinstance(message, Executing) and message.node is not None:
             if run.current:
                 run.done.add(run.current)
-            run.current = message.node
-            self._progress(run, ctx, message.node)
+            run.current = message.display_node or message.node  # the node a user placed
+            self._progress(run, ctx, run.current)
         elif isinstance(message, Progress) and message.max > 0:
             node = message.node or run.current
             self._progress(run, ctx, node, message.value, message.max)
@@ -223,16 +245,24 @@ class ComfyUIBackend(Backend):
         """The history entry once written; raise if the server forgot the prompt."""
         try:
             entry = self.client.history(run.prompt_id)
-            if entry is None:
-                running, pending = self.client.queue()
-                if run.prompt_id not in running + pending:
-                    # It may have finished between the two calls: ask once more.
-                    entry = self.client.history(run.prompt_id) or self._lost(run)
+            if entry is None and not self._pending(run):
+                # It may have finished between the two calls: ask once more.
+                entry = self.client.history(run.prompt_id) or self._lost(run)
         except (ConnectionFailed, ServerError) as exc:
             self._unreachable(run, exc)
             return None
         run.unreachable_since = None
         return entry
+
+    def _pending(self, run: _Run) -> bool:
+        """Queued or running: asked of the job route where the server has it (a light
+        answer), else read from the whole /queue."""
+        if self.client.has_jobs_api():
+            job = self.client.job(run.prompt_id)
+            if job is not None:
+                return job.active
+        running, pending = self.client.queue()
+        return run.prompt_id in running + pending
 
     def _lost(self, run: _Run) -> HistoryEntry:
         raise ServerRestarted(
@@ -272,12 +302,19 @@ class ComfyUIBackend(Backend):
         raise ExecutionFailed("The ComfyUI server reports the job failed without details.")
 
     def _download(self, run: _Run, entry: HistoryEntry, ctx: JobContext) -> list[Path]:
+        files = entry.files()
+        if not files:
+            raise ExecutionFailed(
+                "The ComfyUI server finished the job but sent back no output files "
+                f"({describe_outputs(entry.outputs)}). The workflow needs a node that saves "
+                "files (SaveImage, PreviewImage, SaveVideo, SaveAudio...)."
+            )
         paths = []
-        for node_id, file in entry.files():
+        for node_id, file in files:
             ctx.raise_if_cancelled()
             path = self._fetch(file, run.out_dir)
             paths.append(path)
-            ctx.emit(JobOutput(ctx.job_id, path, node_id, media_kind(path)))
+            ctx.emit(JobOutput(ctx.job_id, path, node_id, file.kind, file.animated))
         return paths
 
     def _fetch(self, file: Any, out_dir: Path, attempts: int = 3) -> Path:
@@ -299,18 +336,30 @@ class ComfyUIBackend(Backend):
         """
         deadline = time.monotonic() + confirm_within
         try:
+            if self.client.has_jobs_api():
+                self.client.cancel_job(run.prompt_id)  # dequeue or interrupt, ours only
+            else:
+                self._dequeue_or_interrupt(run)
+            while self._running(run) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        except ComfyRelayError as exc:
+            log.warning("could not cancel on the server: %s", exc)
+
+    def _dequeue_or_interrupt(self, run: _Run) -> None:
+        try:
             self.client.dequeue(run.prompt_id)
         except ComfyRelayError as exc:  # it may be running: still try the interrupt
             log.warning("could not remove the job from the server's queue: %s", exc)
-        try:
-            running, _ = self.client.queue()
-            if run.prompt_id in running:
-                self.client.interrupt(run.prompt_id)
-            while run.prompt_id in running and time.monotonic() < deadline:
-                time.sleep(0.1)
-                running, _ = self.client.queue()
-        except ComfyRelayError as exc:
-            log.warning("could not cancel on the server: %s", exc)
+        # Servers before 0.3.57 interrupt whatever runs: only when ours does (a narrow race
+        # remains there, docs/WIRE.md §1.2).
+        if self._running(run):
+            self.client.interrupt(run.prompt_id)
+
+    def _running(self, run: _Run) -> bool:
+        if self.client.traits.jobs_api:
+            job = self.client.job(run.prompt_id)
+            return job is not None and job.active
+        return run.prompt_id in self.client.queue()[0]
 
     # ---- event stream ----
     def _connect(self) -> EventSocket | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends import BackendSettings, make_backend, rebuild_key, runcomfy_server
+from ..comfyui.convert import server_converter
 from ..config import Credentials
 from ..errors import ComfyRelayError, WorkflowError
 from ..jobs.backend import Backend, Capabilities
@@ -231,9 +232,10 @@ class HostSession:
         mtime, converted = self._converted.get(path, (None, None))
         if converted is not None and mtime == _mtime(path):
             return converted
-        convert = self.backend.ui_converter() if self.backend is not None else None
-        if convert is None:
+        server = self.backend.comfyui_server() if self.backend is not None else None
+        if server is None:
             raise WorkflowError(ui_needs_server(source.name))
+        convert = server_converter(server.url, token=server.token)
 
         def opened() -> None:
             try:

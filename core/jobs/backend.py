@@ -5,14 +5,21 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import JobCancelled
 from .events import JobEvent
 from .job import Job
-from .workflow import UIConverter
+
+
+@dataclass(frozen=True)
+class ComfyUIServer:
+    """Where a ComfyUI answers, and the token it wants (never shown)."""
+
+    url: str
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -86,10 +93,10 @@ class Backend(ABC):
         cancelled while it waited) and raise JobCancelled after cancelling it on the server.
         """
 
-    def ui_converter(self) -> UIConverter | None:
-        """What turns a UI-format workflow into API format for this back end (a ComfyUI
-        server's node definitions), or None when it has no ComfyUI to ask. The converter
-        may use the network: call it off the UI thread."""
+    def comfyui_server(self) -> ComfyUIServer | None:
+        """The ComfyUI whose node definitions (`/object_info`) describe what this back end
+        runs: to convert UI-format workflows and type input fields. None when there is no
+        ComfyUI to ask (hosted queues), or not yet (a machine still starting)."""
         return None
 
     def close(self) -> None:  # noqa: B027 - most back ends hold nothing to release

@@ -18,9 +18,8 @@ from typing import Any
 
 from ..comfyui.backend import ComfyUIBackend
 from ..errors import ComfyRelayError, ConnectionFailed, ServerError
-from ..jobs.backend import Backend, Capabilities, JobContext
+from ..jobs.backend import Backend, Capabilities, ComfyUIServer, JobContext
 from ..jobs.job import Job
-from ..jobs.workflow import UIConverter
 from ..net.ratelimit import Cancelled, never
 from .api import Machine, RunComfyServer
 from .delegate import SharedDelegate, WatchedContext
@@ -89,13 +88,13 @@ class RunComfyMachineBackend(Backend):
         self._closed = threading.Event()  # the Launch thread gives up
 
     # ---- Backend ----
-    def ui_converter(self) -> UIConverter | None:
-        """The machine's ComfyUI converts, once the machine is Ready."""
+    def comfyui_server(self) -> ComfyUIServer | None:
+        """The machine's ComfyUI, once the machine is Ready."""
         delegate = self._record.use_delegate()
         if delegate is None:
             return None
         try:
-            return delegate.backend.ui_converter()
+            return delegate.backend.comfyui_server()
         finally:
             delegate.done()
 

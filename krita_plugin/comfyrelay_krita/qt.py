@@ -22,6 +22,7 @@ QByteArray = QtCore.QByteArray
 QIODevice = QtCore.QIODevice
 QTimer = QtCore.QTimer
 QImage: TypeAlias = QtGui.QImage
+QImageReader = QtGui.QImageReader
 QPixmap = QtGui.QPixmap
 QApplication = QtWidgets.QApplication
 QCheckBox = QtWidgets.QCheckBox

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .animation import add_animated_layer, extract_frames
 from .core import core
 from .layers import add_result_layer, unique_name
 from .pixels import Rect, load_image, png_bytes, read_region, source_rect
@@ -37,7 +38,7 @@ class _Decoding:
     job_id: str
     target: Target
     path: Path
-    image: Future[Any]
+    image: Future[Any]  # a QImage, or a video's frame files
 
 
 class CanvasJobs:
@@ -89,12 +90,16 @@ class CanvasJobs:
             return
         if isinstance(event, core.JobStarted):
             target.seed = event.seed
-        elif isinstance(event, core.JobOutput) and event.kind == "image":
-            # A selection's result is fitted to it; a whole-canvas result keeps its own size.
-            size = (target.rect.width, target.rect.height) if target.from_selection else None
-            image = self._decoder.submit(load_image, event.path, size)
+        elif isinstance(event, core.JobOutput) and event.kind in ("image", "video"):
+            work: Future[Any]
+            if event.kind == "video":  # an animated layer, its frames read off this thread
+                folder = event.path.with_name(f"{event.path.stem}_frames")
+                work = self._decoder.submit(extract_frames, event.path, folder)
+            else:  # a selection's result is fitted to it; a whole canvas keeps its own size
+                size = (target.rect.width, target.rect.height) if target.from_selection else None
+                work = self._decoder.submit(load_image, event.path, size)
             self.session.hold(event.job_id)
-            self._decoding.append(_Decoding(event.job_id, target, event.path, image))
+            self._decoding.append(_Decoding(event.job_id, target, event.path, work))
 
     @property
     def busy(self) -> bool:
@@ -116,15 +121,24 @@ class CanvasJobs:
                 continue
             self._add_layer(done.target, done.path, image)
 
-    def _add_layer(self, target: Target, path: Path, image: Any) -> None:
+    def _add_layer(self, target: Target, path: Path, decoded: Any) -> None:
+        """A decoded image becomes a layer; a video's frames an animated layer."""
         if not is_open(target.doc):
             self.errors.append(f"{path.name}: its document was closed; the file is in "
                                f"{path.parent}.")
             return
-        at = Rect(target.rect.x, target.rect.y, image.width(), image.height())
         base = target.name if target.seed is None else f"{target.name} · seed {target.seed}"
         name = unique_name(target.doc, base)
-        target.last_layer = add_result_layer(target.doc, image, name, at, target.last_layer)
+        if isinstance(decoded, list):
+            try:
+                target.last_layer = add_animated_layer(target.doc, decoded, name)
+            except ValueError as exc:
+                self.errors.append(str(exc))
+                return
+        else:
+            at = Rect(target.rect.x, target.rect.y, decoded.width(), decoded.height())
+            target.last_layer = add_result_layer(target.doc, decoded, name, at,
+                                                 target.last_layer)
         self.layers.append(target.last_layer)
 
 

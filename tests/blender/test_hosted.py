@@ -1,5 +1,6 @@
-"""The add-on on a RunComfy machine: leftovers found and stopped, Launch, Run, Stop, with the
-ledger right and the token kept out of the .blend."""
+"""The add-on on hosted back ends: a RunComfy machine (leftovers found and stopped, Launch,
+Run, Stop, with the ledger right and the token kept out of the .blend), and the Comfy API
+through the official comfy-api-proxy."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PIL import Image
 from tests.blender.conftest import RunBlender
 from tests.imaging import within_one_level
 from tests.paths import WORKFLOWS
+from tests.servers.api_proxy import proxy
 from tests.servers.comfyui import ComfyTestServer
 from tests.servers.runcomfy import RunComfyTestServer
 
@@ -66,4 +68,22 @@ def test_machine_from_the_panel(
     assert machines.machines[sid].stopped is not None
     assert r["ledger_running"] == [sid]  # known before it could leak
     assert Ledger(config / "machines.json").entries() == []
+    assert r["token_in_blend"] is False
+
+
+def test_comfy_api_back_end_through_the_official_proxy(
+    run_blender: RunBlender, tmp_path: Path
+) -> None:
+    key = "comfy-api-BLENDER-key"
+    with ComfyTestServer(tmp_path / "server", node_delay=0.0) as comfy, \
+            proxy(comfy.url, tmp_path / "proxy", token=key) as url:
+        prefs = {"backend": "comfy-api", "ca_api_url": url, "ca_api_key": key}
+        r = run_blender("invert", url="", workflow=INVERT, prefs=prefs, token=key)
+        (sent,) = [p for p in comfy.input_dir.iterdir() if p.suffix == ".png"]
+        rgb = Image.open(sent).convert("RGB").tobytes()
+    assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
+    assert r["status"].startswith("Done"), r["status"]
+    inverted = [255 - c for c in rgb]
+    expected = bytes(v for i in range(0, len(rgb), 3) for v in (*inverted[i : i + 3], 255))
+    assert within_one_level(bytes.fromhex(r["result"]), expected)
     assert r["token_in_blend"] is False

@@ -1,6 +1,7 @@
 """Hosted back ends in the real Krita's docker: a RunComfy machine (leftover shown and stopped,
 Launch, Ready, Run, Stop, ledger empty, tokens not in the .kra) and ComfyICU's clear refusal
-of the canvas. The test servers run in this process; Krita gets its own config folder."""
+of the canvas, and the Comfy API through the official comfy-api-proxy. The test servers run in
+this process; Krita gets its own config folder."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from comfyrelay.runcomfy.ledger import Ledger
 
 from tests.krita.conftest import RunKrita
 from tests.krita.test_plugin import INVERT, H, W, assert_inverted
+from tests.servers.api_proxy import proxy
 from tests.servers.comfyui import ComfyTestServer
 from tests.servers.runcomfy import RunComfyTestServer
 from tests.servers.runcomfy import TestMachine as Machine  # not a test class
@@ -89,10 +91,26 @@ def test_comfyicu_refuses_the_canvas_with_the_cores_reason(
         "backend": "comfyicu", "icu_api_key": "icu-key-KRITA", "icu_workflow": "wf-1",
         "icu_api_url": "http://127.0.0.1:9/api/v1", "workflow": INVERT,
     }
-    r = run_krita("icu_docker", env=krita_env, width=W, height=H, settings=settings)
+    r = run_krita("docker_run", env=krita_env, width=W, height=H, settings=settings)
     assert r["finished"]
     assert "only downloads input files from public URLs" in r["status"], r["status"]
     assert "color" in r["status_style"]
     assert not r["cancel_enabled"]  # ComfyICU cannot cancel a run
     assert r["preview_hidden"] and r["machine_box_hidden"]
     assert r["layers"] == ["Background"]
+
+
+def test_comfy_api_back_end_through_the_official_proxy(
+    run_krita: RunKrita, krita_env: dict[str, str | None], tmp_path: Path
+) -> None:
+    key = "comfy-api-KRITA-key"
+    with ComfyTestServer(tmp_path / "server", node_delay=0.0) as comfy, \
+            proxy(comfy.url, tmp_path / "proxy", token=key) as url:
+        settings = {"backend": "comfy-api", "ca_api_key": key, "ca_api_url": url,
+                    "workflow": INVERT}
+        r = run_krita("docker_run", env=krita_env, width=W, height=H, settings=settings)
+    assert r["finished"] and r["status"].startswith("Done"), r["status"]
+    assert r["layers"] == ["invert_api", "Background"]
+    assert_inverted(base64.b64decode(r["pixels"]), (0, 0, W, H))
+    with zipfile.ZipFile(r["kra"]) as kra:
+        assert all(key.encode() not in kra.read(name) for name in kra.namelist())

@@ -53,6 +53,8 @@ def configure(addon: str, payload: Report) -> None:
     ours.url = payload["url"]
     ours.output_dir = payload["output"]
     ours.token = payload.get("token", "")
+    for name, value in payload.get("prefs", {}).items():  # another back end's fields
+        setattr(ours, name, value)
 
 
 def tiny_scene(frames: int = 1) -> bpy.types.Scene:

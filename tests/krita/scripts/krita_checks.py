@@ -283,16 +283,19 @@ def machine_docker() -> dict[str, Any]:
 
 
 @reporting
-def icu_docker() -> dict[str, Any]:
-    """ComfyICU cannot take the canvas (inputs by URL only): the core's error is shown."""
+def docker_run() -> dict[str, Any]:
+    """The docker as the saved settings left it (back end, workflow): Run once, save the .kra."""
     doc, panel = docker_with_settings()
+    spin_until(lambda: panel.workflow is not None, 30)
     panel.run_button.click()
     cancel_enabled = panel.cancel_button.isEnabled()
     finished = job_ended(panel)
+    kra = PAYLOAD["out"] + ".kra"
+    doc.saveAs(kra)
     result = {
         "finished": finished, "cancel_enabled": cancel_enabled,
         "status": panel.status.text(), "status_style": panel.status.styleSheet(),
-        "preview_hidden": panel.preview.isHidden(),
+        "preview_hidden": panel.preview.isHidden(), "kra": kra,
         "machine_box_hidden": panel.machine_box.isHidden(), **describe(doc),
     }
     panel.close_session()
