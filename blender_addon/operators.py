@@ -197,20 +197,30 @@ class COMFYRELAY_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class MachineOperator(bpy.types.Operator):
-    """Shared by the RunComfy machine buttons: act on the chosen machine back end."""
+class COMFYRELAY_OT_machine(bpy.types.Operator):
+    """Launch the RunComfy machine (billing starts when it is Ready), stop it, or add time"""
 
-    enabled = "can_launch"  # the View field that says whether this button works now
+    bl_idname = "comfyrelay.machine"
+    bl_label = "RunComfy Machine"
+
+    action: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        items=[("LAUNCH", "Launch", "Launch the machine; billing starts when it is Ready"),
+               ("STOP", "Stop", "Stop the machine now; billing ends"),
+               ("EXTEND", "+30 min", "Add 30 minutes to the machine's running time")],
+        options={"SKIP_SAVE"},
+    )
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
         if preferences.prefs().backend != "runcomfy-machine":
             cls.poll_message_set("Choose the RunComfy Machine back end in the preferences")
             return False
-        return _online(cls) and bool(getattr(SESSION.view, cls.enabled))
+        return _online(cls)
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
-        result = _act(self, self.act)
+        act = {"LAUNCH": SESSION.launch, "STOP": SESSION.stop,
+               "EXTEND": lambda: SESSION.extend(30)}[self.action]
+        result = _act(self, act)
         machine = SESSION.machine
         if bpy.app.background and machine is not None:  # scripts: return when it is done
             SESSION.machine_actions.wait(60)
@@ -219,41 +229,6 @@ class MachineOperator(bpy.types.Operator):
             pump.pump()
             self.report({"INFO"}, "\n".join(SESSION.view.machine_lines))
         return result
-
-    def act(self) -> None:
-        raise NotImplementedError
-
-
-class COMFYRELAY_OT_machine_launch(MachineOperator):
-    """Launch the RunComfy machine (or reuse a running one); billing starts when it is Ready"""
-
-    bl_idname = "comfyrelay.machine_launch"
-    bl_label = "Launch"
-
-    def act(self) -> None:
-        SESSION.launch()
-
-
-class COMFYRELAY_OT_machine_stop(MachineOperator):
-    """Stop the RunComfy machine now; billing ends"""
-
-    bl_idname = "comfyrelay.machine_stop"
-    bl_label = "Stop"
-    enabled = "can_stop"
-
-    def act(self) -> None:
-        SESSION.stop()
-
-
-class COMFYRELAY_OT_machine_extend(MachineOperator):
-    """Add 30 minutes to the machine's running time"""
-
-    bl_idname = "comfyrelay.machine_extend"
-    bl_label = "+30 min"
-    enabled = "can_extend"
-
-    def act(self) -> None:
-        SESSION.extend(30)
 
 
 class COMFYRELAY_OT_find_machines(bpy.types.Operator):
@@ -323,9 +298,7 @@ CLASSES = (
     COMFYRELAY_OT_load_workflow,
     COMFYRELAY_OT_run,
     COMFYRELAY_OT_cancel,
-    COMFYRELAY_OT_machine_launch,
-    COMFYRELAY_OT_machine_stop,
-    COMFYRELAY_OT_machine_extend,
+    COMFYRELAY_OT_machine,
     COMFYRELAY_OT_find_machines,
     COMFYRELAY_OT_leftover,
 )

@@ -68,9 +68,16 @@ class ComfyRelayPanel:
             for line in view.machine_lines:
                 _wrapped(box, line)
             row = box.row(align=True)
-            row.operator("comfyrelay.machine_launch", icon="PLAY")
-            row.operator("comfyrelay.machine_stop", icon="PAUSE")
-            row.operator("comfyrelay.machine_extend", icon="TIME")
+            buttons: list[tuple[str, str, IconItems, bool]] = [
+                ("LAUNCH", "Launch", "PLAY", view.can_launch),
+                ("STOP", "Stop", "PAUSE", view.can_stop),
+                ("EXTEND", "+30 min", "TIME", view.can_extend),
+            ]
+            for action, label, icon, enabled in buttons:
+                button = row.row(align=True)
+                button.enabled = enabled
+                op = button.operator("comfyrelay.machine", text=label, icon=icon)
+                op.action = action  # type: ignore[union-attr]
         if not view.show_leftovers:
             return
         box = layout.box()

@@ -1,7 +1,7 @@
 """The Comfy API v2 operations of one server and key: jobs, assets, downloads.
 
 The key goes only in the `Authorization: Bearer` header ([spec] securitySchemes.bearerAuth),
-only to the API's own origin, and never into a URL or a log line.
+only to the API's own origin, and never into a URL or a log line (docs/WIRE.md §5.1, §5.7).
 """
 
 from __future__ import annotations
@@ -39,18 +39,19 @@ log = logging.getLogger(__name__)
 
 ANY_ERROR = tuple(range(400, 600))
 # Where a submit's answer may have been lost after the server acted on it: retry with the same
-# Idempotency-Key ([spec] postJobs), never a fresh one.
+# Idempotency-Key ([spec] postJobs), never a fresh one (docs/WIRE.md §5.2).
 UNKNOWN_OUTCOME = frozenset({500, 502, 503, 504})
 SUBMIT_ATTEMPTS = 3
 # [inferred] A node's `_meta` is ignored by ComfyUI and kept verbatim in the job's recorded
 # workflow ([spec] getJobWorkflow, format api): our Idempotency-Key there lets us find a job
 # whose submit answer was lost. The spec defines no submit field for this (the proxy's string
-# `metadata` and Cloud's label map differ), so a key in the graph is the portable way.
+# `metadata` and Cloud's label map differ), so a key in the graph is the portable way
+# (docs/WIRE.md §5.2).
 SUBMIT_MARK = "comfyrelay_submit"
 # [inferred] The spec names no request rate: a server over its limit answers 429 rate_limited
 # with Retry-After ([spec] RateLimited), which every caller of the origin's bucket then waits
 # out. The bucket itself only keeps a runaway loop polite; a server on this machine (a local
-# comfy-api-proxy) is not throttled at all.
+# comfy-api-proxy) is not throttled at all (docs/WIRE.md §5.1, §5.9).
 RATE, BURST = 20.0, 40
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 _limiters: dict[str, TokenBucket] = {}
@@ -113,7 +114,8 @@ class ComfyApi:
     ) -> requests.Response:
         """Send one request; wait and repeat on answers that mean "back off" ([spec] 429 with
         Retry-After, 409 idempotency_conflict, and 503 with Retry-After while a deployment
-        starts [inferred]); raise a clear error for other failures not in `accept`."""
+        starts [inferred]; docs/WIRE.md §5.9); raise a clear error for other failures not in
+        `accept`."""
         seen: dict[str, str] = {}
 
         def send() -> requests.Response:
@@ -160,7 +162,8 @@ class ComfyApi:
 
     # ---- health and key ----
     def health(self) -> dict[str, Any] | None:
-        """[proxy] GET /api/v2/health (not in the spec; exempt from auth); None if absent."""
+        """[proxy] GET /api/v2/health (not in the spec; exempt from auth); None if absent
+        (docs/WIRE.md §5.1)."""
         response = self.call("GET", self.links.api("/health"), accept=(404, 405))
         if response.status_code != 200:
             return None
@@ -168,7 +171,8 @@ class ComfyApi:
         return data if isinstance(data, dict) else None
 
     def has_blob(self, content_hash: str, cancelled: Cancelled = never) -> bool:
-        """[spec] headAssetByHash: 200 if this account may mint from the blob, else 404."""
+        """[spec] headAssetByHash: 200 if this account may mint from the blob, else 404
+        (docs/WIRE.md §5.6)."""
         url = self.links.api("/assets/by-hash/") + quote(content_hash, safe=":")
         response = self.call("HEAD", url, accept=(404,), cancelled=cancelled)
         return response.status_code == 200
@@ -177,7 +181,8 @@ class ComfyApi:
     def asset_from_hash(
         self, content_hash: str, file_path: str, cancelled: Cancelled = never
     ) -> Asset | None:
-        """[spec] assetFromHash: a new asset over bytes the server has; None on 404."""
+        """[spec] assetFromHash: a new asset over bytes the server has; None on 404
+        (docs/WIRE.md §5.6)."""
         url = self.links.api("/assets/from-hash")
         body = {"hash": content_hash, "file_path": file_path, "tags": ["input"]}
         response = self.call("POST", url, json=body, accept=(404,), cancelled=cancelled)
@@ -191,7 +196,8 @@ class ComfyApi:
     ) -> Asset:
         """[spec] postAssets: one multipart request. The server hashes the bytes and dedups;
         `expected_hash` is verified there (409 hash_mismatch). A 202 (older 2.0.0 text: still
-        scanning) is taken as usable, as the newer text says uploads are referenceable at once."""
+        scanning) is taken as usable, as the newer text says uploads are referenceable at once
+        (docs/WIRE.md §5.6)."""
         content_type = mimetypes.guess_type(file_path)[0] or "application/octet-stream"
         fields: list[tuple[str, Any]] = [
             ("content_type", (None, content_type)), ("file_path", (None, file_path)),
@@ -201,12 +207,13 @@ class ComfyApi:
             fields.append(("expected_hash", (None, expected_hash)))
         fields.append(("file", (PurePosixPath(file_path).name, data, content_type)))
         url = self.links.api("/assets")
-        headers = {"Idempotency-Key": str(uuid.uuid4())}  # [spec] x-idempotency-key: recommended
+        # [spec] x-idempotency-key: recommended (docs/WIRE.md §5.6)
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
         response = self.call("POST", url, files=fields, headers=headers, cancelled=cancelled)
         return self._asset(response, url)
 
     def get_asset(self, asset_id: str) -> Asset:
-        """[spec] getAsset: the asset with a fresh short-lived url."""
+        """[spec] getAsset: the asset with a fresh short-lived url (docs/WIRE.md §5.7)."""
         url = self.links.api("/assets/{}", asset_id)
         return self._asset(self.call("GET", url), url)
 
@@ -228,12 +235,13 @@ class ComfyApi:
         """[spec] postJobs with an Idempotency-Key. When the answer is lost (the connection
         broke, or a 5xx where the job may exist), the same key is sent again: the server then
         runs nothing twice ([spec] single-use keys answer 422 idempotency_key_reuse, and the
-        older 2.0.0 text's Stripe semantics replay the same job with 201)."""
+        older 2.0.0 text's Stripe semantics replay the same job with 201); docs/WIRE.md §5.2."""
         key = str(uuid.uuid4())
         graph = mark(graph, key)
         body: dict[str, Any] = {"workflow": graph}
         if extra_data:
-            body["extra_data"] = extra_data  # [spec] closed object: api_key_comfy_org only
+            # [spec] closed object: api_key_comfy_org only (docs/WIRE.md §5.2)
+            body["extra_data"] = extra_data
         url = self.links.api("/jobs")
         lost: ComfyRelayError | None = None
         for attempt in range(SUBMIT_ATTEMPTS):
@@ -280,7 +288,7 @@ class ComfyApi:
     def find_submitted(self, key: str, cancelled: Cancelled = never) -> Job | None:
         """The job carrying our submit mark among the newest jobs: [proxy] GET /api/v2/jobs
         (the spec's postJobs says to "poll or list your jobs"; the listing itself is not in the
-        public text), then [spec] getJobWorkflow for each."""
+        public text), then [spec] getJobWorkflow for each (docs/WIRE.md §5.2)."""
         listing = self.call("GET", self.links.api("/jobs"), params={"limit": "20"},
                             accept=(404, 405), cancelled=cancelled)
         if listing.status_code != 200:
@@ -298,11 +306,13 @@ class ComfyApi:
         return None
 
     def get_job(self, url: str, cancelled: Cancelled = never) -> Job:
-        """[spec] getJob: the authoritative state (url: the job's own `urls.self`)."""
+        """[spec] getJob: the authoritative state (url: the job's own `urls.self`);
+        docs/WIRE.md §5.4."""
         return self.parse_job(self.call("GET", url, cancelled=cancelled), url)
 
     def cancel(self, url: str) -> Job:
-        """[spec] cancelJob: the job as it is now (canceling, or already terminal)."""
+        """[spec] cancelJob: the job as it is now (canceling, or already terminal);
+        docs/WIRE.md §5.8."""
         return self.parse_job(self.call("POST", url), url)
 
     def parse_job(self, response: requests.Response, url: str) -> Job:
@@ -319,7 +329,8 @@ class ComfyApi:
 
     def job_url(self, job: Job, which: str) -> str:
         """The job's own link `which` (self, events, cancel) when it is on our origin; else
-        the spec's path for the server's job id [inferred], with a log line."""
+        the spec's path for the server's job id [inferred], with a log line (docs/WIRE.md
+        §5.1)."""
         link = job.urls.self_url if which == "self" else getattr(job.urls, which)
         url = self.links.follow(link)
         if url is not None:
@@ -334,14 +345,16 @@ class ComfyApi:
     def download(self, output: Output, out_dir: Path, index: int) -> Path:
         """Save one output from its link into out_dir under a safe, new name. The key goes
         only to the API's origin; storage links get no credentials ([spec] getAssetContent may
-        302 to a signed URL: requests drops the header when the host changes)."""
+        302 to a signed URL: requests drops the header when the host changes); docs/WIRE.md
+        §5.7."""
         name = output.name or _url_name(output.url) or f"output_{index}"
         try:
             return self._save(output.url, name, out_dir)
         except ServerError as exc:
             if not output.id or exc.status not in (401, 403, 404, 410):
                 raise
-            # [spec] Output.url is short-lived; getAsset always yields a fresh one.
+            # [spec] Output.url is short-lived; getAsset always yields a fresh one
+            # (docs/WIRE.md §5.7).
             log.info("output link of %s expired (%s); asking for a fresh one", name, exc.status)
             return self._save(self.get_asset(output.id).url, name, out_dir)
 

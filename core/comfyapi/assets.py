@@ -2,7 +2,8 @@
 
 [spec] Assets are records over blobs keyed by a blake3 hash (`blake3:<hex>`); a client checks
 `HEAD /api/v2/assets/by-hash/{hash}` and mints over known bytes with `from-hash` before it
-sends any. Python's standard library has no blake3, so (README, Design notes):
+sends any (docs/WIRE.md §5.6). Python's standard library has no blake3, so (README, Design
+notes):
 - the `blake3` package is used when the host's Python can import it (0.4 ms/MB);
 - otherwise the hash the server answered for an upload is remembered under the bytes' local
   sha256 (1.6 ms/MB), so sending the same render or canvas again is a by-hash check. A
@@ -84,7 +85,8 @@ class Inputs:
         self.reused = 0  # inputs the server already had: nothing sent
 
     def reference(self, name: str, data: bytes, cancelled: Cancelled = never) -> dict[str, Any]:
-        """[spec] AssetReference for `data`: minted over known bytes, or uploaded once."""
+        """[spec] AssetReference for `data`: minted over known bytes, or uploaded once
+        (docs/WIRE.md §5.6)."""
         sha = hashlib.sha256(data).hexdigest()
         path = file_path(name, sha)
         local = blake3_hash(data)
@@ -108,7 +110,7 @@ class Inputs:
 
 def file_path(name: str, sha256: str) -> str:
     """A placement name for the input ([spec] postAssets file_path, "photo.png" form) that
-    stays the same for the same bytes and differs for different ones."""
+    stays the same for the same bytes and differs for different ones (docs/WIRE.md §5.6)."""
     stem = PurePosixPath(safe_name(name or "input.png"))
     suffix = stem.suffix or ".png"
     return f"{stem.stem[:60]}_{sha256[:12]}{suffix}"

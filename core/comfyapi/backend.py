@@ -3,6 +3,7 @@
 start() uploads the input as an asset (once per distinct bytes) and submits; finish() polls
 the job ([spec] "poll-first": getJob is the source of truth), shows the live stream's
 progress and previews meanwhile, and saves the outputs from the links the job gives.
+The wire facts this rests on, with their sources: docs/WIRE.md §5.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .wire import Output, PreviewEvent, Progress, StatusEvent, output_kind
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API = "https://cloud.comfy.org"  # [spec] servers: "Comfy Cloud"
+DEFAULT_API = "https://cloud.comfy.org"  # [spec] servers: Comfy Cloud (docs/WIRE.md §5.1)
 PLACEHOLDER = "comfyrelay-input-placeholder"
 EXPIRED_CHECKS = 3
 FIRST_POLL = 0.05  # seconds after the submit; each next poll waits 1.5 times longer
@@ -82,7 +83,7 @@ class ComfyApiBackend(Backend):
         cancel_confirm: float = 10.0,
     ) -> None:
         self.client = client
-        self.partner_key = partner_key.strip()  # [spec] extra_data.api_key_comfy_org
+        self.partner_key = partner_key.strip()  # [spec] extra_data (docs/WIRE.md §5.2)
         self.live_events = live_events
         self.poll_interval = poll_interval
         self.job_timeout = job_timeout
@@ -96,7 +97,8 @@ class ComfyApiBackend(Backend):
         try:
             health = probe.health()
             # [spec] headAssetByHash needs the key like every operation: a 401 says the key is
-            # wrong, a 200 or 404 that it was taken (blake3 of no bytes: nothing to find).
+            # wrong, a 200 or 404 that it was taken (blake3 of no bytes: nothing to find);
+            # docs/WIRE.md §5.1.
             probe.has_blob("blake3:" + EMPTY_BLAKE3)
         finally:
             probe.close()
@@ -110,7 +112,8 @@ class ComfyApiBackend(Backend):
         cancelled = _flag(ctx)
         graph = job.workflow.bind(job.bindings, PLACEHOLDER if job.image else None)
         if job.image is not None:
-            # [spec] AssetReference goes where the loader's file name would go.
+            # [spec] AssetReference goes where the loader's file name would go
+            # (docs/WIRE.md §5.6).
             reference = self.inputs.reference(job.image.name, job.image.read(), cancelled)
             node = graph[job.workflow.image_node(job.bindings.image_node)]["inputs"]
             for name, value in node.items():
@@ -172,7 +175,8 @@ class ComfyApiBackend(Backend):
                 job = self._poll(url, lost, ctx)
                 if job is not None and job.status == "expired" and run.doubts < EXPIRED_CHECKS:
                     # [proxy] derives `expired` from "in neither /history nor /queue", two
-                    # requests apart: a job finishing between them looks expired for a moment.
+                    # requests apart: a job finishing between them looks expired for a moment
+                    # (docs/WIRE.md §5.3).
                     run.doubts += 1
                     next_poll = now + 0.3
                 elif job is not None:
@@ -271,7 +275,8 @@ class ComfyApiBackend(Backend):
     def _cancel(self, run: _Submitted, ctx: JobContext) -> None:
         """Ask the server to cancel, then wait (bounded) for it to say `canceled`, and log
         honestly when it does not ([proxy] 0.1.6 in front of ComfyUI 0.3.64 cannot cancel:
-        its cancel calls a route that ComfyUI version lacks, and the job runs to its end)."""
+        its cancel calls a route that ComfyUI version lacks, and the job runs to its end;
+        docs/WIRE.md §5.8, §5.10)."""
         try:
             job = self.client.cancel(self.client.job_url(run.job, "cancel"))
         except ComfyRelayError as exc:

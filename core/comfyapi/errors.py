@@ -1,4 +1,7 @@
-"""What each Comfy API error means for the user ([spec] ErrorEnvelope codes), with what to do."""
+"""What each Comfy API error means for the user ([spec] ErrorEnvelope codes), with what to do.
+
+Each status and code, and which text or server has it: docs/WIRE.md §5.9.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ SERVICE = "Comfy API"
 # [spec] 429 codes that mean "back off and retry after Retry-After": queue_full and
 # deployment_not_ready (postJobs), rate_limited (RateLimited response), too_many_streams
 # (getJobEvents). [spec] 409 idempotency_conflict (older 2.0.0 text): a retry of the same key
-# is still in flight, also with Retry-After.
+# is still in flight, also with Retry-After. docs/WIRE.md §5.2, §5.9.
 WAIT_CODES = frozenset({"queue_full", "deployment_not_ready", "rate_limited", "too_many_streams",
                         "idempotency_conflict"})
 
@@ -94,7 +97,7 @@ def error_for(
         )
     if status == 413 or code == "payload_too_large":
         return UploadTooLarge(f"The {SERVICE} refused the upload as too large (413). {detail}")
-    if code == "upstream_unreachable":  # [proxy] 503: the proxy cannot reach its ComfyUI
+    if code == "upstream_unreachable":  # [proxy] 503: no ComfyUI behind it (docs/WIRE.md §5.9)
         return ServerError(
             f"The {SERVICE} at {base_url} cannot reach the ComfyUI behind it (503 "
             "upstream_unreachable). Check that ComfyUI is running.", status
@@ -114,7 +117,8 @@ def error_for(
 def node_problems(node_errors: Any) -> list[NodeProblem]:
     """Per-node problems from `details.node_errors`, in either shape seen: [spec] ErrorEnvelope
     example {"12": [{"field", "reason"}]}, or [proxy] ComfyUI's own {"12": {"class_type",
-    "errors": [{"message", "details", "extra_info": {"input_name"}}]}} passed through."""
+    "errors": [{"message", "details", "extra_info": {"input_name"}}]}} passed through
+    (docs/WIRE.md §5.9)."""
     problems: list[NodeProblem] = []
     if not isinstance(node_errors, dict):
         return problems

@@ -3,7 +3,8 @@
 [spec] The stream is live push only: no ids, no replay; on connect it sends the current
 snapshot (status, latest progress, latest preview) and it ends after the terminal status.
 It is never the source of truth: polling the job is. So a dropped stream is reconnected a
-few times and then left alone; the job still completes by polling.
+few times and then left alone; the job still completes by polling. Events, payloads and what
+the proxy sends: docs/WIRE.md §5.5.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from .wire import TERMINAL, Output, PreviewEvent, Progress, StatusEvent
 log = logging.getLogger(__name__)
 
 MAX_LINE = 32 * 2**20  # a base64 preview is one data line; past this the stream is broken
-# [proxy] sends a keepalive comment every 15 s; a silent stream past this is taken as dead.
+# [proxy] sends a keepalive comment every 15 s; a silent stream past this is taken as dead
+# (docs/WIRE.md §5.5).
 READ_TIMEOUT = 45.0
 MODELS: dict[str, type[BaseModel]] = {
     "status": StatusEvent, "progress": Progress, "preview": PreviewEvent, "output": Output,
@@ -157,7 +159,7 @@ class EventStream:
             return False
         if response.status_code != 200:
             # [spec] 429 too_many_streams, 501 not_implemented (and 4xx): poll only. A 5xx
-            # may pass: try again later.
+            # may pass: try again later (docs/WIRE.md §5.5).
             log.info("the server offers no event stream now (%d); polling only",
                      response.status_code)
             response.close()

@@ -19,7 +19,8 @@ class Links:
     """The API's base URL and origin; every URL we call is built or checked here.
 
     [spec] JobUrls: a link is absolute or host-relative ("/..."); a host-relative one already
-    carries any mount prefix and is resolved against the origin, never the base URL.
+    carries any mount prefix and is resolved against the origin, never the base URL
+    (docs/WIRE.md §5.1).
     Thread: any (it never changes after construction).
     """
 

@@ -1,4 +1,5 @@
-"""The Comfy API v2 wire models ([spec] components/schemas), tolerant of what servers add."""
+"""The Comfy API v2 wire models ([spec] components/schemas), tolerant of what servers add
+(docs/WIRE.md §5.3-5.7)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from pydantic import Field, field_validator
 from ..net.wire import Wire
 
 # [spec] JobStatus: queued → running → succeeded | failed | expired; a cancel request moves
-# running → canceling → canceled. Terminal: succeeded, canceled, failed, expired.
+# running → canceling → canceled. Terminal: succeeded, canceled, failed, expired (docs/WIRE.md
+# §5.3).
 TERMINAL = frozenset({"succeeded", "canceled", "failed", "expired"})
 
 
 class Progress(Wire):
-    """[spec] Progress: a complete server-computed snapshot, so one re-syncs a client."""
+    """[spec] Progress: a complete server-computed snapshot, so one re-syncs a client
+    (docs/WIRE.md §5.5)."""
 
     value: float = 0.0
     nodes_done: int = 0
@@ -32,7 +35,8 @@ class Progress(Wire):
 
 
 class Output(Wire):
-    """[spec] Output: a committed job output; `id` is an asset id, `url` a short-lived link."""
+    """[spec] Output: a committed job output; `id` is an asset id, `url` a short-lived link
+    (docs/WIRE.md §5.7)."""
 
     node_id: str = ""
     name: str = ""
@@ -45,7 +49,8 @@ class Output(Wire):
 
 
 class JobError(Wire):
-    """[spec] JobError: why an execution failed (in job.error, not an HTTP error)."""
+    """[spec] JobError: why an execution failed (in job.error, not an HTTP error);
+    docs/WIRE.md §5.3."""
 
     code: str = ""
     message: str = ""
@@ -55,7 +60,8 @@ class JobError(Wire):
 
 
 class JobUrls(Wire):
-    """[spec] JobUrls: follow-up links to follow instead of building URLs."""
+    """[spec] JobUrls: follow-up links to follow instead of building URLs (docs/WIRE.md
+    §5.1)."""
 
     self_url: str = Field(default="", alias="self")
     events: str = ""
@@ -63,7 +69,7 @@ class JobUrls(Wire):
 
 
 class Job(Wire):
-    """[spec] Job: the authoritative, pollable state of one execution."""
+    """[spec] Job: the authoritative, pollable state of one execution (docs/WIRE.md §5.3)."""
 
     id: str
     status: str = ""
@@ -84,7 +90,8 @@ class Job(Wire):
 
 
 class Asset(Wire):
-    """[spec] Asset: a record over a content-addressed blob; `hash` may still be null."""
+    """[spec] Asset: a record over a content-addressed blob; `hash` may still be null
+    (docs/WIRE.md §5.6)."""
 
     id: str
     hash: str = ""
@@ -96,7 +103,8 @@ class Asset(Wire):
 
 
 class ApiError(Wire):
-    """[spec] ErrorEnvelope.error: a machine-readable code and a message."""
+    """[spec] ErrorEnvelope.error: a machine-readable code and a message (docs/WIRE.md
+    §5.9)."""
 
     code: str = ""
     message: str = ""
@@ -104,14 +112,15 @@ class ApiError(Wire):
 
 
 class StatusEvent(Wire):
-    """[spec] StatusEvent: the SSE `status` payload."""
+    """[spec] StatusEvent: the SSE `status` payload (docs/WIRE.md §5.5)."""
 
     status: str = ""
     queue_position: int | None = None
 
 
 class PreviewEvent(Wire):
-    """[spec] PreviewEvent: the SSE `preview` payload (base64 image, throttled)."""
+    """[spec] PreviewEvent: the SSE `preview` payload (base64 image, throttled); the proxy
+    sends PNG as well as JPEG (docs/WIRE.md §5.5)."""
 
     node_id: str = ""
     content_type: str = "image/jpeg"
@@ -120,7 +129,8 @@ class PreviewEvent(Wire):
 
 def asset_reference(asset_id: str) -> dict[str, Any]:
     """[spec] AssetReference: what goes where a loader's file name would go; `info.id` is
-    required and authoritative (hash and file_path are optional hints, not sent)."""
+    required and authoritative (hash and file_path are optional hints, not sent);
+    docs/WIRE.md §5.6."""
     return {"__type": "core/ASSET", "info": {"id": asset_id}}
 
 
@@ -130,7 +140,7 @@ OutputKind = Literal["image", "video", "audio", "file"]
 def output_kind(output: Output) -> OutputKind:
     """The kind hosts show: from content_type first, because [proxy] 0.1.6 labels the mp4
     and webm of ComfyUI 0.3.64's SaveVideo as type "image" (they are reported under
-    `images`); then from the spec's type."""
+    `images`); then from the spec's type (docs/WIRE.md §5.7, §5.10)."""
     major = output.content_type.split("/", 1)[0].strip().lower()
     if major in ("image", "video", "audio"):
         return major  # type: ignore[return-value]

@@ -384,7 +384,7 @@ def check_machine(payload: Report) -> Report:
     timing = addon_module(addon, "comfyrelay.runcomfy.machine").Timing
     backend.timing = timing(poll_first=0.05, poll_max=0.1, ready_timeout=20.0,
                             not_found_grace=5.0)
-    comfy().machine_launch()
+    comfy().machine(action="LAUNCH")
     report["launched"] = backend.server_id
     ledger = addon_module(addon, "comfyrelay.runcomfy.ledger").Ledger()
     report["ledger_running"] = [e.server_id for e in ledger.entries()]
@@ -401,7 +401,7 @@ def check_machine(payload: Report) -> Report:
     bpy.data.images["Render Result"].save_render(str(reference))
     report["same_backend"] = session.machine is backend
 
-    comfy().machine_stop()
+    comfy().machine(action="STOP")
     report["stopped_status"] = backend.status().status
     report["machine_message"] = session.machine_actions.message
     blend = Path(payload["output"]) / "scene.blend"
