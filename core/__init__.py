@@ -11,18 +11,31 @@ from .backends import KINDS, BackendSettings, make_backend, runcomfy_server
 from .comfyicu.backend import ComfyICUBackend
 from .comfyui.backend import ComfyUIBackend
 from .comfyui.client import ComfyClient
+from .comfyui.fields import check_values, field_problem, server_defs, typed_inputs
 from .config import Credentials, credentials_with, load_credentials
 from .errors import (
     AuthenticationFailed,
     ComfyRelayError,
     ConnectionFailed,
     ExecutionFailed,
+    InvalidValues,
     JobCancelled,
     PromptRejected,
     ServerError,
     ServerRestarted,
     UploadTooLarge,
+    ValueProblem,
     WorkflowError,
+)
+from .host.apps import AppLayout, AppView, LabelledInput, arrange, load_app, save_app
+from .host.history import (
+    RunHistory,
+    RunRecord,
+    bindings_for_rerun,
+    history_from_json,
+    history_to_json,
+    new_run_record,
+    record_run,
 )
 from .host.machines import MachinePanel, leftover_line, status_lines
 from .host.session import HostEvent, HostSession, Run, RunEnded, WorkflowOpened
@@ -44,6 +57,7 @@ from .jobs.events import (
 )
 from .jobs.job import InputFile, Job
 from .jobs.runner import JobRunner
+from .jobs.seeds import SEED_CONTROLS, SeedControl, seed_for_run
 from .jobs.workflow import Bindings, Workflow, WorkflowInput
 from .runcomfy.api import RunComfyServer
 from .runcomfy.ledger import Ledger
@@ -58,6 +72,9 @@ __all__ = [
     "KINDS",
     "KIND_FIELDS",
     "KIND_LABELS",
+    "SEED_CONTROLS",
+    "AppLayout",
+    "AppView",
     "AuthenticationFailed",
     "Backend",
     "BackendSettings",
@@ -78,6 +95,7 @@ __all__ = [
     "HostSession",
     "HostSettings",
     "InputFile",
+    "InvalidValues",
     "Job",
     "JobCancelled",
     "JobContext",
@@ -90,6 +108,7 @@ __all__ = [
     "JobQueued",
     "JobRunner",
     "JobStarted",
+    "LabelledInput",
     "Ledger",
     "LeftoverRow",
     "MachinePanel",
@@ -100,19 +119,36 @@ __all__ = [
     "RunComfyServer",
     "RunComfyServerlessBackend",
     "RunEnded",
+    "RunHistory",
+    "RunRecord",
+    "SeedControl",
     "ServerError",
     "ServerRestarted",
     "UploadTooLarge",
+    "ValueProblem",
     "View",
     "Workflow",
     "WorkflowError",
     "WorkflowInput",
     "WorkflowOpened",
+    "arrange",
+    "bindings_for_rerun",
+    "check_values",
     "credentials_with",
+    "field_problem",
     "find_running",
+    "history_from_json",
+    "history_to_json",
     "leftover_line",
+    "load_app",
     "load_credentials",
     "make_backend",
+    "new_run_record",
+    "record_run",
     "runcomfy_server",
+    "save_app",
+    "seed_for_run",
+    "server_defs",
     "status_lines",
+    "typed_inputs",
 ]

@@ -38,6 +38,26 @@ class WorkflowError(ComfyRelayError):
 
 
 @dataclass(frozen=True)
+class ValueProblem:
+    """One value the server would refuse; `key` is the input's "node_id.input"."""
+
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidValues(WorkflowError):
+    """Values the server would refuse (not in its list, out of range, wrong type), found
+    before anything was sent; `problems` has one entry per value, for hosts to flag fields."""
+
+    def __init__(self, message: str, problems: list[ValueProblem]) -> None:
+        super().__init__("\n".join([message, *(f"  - {p}" for p in problems)]))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
 class NodeProblem:
     node_id: str
     class_type: str

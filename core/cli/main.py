@@ -15,13 +15,15 @@ from typing import Any, TextIO
 
 from ..backends import BackendSettings, ComfyUISettings, make_backend
 from ..comfyui.convert import server_converter
+from ..comfyui.fields import check_values, server_defs, typed_inputs
+from ..comfyui.nodes import NodeDefs, node_defs
 from ..config import load_credentials
 from ..errors import ComfyRelayError
 from ..jobs import events as ev
 from ..jobs.backend import Backend
 from ..jobs.job import InputFile, Job
 from ..jobs.runner import JobRunner
-from ..jobs.workflow import Bindings, Workflow
+from ..jobs.workflow import Bindings, Workflow, WorkflowInput
 from . import hosted as cli_hosted
 
 DEFAULT_SERVER = "http://127.0.0.1:8188"
@@ -142,16 +144,41 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_inputs(args: argparse.Namespace) -> int:
     workflow = load_workflow(args.workflow, args.server)
-    found = workflow.inputs()
+    found = typed_inputs(workflow, inputs_defs(args.server))
     if args.json:
-        print(json.dumps([i.model_dump() | {"key": i.key} for i in found], indent=2))
+        # Typed fields appear where the server defines them; the plain ones always do.
+        print(json.dumps([i.model_dump(exclude_none=True) | {"key": i.key} for i in found],
+                         indent=2))
         return 0
     for item in found:
         print(
             f"{item.key:<24} {item.kind:<8} {item.node_title} ({item.class_type}) = "
-            f"{json.dumps(item.value)[:60]}"
+            f"{json.dumps(item.value)[:60]}{field_note(item)}"
         )
     return 0
+
+
+def inputs_defs(server: str | None) -> NodeDefs | None:
+    """The server's node definitions for `inputs`; without them the inputs are listed plain."""
+    if not server:
+        return None
+    token = load_credentials().comfyui_token or None
+    try:
+        return node_defs.get(server, token=token)
+    except ComfyRelayError as exc:
+        print(f"note: {exc} Listing the inputs without the server's types.", file=sys.stderr)
+        return None
+
+
+def field_note(item: WorkflowInput) -> str:
+    """"  [1..10000]" or "  [one of 42]": what the server accepts, in the plain listing."""
+    if item.choices is not None:
+        return f"  [one of {len(item.choices)}]"
+    if item.min is not None or item.max is not None:
+        low = "" if item.min is None else item.min
+        high = "" if item.max is None else item.max
+        return f"  [{low}..{high}]"
+    return ""
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -162,7 +189,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         image=InputFile.from_path(args.image) if args.image else None,
     )
     job.workflow.bind(job.bindings, job.image.name if job.image else None)  # fail before connecting
-    return run_job(cli_hosted.backend_from_args(args), job)
+    backend = cli_hosted.backend_from_args(args)
+    try:
+        check_against_server(backend, job)
+    except BaseException:
+        backend.close()
+        raise
+    return run_job(backend, job)
+
+
+def check_against_server(backend: Backend, job: Job) -> None:
+    """Refuse values the back end's ComfyUI would refuse, before queueing. Without its node
+    definitions (no ComfyUI yet, or unreachable) the run goes on and reports for itself."""
+    defs = server_defs(backend.comfyui_server())
+    if defs is not None:
+        check_values(job.workflow, job.bindings, defs)
 
 
 def run_job(backend: Backend, job: Job, err: TextIO = sys.stderr) -> int:

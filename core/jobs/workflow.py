@@ -12,12 +12,25 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import WorkflowError
+from .media import media_kind
 from .workflow_file import read_workflow_file
 
 UIConverter = Callable[[dict[str, Any]], dict[str, Any]]  # UI format -> API format
 
+# Loaders a host's file can go to: class -> the input that names the file. ComfyUI's own
+# (nodes.py, comfy_extras/nodes_video.py, nodes_audio.py) list the input folder, which
+# /upload/image fills whatever the media (docs/WIRE.md §1.2, §1.6).
 IMAGE_LOADERS = {"LoadImage": "image", "LoadImageMask": "image", "LoadImageOutput": "image"}
-VIDEO_LOADERS = {"LoadVideo": "file", "VHS_LoadVideo": "video", "VHS_LoadVideoPath": "video"}
+VIDEO_LOADERS = {
+    "LoadVideo": "file",
+    "VHS_LoadVideo": "video",
+    "VHS_LoadVideoPath": "video",
+    "VHS_LoadVideoFFmpeg": "video",
+    "VHS_LoadVideoFFmpegPath": "video",
+}
+AUDIO_LOADERS = {"LoadAudio": "audio", "VHS_LoadAudioUpload": "audio"}
+MEDIA_LOADERS = IMAGE_LOADERS | VIDEO_LOADERS | AUDIO_LOADERS
+_PLACEHOLDER = {"image": "check.png", "video": "check.mp4", "audio": "check.wav"}
 SEED_NAMES = {"seed", "noise_seed"}
 # Output nodes are known by name offline; the server's own check covers custom ones.
 _OUTPUT_CLASS = re.compile(r"^(Save|Preview)|VideoCombine|Websocket", re.IGNORECASE)
@@ -35,10 +48,27 @@ class WorkflowInput(BaseModel):
     name: str
     value: Any
     kind: str  # image, video, prompt, seed, denoise, number, string or boolean
+    # Typed from the server's node definitions (comfyui.fields.typed_inputs); None where
+    # the server does not say, or no server was asked.
+    type: str | None = None  # INT, FLOAT, STRING, BOOLEAN or COMBO
+    choices: list[Any] | None = None  # what a COMBO accepts: checkpoints, samplers, ...
+    min: int | float | None = None
+    max: int | float | None = None
+    step: int | float | None = None
+    multiline: bool | None = None  # STRING inputs only
+    tooltip: str | None = None
+    default: Any = None
+    control: bool | None = None  # the server gives it a fixed/random/increment control
 
     @property
     def key(self) -> str:
         return f"{self.node_id}.{self.name}"
+
+    @property
+    def has_seed_control(self) -> bool:
+        """Whether a host offers fixed / random / increment: as the server says, else
+        for seeds known by name."""
+        return self.control if self.control is not None else self.kind == "seed"
 
 
 class Bindings(BaseModel):
@@ -81,6 +111,15 @@ class Workflow:
         node = self.graph[node_id]
         return str((node.get("_meta") or {}).get("title") or node["class_type"])
 
+    def loader_kind(self, node_id: str) -> str:
+        """image, video or audio for a media loader; "" for any other node."""
+        class_type = self.graph[node_id]["class_type"]
+        for kind, table in (("image", IMAGE_LOADERS), ("video", VIDEO_LOADERS),
+                            ("audio", AUDIO_LOADERS)):
+            if class_type in table:
+                return kind
+        return ""
+
     def node_id(self, ref: str) -> str:
         """Resolve a node id or title; the error lists what exists."""
         if ref in self.graph:
@@ -101,8 +140,11 @@ class Workflow:
         return [nid for nid, n in self.graph.items() if n["class_type"] in IMAGE_LOADERS]
 
     def media_nodes(self) -> list[str]:
-        loaders = IMAGE_LOADERS | VIDEO_LOADERS
-        return [nid for nid, n in self.graph.items() if n["class_type"] in loaders]
+        """Every loader a host's file can go to: image, video and audio."""
+        return [nid for nid, n in self.graph.items() if n["class_type"] in MEDIA_LOADERS]
+
+    def loaders_of(self, kind: str) -> list[str]:
+        return [nid for nid in self.media_nodes() if self.loader_kind(nid) == kind]
 
     def output_nodes(self) -> list[str]:
         return [nid for nid, n in self.graph.items() if _OUTPUT_CLASS.search(n["class_type"])]
@@ -136,18 +178,24 @@ class Workflow:
         return texts[0] if texts else None
 
     # ---- binding ----
-    def check(self, bindings: Bindings) -> None:
+    def check(self, bindings: Bindings, media_name: str | None = None) -> None:
         """Raise WorkflowError now, before a host renders or reads pixels, if `bindings`
-        cannot be applied (the image goes to a media loader when the workflow has one)."""
-        self.bind(bindings, "check.png" if self.media_nodes() else None)
+        cannot be applied. The host's file (`media_name`, else a stand-in of the kind the
+        chosen loader takes) goes to a media loader when the workflow has one."""
+        if media_name is None and self.media_nodes():
+            media_name = _PLACEHOLDER[self.loader_kind(self.image_node(bindings.image_node))]
+        self.bind(bindings, media_name)
 
     def bind(self, bindings: Bindings, image_name: str | None = None) -> dict[str, Any]:
-        """A new graph with the bindings applied; raises WorkflowError before anything is sent."""
+        """A new graph with the bindings applied; raises WorkflowError before anything is sent.
+
+        `image_name` (an image, a video or a sound, by its extension) goes to the loader's
+        own input: LoadImage.image, LoadVideo.file, LoadAudio.audio, VHS_LoadVideo.video...
+        """
         graph = copy.deepcopy(self.graph)
         if image_name is not None:
-            nid = self.image_node(bindings.image_node)
-            field = "video" if "video" in graph[nid]["inputs"] else "image"
-            graph[nid]["inputs"][field] = image_name
+            nid = self.image_node(bindings.image_node, media_kind(image_name), image_name)
+            graph[nid]["inputs"][MEDIA_LOADERS[graph[nid]["class_type"]]] = image_name
         if bindings.prompt is not None:
             nid = self._prompt_node(bindings.prompt_node)
             graph[nid]["inputs"]["text"] = bindings.prompt
@@ -158,27 +206,49 @@ class Workflow:
             graph[nid]["inputs"][name] = value
         return graph
 
-    def image_node(self, ref: str | None) -> str:
+    def image_node(self, ref: str | None, kind: str = "", name: str = "") -> str:
+        """The loader that receives the host's file of `kind` (image, video, audio; "" for
+        any): the node `ref` names, else the only loader of that kind."""
         if ref:
-            nid = self.node_id(ref)
-            if nid not in self.media_nodes():
-                raise WorkflowError(
-                    f"Node {ref!r} is a {self.graph[nid]['class_type']}, not an "
-                    f"image loader. Image loaders: {self._list(self.media_nodes())}."
-                )
-            return nid
-        loaders = self.image_nodes() or self.media_nodes()
+            return self._chosen_loader(ref, kind, name)
+        if kind in ("video", "audio"):
+            loaders = self.loaders_of(kind)
+        else:  # an image may also be a one-frame clip for a video loader
+            loaders = self.image_nodes() or self.loaders_of("video") or (
+                self.media_nodes() if kind != "image" else []
+            )
         if len(loaders) == 1:
             return loaders[0]
+        what = {"video": "video", "audio": "audio"}.get(kind, "image")
         if not loaders:
+            example = {"video": "LoadVideo (or VHS_LoadVideo)", "audio": "LoadAudio"}
+            sent = f" {name!r}" if name else ""
             raise WorkflowError(
-                f"Workflow {self.name!r} has no LoadImage node to receive the "
-                "image. Add one, or run it without an input image."
+                f"Workflow {self.name!r} has no {example.get(kind, 'LoadImage')} node to "
+                f"receive the {what}{sent}. Add one, or run it without an input {what}."
             )
         raise WorkflowError(
-            f"Workflow {self.name!r} has several image loaders "
-            f"({self._list(loaders)}); choose which one receives the image."
+            f"Workflow {self.name!r} has several {what} loaders "
+            f"({self._list(loaders)}); choose which one receives the {what}."
         )
+
+    def _chosen_loader(self, ref: str, kind: str, name: str) -> str:
+        nid = self.node_id(ref)
+        if nid not in self.media_nodes():
+            raise WorkflowError(
+                f"Node {ref!r} is a {self.graph[nid]['class_type']}, not an image loader "
+                f"(nor a video or audio one). Loaders: {self._list(self.media_nodes())}."
+            )
+        takes = self.loader_kind(nid)
+        if kind in ("image", "video", "audio") and kind != takes and (kind, takes) != (
+            "image", "video"
+        ):
+            raise WorkflowError(
+                f"Node {ref!r} ({self.graph[nid]['class_type']}) loads {takes}, but "
+                f"{name or 'the input'} is {'an' if kind == 'image' else 'a'} {kind}. "
+                f"Loaders: {self._list(self.media_nodes())}."
+            )
+        return nid
 
     def input_ref(self, key: str) -> tuple[str, str]:
         """Resolve "node.input" (node by id or title) to a settable literal input."""
@@ -242,9 +312,10 @@ def is_link(value: Any) -> bool:
 def input_kind(class_type: str, name: str, value: Any) -> str | None:
     if is_link(value) or name == "upload":
         return None
-    loader = (IMAGE_LOADERS | VIDEO_LOADERS).get(class_type)
-    if loader and name in ("image", "video", "file"):
-        return "video" if class_type in VIDEO_LOADERS else "image"
+    if MEDIA_LOADERS.get(class_type) == name:
+        if class_type in VIDEO_LOADERS:
+            return "video"
+        return "audio" if class_type in AUDIO_LOADERS else "image"
     if name in SEED_NAMES and isinstance(value, int):
         return "seed"
     if name == "denoise" and isinstance(value, int | float):
@@ -256,6 +327,17 @@ def input_kind(class_type: str, name: str, value: Any) -> str | None:
     if isinstance(value, str):
         return "prompt" if name == "text" and "TextEncode" in class_type else "string"
     return None
+
+
+def node_title(graph: dict[str, Any], node_id: str) -> str:
+    """A node's title for messages. Ids the server made up are named after the nearest node
+    the graph has: "12:5" inside subgraph 12 when the graph keys only "12", "7.0.1" for what
+    node 7 expanded into (docs/WIRE.md §1.3)."""
+    node = graph.get(node_id)
+    if isinstance(node, dict):
+        return str((node.get("_meta") or {}).get("title") or node.get("class_type") or node_id)
+    parent = re.split(r"[:.][^:.]*$", node_id)[0] if re.search(r"[:.]", node_id) else ""
+    return node_title(graph, parent) if parent else node_id
 
 
 def ui_needs_server(name: str) -> str:
