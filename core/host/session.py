@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,8 @@ from typing import Any
 
 from ..backends import BackendSettings, make_backend, rebuild_key, runcomfy_server
 from ..comfyui.convert import server_converter
+from ..comfyui.fields import check_values, server_defs, typed_inputs
+from ..comfyui.nodes import NodeDefs
 from ..config import Credentials
 from ..errors import ComfyRelayError, WorkflowError
 from ..jobs.backend import Backend, Capabilities
@@ -38,10 +41,11 @@ from ..jobs.events import (
 )
 from ..jobs.job import Job
 from ..jobs.runner import JobRunner
-from ..jobs.workflow import Workflow, ui_needs_server
+from ..jobs.workflow import Bindings, Workflow, WorkflowInput, ui_needs_server
 from ..jobs.workflow_file import read_workflow_file
 from ..runcomfy.ledger import Ledger
 from ..runcomfy.machine import MachineState, RunComfyMachineBackend
+from .history import RunRecord, new_run_record
 from .machines import MachinePanel, leftover_line, status_lines
 from .view import LeftoverRow, View
 
@@ -61,6 +65,11 @@ class Run:
     data: Any = None  # the host's own: the document, the target object, ...
     noun: str = ""  # several jobs: "frame" makes "Frame 12: running"
     feeding: bool = False  # more jobs may still come (a render is running)
+    workflow_path: str = ""  # for its history entry
+    bindings: Bindings = field(default_factory=Bindings)
+    started: float = field(default_factory=time.time)
+    cost_before: float | None = None  # the machine's cost so far when the run started
+    seed: int | None = None  # the seed its first job used
     jobs: dict[str, Any] = field(default_factory=dict)  # job id -> the host's tag (a frame)
     open_jobs: set[str] = field(default_factory=set)
     outputs: list[JobOutput] = field(default_factory=list)
@@ -79,19 +88,25 @@ class Run:
 
 @dataclass(frozen=True)
 class RunEnded:
-    """Every job of `run` has ended and the host has placed its results."""
+    """Every job of `run` has ended and the host has placed its results. `record` is the
+    run's history entry when it gave results (hosts keep it in the document)."""
 
     run: Run
+    record: RunRecord | None = None
 
 
 @dataclass(frozen=True)
 class WorkflowOpened:
-    """A UI-format workflow (or a ComfyUI image) asked for by open_workflow() is converted:
-    `workflow`, or `error` saying why not."""
+    """What open_workflow() found out in the background: the workflow (converted from UI
+    format if need be) with its inputs typed from the server's node definitions (`typed`
+    False: the server could not be asked, plain fields), or `error` saying why not."""
 
     path: str
     workflow: Workflow | None = None
+    inputs: tuple[WorkflowInput, ...] = ()
+    typed: bool = False
     error: str = ""
+    defs: NodeDefs | None = field(default=None, repr=False, compare=False)  # for the checks
 
 
 HostEvent = Event | RunEnded | WorkflowOpened
@@ -123,7 +138,9 @@ class HostSession:
         self._submit_lock = threading.Lock()  # submit() and poll() take turns
         self._opened: queue.Queue[WorkflowOpened] = queue.Queue()  # from conversion threads
         self._converted: dict[str, tuple[float, Workflow]] = {}  # path -> (mtime, workflow)
-        self.converting = 0  # conversions under way
+        self.converting = 0  # open_workflow() threads under way
+        self._defs: NodeDefs | None = None  # the server's node definitions, once known
+        self._server_version = ""
 
     # ---- the back end ----
     def configure(self, settings: BackendSettings, credentials: Credentials) -> None:
@@ -186,6 +203,7 @@ class HostSession:
         self._retire()
         self._problem = ""
         self._converted.clear()  # another server may know other nodes
+        self._defs, self._server_version = None, ""
         self.runner, self._key = JobRunner(backend, max_in_flight=self.max_in_flight), key
         if self._attach and isinstance(backend, RunComfyMachineBackend):
             self.machine_actions.launch(backend)  # attach to the machine chosen for reuse
@@ -221,44 +239,66 @@ class HostSession:
         self._refresh_view()
 
     # ---- workflows ----
-    def open_workflow(self, path: str) -> Workflow | None:
-        """The workflow in `path`. An API-format file comes back at once; a UI-format file or
-        a ComfyUI image is converted with the server's node definitions on a thread of its
-        own: None now, a WorkflowOpened event from pump() later. Raises WorkflowError for a
-        file that holds no workflow, or a UI file when no ComfyUI server is set up."""
+    def open_workflow(self, path: str, *, refresh: bool = False) -> Workflow | None:
+        """Open the workflow in `path` for its fields. An API-format file comes back at once
+        with plain fields; a UI-format file or a ComfyUI image comes back as None. Either
+        way, when a ComfyUI server is set up, a WorkflowOpened event follows from pump(),
+        with the workflow (converted if need be) and its inputs typed from the server's node
+        definitions; `refresh` asks the server again (its models may have changed). Raises
+        WorkflowError for a file that holds no workflow, or a UI file without a server."""
         source = read_workflow_file(path)
-        if source.prompt is not None:
-            return Workflow(source.prompt, source.name)
-        mtime, converted = self._converted.get(path, (None, None))
-        if converted is not None and mtime == _mtime(path):
-            return converted
+        api = Workflow(source.prompt, source.name) if source.prompt is not None else None
         server = self.backend.comfyui_server() if self.backend is not None else None
         if server is None:
-            raise WorkflowError(ui_needs_server(source.name))
+            if api is None:
+                raise WorkflowError(ui_needs_server(source.name))
+            return api
         convert = server_converter(server.url, token=server.token)
 
         def opened() -> None:
             try:
-                event = WorkflowOpened(path, Workflow.load(path, convert))
+                workflow = api or Workflow.load(path, convert)
+                defs = server_defs(server, refresh=refresh)
+                inputs = tuple(typed_inputs(workflow, defs))
+                event = WorkflowOpened(path, workflow, inputs, defs is not None, defs=defs)
             except ComfyRelayError as exc:
                 event = WorkflowOpened(path, error=str(exc))
             self._opened.put(event)
 
         self.converting += 1
-        threading.Thread(target=opened, name="comfyrelay-convert", daemon=True).start()
-        self._state["status"] = f"Converting {source.name} with the server's node definitions…"
-        self._refresh_view()
-        return None
+        threading.Thread(target=opened, name="comfyrelay-open", daemon=True).start()
+        if api is None:
+            self._state["status"] = f"Converting {source.name} with the server's node definitions…"
+            self._refresh_view()
+        return api
+
+    def workflow(self, path: str) -> Workflow | None:
+        """The workflow to run from `path`, without asking any server: an API-format file, or
+        a UI-format one open_workflow() has converted (None until it has)."""
+        source = read_workflow_file(path)
+        if source.prompt is not None:
+            return Workflow(source.prompt, source.name)
+        mtime, converted = self._converted.get(path, (None, None))
+        return converted if mtime == _mtime(path) else None
+
+    def check_values(self, workflow: Workflow, bindings: Bindings) -> None:
+        """Raise InvalidValues for values the server would refuse (not in its list, out of
+        range), with the closest valid ones, when its node definitions are known."""
+        workflow.check(bindings)
+        if self._defs is not None:
+            check_values(workflow, bindings, self._defs)
 
     # ---- runs ----
-    def start_run(self, label: str, *, data: Any = None, noun: str = "",
-                  feeding: bool = False) -> Run:
-        """Open a run; submit() its jobs. Raises ComfyRelayError when there is no back end
-        or a run is under way."""
+    def start_run(self, label: str, *, data: Any = None, noun: str = "", feeding: bool = False,
+                  workflow_path: str = "", bindings: Bindings | None = None) -> Run:
+        """Open a run; submit() its jobs. `workflow_path` and `bindings` go into its history
+        entry. Raises ComfyRelayError when there is no back end or a run is under way."""
         self.require_runner()
         if self.run is not None:
             raise ComfyRelayError("A run is in progress: wait for it, or Cancel it.")
-        self.run = Run(label, data, noun, feeding)
+        machine = self.machine
+        self.run = Run(label, data, noun, feeding, workflow_path, bindings or Bindings(),
+                       cost_before=machine.status().cost if machine is not None else None)
         self._state.update(status="Rendering…" if feeding else "Sending…", error="",
                            error_node="", progress=0.0, node="", step="", seed=None)
         self._refresh_view()
@@ -325,13 +365,7 @@ class HostSession:
                 else:
                     self._deliver(event, handle)
         while not self._opened.empty():
-            opened = self._opened.get()
-            self.converting -= 1
-            if opened.workflow is not None:
-                self._converted[opened.path] = (_mtime(opened.path), opened.workflow)
-            self._state.update(status="Ready" if opened.workflow else "Not converted",
-                               error=opened.error, error_node="")
-            handle(opened)
+            self._opened_one(self._opened.get(), handle)
         ready = [e for e in self._held if not self._holds[getattr(e, "job_id", "")]]
         self._held = [e for e in self._held if e not in ready]
         for event in ready:
@@ -340,9 +374,21 @@ class HostSession:
         if run is not None and run.over and not any(j in self._holds for j in run.jobs):
             self.run = None
             self._ended(run)
-            handle(RunEnded(run))
+            handle(RunEnded(run, self._record(run)))
         self._apply()
         self._refresh_view()
+
+    def _opened_one(self, opened: WorkflowOpened, handle: Callable[[HostEvent], None]) -> None:
+        self.converting -= 1
+        if opened.workflow is not None:
+            self._converted[opened.path] = (_mtime(opened.path), opened.workflow)
+        if opened.defs is not None:
+            self._defs = opened.defs
+        if opened.error:
+            self._state.update(status="Not opened", error=opened.error, error_node="")
+        elif str(self._state.get("status", "")).startswith("Converting"):
+            self._state["status"] = "Ready"
+        handle(opened)
 
     def _deliver(self, event: Event, handle: Callable[[HostEvent], None]) -> None:
         handle(event)
@@ -353,6 +399,7 @@ class HostSession:
         """What an event changes in the view and the run's bookkeeping."""
         if isinstance(event, ConnectionChecked):
             self._checking = False
+            self._server_version = event.server_version or self._server_version
             self._state.update(connected=event.ok, connection=event.message)
             return
         run = self.run
@@ -360,6 +407,7 @@ class HostSession:
             return  # a job of a run already closed
         where = run.where(event.job_id)
         if isinstance(event, JobStarted):
+            run.seed = event.seed if run.seed is None else run.seed
             self._state.update(seed=event.seed, status=f"{where}Sending…")
         elif isinstance(event, JobQueued):
             ahead = f" ({event.position} ahead)" if event.position else ""
@@ -406,6 +454,23 @@ class HostSession:
             done = (f"{run.finished} of {total} {run.noun}s" if run.noun
                     else f"{len(run.outputs)} result(s)")
             self._state.update(status=f"Done: {done}", progress=1.0)
+
+    def _record(self, run: Run) -> RunRecord | None:
+        """The run's history entry: what made its results, to see again or run again."""
+        if not run.outputs or self._settings is None:
+            return None
+        machine = self.machine
+        cost_now = machine.status().cost if machine is not None else None
+        cost = None
+        if cost_now is not None and run.cost_before is not None:
+            cost = cost_now - run.cost_before
+        version = getattr(self.backend, "server_version", "") or self._server_version
+        return new_run_record(
+            workflow_name=run.label, workflow_path=run.workflow_path, bindings=run.bindings,
+            seed=run.seed, backend=self._settings[0].kind, server_version=str(version),
+            started=run.started, ended=time.time(), cost=cost,
+            outputs=[output.path for output in run.outputs],
+        )
 
     # ---- RunComfy machines ----
     def launch(self) -> None:
