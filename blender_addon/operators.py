@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import bpy
 
@@ -66,15 +66,17 @@ class COMFYRELAY_OT_check(bpy.types.Operator):
 
 
 class COMFYRELAY_OT_load_workflow(bpy.types.Operator):
-    """Read the workflow file again and list its inputs"""
+    """Read the workflow file again and ask the server for its inputs' choices and ranges"""
 
     bl_idname = "comfyrelay.load_workflow"
     bl_label = "Reload Workflow"
 
+    refresh: bpy.props.BoolProperty(options={"SKIP_SAVE"})  # type: ignore[valid-type]
+
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         assert context.scene is not None
         s = settings(context.scene)
-        s.load_inputs()
+        s.load_inputs(refresh=self.refresh)
         if s.workflow_error:
             self.report({"ERROR"}, s.workflow_error)
             return {"CANCELLED"}
@@ -128,13 +130,14 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
         s = settings(scene)
         if not s.workflow_path:
             raise core.WorkflowError("Choose a workflow file: a ComfyUI workflow .json or image.")
-        workflow = SESSION.open_workflow(s.workflow_file())
+        workflow = SESSION.workflow(s.workflow_file())
         if workflow is None:  # a UI-format file: converted in the background
-            pump.wake()
+            s.load_inputs()
             raise core.WorkflowError("The workflow is being converted with the server's node "
                                      "definitions: press Run again once its inputs are listed.")
+        s.next_seeds()
         bindings = s.bindings()
-        workflow.check(bindings)  # fail before rendering
+        SESSION.check_values(workflow, bindings)  # fail before rendering
         needs_image = bool(workflow.media_nodes())
         out_dir = preferences.output_dir()
         if s.animation:
@@ -144,7 +147,7 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
                 )
             out_dir = out_dir / f"{workflow.name}_{time.strftime('%Y%m%d-%H%M%S')}"
         obj = context.active_object if s.use_material else None
-        target = Target(workflow, out_dir, obj.name if obj else None, s.animation)
+        target = Target(workflow, out_dir, obj.name if obj else None, s.animation, scene.name)
         SESSION.require_runner()
         image = None
         if needs_image and (s.animation or s.source == "RENDER"):
@@ -156,7 +159,7 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
             target.render = FrameRender(scene, sink, animation=s.animation)
         elif needs_image:
             image = self._source_image(context, scene)
-        pump.start(target, bindings, image)
+        pump.start(target, bindings, image, s.workflow_file())
 
     def _source_image(self, context: bpy.types.Context, scene: bpy.types.Scene) -> Path:
         source = settings(scene).source
@@ -293,6 +296,76 @@ class COMFYRELAY_OT_leftover(bpy.types.Operator):
         pump.configure()
 
 
+class COMFYRELAY_OT_input_help(bpy.types.Operator):
+    """What this input does"""
+
+    bl_idname = "comfyrelay.input_help"
+    bl_label = "About This Input"
+
+    key: bpy.props.StringProperty(options={"SKIP_SAVE"})  # type: ignore[valid-type]
+
+    @classmethod
+    def description(cls, context: bpy.types.Context, properties: Any) -> str:
+        """The node's own tooltip for the input, shown on hover."""
+        item = settings(context.scene).inputs.get(properties.key) if context.scene else None
+        return (item.input.tooltip or "") if item is not None and item.typed else ""
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        return {"FINISHED"}
+
+
+class COMFYRELAY_OT_app_move(bpy.types.Operator):
+    """Move this input up or down in the workflow's app view"""
+
+    bl_idname = "comfyrelay.app_move"
+    bl_label = "Move Input"
+
+    key: bpy.props.StringProperty(options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    offset: bpy.props.IntProperty(options={"SKIP_SAVE"})  # type: ignore[valid-type]
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        assert context.scene is not None
+        settings(context.scene).move_in_app(self.key, self.offset)
+        return {"FINISHED"}
+
+
+class COMFYRELAY_OT_history(bpy.types.Operator):
+    """Run a past run again, use its settings, or show its files"""
+
+    bl_idname = "comfyrelay.history"
+    bl_label = "Past Run"
+
+    run_id: bpy.props.StringProperty(options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    action: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        items=[("RERUN", "Run Again", "Run it again with the same values and seed"),
+               ("APPLY", "Use These Settings", "Put its values and seed into the fields"),
+               ("SHOW", "Show Files", "Open the folder of its result files")],
+        options={"SKIP_SAVE"},
+    )
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        assert context.scene is not None
+        s = settings(context.scene)
+        record = core.history_from_json(s.history).find(self.run_id)
+        if record is None:
+            self.report({"ERROR"}, "That run is no longer in this file's history.")
+            return {"CANCELLED"}
+        if self.action == "SHOW":
+            folder = Path(record.outputs[0]).parent if record.outputs else None
+            if folder is None or not folder.is_dir():
+                self.report({"ERROR"}, f"The result files are gone: {folder}")
+                return {"CANCELLED"}
+            bpy.ops.wm.path_open(filepath=str(folder))
+            return {"FINISHED"}
+        if record.workflow_path and s.workflow_file() != record.workflow_path:
+            s.workflow_path = record.workflow_path  # lists its inputs
+        s.apply(core.bindings_for_rerun(record))
+        if self.action == "RERUN":
+            started: set[OperatorReturnItems] = bpy.ops.comfyrelay.run()  # type: ignore[attr-defined]
+            return started
+        return {"FINISHED"}
+
+
 CLASSES = (
     COMFYRELAY_OT_check,
     COMFYRELAY_OT_load_workflow,
@@ -301,4 +374,7 @@ CLASSES = (
     COMFYRELAY_OT_machine,
     COMFYRELAY_OT_find_machines,
     COMFYRELAY_OT_leftover,
+    COMFYRELAY_OT_input_help,
+    COMFYRELAY_OT_app_move,
+    COMFYRELAY_OT_history,
 )

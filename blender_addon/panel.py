@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import bpy
 
-from . import preferences
+from . import preferences, results
+from .core import core
 from .operators import OFFLINE
 from .props import settings
 from .pump import SESSION, SHOWN
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from bpy.stub_internal.rna_enums import IconItems
 
 CATEGORY = "ComfyRelay"
+HISTORY_SHOWN = 10
 
 
 def _wrapped(
@@ -42,6 +44,7 @@ class ComfyRelayPanel:
         self._source(layout, s)
         self._run(layout)
         self._results(layout)
+        self._history(layout, s)
 
     def _server(self, layout: bpy.types.UILayout) -> None:
         box = layout.box()
@@ -92,25 +95,55 @@ class ComfyRelayPanel:
             reuse = row.operator("comfyrelay.leftover", text="Reuse", icon="LINKED")
             reuse.server_id, reuse.action = found.server_id, "REUSE"  # type: ignore[union-attr]
 
-    def _workflow(self, layout: bpy.types.UILayout, s: bpy.types.PropertyGroup) -> None:
+    def _workflow(self, layout: bpy.types.UILayout, s: Any) -> None:
         box = layout.box()
         row = box.row(align=True)
         row.prop(s, "workflow_path", text="")
-        row.operator("comfyrelay.load_workflow", text="", icon="FILE_REFRESH")
-        if s.workflow_error:  # type: ignore[attr-defined]
-            _wrapped(box, s.workflow_error, "ERROR")  # type: ignore[attr-defined]
-        col = box.column()
-        for item in s.inputs:  # type: ignore[attr-defined]
-            if item.kind in ("image", "video"):
-                col.prop(item, "receives_source", text=f"{item.label} ← source")
-            elif item.kind == "seed":
-                row = col.row(align=True)
-                row.active = not s.random_seed  # type: ignore[attr-defined]
-                row.prop(item, f"{item.value_type.lower()}_value", text=item.label)
-                row.prop(s, "random_seed", text="", icon="FILE_REFRESH", toggle=True)
-            else:
-                field = "string_value" if item.value_type == "BIGINT" else None
-                col.prop(item, field or f"{item.value_type.lower()}_value", text=item.label)
+        refresh = row.operator("comfyrelay.load_workflow", text="", icon="FILE_REFRESH")
+        refresh.refresh = True  # type: ignore[union-attr]  # asks the server again
+        if s.workflow_error:
+            _wrapped(box, s.workflow_error, "ERROR")
+        if not s.inputs:
+            return
+        box.prop(s, "customize", toggle=True, icon="PREFERENCES")
+        chosen = sorted((i for i in s.inputs if i.in_app), key=lambda i: i.app_order)
+        for item in chosen:
+            self._input(box.column(), s, item, item.app_label or item.label)
+        others = [i for i in s.inputs if not i.in_app]
+        if chosen and others:  # the app's inputs first; the rest stay one click away
+            box.prop(s, "show_all", icon="TRIA_DOWN" if s.show_all else "TRIA_RIGHT",
+                     emboss=False)
+        if not chosen or s.show_all:
+            for item in others:
+                self._input(box.column(), s, item, item.label)
+
+    def _input(self, col: bpy.types.UILayout, s: Any, item: Any, label: str) -> None:
+        """One field: typed by the server where it said how, flagged if it would refuse it."""
+        if item.kind in ("image", "video"):
+            col.prop(item, "receives_source", text=f"{label} ← source")
+            return
+        typed = item.input if item.typed else None
+        problem = core.field_problem(typed, item.value) if typed else None
+        row = col.row(align=True)
+        row.alert = problem is not None
+        row.prop(item, item.field, text=label)
+        if typed is not None and typed.has_seed_control:
+            row.prop(item, "control", text="")
+        if typed is not None and typed.tooltip:
+            help_op = row.operator("comfyrelay.input_help", text="", icon="QUESTION")
+            help_op.key = item.name  # type: ignore[union-attr]
+        if s.customize:
+            self._customize(col.row(align=True), item)
+        if problem:
+            _wrapped(col, problem, "ERROR")
+
+    def _customize(self, row: bpy.types.UILayout, item: Any) -> None:
+        row.prop(item, "in_app", text="")
+        row.prop(item, "app_label", text="")
+        moves: list[tuple[int, IconItems]] = [(-1, "TRIA_UP"), (1, "TRIA_DOWN")]
+        for offset, icon in moves:
+            op = row.operator("comfyrelay.app_move", text="", icon=icon)
+            op.key, op.offset = item.name, offset  # type: ignore[union-attr]
 
     def _source(self, layout: bpy.types.UILayout, s: bpy.types.PropertyGroup) -> None:
         box = layout.box()
@@ -144,6 +177,25 @@ class ComfyRelayPanel:
             col = layout.column(align=True)
             for name in SHOWN.outputs[:5]:
                 col.label(text=name, icon="IMAGE_DATA")
+
+
+    def _history(self, layout: bpy.types.UILayout, s: Any) -> None:
+        """The runs kept in this .blend, newest first: see, reuse, run again."""
+        runs = core.history_from_json(s.history).runs if s.history else []
+        if not runs:
+            return
+        box = layout.box()
+        box.prop(s, "show_history", text=f"History ({len(runs)})", emboss=False,
+                 icon="TRIA_DOWN" if s.show_history else "TRIA_RIGHT")
+        if not s.show_history:
+            return
+        for record in reversed(runs[-HISTORY_SHOWN:]):
+            icon = results.thumbnail(record.outputs[0]) if record.outputs else 0
+            row = box.row(align=True)
+            row.label(text=record.describe(), icon_value=icon)
+            for action, symbol in (("RERUN", "PLAY"), ("APPLY", "IMPORT"), ("SHOW", "FILEBROWSER")):
+                op = row.operator("comfyrelay.history", text="", icon=symbol)  # type: ignore[arg-type]
+                op.run_id, op.action = record.id, action  # type: ignore[union-attr]
 
 
 class COMFYRELAY_PT_view3d(ComfyRelayPanel, bpy.types.Panel):

@@ -1,7 +1,9 @@
-"""Per-scene settings: the workflow, its input values, the image source. Never secrets.
+"""Per-scene settings: the workflow, its input values, the image source, the run history.
+Never secrets.
 
 The workflow's inputs are copied into a CollectionProperty so they are saved with the
-.blend file and edited with ordinary Blender fields.
+.blend file and edited with ordinary Blender fields; each keeps the server's typing of its
+input (choices, range, tooltip) as JSON, and the history is JSON in a string property.
 """
 
 from __future__ import annotations
@@ -13,12 +15,40 @@ import bpy
 from . import pump
 from .core import core
 
+INT_MAX = 2**31 - 1  # the largest value of a Blender IntProperty
 SOURCES = [
     ("RENDER_RESULT", "Render Result", "The last render (F12)"),
     ("RENDER", "Fresh Render", "Render the scene now, then send it"),
     ("VIEWPORT", "Viewport", "A viewport render of the 3D View"),
     ("IMAGE", "Image", "An existing image"),
 ]
+
+
+_CHOICES: dict[str, list[tuple[str, str, str]]] = {}  # Blender keeps no reference to items
+
+
+def _choice_items(item: ComfyRelayInput, context: bpy.types.Context | None) -> list[Any]:
+    """The server's options for this input, and the workflow's value if the server lacks it."""
+    typed = item.input
+    values = [str(c) for c in typed.choices or []]
+    if str(typed.value) not in values:
+        values.insert(0, str(typed.value))
+    tip = typed.tooltip or ""
+    _CHOICES[item.typed] = [(v, v, tip) for v in values]
+    return _CHOICES[item.typed]
+
+
+def _app_changed(item: ComfyRelayInput, context: bpy.types.Context) -> None:
+    """Save the app view beside the workflow's path, in the user's config; an input just
+    chosen goes last."""
+    scene = context.scene if context else None
+    if scene is None:
+        return
+    s = settings(scene)
+    saved = core.load_app(s.workflow_file()).keys()
+    if item.in_app and item.name not in saved:
+        item["app_order"] = len(saved)
+    s.save_app()
 
 
 class ComfyRelayInput(bpy.types.PropertyGroup):
@@ -34,9 +64,37 @@ class ComfyRelayInput(bpy.types.PropertyGroup):
     bool_value: bpy.props.BoolProperty(name="Value")  # type: ignore[valid-type]
     # For image inputs: this loader receives the source image.
     receives_source: bpy.props.BoolProperty(name="Receives the source image")  # type: ignore[valid-type]
+    typed: bpy.props.StringProperty()  # type: ignore[valid-type]  # the WorkflowInput, as JSON
+    choice: bpy.props.EnumProperty(name="Value", items=_choice_items)  # type: ignore[valid-type]
+    control: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Seed Control", items=[(c, c.capitalize(), f"{c.capitalize()} seed each run")
+                                    for c in core.SEED_CONTROLS],
+    )
+    in_app: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="In the App", description="Show this input at the top, in the workflow's app view",
+        update=_app_changed,
+    )
+    app_label: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Label", description="Its label in the app view", update=_app_changed
+    )
+    app_order: bpy.props.IntProperty()  # type: ignore[valid-type]  # its place in the app view
+
+    @property
+    def input(self) -> core.WorkflowInput:
+        """The core's description of this input (typed when the server was asked)."""
+        return core.WorkflowInput.model_validate_json(self.typed)
+
+    @property
+    def field(self) -> str:
+        """The property that holds the value."""
+        if self.typed and self.input.choices is not None:
+            return "choice"
+        return "string_value" if self.value_type == "BIGINT" else f"{self.value_type.lower()}_value"
 
     @property
     def value(self) -> Any:
+        if self.field == "choice":
+            return self.choice
         if self.value_type == "BIGINT":
             try:
                 return int(self.string_value)
@@ -59,9 +117,6 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
     workflow_error: bpy.props.StringProperty()  # type: ignore[valid-type]
     loaded_path: bpy.props.StringProperty()  # type: ignore[valid-type]  # inputs listed from
     inputs: bpy.props.CollectionProperty(type=ComfyRelayInput)  # type: ignore[valid-type]
-    random_seed: bpy.props.BoolProperty(  # type: ignore[valid-type]
-        name="Random Seed", description="A new seed for every run", default=False
-    )
     source: bpy.props.EnumProperty(  # type: ignore[valid-type]
         name="Source", items=SOURCES, default="RENDER_RESULT"
     )
@@ -76,11 +131,17 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
         name="Set as Texture",
         description="Use the result as Base Color of the active object's material",
     )
+    customize: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Customize", description="Choose the inputs shown at the top, their order and labels"
+    )
+    show_all: bpy.props.BoolProperty(name="All Inputs")  # type: ignore[valid-type]
+    show_history: bpy.props.BoolProperty(name="History")  # type: ignore[valid-type]
+    history: bpy.props.StringProperty()  # type: ignore[valid-type]  # RunHistory as JSON
 
     def workflow_file(self) -> str:
         return bpy.path.abspath(self.workflow_path)
 
-    def load_inputs(self) -> core.Workflow | None:
+    def load_inputs(self, refresh: bool = False) -> core.Workflow | None:
         """Read the workflow and list its inputs. A UI-format file or a ComfyUI image is
         converted by the session first: its inputs are listed when it is (show())."""
         if not self.workflow_path:
@@ -88,58 +149,96 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
             return None
         try:
             pump.configure()  # the back end whose server converts
-            workflow = pump.SESSION.open_workflow(self.workflow_file())
+            workflow = pump.SESSION.open_workflow(self.workflow_file(), refresh=refresh)
         except (core.ComfyRelayError, ValueError) as exc:
             self.show(None, str(exc))
             return None
         if workflow is not None:
-            self.show(workflow)
-        elif bpy.app.background:  # scripts: return with the inputs listed
+            self.show(workflow)  # plain fields now; typed ones when the server answers
+        if bpy.app.background:  # scripts: return with the inputs listed and typed
             pump.drive(60, until=lambda: not pump.SESSION.converting)
         else:
             pump.wake()
         return workflow
 
-    def show(self, workflow: core.Workflow | None, error: str = "") -> None:
-        """List the workflow's inputs; a reload keeps the values already set."""
+    def show(self, workflow: core.Workflow | None, error: str = "",
+             inputs: tuple[core.WorkflowInput, ...] | None = None) -> None:
+        """List the workflow's inputs (`inputs`: typed by the server), with the app view
+        saved for it; a reload keeps the values already set."""
         same_file = self.loaded_path == self.workflow_path
-        old = {item.name: item.value for item in self.inputs} if same_file else {}
+        old = {item.name: (item.value, item.control) for item in self.inputs} if same_file else {}
         self.inputs.clear()
         self.loaded_path = self.workflow_path
         self.workflow_error = error
         if workflow is None:
             return
+        app = core.load_app(self.workflow_file())
+        chosen = {f.key: (n, f.label) for n, f in enumerate(app.fields)}
         first_image = True
-        for wf_input in workflow.inputs():
+        for wf_input in inputs if inputs is not None else workflow.inputs():
             item = self.inputs.add()
             item.name = wf_input.key
             item.label = f"{wf_input.node_title} › {wf_input.name}"
             item.kind = wf_input.kind
             item.value_type = value_type(wf_input.value)
+            item.typed = wf_input.model_dump_json()
             if wf_input.kind in ("image", "video"):
                 item.receives_source = first_image
                 first_image = False
-            set_value(item, old.get(item.name, wf_input.value))
+            value, control = old.get(item.name, (wf_input.value, "fixed"))
+            set_value(item, value)
+            item.control = control
+            item["app_order"], item["app_label"] = chosen.get(item.name, (0, ""))
+            item["in_app"] = item.name in chosen
+
+    def save_app(self) -> None:
+        """The app view as the fields say: chosen inputs in their saved order, new ones last."""
+        if not self.workflow_path:
+            return
+        picked = sorted((i for i in self.inputs if i.in_app), key=lambda i: i.app_order)
+        app = core.AppView(fields=[core.AppField(key=i.name, label=i.app_label) for i in picked])
+        core.save_app(self.workflow_file(), app)
+
+    def move_in_app(self, key: str, offset: int) -> None:
+        """Move an app input up (-1) or down (+1) among the chosen ones, and save."""
+        picked = sorted((i for i in self.inputs if i.in_app), key=lambda i: i.app_order)
+        keys = [i.name for i in picked]
+        if key in keys:
+            at = keys.index(key)
+            to = max(0, min(len(keys) - 1, at + offset))
+            picked.insert(to, picked.pop(at))
+        for n, item in enumerate(picked):
+            item["app_order"] = n
+        self.save_app()
+
+    def next_seeds(self) -> None:
+        """Apply each seed's control before a run: the field then shows the seed used."""
+        for item in self.inputs:
+            if item.control != "fixed" and isinstance(item.value, int):
+                top = item.input.max if item.typed and item.input.max is not None else INT_MAX
+                if item.value_type == "INT":  # Blender's int fields hold 32 bits
+                    top = min(top, INT_MAX)
+                set_value(item, core.seed_for_run(item.value, item.control, maximum=top))
 
     def bindings(self) -> core.Bindings:
         """The core's Bindings for the current fields."""
         image_node = next((i.name.split(".")[0] for i in self.inputs if i.receives_source), None)
-        has_seed = any(i.kind == "seed" for i in self.inputs)
-        values = {
-            i.name: i.value
-            for i in self.inputs
-            if i.kind not in ("image", "video") and not (i.kind == "seed" and self.random_seed)
-        }
-        return core.Bindings(
-            image_node=image_node, random_seed=self.random_seed and has_seed, values=values
-        )
+        values = {i.name: i.value for i in self.inputs if i.kind not in ("image", "video")}
+        return core.Bindings(image_node=image_node, values=values)
+
+    def apply(self, bindings: core.Bindings) -> None:
+        """Fill the fields with a run's values (Use these settings); seeds become fixed."""
+        for item in self.inputs:
+            if item.name in bindings.values:
+                set_value(item, bindings.values[item.name])
+                item.control = "fixed"
 
 
 def value_type(value: Any) -> str:
     if isinstance(value, bool):
         return "BOOL"
     if isinstance(value, int):
-        return "INT" if -(2**31) <= value < 2**31 else "BIGINT"
+        return "INT" if -INT_MAX - 1 <= value <= INT_MAX else "BIGINT"
     if isinstance(value, float):
         return "FLOAT"
     return "STRING"
@@ -148,7 +247,9 @@ def value_type(value: Any) -> str:
 def set_value(item: ComfyRelayInput, value: Any) -> None:
     """Store a workflow value in the field of its type; a value that no longer fits is skipped."""
     try:
-        if item.value_type == "INT":
+        if item.field == "choice":
+            item.choice = str(value)
+        elif item.value_type == "INT":
             item.int_value = int(value)
         elif item.value_type == "FLOAT":
             item.float_value = float(value)

@@ -33,6 +33,7 @@ class Target:
     out_dir: Path
     object_name: str | None  # receives the texture, when asked for
     animation: bool
+    scene_name: str = ""  # its history goes there
     frames: dict[int, Path] = field(default_factory=dict)  # frame -> its result
     outputs: list[str] = field(default_factory=list)  # names of loaded images and clips
     render: FrameRender | None = None
@@ -57,11 +58,13 @@ def configure() -> None:
     SESSION.configure(settings.backend_settings(), settings.credentials())
 
 
-def start(target: Target, bindings: core.Bindings, image: Path | None) -> None:
+def start(target: Target, bindings: core.Bindings, image: Path | None,
+          workflow_path: str = "") -> None:
     """Submit the one job (image or none), or start the render that feeds frames in."""
     noun = "frame" if target.animation else ""
     run = SESSION.start_run(target.workflow.name, data=target, noun=noun,
-                            feeding=target.render is not None)
+                            feeding=target.render is not None, bindings=bindings,
+                            workflow_path=workflow_path)
     SHOWN.message = ""
     wake()
     try:
@@ -126,13 +129,13 @@ def drive(timeout: float | None = None, until: Callable[[], bool] | None = None)
 def handle(event: core.HostEvent) -> None:
     """One event from the session, in order (main thread)."""
     if isinstance(event, core.RunEnded):
-        _end(event.run.data)
+        _end(event.run.data, event.record)
         return
-    if isinstance(event, core.WorkflowOpened):  # converted: list its inputs where it is chosen
+    if isinstance(event, core.WorkflowOpened):  # typed (or converted): list its inputs
         for scene in bpy.data.scenes:
             chosen = scene.comfyrelay  # type: ignore[attr-defined]
             if chosen.workflow_path and chosen.workflow_file() == event.path:
-                chosen.show(event.workflow, event.error)
+                chosen.show(event.workflow, event.error, event.inputs or None)
         return
     run = SESSION.run
     target = run.data if run is not None else None
@@ -179,7 +182,7 @@ def _texture(target: Target, image: bpy.types.Image, frames: int = 0) -> None:
         SHOWN.message = str(exc)
 
 
-def _end(target: Target) -> None:
+def _end(target: Target, record: core.RunRecord | None) -> None:
     if target.render is not None:
         target.render.cleanup()
     for path in target.temp_files:  # a cancelled job never read (and deleted) its input
@@ -191,6 +194,10 @@ def _end(target: Target) -> None:
         results.show(image)
         _texture(target, image, frames=len(target.frames))
     SHOWN.outputs = target.outputs
+    scene = bpy.data.scenes.get(target.scene_name)
+    if record is not None and scene is not None:  # kept in the .blend, for Run Again
+        history = scene.comfyrelay
+        history.history = core.record_run(history.history, record)
 
 
 def _redraw() -> None:
@@ -221,3 +228,4 @@ def shutdown() -> None:
     if run is not None and isinstance(run.data, Target) and run.data.render is not None:
         run.data.render.finish()
     SESSION.close()
+    results.drop_thumbnails()

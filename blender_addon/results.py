@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import bpy
+import bpy.utils.previews
 
 RESULT_IMAGE = "ComfyRelay Result"
 PREVIEW_IMAGE = "ComfyRelay Preview"
@@ -102,3 +104,24 @@ def _principled(tree: bpy.types.NodeTree) -> bpy.types.Node:
         output.location = (300, 0)
     tree.links.new(bsdf.outputs["BSDF"], output.inputs["Surface"])
     return bsdf
+
+
+_thumbnails: Any = None  # bpy.utils.previews collection, made when first needed
+
+
+def thumbnail(path: str) -> int:
+    """An icon of a result file for the history list (0 when it cannot be read)."""
+    global _thumbnails
+    if not Path(path).is_file() or Path(path).suffix.lower() not in {".png", ".jpg", ".webp"}:
+        return 0
+    if _thumbnails is None:
+        _thumbnails = bpy.utils.previews.new()
+    found = _thumbnails.get(path) or _thumbnails.load(path, path, "IMAGE")
+    return int(found.icon_id)
+
+
+def drop_thumbnails() -> None:
+    global _thumbnails
+    if _thumbnails is not None:
+        bpy.utils.previews.remove(_thumbnails)
+        _thumbnails = None

@@ -27,7 +27,7 @@ from .errors import (
     ValueProblem,
     WorkflowError,
 )
-from .host.apps import AppLayout, AppView, LabelledInput, arrange, load_app, save_app
+from .host.apps import AppField, AppLayout, AppView, LabelledInput, arrange, load_app, save_app
 from .host.history import (
     RunHistory,
     RunRecord,
@@ -73,6 +73,7 @@ __all__ = [
     "KIND_FIELDS",
     "KIND_LABELS",
     "SEED_CONTROLS",
+    "AppField",
     "AppLayout",
     "AppView",
     "AuthenticationFailed",

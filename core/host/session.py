@@ -300,7 +300,8 @@ class HostSession:
         self.run = Run(label, data, noun, feeding, workflow_path, bindings or Bindings(),
                        cost_before=machine.status().cost if machine is not None else None)
         self._state.update(status="Rendering…" if feeding else "Sending…", error="",
-                           error_node="", progress=0.0, node="", step="", seed=None)
+                           error_node="", progress=0.0, node="", step="",
+                           seed=self.run.bindings.seed_value())
         self._refresh_view()
         return self.run
 
@@ -465,9 +466,10 @@ class HostSession:
         if cost_now is not None and run.cost_before is not None:
             cost = cost_now - run.cost_before
         version = getattr(self.backend, "server_version", "") or self._server_version
+        seed = run.seed if run.seed is not None else run.bindings.seed_value()
         return new_run_record(
             workflow_name=run.label, workflow_path=run.workflow_path, bindings=run.bindings,
-            seed=run.seed, backend=self._settings[0].kind, server_version=str(version),
+            seed=seed, backend=self._settings[0].kind, server_version=str(version),
             started=run.started, ended=time.time(), cost=cost,
             outputs=[output.path for output in run.outputs],
         )

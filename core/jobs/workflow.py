@@ -82,6 +82,16 @@ class Bindings(BaseModel):
     denoise: float | None = Field(default=None, ge=0.0, le=1.0)
     values: dict[str, Any] = Field(default_factory=dict)  # "node.input" -> value
 
+    def seed_value(self) -> int | None:
+        """The seed these bindings set: `seed`, else the first seed input among `values`
+        (hosts that keep one field per seed input), else None."""
+        if self.seed is not None:
+            return self.seed
+        for key, value in self.values.items():
+            if key.rpartition(".")[2] in SEED_NAMES and isinstance(value, int):
+                return value
+        return None
+
     def resolve(self) -> Bindings:
         """A copy with a concrete seed, so the seed used is known before the run."""
         if not self.random_seed:
@@ -219,7 +229,7 @@ class Workflow:
             )
         if len(loaders) == 1:
             return loaders[0]
-        what = {"video": "video", "audio": "audio"}.get(kind, "image")
+        what = {"video": "video", "audio": "sound"}.get(kind, "image")
         if not loaders:
             example = {"video": "LoadVideo (or VHS_LoadVideo)", "audio": "LoadAudio"}
             sent = f" {name!r}" if name else ""

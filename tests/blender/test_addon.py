@@ -12,12 +12,15 @@ from PIL import Image
 
 from tests import workflows
 from tests.blender.conftest import RunBlender
-from tests.imaging import within_one_level
+from tests.imaging import gradient_png, within_one_level
 from tests.paths import WORKFLOWS
+from tests.servers.comfy_nodes import SCHEMAS
 from tests.servers.comfyui import ComfyTestServer
 
 INVERT = str(WORKFLOWS / "invert_api.json")
 INVERT_UI = str(WORKFLOWS / "invert_ui.json")  # the same graph as the web UI saves it
+SD15 = str(WORKFLOWS / "sd15_img2img_api.json")  # shown and checked; needs models to run
+NOISE = str(WORKFLOWS / "noise_api.json")  # seeded noise: the seed decides the pixels
 W, H = 64, 48
 
 
@@ -223,3 +226,46 @@ def test_zips_pass_blenders_extension_validation(extension_zip: Path) -> None:
     assert any("pydantic_core" in w and "cp311" in w and "x86_64" in w for w in wheels)
     assert all(f'"./{w}"' in manifest for w in wheels)
     assert "comfyrelay/__init__.py" in names
+
+
+def test_fields_typed_from_the_server_refusal_and_app_view_kept(
+    run_blender: RunBlender, server: ComfyTestServer, tmp_path: Path
+) -> None:
+    config = str(tmp_path / "config")
+    app = [["6.text", "Prompt"], ["3.seed", "Seed"], ["3.steps", "Steps"]]
+    r = run_blender("typed", url=server.url, workflow=SD15, config=config, app=app)
+    samplers = SCHEMAS["KSampler"]["input"]["required"]["sampler_name"]  # what it serves
+    assert r["sampler_field"] == "choice"  # a dropdown of the server's samplers
+    assert r["sampler_choices"] == samplers[0] and "euler" in r["sampler_choices"]
+    assert r["steps_range"] == [1, 10000]
+    assert any(c.startswith("prop:choice:KSampler") for c in r["panel"])
+    assert "steps" in r["refused"] and "below the minimum 1" in r["refused"], r["refused"]
+    assert server.prompts == []  # refused before anything was queued
+    labels = [c for c in r["app_panel"] if c.split(":")[-1] in ("Prompt", "Seed", "Steps")]
+    assert [c.split(":")[-1] for c in labels] == ["Prompt", "Steps", "Seed"], labels
+
+    restored = run_blender("app_restored", url=server.url, workflow=SD15, config=config)
+    assert restored["app"] == [["6.text", "Prompt"], ["3.steps", "Steps"], ["3.seed", "Seed"]]
+
+
+def test_history_survives_the_blend_and_run_again_reproduces_the_result(
+    run_blender: RunBlender, server: ComfyTestServer, tmp_path: Path
+) -> None:
+    image = tmp_path / "source.png"
+    image.write_bytes(gradient_png(W, H))
+    config = str(tmp_path / "config")
+    first = run_blender("history", url=server.url, workflow=NOISE, config=config,
+                        image=str(image))
+    assert first["run_error"] == "", first["run_error"]
+    (run,) = first["runs"]
+    assert run["seed"] == first["field_seed"]  # the random seed that was used
+    assert run["backend"] == "comfyui" and run["seconds"] > 0
+    assert run["bindings"]["values"]["2.strength"] == 0.5
+    again = run_blender("rerun", url=server.url, workflow=NOISE, config=config,
+                        blend=first["blend"])
+    assert len(again["runs"]) == 2 and again["field_seed"] == run["seed"]
+    redone = again["runs"][1]
+    assert redone["seed"] == run["seed"]
+    (before,), (after,) = run["outputs"], redone["outputs"]
+    assert before != after  # a new file, with the same pixels
+    assert Image.open(before).tobytes() == Image.open(after).tobytes()

@@ -68,9 +68,11 @@ class Ctx:
 class NodeDef:
     run: Callable[..., NodeResult]
     schema: dict[str, Any]
-    # ComfyUI's VALIDATE_INPUTS and IS_CHANGED hooks; only LoadImage has them here.
+    # ComfyUI's VALIDATE_INPUTS and IS_CHANGED hooks (LoadImage's, LoadVideo's), both given
+    # the input `validated` names (its combo check is then skipped, as in ComfyUI).
     validate: Callable[[Folders, Any], bool | str] | None = None
     is_changed: Callable[[Folders, Any], str] | None = None
+    validated: str = "image"
 
     @property
     def output_node(self) -> bool:
@@ -313,3 +315,25 @@ NODES: dict[str, NodeDef] = {
     "PreviewImage": NodeDef(preview_image, SCHEMAS["PreviewImage"]),
     "TestSaveFiles": NodeDef(save_test_files, _TEST_SAVE_FILES_SCHEMA),
 }
+
+
+def _media_nodes() -> dict[str, NodeDef]:
+    # Imported last: the video and animation nodes are built from the pieces above.
+    from tests.servers.comfy_media import MEDIA_NODES
+
+    return MEDIA_NODES
+
+
+NODES.update(_media_nodes())
+
+
+def _noise_nodes() -> dict[str, NodeDef]:
+    from tests.servers.comfy_noise import NOISE_NODES
+
+    return NOISE_NODES
+
+
+NODES.update(_noise_nodes())
+# Nodes the server describes (the real server's definitions) but cannot run without model
+# weights: /object_info lists them, so hosts can show their fields (samplers, ...).
+DESCRIBED_ONLY = {name: schema for name, schema in SCHEMAS.items() if name not in NODES}

@@ -3,9 +3,19 @@
 It follows ComfyUI 0.3.64's own code (server.py, execution.py, main.py) where a client can
 tell the difference: validation and its error shapes (comfy_validate), the frames of a run
 and who receives them (comfy_executor), /view and /upload checks (comfy_files). It executes
-the model-free nodes of comfy_nodes for real and can be told to misbehave through `faults`.
+the model-free nodes of comfy_nodes (and, with PyAV, the video ones of comfy_media) for real
+and can be told to misbehave through `faults`.
 
-    with ComfyTestServer(tmp_path, node_delay=0.0) as srv:
+Its `profile` picks the version it behaves as, where versions differ on the wire:
+- "old", ComfyUI 0.3.44 (c5de4955): picks its own prompt ids, has no feature flags (no
+  /features, no answer on the socket, previews as event 1), no targeted interrupt, no
+  `progress_state`; it has the /api aliases.
+- "current", ComfyUI 0.3.64 (63722199).
+- "new", the newest source read (Comfy-Org/ComfyUI server.py 002c3fb9, jobs.py 172be438,
+  0.38.x): the job routes of comfy_jobs, canonical-UUID prompt ids, and the partner-node keys
+  kept out of /queue and /history.
+
+    with ComfyTestServer(tmp_path, node_delay=0.0, profile="old") as srv:
         requests.post(f"{srv.url}/prompt", json={...})
 """
 
@@ -28,13 +38,19 @@ from urllib.parse import urlparse, urlsplit
 
 from aiohttp import WSMsgType, web
 
-from tests.servers import comfy_files
+from tests.servers import comfy_files, comfy_jobs
 from tests.servers.aio import PORTAL
 from tests.servers.comfy_executor import Executor, Prompt, Run
-from tests.servers.comfy_nodes import NODES, Folders
+from tests.servers.comfy_media import audio_files, video_files
+from tests.servers.comfy_nodes import DESCRIBED_ONLY, NODES, Folders
 from tests.servers.comfy_validate import check_prompt_id, top_error, validate_prompt
 
-VERSION = "0.3.64-test"
+PROFILES = ("old", "current", "new")
+VERSIONS = {"old": "0.3.44-test", "current": "0.3.64-test", "new": "0.38.1-test"}
+VERSION = VERSIONS["current"]
+# Partner-node keys: 0.3.44 keeps them in /queue and /history, 0.3.64 drops them from the
+# history entry, the newest server keeps them out of both (execution.py).
+SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -75,6 +91,8 @@ class Faults:
     unknown_ws_messages: bool = False
     # Restart the server as the next prompt starts executing (one-shot: resets itself).
     restart_during_run: bool = False
+    # History entries carry these outputs instead of the real ones (an unexpected shape).
+    odd_outputs: Any = None
 
 
 class Socket:
@@ -109,7 +127,12 @@ class ComfyTestServer:
         preview_format: str = "PNG",
         strict_prompt_id: bool = True,
         float32_pixels: bool = True,
+        profile: str = "current",
     ) -> None:
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}")
+        self.profile = profile
+        self.version = VERSIONS[profile]
         self.folders = Folders(Path(root))
         self.input_dir = self.folders.input
         self.output_dir = self.folders.output
@@ -120,11 +143,13 @@ class ComfyTestServer:
         self.previews = previews  # one small binary preview per executed node
         self.preview_format = preview_format  # "PNG" or "JPEG"
         # 0.3.64 itself accepts any prompt_id; newer servers want a canonical UUID.
-        self.strict_prompt_id = strict_prompt_id
+        self.strict_prompt_id = strict_prompt_id or profile == "new"
+        self.progress_states = profile != "old"  # `progress_state` frames came after 0.3.44
         # A real ImageInvert gives 254 - v for 159 of the 256 values (float32 truncation).
         self.float32_pixels = float32_pixels
         self.faults = Faults()
         self.prompts: list[dict[str, Any]] = []  # every accepted POST /prompt body, ever
+        self.sensitive: dict[str, dict[str, Any]] = {}  # "new": keys kept out of extra_data
         self.url = ""
         self.sockets: dict[str, Socket] = {}
         self.hostile_files: comfy_files.HostileFiles = {}
@@ -177,6 +202,8 @@ class ComfyTestServer:
         self._wake = asyncio.Event()
         app = web.Application(middlewares=[self._guard], client_max_size=self.max_upload_size)
         for prefix in ("", "/api"):
+            if self.profile != "old":
+                app.router.add_get(prefix + "/features", self.features)
             app.router.add_routes(
                 [
                     web.get(prefix + "/ws", self.ws),
@@ -194,10 +221,11 @@ class ComfyTestServer:
                     web.get(prefix + "/system_stats", self.system_stats),
                     web.get(prefix + "/object_info", self.object_info),
                     web.get(prefix + "/object_info/{node_class}", self.object_info_one),
-                    web.get(prefix + "/features", self.features),
                     web.post(prefix + "/free", self.free),
                 ]
             )
+        if self.profile == "new":
+            comfy_jobs.add_routes(app, self)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -302,7 +330,12 @@ class ComfyTestServer:
                 data = json.loads(msg.data)
             except ValueError:
                 continue
-            if first and isinstance(data, dict) and data.get("type") == "feature_flags":
+            if (
+                first
+                and self.profile != "old"
+                and isinstance(data, dict)
+                and data.get("type") == "feature_flags"
+            ):
                 sock.feature_flags = data.get("data", {})
                 flags = {"type": "feature_flags", "data": self._server_features()}
                 await self._deliver(sock, json.dumps(flags))
@@ -328,6 +361,8 @@ class ComfyTestServer:
         await self._fanout(struct.pack(">I", event) + payload, sid)
 
     def negotiated(self, sid: str | None) -> bool:
+        if self.profile == "old":
+            return False
         sock = self.sockets.get(sid or "")
         return sock is not None and sock.feature_flags.get("supports_preview_metadata") is True
 
@@ -396,6 +431,7 @@ class ComfyTestServer:
     # ---- HTTP: prompts and queue ----
     async def post_prompt(self, request: web.Request) -> web.Response:
         body = await request.json()  # not JSON: the exception becomes a 500, as in ComfyUI
+        sent = json.loads(json.dumps(body))  # recorded as sent, if accepted
         if "number" in body:
             number = float(body["number"])
         else:
@@ -404,19 +440,25 @@ class ComfyTestServer:
         if "prompt" not in body:
             no_prompt = top_error("no_prompt", "No prompt provided", "No prompt provided")
             return web.json_response({"error": no_prompt, "node_errors": {}}, status=400)
-        prompt_id = str(body.get("prompt_id", uuid.uuid4()))
-        bad_id = check_prompt_id(prompt_id) if self.strict_prompt_id else None
-        if bad_id:
-            return web.json_response({"error": bad_id, "node_errors": {}}, status=400)
+        prompt_id = str(uuid.uuid4())
+        if self.profile != "old" and body.get("prompt_id") is not None:  # 0.3.44 ignores it
+            prompt_id = str(body["prompt_id"])
+            bad_id = check_prompt_id(prompt_id) if self.strict_prompt_id else None
+            if bad_id:
+                return web.json_response({"error": bad_id, "node_errors": {}}, status=400)
         error, outputs, node_errors = validate_prompt(
             body["prompt"], self.folders, body.get("partial_execution_targets")
         )
         if error:
             return web.json_response({"error": error, "node_errors": node_errors}, status=400)
+        self.prompts.append(sent)
         extra_data = body.get("extra_data", {})
         if "client_id" in body:
             extra_data["client_id"] = body["client_id"]
-        self.prompts.append(body)
+        if self.profile == "new":
+            kept = {k: extra_data.pop(k) for k in SENSITIVE_EXTRA_DATA_KEYS if k in extra_data}
+            self.sensitive[prompt_id] = kept
+            extra_data["create_time"] = int(time.time() * 1000)
         prompt = Prompt(number, prompt_id, body["prompt"], extra_data, outputs)
         heapq.heappush(self.queue, (number, prompt_id, next(self._seq), prompt))
         await self._broadcast_status()
@@ -452,7 +494,7 @@ class ComfyTestServer:
             body = await request.json()
         except ValueError:
             body = {}
-        target = body.get("prompt_id")
+        target = body.get("prompt_id") if self.profile != "old" else None  # 0.3.44: global
         if not target or (self.running is not None and self.running.prompt_id == target):
             self.executor.interrupt_flag = True  # cooperative: seen at the next checkpoint
         return web.Response(status=200)
@@ -497,7 +539,7 @@ class ComfyTestServer:
             "os": "posix",
             "ram_total": ram,
             "ram_free": ram // 2,
-            "comfyui_version": VERSION,
+            "comfyui_version": self.version,
             "required_frontend_version": "1.27.10",
             "installed_templates_version": "0.1.94",
             "required_templates_version": "0.1.94",
@@ -515,19 +557,30 @@ class ComfyTestServer:
             "torch_vram_total": ram,
             "torch_vram_free": ram // 2,
         }
+        if self.profile == "old":  # 0.3.44 reports no frontend or template versions
+            for key in ("required_frontend_version", "installed_templates_version",
+                        "required_templates_version"):
+                system.pop(key)
         return web.json_response({"system": system, "devices": [device]})
 
     async def object_info(self, request: web.Request) -> web.Response:
-        return web.json_response({name: self._schema(name) for name in NODES})
+        described = [*NODES, *DESCRIBED_ONLY]
+        return web.json_response({name: self._schema(name) for name in described})
 
     async def object_info_one(self, request: web.Request) -> web.Response:
         name = request.match_info["node_class"]
-        return web.json_response({name: self._schema(name)} if name in NODES else {})
+        known = name in NODES or name in DESCRIBED_ONLY
+        return web.json_response({name: self._schema(name)} if known else {})
 
     def _schema(self, name: str) -> dict[str, Any]:
-        schema = json.loads(json.dumps(NODES[name].schema))
+        node = NODES.get(name)
+        schema = json.loads(json.dumps(node.schema if node else DESCRIBED_ONLY[name]))
         if name == "LoadImage":
             schema["input"]["required"]["image"][0] = self.folders.input_files()
+        if name == "LoadVideo":
+            schema["input"]["required"]["file"][1]["options"] = video_files(self.folders)
+        if name == "LoadAudio":
+            schema["input"]["required"]["audio"][0] = audio_files(self.folders)
         return schema
 
     async def features(self, request: web.Request) -> web.Response:
@@ -550,7 +603,12 @@ class ComfyTestServer:
                 sock.run_frames = 0
             await self._broadcast_status()
             run = await self.executor.execute(prompt)
+            if self.profile == "current":  # 0.3.64's task_done: out of history, not /queue
+                for key in SENSITIVE_EXTRA_DATA_KEYS:
+                    prompt.extra_data.pop(key, None)
             self.history[prompt.prompt_id] = history_entry(run)
+            if self.faults.odd_outputs is not None:
+                self.history[prompt.prompt_id]["outputs"] = self.faults.odd_outputs
             self.running = None
             await self._broadcast_status()
             if prompt.client_id is not None:

@@ -138,7 +138,7 @@ def draw_panel(addon: str) -> list[str]:
     calls: list[str] = []
     fake = type("FakePanel", (), {"layout": Layout(calls)})()
     panel = addon_module(addon, "panel").ComfyRelayPanel
-    for name in ("draw", "_server", "_machine", "_workflow", "_source", "_run", "_results"):
+    for name in [n for n in vars(panel) if callable(getattr(panel, n))]:  # draw and its parts
         setattr(fake, name, getattr(panel, name).__get__(fake))
     fake.draw(bpy.context)
     return calls
@@ -409,6 +409,77 @@ def check_machine(payload: Report) -> Report:
     report["token_in_blend"] = payload["rc_token"].encode() in blend.read_bytes()
     report.update(session_state(addon))
     return report
+
+
+def with_config(payload: Report) -> str:
+    """Install into a fresh bpy with the config folder (app views, ledger) the test chose."""
+    import os
+
+    os.environ["COMFYRELAY_CONFIG_DIR"] = payload["config"]
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    return addon
+
+
+def check_typed(payload: Report) -> Report:
+    """Fields typed from the server; a value it would refuse stops Run; app view chosen."""
+    addon = with_config(payload)
+    settings = use_workflow(bpy.context.scene, payload["workflow"])
+    sampler = settings.inputs["3.sampler_name"]
+    report: Report = {
+        "sampler_field": sampler.field,
+        "sampler_choices": json.loads(sampler.typed)["choices"],
+        "steps_range": [json.loads(settings.inputs["3.steps"].typed)[k] for k in ("min", "max")],
+        "panel": draw_panel(addon),
+    }
+    settings.inputs["3.steps"].int_value = 0  # below the server's minimum
+    report["refused"] = run_op()
+    for key, label in payload["app"]:  # the user's app view, in this order
+        settings.inputs[key].in_app = True
+        settings.inputs[key].app_label = label
+    settings.move_in_app(payload["app"][-1][0], -1)
+    report["app_panel"] = draw_panel(addon)
+    return report
+
+
+def check_app_restored(payload: Report) -> Report:
+    """A later Blender session: the app view comes back with the workflow."""
+    with_config(payload)
+    settings = use_workflow(bpy.context.scene, payload["workflow"])
+    chosen = sorted((i for i in settings.inputs if i.in_app), key=lambda i: i.app_order)
+    return {"app": [[i.name, i.app_label] for i in chosen]}
+
+
+def check_history(payload: Report) -> Report:
+    """Run with a random seed, keep the history in the .blend, save it."""
+    with_config(payload)
+    scene = tiny_scene()
+    settings = use_workflow(scene, payload["workflow"])
+    settings.source = "IMAGE"
+    settings.source_image = bpy.data.images.load(payload["image"])
+    settings.inputs["2.seed"].control = "random"
+    report: Report = {"run_error": run_op()}
+    history = json.loads(settings.history)
+    report["runs"] = history["runs"]
+    report["field_seed"] = settings.inputs["2.seed"].int_value
+    blend = Path(payload["output"]) / "history.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), compress=False)
+    report["blend"] = str(blend)
+    return report
+
+
+def check_rerun(payload: Report) -> Report:
+    """Open the saved .blend in a new session and Run Again its run."""
+    addon = with_config(payload)
+    bpy.ops.wm.open_mainfile(filepath=payload["blend"])
+    configure(addon, payload)  # opening a file keeps the preferences; the server is new
+    settings = bpy.context.scene.comfyrelay
+    (run,) = json.loads(settings.history)["runs"]
+    settings.inputs["2.seed"].int_value = 7  # the fields moved on since
+    comfy().history(run_id=run["id"], action="RERUN")
+    runs = json.loads(settings.history)["runs"]
+    return {"runs": runs, "field_seed": settings.inputs["2.seed"].int_value,
+            "panel": draw_panel(addon)}
 
 
 def main() -> None:
