@@ -156,7 +156,9 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
                 if SESSION.run is not None:
                     pump.submit(SESSION.run, bindings, frame, path)
 
-            target.render = FrameRender(scene, sink, animation=s.animation)
+            loader = workflow.image_node(bindings.image_node)
+            video = s.animation and workflow.loader_kind(loader) == "video"  # one clip
+            target.render = FrameRender(scene, sink, animation=s.animation, video=video)
         elif needs_image:
             image = self._source_image(context, scene)
         pump.start(target, bindings, image, s.workflow_file())

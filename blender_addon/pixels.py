@@ -49,6 +49,26 @@ def png_output(scene: bpy.types.Scene, compression: int = FAST_PNG) -> Iterator[
                 setattr(fmt, name, value)
 
 
+@contextlib.contextmanager
+def video_output(scene: bpy.types.Scene) -> Iterator[None]:
+    """Temporarily make the scene's output an H.264 MP4 without sound (what ComfyUI's
+    LoadVideo reads); restore every setting after."""
+    fmt, ffmpeg = scene.render.image_settings, scene.render.ffmpeg
+    wanted = [(fmt, "media_type", "VIDEO"), (fmt, "file_format", "FFMPEG"),
+              (ffmpeg, "format", "MPEG4"), (ffmpeg, "codec", "H264"),
+              (ffmpeg, "constant_rate_factor", "HIGH"), (ffmpeg, "audio_codec", "NONE")]
+    wanted = [w for w in wanted if hasattr(w[0], w[1])]  # media_type: 5.0+
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in wanted]
+    try:
+        for owner, name, value in wanted:
+            setattr(owner, name, value)
+        yield
+    finally:
+        for owner, name, value in reversed(saved):
+            with contextlib.suppress(TypeError, ValueError, AttributeError):
+                setattr(owner, name, value)
+
+
 def save_render(image: bpy.types.Image, scene: bpy.types.Scene, path: Path) -> Path:
     with png_output(scene):
         image.save_render(str(path), scene=scene)

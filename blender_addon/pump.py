@@ -61,7 +61,8 @@ def configure() -> None:
 def start(target: Target, bindings: core.Bindings, image: Path | None,
           workflow_path: str = "") -> None:
     """Submit the one job (image or none), or start the render that feeds frames in."""
-    noun = "frame" if target.animation else ""
+    one_clip = target.render is not None and target.render.video  # the range as one video
+    noun = "frame" if target.animation and not one_clip else ""
     run = SESSION.start_run(target.workflow.name, data=target, noun=noun,
                             feeding=target.render is not None, bindings=bindings,
                             workflow_path=workflow_path)

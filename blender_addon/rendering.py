@@ -1,8 +1,10 @@
 """Fresh renders (one frame or the whole range) whose frames are handed over as files.
 
 Blender writes each frame to a temporary folder; a render_write handler passes it on at
-once, so frame 1 is uploaded while frame 2 renders. In the UI the render runs as Blender's
-own render job (the window stays responsive, Esc stops it); under `blender -b` it blocks.
+once, so frame 1 is uploaded while frame 2 renders. For a workflow that takes a video, the
+range is rendered as one MP4 instead, handed over when the render completes. In the UI the
+render runs as Blender's own render job (the window stays responsive, Esc stops it); under
+`blender -b` it blocks.
 Handlers may run on the render thread, so they touch no bpy data: the frame number comes
 from the file name, and the scene's settings are restored on the main thread.
 """
@@ -30,10 +32,13 @@ _FRAME = re.compile(r"(\d+)\.png$")
 class FrameRender:
     """One render of a frame or a range; `done` is set once Blender finished or cancelled."""
 
-    def __init__(self, scene: bpy.types.Scene, on_frame: FrameSink, animation: bool) -> None:
+    def __init__(self, scene: bpy.types.Scene, on_frame: FrameSink, animation: bool,
+                 video: bool = False) -> None:
         self.scene_name = scene.name
         self.on_frame = on_frame
         self.animation = animation
+        self.video = video  # one movie file of the range, not a file per frame
+        self.first_frame = scene.frame_start
         self.folder = pixels.temp_dir() / f"frames-{time.time_ns()}"
         self.folder.mkdir()
         self.seen: set[str] = set()
@@ -46,7 +51,8 @@ class FrameRender:
     def start(self) -> None:
         scene = bpy.data.scenes[self.scene_name]
         self._restore = contextlib.ExitStack()
-        self._restore.enter_context(pixels.png_output(scene))
+        output = pixels.video_output(scene) if self.video else pixels.png_output(scene)
+        self._restore.enter_context(output)
         self._restore.enter_context(_render_path(scene, str(self.folder / "frame_")))
         for handlers in self._handler_lists():
             handlers.append(self._handler_for(handlers))
@@ -65,6 +71,7 @@ class FrameRender:
             self.finish()
             raise
         if blocking:
+            self.complete = True
             self._collect()
             self.finish()
 
@@ -104,15 +111,21 @@ class FrameRender:
         return handler
 
     def _collect(self) -> None:
-        """Hand over every frame file written since the last call, in frame order."""
+        """Hand over every frame file written since the last call, in frame order; the
+        movie only once it is complete."""
+        if self.video and not self.complete:
+            return
         with self._lock:
-            fresh = sorted(p for p in self.folder.glob("*.png") if p.name not in self.seen)
+            written = self.folder.glob("*.mp4" if self.video else "*.png")
+            fresh = sorted(p for p in written if p.name not in self.seen)
             self.seen.update(p.name for p in fresh)
         for path in fresh:
             match = _FRAME.search(path.name)
-            self.on_frame(int(match.group(1)) if match else 0, path)
+            frame = self.first_frame if self.video else int(match.group(1)) if match else 0
+            self.on_frame(frame, path)
 
     def _ended(self) -> None:
+        self.complete = True
         self._collect()
         self.ended = True
 
@@ -121,6 +134,7 @@ class FrameRender:
         self.ended = True
 
     ended = False  # set from the handlers; the pump calls finish() on the main thread
+    complete = False  # the render finished: a movie file is whole
 
 
 @contextlib.contextmanager

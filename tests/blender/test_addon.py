@@ -269,3 +269,19 @@ def test_history_survives_the_blend_and_run_again_reproduces_the_result(
     (before,), (after,) = run["outputs"], redone["outputs"]
     assert before != after  # a new file, with the same pixels
     assert Image.open(before).tobytes() == Image.open(after).tobytes()
+
+
+def test_an_animation_goes_as_one_video_and_comes_back_as_a_movie_clip(
+    run_blender: RunBlender, server: ComfyTestServer, tmp_path: Path
+) -> None:
+    video_workflow = tmp_path / "video_invert_api.json"
+    video_workflow.write_text(json.dumps(workflows.video_invert().graph))
+    r = run_blender("video", url=server.url, workflow=str(video_workflow), frames=3)
+    assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
+    assert r["status"] == "Done: 1 result(s)", r["status"]
+    sent = [p.name for p in server.input_dir.iterdir()]
+    assert len(sent) == 1 and sent[0].endswith(".mp4"), sent  # one clip, not three frames
+    (clip,) = r["clips"]
+    assert clip["file"].endswith(".mp4") and Path(r["output"]) in Path(clip["file"]).parents
+    assert clip["frames"] == 3  # the inverted range, frame for frame
+    assert r["sequences"] == []

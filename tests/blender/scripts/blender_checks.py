@@ -482,6 +482,22 @@ def check_rerun(payload: Report) -> Report:
             "panel": draw_panel(addon)}
 
 
+def check_video(payload: Report) -> Report:
+    """The frame range sent as one video to a video workflow; the result a Movie Clip."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = tiny_scene(frames=payload["frames"])
+    settings = use_workflow(scene, payload["workflow"])
+    settings.animation = True
+    report: Report = {"run_error": run_op(), **session_state(addon)}
+    report["clips"] = [
+        {"name": c.name, "file": bpy.path.abspath(c.filepath), "frames": c.frame_duration}
+        for c in bpy.data.movieclips
+    ]
+    report["sequences"] = [i.name for i in bpy.data.images if i.source == "SEQUENCE"]
+    return report
+
+
 def main() -> None:
     check, in_path = sys.argv[1], sys.argv[2]
     payload = json.loads(Path(in_path).read_text())
