@@ -90,9 +90,10 @@ def rebuild_key(settings: BackendSettings, credentials: Credentials) -> tuple[An
     the TUNABLE ones) and the credentials it uses. Other back ends' fields do not."""
     part = getattr(settings, settings.kind.replace("-", "_"))
     secrets = {
-        "comfyui": (credentials.comfyui_token,),
-        "runcomfy-machine": (credentials.runcomfy_user_id, credentials.runcomfy_tokens),
-        "runcomfy-serverless": (credentials.runcomfy_tokens,),
+        "comfyui": (credentials.comfyui_token, credentials.comfy_org_api_key),
+        "runcomfy-machine": (credentials.runcomfy_user_id, credentials.runcomfy_tokens,
+                             credentials.comfy_org_api_key),
+        "runcomfy-serverless": (credentials.runcomfy_tokens, credentials.comfy_org_api_key),
         "comfyicu": (credentials.comfyicu_api_key,),
         "comfy-api": (credentials.comfy_api_key, credentials.comfy_org_api_key),
     }[settings.kind]
@@ -113,8 +114,10 @@ def make_backend(
     settings: BackendSettings, credentials: Credentials, *, ledger: Ledger | None = None
 ) -> Backend:
     """The back end `settings.kind` names, configured; raises ComfyRelayError if incomplete."""
+    partner_key = credentials.comfy_org_api_key or None  # for Comfy's partner (API) nodes
     if settings.kind == "comfyui":
-        return ComfyUIBackend(settings.comfyui.url, token=credentials.comfyui_token or None)
+        return ComfyUIBackend(settings.comfyui.url, token=credentials.comfyui_token or None,
+                              partner_key=partner_key)
     if settings.kind == "runcomfy-machine":
         m = settings.runcomfy_machine
         options = MachineOptions(
@@ -129,7 +132,7 @@ def make_backend(
         )
         return RunComfyMachineBackend(
             runcomfy_server(credentials, m.api_url), options, server_id=m.server_id,
-            ledger=ledger,
+            ledger=ledger, comfy_factory=lambda url: ComfyUIBackend(url, partner_key=partner_key),
         )
     if settings.kind == "runcomfy-serverless":
         s = settings.runcomfy_serverless
@@ -141,7 +144,8 @@ def make_backend(
             )
         client = RunComfyServerless(credentials.runcomfy_tokens, api_url=s.api_url)
         return RunComfyServerlessBackend(
-            client, s.deployment_id, send_workflow=s.send_workflow, poll_interval=s.poll_interval
+            client, s.deployment_id, send_workflow=s.send_workflow, poll_interval=s.poll_interval,
+            partner_key=partner_key,
         )
     if settings.kind == "comfy-api":
         return comfy_api_backend(settings.comfy_api, credentials)

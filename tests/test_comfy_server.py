@@ -709,3 +709,96 @@ def test_restart_during_run(srv: ComfyTestServer) -> None:
             ws.recv()
     assert srv.wait_idle(5) and history(srv, pid) == {}
     assert not srv.faults.restart_during_run  # one-shot
+
+
+# ---- version profiles: "old" is 0.3.44, "new" has the job routes ----
+
+
+@pytest.fixture
+def old(tmp_path: Path) -> Iterator[ComfyTestServer]:
+    with ComfyTestServer(tmp_path / "old", profile="old") as server:
+        yield server
+
+
+@pytest.fixture
+def new(tmp_path: Path) -> Iterator[ComfyTestServer]:
+    with ComfyTestServer(tmp_path / "new", profile="new") as server:
+        yield server
+
+
+def test_old_server_picks_ids_and_has_no_flags(old: ComfyTestServer) -> None:
+    assert requests.get(f"{old.url}/features", timeout=10).status_code == 404
+    assert requests.get(f"{old.url}/api/system_stats", timeout=10).json()["system"][
+        "comfyui_version"] == "0.3.44-test"
+    ws = Client(old, flags=False)
+    ws.ws.send(json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}}))
+    ours = str(uuid.uuid4())
+    answer = post(old, blur_chain(blurs=1), ws, prompt_id=ours).json()
+    assert answer["prompt_id"] != ours  # its own id, the body's ignored
+    frames = ws.until_done(answer["prompt_id"])
+    assert "feature_flags" not in kinds(frames) and "progress_state" not in kinds(frames)
+    assert "bin:1" in kinds(frames) and "bin:4" not in kinds(frames)  # no metadata previews
+    ws.close()
+
+
+def test_old_server_interrupt_stops_whatever_runs(old: ComfyTestServer) -> None:
+    old.node_delay = 0.2
+    ws = Client(old)
+    pid = post(old, blur_chain(blurs=3), ws).json()["prompt_id"]
+    while kind(ws.recv()) != "progress":
+        pass
+    requests.post(f"{old.url}/interrupt", json={"prompt_id": str(uuid.uuid4())}, timeout=10)
+    assert "execution_interrupted" in kinds(ws.until_done(pid))
+    ws.close()
+
+
+def test_partner_keys_leave_history_as_each_version_does(tmp_path: Path) -> None:
+    """0.3.44 keeps extra_data's keys everywhere, 0.3.64 drops them from the history entry,
+    the newest server keeps them out of /queue and /history from the start."""
+    kept = {}
+    for profile in ("old", "current", "new"):
+        with ComfyTestServer(tmp_path / profile, profile=profile) as server:
+            server.node_delay = 0.2
+            extra = {"api_key_comfy_org": "k"}
+            pid = post(server, blur_chain(blurs=1), extra_data=extra).json()["prompt_id"]
+            running = requests.get(f"{server.url}/queue", timeout=10).json()["queue_running"]
+            assert server.wait_idle(5)
+            entry = history(server, pid)[pid]
+            kept[profile] = ("api_key_comfy_org" in running[0][3],
+                             "api_key_comfy_org" in entry["prompt"][3])
+    assert kept == {"old": (True, True), "current": (True, False), "new": (False, False)}
+
+
+def test_new_server_job_routes(new: ComfyTestServer) -> None:
+    new.node_delay = 0.3
+    ws = Client(new)
+    running = post(new, blur_chain(blurs=3), ws).json()["prompt_id"]
+    pending = post(new, blur_chain(blurs=1, size=16), ws).json()["prompt_id"]
+    jobs = f"{new.url}/api/jobs"
+    listed = requests.get(jobs, params={"limit": 1}, timeout=10).json()
+    assert len(listed["jobs"]) == 1 and listed["pagination"]["total"] == 2
+    assert requests.get(f"{jobs}/{running}", timeout=10).json()["status"] == "in_progress"
+    assert requests.get(f"{jobs}/{pending}", timeout=10).json()["status"] == "pending"
+    unknown = requests.get(f"{jobs}/{uuid.uuid4()}", timeout=10)
+    assert unknown.status_code == 404 and unknown.json() == {"error": "Job not found"}
+    assert requests.post(f"{jobs}/{pending}/cancel", timeout=10).json() == {"cancelled": True}
+    assert requests.post(f"{jobs}/{running}/cancel", timeout=10).json() == {"cancelled": True}
+    assert "execution_interrupted" in kinds(ws.until_done(running))
+    assert new.wait_idle(5)
+    assert requests.get(f"{jobs}/{running}", timeout=10).json()["status"] == "cancelled"
+    assert requests.get(f"{jobs}/{pending}", timeout=10).status_code == 404  # dequeued
+    again = requests.post(f"{jobs}/{running}/cancel", timeout=10).json()
+    assert again == {"cancelled": False}  # ended: a no-op
+    bad = post(new, blur_chain(), prompt_id="not-a-uuid")
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_prompt_id"
+    ws.close()
+
+
+def test_load_video_checks_its_file_input(srv: ComfyTestServer) -> None:
+    graph = {"1": {"class_type": "LoadVideo", "inputs": {"file": "missing.mp4"}},
+             "2": {"class_type": "SaveVideo", "inputs": {"video": ["1", 0],
+                   "filename_prefix": "v", "format": "auto", "codec": "auto"}}}
+    reply = post(srv, graph).json()
+    (error,) = reply["node_errors"]["1"]["errors"]
+    assert error["details"] == "file - Invalid video file: missing.mp4"
+    assert error["extra_info"]["input_name"] == "file"

@@ -454,3 +454,59 @@ def test_close_during_a_job_returns_promptly(comfy_server: ComfyTestServer, tmp_
     closer.start()
     closer.join(10)
     assert not closer.is_alive() and time.monotonic() - t0 < 5
+
+
+# history outputs -> what the error must name
+ODD_OUTPUTS = {
+    "none": ({}, "no outputs at all"),
+    "text only": ({"3": {"text": ["hello"]}}, "node 3: text"),
+    "a name, not a list": ({"3": {"images": "inverted.png"}}, "node 3: images"),
+    "a list, not an object": ({"3": ["inverted.png"]}, "node 3: list"),
+    "not an object": (["inverted.png"], "outputs that are a list"),
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_OUTPUTS))
+def test_unexpected_output_shapes_end_in_an_error_naming_them(
+    comfy_server: ComfyTestServer, tmp_path: Path, case: str
+) -> None:
+    outputs, shown = ODD_OUTPUTS[case]
+    comfy_server.faults.odd_outputs = outputs
+    final, _ = run_one(ComfyUIBackend(comfy_server.url), invert_job(tmp_path / "out"))
+    assert isinstance(final, ev.JobFailed), final
+    assert final.error_type == "ExecutionFailed", final
+    assert "sent back no output files" in final.message and shown in final.message, final.message
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_cancel_uses_the_job_route_or_interrupts_only_ours(
+    comfy_server: ComfyTestServer, tmp_path: Path
+) -> None:
+    """Newer servers cancel by job id; others get a dequeue, then an interrupt only once
+    /queue shows ours running (0.3.44's interrupt would stop anyone's prompt)."""
+    comfy_server.node_delay = 0.5
+    runner = JobRunner(ComfyUIBackend(comfy_server.url))
+    job_id = runner.submit(Job(workflows.slow(), tmp_path / "out"))
+    events_until(runner, ev.JobProgress)
+    events, busy, _ = cancel_and_close(runner, job_id, timeout=15)
+    final = next(e for e in events if isinstance(e, ev.FINAL_EVENTS))
+    assert not busy and isinstance(final, ev.JobCancelled), final
+    seen = [s for s in comfy_server.seen if "/queue" in s or "/interrupt" in s or "/cancel" in s]
+    if comfy_server.profile == "new":
+        assert [s for s in seen if s.startswith("POST")] == [
+            s for s in seen if s.startswith("POST /api/jobs/") and s.endswith("/cancel")
+        ] and seen
+    else:
+        cancel = seen[seen.index("POST /queue"):]  # (a periodic check may come before)
+        assert cancel[:3] == ["POST /queue", "GET /queue", "POST /interrupt"], seen
+
+
+def test_an_end_frame_before_the_history_does_not_flood_the_server(
+    comfy_server: ComfyTestServer, tmp_path: Path
+) -> None:
+    comfy_server.faults.early_end = True
+    comfy_server.node_delay = 0.2  # about 1.2 s of work after the stray frame
+    final, _ = run_one(ComfyUIBackend(comfy_server.url), Job(workflows.slow(), tmp_path))
+    assert isinstance(final, ev.JobFinished), final
+    history_reads = [s for s in comfy_server.seen if s.startswith("GET /history/")]
+    assert 2 <= len(history_reads) <= 10, len(history_reads)  # polled, throttled

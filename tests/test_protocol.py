@@ -107,3 +107,29 @@ def test_history_lists_every_output_kind_with_a_filename() -> None:
     )
     names = sorted(f.filename for _, f in entry.files())
     assert names == ["a.png", "s.flac", "v.mp4"]
+
+
+def test_output_files_say_their_kind_and_animation() -> None:
+    """SaveVideo, SaveWEBM and the animated savers report under `images` with `animated`
+    (0.3.44 and 0.3.64 alike); Video Helper Suite under `gifs` with a MIME `format`."""
+    entry = HistoryEntry.model_validate({"outputs": {
+        "5": {"images": [{"filename": "v_00001_.mp4", "subfolder": "video", "type": "output"}],
+              "animated": [True]},
+        "6": {"images": [{"filename": "a_00001_.png", "subfolder": "", "type": "output"}],
+              "animated": [True]},
+        "7": {"images": [{"filename": "still_00001_.png", "subfolder": "", "type": "output"}]},
+        "8": {"audio": [{"filename": "s_00001_.flac", "subfolder": "audio", "type": "output"}]},
+        "9": {"gifs": [{"filename": "c_00001.mp4", "subfolder": "", "type": "output",
+                        "format": "video/h264-mp4"},
+                       {"filename": "c_00002", "subfolder": "", "type": "output",
+                        "format": "image/gif"}]},
+        "10": {"text": ["no files here"]},
+    }})
+    seen = [(node, f.kind, f.animated) for node, f in entry.files()]
+    assert seen == [("5", "video", True), ("6", "image", True), ("7", "image", False),
+                    ("8", "audio", False), ("9", "video", True), ("9", "image", True)]
+
+
+def test_history_outputs_of_any_shape_parse() -> None:
+    for outputs in ({"3": ["x.png"]}, ["x.png"], {"3": {"images": "x.png"}}):
+        assert HistoryEntry.model_validate({"outputs": outputs}).files() == []

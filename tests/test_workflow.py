@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from comfyrelay import Bindings, Workflow, WorkflowError
+from comfyrelay.jobs.workflow import node_title
 
 from tests.paths import WORKFLOWS
 
@@ -115,3 +117,55 @@ def test_workflow_without_loader_cannot_take_an_image() -> None:
     }
     with pytest.raises(WorkflowError, match="no LoadImage node"):
         Workflow(graph, "empty").bind(Bindings(), image_name="x.png")
+
+
+def media_graph(*loaders: tuple[str, str, str]) -> dict[str, Any]:
+    """(id, class_type, input) loaders, each saved by its own SaveImage (never run here)."""
+    graph: dict[str, Any] = {}
+    for nid, class_type, name in loaders:
+        graph[nid] = {"class_type": class_type, "inputs": {name: "old"}}
+        graph[f"s{nid}"] = {"class_type": "SaveImage", "inputs": {"images": [nid, 0]}}
+    return graph
+
+
+def test_each_media_goes_to_its_loaders_own_input() -> None:
+    wf = Workflow(media_graph(("1", "LoadImage", "image"), ("2", "LoadVideo", "file"),
+                              ("3", "LoadAudio", "audio")), "media")
+    assert wf.bind(Bindings(), "a.png")["1"]["inputs"]["image"] == "a.png"
+    video = wf.bind(Bindings(), "clip.mp4")["2"]["inputs"]
+    assert video == {"file": "clip.mp4"}  # no stray `image` input (the server rejects it)
+    assert wf.bind(Bindings(), "tone.wav")["3"]["inputs"]["audio"] == "tone.wav"
+    assert [i.kind for i in wf.inputs()] == ["image", "video", "audio"]
+
+
+def test_custom_video_loaders_take_video() -> None:
+    wf = Workflow(media_graph(("7", "VHS_LoadVideo", "video")), "vhs")
+    assert wf.bind(Bindings(), "clip.webm")["7"]["inputs"]["video"] == "clip.webm"
+    assert wf.bind(Bindings(), "frame.png")["7"]["inputs"]["video"] == "frame.png"  # a 1-frame clip
+
+
+def test_a_media_without_its_loader_is_refused_by_name() -> None:
+    wf = Workflow(media_graph(("1", "LoadImage", "image")), "stills")
+    with pytest.raises(WorkflowError, match=r"no LoadVideo .* to receive the video 'clip\.mp4'"):
+        wf.bind(Bindings(), "clip.mp4")
+    with pytest.raises(WorkflowError, match=r"loads image, but clip\.mp4 is a video"):
+        wf.bind(Bindings(image_node="1"), "clip.mp4")
+    with pytest.raises(WorkflowError, match="no LoadAudio node"):
+        wf.bind(Bindings(), "tone.flac")
+
+
+def test_check_uses_a_stand_in_the_chosen_loader_takes() -> None:
+    Workflow(media_graph(("2", "LoadVideo", "file")), "video").check(Bindings())
+    Workflow(media_graph(("3", "LoadAudio", "audio")), "audio").check(Bindings())
+    with pytest.raises(WorkflowError, match="no LoadAudio node to receive the sound"):
+        Workflow(media_graph(("2", "LoadVideo", "file")), "v").check(Bindings(), "tone.wav")
+
+
+def test_titles_of_ids_the_server_made() -> None:
+    graph = {"12": {"class_type": "Subgraph", "_meta": {"title": "Upscale"}},
+             "12:5": {"class_type": "ImageScale", "_meta": {"title": "Scale inside"}},
+             "7": {"class_type": "KSampler"}}
+    assert node_title(graph, "12:5") == "Scale inside"
+    assert node_title(graph, "12:9") == "Upscale"  # inside subgraph 12, unknown to the graph
+    assert node_title(graph, "7.0.1") == "KSampler"  # what node 7 expanded into
+    assert node_title(graph, "99") == "99"

@@ -45,3 +45,43 @@ def slow(blurs: int = 6, size: int = 1024) -> Workflow:
         "inputs": {"images": [str(blurs + 1), 0]},
     }
     return Workflow(graph, "slow")
+
+
+def video_invert() -> Workflow:
+    """LoadVideo -> GetVideoComponents -> ImageInvert -> CreateVideo -> SaveVideo (mp4)."""
+    graph: dict[str, Any] = {
+        "1": {"class_type": "LoadVideo", "inputs": {"file": "input.mp4"},
+              "_meta": {"title": "Clip"}},
+        "2": {"class_type": "GetVideoComponents", "inputs": {"video": ["1", 0]}},
+        "3": {"class_type": "ImageInvert", "inputs": {"image": ["2", 0]}},
+        "4": {"class_type": "CreateVideo", "inputs": {"images": ["3", 0], "fps": ["2", 2]}},
+        "5": {
+            "class_type": "SaveVideo",
+            "inputs": {"video": ["4", 0], "filename_prefix": "video/relay", "format": "mp4",
+                       "codec": "h264"},
+            "_meta": {"title": "Save Video"},
+        },
+    }
+    return Workflow(graph, "video invert")
+
+
+def animated_webp(frames: int = 3) -> Workflow:
+    """EmptyImage batch -> SaveAnimatedWEBP: one animated image file."""
+    graph: dict[str, Any] = {
+        "1": {"class_type": "EmptyImage",
+              "inputs": {"width": 32, "height": 24, "batch_size": frames, "color": 0x3366CC}},
+        "2": {"class_type": "SaveAnimatedWEBP",
+              "inputs": {"images": ["1", 0], "filename_prefix": "relay", "fps": 6.0,
+                         "lossless": True, "quality": 80, "method": "default"}},
+    }
+    return Workflow(graph, "animated webp")
+
+
+def audio_copy() -> Workflow:
+    """LoadAudio -> SaveAudio (FLAC)."""
+    graph: dict[str, Any] = {
+        "1": {"class_type": "LoadAudio", "inputs": {"audio": "input.wav"}},
+        "2": {"class_type": "SaveAudio",
+              "inputs": {"audio": ["1", 0], "filename_prefix": "audio/relay"}},
+    }
+    return Workflow(graph, "audio copy")

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
-from pydantic import Field
+from pydantic import Field, PrivateAttr, ValidationError
 
 from ..errors import (
     AuthenticationFailed,
@@ -28,7 +28,7 @@ from ..errors import (
 from ..jobs.backend import Backend, Capabilities, JobContext
 from ..jobs.events import JobOutput, JobProgress, JobQueued
 from ..jobs.job import Job
-from ..jobs.workflow import IMAGE_LOADERS, VIDEO_LOADERS
+from ..jobs.workflow import MEDIA_LOADERS
 from ..net.downloads import Unreachable, UrlFetcher, wait
 from ..net.files import media_kind, safe_name
 from ..net.http import DEFAULT_TIMEOUT, HttpClient, short_body
@@ -41,7 +41,7 @@ from ..net.ratelimit import (
     never,
     send_limited,
 )
-from ..net.wire import Wire
+from ..net.wire import Wire, shape
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +63,40 @@ class Run(Wire):
     status: str = ""
     created_at: Any = None
     run_time: Any = None
-    output: list[OutputFile] | None = None
+    output: Any = None  # a flat list of files [guess]: read leniently, docs/WIRE.md §4.2
+    outputs: Any = None
     error: Any = None
+    _shape: str = PrivateAttr(default="")  # what the answer held, for errors
 
     @property
     def state(self) -> str:
         return self.status.strip().lower()
+
+    def files(self) -> list[OutputFile]:
+        """Every object with a download `url` under `output` (or `outputs`), a flat list or
+        nested by node like ComfyUI's."""
+        found = []
+        for item in url_items(self.output) + url_items(self.outputs):
+            try:
+                found.append(OutputFile.model_validate(item))
+            except ValidationError:
+                continue
+        return found
+
+
+def url_items(value: Any, depth: int = 4) -> list[dict[str, Any]]:
+    """Objects with a `url` string, in lists and objects nested up to `depth` deep."""
+    if isinstance(value, dict):
+        if isinstance(value.get("url"), str):
+            return [value]
+        children = list(value.values())
+    elif isinstance(value, list):
+        children = value
+    else:
+        return []
+    if depth <= 0:
+        return []
+    return [item for child in children for item in url_items(child, depth - 1)]
 
 
 class ComfyICU:
@@ -136,7 +164,9 @@ class ComfyICU:
         if data.get("error") and not data.get("id"):
             detail = self.http.redact(str(data["error"]))[:300]
             raise ServerError(f"ComfyICU refused the request: {detail}", 200)
-        return Run.model_validate(data)
+        run = Run.model_validate(data)
+        run._shape = shape(data)
+        return run
 
     def close(self) -> None:
         self.http.close()
@@ -150,13 +180,12 @@ def url_inputs(graph: dict[str, Any], files: dict[str, str]) -> dict[str, str]:
     """Loader inputs set to URLs become files {"/input/name": url}, the input the bare name."""
     files = dict(files)
     for node in graph.values():
-        if node.get("class_type") not in IMAGE_LOADERS | VIDEO_LOADERS:
-            continue
-        for key, value in node.get("inputs", {}).items():
-            if key in ("image", "video", "file") and is_url(value):
-                name = safe_name(unquote(urlsplit(value).path.rsplit("/", 1)[-1]) or "input.png")
-                files.setdefault(f"/input/{name}", value)
-                node["inputs"][key] = name
+        key = MEDIA_LOADERS.get(node.get("class_type", ""))
+        value = node.get("inputs", {}).get(key) if key else None
+        if key and isinstance(value, str) and is_url(value):
+            name = safe_name(unquote(urlsplit(value).path.rsplit("/", 1)[-1]) or "input.png")
+            files.setdefault(f"/input/{name}", value)
+            node["inputs"][key] = name
     return files
 
 
@@ -269,13 +298,18 @@ class ComfyICUBackend(Backend):
             wait(ctx, self.poll_interval)
 
     def _download(self, run: _Run, result: Run, ctx: JobContext) -> list[Path]:
+        files = result.files()
+        if not files:
+            raise ExecutionFailed(
+                f"The ComfyICU run {run.run_id} ended as {result.status} but sent back no "
+                f"output files; its answer held {result._shape}. Check the run on comfy.icu."
+            )
         paths = []
-        for item in result.output or []:
-            if not item.url:
-                continue
+        for item in files:
             path = self.fetcher.save(item.url, run.out_dir, item.filename)
             paths.append(path)
-            ctx.emit(JobOutput(ctx.job_id, path, "", media_kind(path)))
+            kind = media_kind(item.filename or path.name)
+            ctx.emit(JobOutput(ctx.job_id, path, "", kind, kind == "video"))
         return paths
 
     def close(self) -> None:

@@ -41,7 +41,7 @@ from .protocol import (
 )
 
 log = logging.getLogger(__name__)
-_ENDING = (Executing, ExecutionSuccess, ExecutionError, ExecutionInterrupted)
+_ENDING = (ExecutionSuccess, ExecutionError, ExecutionInterrupted)  # `executing null` follows
 
 
 @dataclass
@@ -56,7 +56,8 @@ class _Run:
     current: str = ""
     error: ExecutionError | None = None
     interrupted: bool = False
-    ending: bool = False  # the stream said the prompt ended: fetch history now
+    ending: bool = False  # `executing {node: null}`: the history is written, fetch it now
+    ended_at: float | None = None  # success, error or interrupt seen: the history follows
     last_poll: float = 0.0
     unreachable_since: float | None = None
 
@@ -129,6 +130,8 @@ class ComfyUIBackend(Backend):
         ours = new_id()
         run = _Run(ours, graph, job.out_dir, marker=ours)
         self._queue(run)
+        if self._socket is not None:  # its frames tell the end: no history read before then
+            run.last_poll = time.monotonic()
         self._stash[run.prompt_id] = []
         ctx.emit(JobQueued(ctx.job_id))
         return run
@@ -174,19 +177,29 @@ class ComfyUIBackend(Backend):
             if ctx.cancelled:
                 self._cancel(run)
                 raise JobCancelled("Cancelled.")
-            for message in self._receive(run, 0.25):
-                self._apply(run, message, ctx)
+            if not run.ending:  # its end may have come in stashed
+                for message in self._receive(run, 0.25):
+                    self._apply(run, message, ctx)
             now = time.monotonic()
-            if run.ending or now - run.last_poll > self.history_interval:
+            if run.ending or self._overdue(run, now):
                 run.last_poll = now
                 entry = self._poll(run)
+                if entry is None and run.ending:  # not written after all: wait on, throttled
+                    run.ending, run.ended_at = False, run.ended_at or now
                 if entry is not None:
-                    if not run.ending and self._socket is not None:
+                    if not (run.ending or run.ended_at) and self._socket is not None:
                         # The history can beat the event stream: take its last frames
                         # (previews, final progress) before reporting the end.
                         for message in self._receive(run, 0.3):
                             self._apply(run, message, ctx)
                     return entry
+
+    def _overdue(self, run: _Run, now: float) -> bool:
+        """Time to ask the history: every history_interval, or soon after an ending frame
+        whose `executing {node: null}` did not follow (a lost frame)."""
+        since_poll = now - run.last_poll
+        late = run.ended_at is not None and now - run.ended_at > 0.1 and since_poll > 0.25
+        return late or since_poll > self.history_interval
 
     def _receive(self, run: _Run, timeout: float) -> list[WsMessage]:
         socket = self._connect()
@@ -202,6 +215,8 @@ class ComfyUIBackend(Backend):
                 owner = message.prompt_id
                 if owner is None or owner == run.prompt_id:
                     mine.append(message)
+                    if isinstance(message, Executing) and message.node is None:
+                        break  # the end: nothing to wait for (docs/WIRE.md §1.3)
                 elif owner in self._stash:
                     self._stash[owner].append(message)
         except ConnectionFailed:
@@ -230,10 +245,10 @@ class ComfyUIBackend(Backend):
             run.error = message
         elif isinstance(message, ExecutionInterrupted):
             run.interrupted = True
-        if isinstance(message, _ENDING) and (
-            not isinstance(message, Executing) or message.node is None
-        ):
+        if isinstance(message, Executing) and message.node is None:
             run.ending = True
+        elif isinstance(message, _ENDING) and run.ended_at is None:
+            run.ended_at = time.monotonic()
 
     def _progress(
         self, run: _Run, ctx: JobContext, node: str, value: int = 0, maximum: int = 0

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..jobs.media import media_kind
+
 _TOLERANT = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
 
@@ -165,6 +167,13 @@ class OutputFile(BaseModel):
     filename: str
     subfolder: str = ""
     type: str = "output"
+    format: str = ""  # a MIME type some custom nodes give (Video Helper Suite's "gifs")
+    animated: bool = False  # the node flagged its output as frames over time
+
+    @property
+    def kind(self) -> str:
+        """image, video, audio or file (docs/WIRE.md §1.5)."""
+        return media_kind(self.filename, self.format)
 
 
 class HistoryStatus(BaseModel):
@@ -182,29 +191,62 @@ class HistoryStatus(BaseModel):
 
 class HistoryEntry(BaseModel):
     model_config = _TOLERANT
-    outputs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    outputs: Any = Field(default_factory=dict)  # {node_id: {images: [...], ...}}; else no files
     status: HistoryStatus = Field(default_factory=HistoryStatus)
 
     def files(self) -> list[tuple[str, OutputFile]]:
         """Every output with a file name, whatever the list is called (images, gifs, audio...)."""
         found = []
-        for node_id, output in self.outputs.items():
-            found += [(node_id, f) for f in output_files(output)]
+        for node_id, output in (self.outputs if isinstance(self.outputs, dict) else {}).items():
+            if isinstance(output, dict):
+                found += [(str(node_id), f) for f in output_files(output)]
         return found
 
 
 def output_files(output: dict[str, Any]) -> list[OutputFile]:
+    """The files of one node's output. SaveVideo, SaveWEBM and the animated savers report
+    under `images` with `animated: [true]`; Video Helper Suite under `gifs`
+    (docs/WIRE.md §1.5)."""
+    flagged = output.get("animated")
+    animated = isinstance(flagged, list) and any(v is True for v in flagged)
     files = []
-    for value in output.values():
+    for key, value in output.items():
         if not isinstance(value, list):
             continue
         for item in value:
             if isinstance(item, dict) and isinstance(item.get("filename"), str):
                 try:
-                    files.append(OutputFile.model_validate(item))
+                    file = OutputFile.model_validate(item)
                 except ValidationError:
                     continue
+                file.animated = animated or key == "gifs" or file.kind == "video"
+                files.append(file)
     return files
+
+
+def describe_outputs(outputs: Any) -> str:
+    """What came back instead of files, for an error: each node's output keys."""
+    if not isinstance(outputs, dict):
+        return f"outputs that are a {type(outputs).__name__}, not an object"
+    if not outputs:
+        return "no outputs at all"
+    parts = []
+    for node_id, output in list(outputs.items())[:8]:
+        keys = ", ".join(map(str, output)) if isinstance(output, dict) else type(output).__name__
+        parts.append(f"node {node_id}: {keys or 'nothing'}")
+    return "outputs of " + "; ".join(parts)
+
+
+class JobInfo(BaseModel):
+    """GET /api/jobs/{id} on servers that have it (docs/WIRE.md §1.2)."""
+
+    model_config = _TOLERANT
+    id: str = ""
+    status: str = ""  # pending, in_progress, completed, failed, cancelled
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("pending", "in_progress")
 
 
 class QueuedPrompt(BaseModel):

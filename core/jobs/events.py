@@ -44,11 +44,17 @@ class JobPreview(JobEvent):
 
 @dataclass(frozen=True)
 class JobOutput(JobEvent):
-    """One output file, already complete on disk."""
+    """One output file, already complete on disk.
+
+    `kind` says how to open it (image, video, audio or file); `animated` says it holds frames
+    over time: always for a video, and for an image when the server flagged it (animated
+    WebP or PNG, a GIF from Video Helper Suite).
+    """
 
     path: Path
     node_id: str = ""
-    kind: str = "image"  # image, video, audio or file
+    kind: str = "image"
+    animated: bool = False
 
 
 @dataclass(frozen=True)

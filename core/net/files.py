@@ -10,16 +10,17 @@ from pathlib import Path
 
 from ..errors import UnsafeOutputName
 
+# Re-exported: the media kinds live with the jobs, which name the loaders they feed.
+from ..jobs.media import AUDIO_EXT as AUDIO_EXT
+from ..jobs.media import IMAGE_EXT as IMAGE_EXT
+from ..jobs.media import VIDEO_EXT as VIDEO_EXT
+from ..jobs.media import media_kind as media_kind
+
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
     f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)
 }
 _BAD_CHARS = re.compile(r'[\x00-\x1f<>:"/\\|?*]')
 MAX_NAME = 120
-
-IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".exr", ".gif"}
-VIDEO_EXT = {".mp4", ".webm", ".mov", ".mkv", ".avi"}
-AUDIO_EXT = {".wav", ".mp3", ".flac", ".ogg", ".m4a"}
-
 
 def safe_name(name: str) -> str:
     """One path component that is valid on Windows, macOS and Linux and cannot climb out.
@@ -86,21 +87,8 @@ def write_stream(chunks: Iterable[bytes], path: Path) -> Path:
         with open(partial, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     return path
-
-
-def media_kind(path: Path | str) -> str:
-    ext = Path(path).suffix.lower()
-    if ext in IMAGE_EXT:
-        return "image"
-    if ext in VIDEO_EXT:
-        return "video"
-    if ext in AUDIO_EXT:
-        return "audio"
-    return "file"

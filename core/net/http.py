@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -51,8 +53,30 @@ class HttpClient:
         self.session.headers.update(dict(headers or {}))
         self.session.headers.pop("Origin", None)  # refused by loopback ComfyUI (docs/WIRE.md §1.1)
         self._token = token
-        if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
+        self._secrets: list[str] = []  # sent in bodies (a partner key): kept out of errors too
+        self._proxies: dict[tuple[str, str], dict[str, str]] = {}
+        self._read_environment()
+        self.set_token(token)
+
+    def _read_environment(self) -> None:
+        """What requests reads from the environment on every request (proxies, CA bundle,
+        ~/.netrc: about 0.4 ms each time), read once per client and host instead."""
+        self.session.trust_env = False
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self.session.verify = bundle
+        self._netrc = requests.utils.get_netrc_auth(self.base_url) if self.base_url else None
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        host = urlsplit(url)[:2]
+        if host not in self._proxies:  # honours no_proxy, as requests would
+            self._proxies[host] = requests.utils.get_environ_proxies(url)
+        return self._proxies[host]
+
+    def add_secret(self, secret: str | None) -> None:
+        """A value this client sends that must never appear in an error message."""
+        if secret and secret not in self._secrets:
+            self._secrets.append(secret)
 
     def set_token(self, token: str | None) -> None:
         self._token = token
@@ -60,6 +84,7 @@ class HttpClient:
             self.session.headers["Authorization"] = f"Bearer {token}"
         else:
             self.session.headers.pop("Authorization", None)
+        self.session.auth = None if token else self._netrc  # as requests: only without ours
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
@@ -71,6 +96,7 @@ class HttpClient:
         statuses not listed in `accept`."""
         url = self.url(path)
         kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("proxies", self._proxies_for(url))
         whole = not kwargs.get("stream")
         kwargs["stream"] = True  # read below with a size and time cap, or by the caller
         try:
@@ -149,16 +175,21 @@ class HttpClient:
         return self.parse(response, path)
 
     def redact(self, text: str) -> str:
-        """text without our token (a server may echo request headers back)."""
+        """text without our token or secrets (a server may echo a request back)."""
+        for secret in self._secrets:
+            text = redact(text, secret)
         return redact(text, self._token)
 
     def parse(self, response: requests.Response, path: str) -> Any:
         """The body as JSON; a clear error (without our token) if it is not JSON."""
-        return parse_json(response, self.service, path, self._token)
+        try:
+            return parse_json(response, self.service, path)
+        except ServerError as exc:
+            raise ServerError(self.redact(str(exc)), exc.status) from None
 
     def error_for(self, response: requests.Response, method: str, path: str) -> ComfyRelayError:
         status = response.status_code
-        detail = redact(short_body(response), self._token)
+        detail = self.redact(short_body(response))
         where = f"{method} {short_path(path)}"
         if status in (401, 403):
             hint = (

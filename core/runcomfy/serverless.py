@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, field_validator
 
 from ..errors import (
     ComfyRelayError,
@@ -32,7 +32,7 @@ from ..jobs.workflow import Workflow
 from ..net.downloads import Unreachable, UrlFetcher, data_uri, wait
 from ..net.files import media_kind
 from ..net.ratelimit import Cancelled, never
-from ..net.wire import Wire
+from ..net.wire import Wire, shape
 from .api import RunComfyApi, items
 
 log = logging.getLogger(__name__)
@@ -117,24 +117,31 @@ class RequestStatus(Wire):
 class RequestResult(Wire):
     request_id: str = ""
     status: str = ""
-    outputs: dict[str, Any] | None = None
+    outputs: Any = None  # {node_id: {images: [...]}} [seed 004]; anything else is no files
     error: Any = None
     created_at: Any = None
     finished_at: Any = None
     instance_id: str = ""
+    _shape: str = PrivateAttr(default="")  # what the answer held, for errors
 
     @property
     def state(self) -> str:
         return self.status.strip().lower()
 
-    def files(self) -> list[tuple[str, dict[str, Any]]]:
-        """(node id, file) for every list of dicts with a url: images, gifs, videos, audio..."""
+    def files(self) -> list[tuple[str, dict[str, Any], bool]]:
+        """(node id, file, animated) for every list of dicts with a url: images, gifs,
+        videos, audio... `animated` as ComfyUI flags it (docs/WIRE.md §1.5, §3.2)."""
         found = []
-        for node_id, output in (self.outputs or {}).items():
-            for value in output.values() if isinstance(output, dict) else []:
+        outputs = self.outputs if isinstance(self.outputs, dict) else {}
+        for node_id, output in outputs.items():
+            if not isinstance(output, dict):
+                continue
+            flagged = output.get("animated")
+            animated = isinstance(flagged, list) and any(v is True for v in flagged)
+            for key, value in output.items():
                 for item in value if isinstance(value, list) else []:
                     if isinstance(item, dict) and isinstance(item.get("url"), str):
-                        found.append((str(node_id), item))
+                        found.append((str(node_id), item, animated or key == "gifs"))
         return found
 
 
@@ -225,7 +232,9 @@ class RunComfyServerless(RunComfyApi):
         self, deployment_id: str, request_id: str, cancelled: Cancelled = never
     ) -> RequestResult:
         _, data = self.call("GET", _req(deployment_id, request_id, "result"), cancelled=cancelled)
-        return RequestResult.model_validate(data)
+        result = RequestResult.model_validate(data)
+        result._shape = shape(data, depth=4)
+        return result
 
     def cancel(self, deployment_id: str, request_id: str) -> str:
         """Ask to cancel; returns RunComfy's answer (cancellation_requested, not_cancellable...)."""
@@ -332,9 +341,13 @@ class RunComfyServerlessBackend(Backend):
         poll_interval: float = 2.0,
         job_timeout: float = 3600.0,
         lost_after: float = 60.0,
+        partner_key: str | None = None,
     ) -> None:
         self.client = client
         self.deployment_id = deployment_id
+        # Billed by partner (API) nodes; sent in extra_data [seed 004], kept out of messages.
+        self.partner_key = (partner_key or "").strip() or None
+        self.client.http.add_secret(self.partner_key)
         self.send_workflow = send_workflow  # send the job's whole graph, not just overrides
         self.poll_interval = poll_interval
         self.job_timeout = job_timeout
@@ -357,23 +370,30 @@ class RunComfyServerlessBackend(Backend):
         image = image_value(job.image.name, job.image.read()) if job.image else None
         graph = job.workflow.bind(job.bindings, image)  # WorkflowError before anything is sent
         cancelled = _flag(ctx)
+        extra = {"api_key_comfy_org": self.partner_key} if self.partner_key else None
         if self.send_workflow:
             sent = self.client.submit(
-                self.deployment_id, workflow_api_json=graph, cancelled=cancelled
+                self.deployment_id, workflow_api_json=graph, extra_data=extra, cancelled=cancelled
             )
         else:
             overrides = diff_overrides(self.client.workflow_of(self.deployment_id), graph)
-            sent = self._submit_overrides(overrides, cancelled)
+            sent = self._submit_overrides(overrides, extra, cancelled)
         ctx.emit(JobQueued(ctx.job_id))
         return _Request(self.deployment_id, sent.request_id, job.out_dir, time.monotonic())
 
-    def _submit_overrides(self, overrides: dict[str, Any], cancelled: Cancelled) -> Submitted:
+    def _submit_overrides(
+        self, overrides: dict[str, Any], extra: dict[str, Any] | None, cancelled: Cancelled
+    ) -> Submitted:
         if overrides:
-            return self.client.submit(self.deployment_id, overrides=overrides, cancelled=cancelled)
+            return self.client.submit(
+                self.deployment_id, overrides=overrides, extra_data=extra, cancelled=cancelled
+            )
         # Nothing changed: send the stored workflow whole ([guess] an empty body is refused,
         # docs/WIRE.md §3.2).
         graph = self.client.workflow_of(self.deployment_id)
-        return self.client.submit(self.deployment_id, workflow_api_json=graph, cancelled=cancelled)
+        return self.client.submit(
+            self.deployment_id, workflow_api_json=graph, extra_data=extra, cancelled=cancelled
+        )
 
     # ---- finish: poll status, fetch the result, save outputs ----
     def finish(self, handle: Any, ctx: JobContext) -> list[Path]:
@@ -426,14 +446,22 @@ class RunComfyServerlessBackend(Backend):
             ctx.emit(JobProgress(ctx.job_id, 0.0, message="Running on RunComfy"))
 
     def _download(self, request: _Request, result: RequestResult, ctx: JobContext) -> list[Path]:
+        files = result.files()
+        if not files:
+            raise ExecutionFailed(
+                f"RunComfy reports request {request.request_id} {result.status or 'finished'} "
+                f"but sent back no output files; its result held {result._shape}. Check the "
+                "deployment's workflow has a node that saves files (SaveImage, SaveVideo...)."
+            )
         paths = []
-        for node_id, file in result.files():
+        for node_id, file, animated in files:
+            name = str(file.get("filename") or "")
             path = self.fetcher.save(
-                file["url"], request.out_dir, str(file.get("filename") or ""),
-                str(file.get("subfolder") or ""),
+                file["url"], request.out_dir, name, str(file.get("subfolder") or "")
             )
             paths.append(path)
-            ctx.emit(JobOutput(ctx.job_id, path, node_id, media_kind(path)))
+            kind = media_kind(name or path.name, str(file.get("format") or ""))
+            ctx.emit(JobOutput(ctx.job_id, path, node_id, kind, animated or kind == "video"))
         return paths
 
     def _cancel(self, request: _Request) -> None:

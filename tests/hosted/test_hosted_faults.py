@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -305,6 +306,62 @@ def test_truncated_comfyicu_output_fails_clearly_and_leaves_nothing(
     final, _ = run(icu_backend(icu), icu_job(tmp_path / "out"))
     assert isinstance(final, ev.JobFailed) and "truncated" in final.message, final
     assert files_in(tmp_path / "out") == [] and len(icu.runs) == 1
+
+
+# ---- answers of an unexpected shape: a clear error naming what came back ----
+
+# name -> (the result fields sent instead of `outputs`, what the message must show)
+Reshape = Callable[[Any], dict[str, Any]]
+SERVERLESS_SHAPES: dict[str, tuple[Reshape, str]] = {
+    "outputs renamed": (lambda out: {"result": {"files": out}}, "result: {files: {"),
+    "outputs a list": (lambda out: {"outputs": list(out.values())}, "outputs: [{images: "),
+    "no url": (lambda out: {"outputs": {"3": {"images": [{"filename": "a.png"}]}}},
+               "outputs: {3: {images: [{filename: str}]}}"),
+}
+
+
+@pytest.mark.parametrize("case", list(SERVERLESS_SHAPES))
+def test_serverless_unexpected_outputs_are_a_clear_error(
+    rc: RunComfyTestServer, tmp_path: Path, case: str
+) -> None:
+    reshape, shown = SERVERLESS_SHAPES[case]
+    rc.reshape_outputs = reshape
+    final, _ = run(serverless(rc, rc.add_deployment(SEEDED)), seeded_job(tmp_path / "out"))
+    assert isinstance(final, ev.JobFailed), final
+    assert "sent back no output files" in final.message and shown in final.message, final.message
+    assert files_in(tmp_path / "out") == [] and len(rc.called("POST", "/inference")) == 1
+    no_secret(tmp_path, repr(final))
+
+
+ICU_SHAPES: dict[str, tuple[Reshape, str]] = {
+    "outputs elsewhere": (lambda out: {"result": out}, "result: [{filename: str"),
+    "output a string": (lambda out: {"output": "done"}, "output: str"),
+    "output empty": (lambda out: {"output": []}, "output: []"),
+}
+
+
+@pytest.mark.parametrize("case", list(ICU_SHAPES))
+def test_comfyicu_unexpected_outputs_are_a_clear_error(
+    icu: ComfyICUTestServer, tmp_path: Path, case: str
+) -> None:
+    reshape, shown = ICU_SHAPES[case]
+    icu.reshape_output = reshape
+    final, _ = run(icu_backend(icu), icu_job(tmp_path / "out"))
+    assert isinstance(final, ev.JobFailed), final
+    assert final.error_type == "ExecutionFailed", final  # not a raw validation error
+    assert "sent back no output files" in final.message and shown in final.message, final.message
+    assert files_in(tmp_path / "out") == [] and len(icu.runs) == 1
+    no_secret(tmp_path, repr(final))
+
+
+def test_comfyicu_outputs_nested_by_node_are_still_saved(
+    icu: ComfyICUTestServer, tmp_path: Path
+) -> None:
+    """`output` as ComfyUI's {node: {images: [...]}}: the files are found all the same."""
+    icu.reshape_output = lambda out: {"output": {"3": {"images": out}}}
+    final, _ = run(icu_backend(icu), icu_job(tmp_path / "out"))
+    assert isinstance(final, ev.JobFinished), final
+    assert len(final.outputs) == 1 and final.outputs[0].suffix == ".png"
 
 
 @pytest.mark.parametrize("kind", ["machine", "serverless", "comfyicu"])

@@ -144,6 +144,21 @@ def test_full_workflow_mode_sends_the_whole_graph(rc: RunComfyTestServer, tmp_pa
     runner.close()
 
 
+def test_partner_key_goes_in_extra_data_only(
+    rc: RunComfyTestServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = "comfyui-partner-key-SECRET"
+    dep = rc.add_deployment(SEEDED)
+    runner = JobRunner(backend(rc, dep, partner_key=key))
+    runner.submit(Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=Bindings(seed=5)))
+    events = runner.wait_idle(10)
+    runner.close()
+    assert isinstance(finals(events)[0], ev.JobFinished)
+    (sent,) = rc.called("POST", "/inference")
+    assert sent.body["extra_data"] == {"api_key_comfy_org": key}
+    assert key not in caplog.text and key not in repr(events)
+
+
 @pytest.mark.fault
 def test_error_body_with_http_200_fails_the_job(rc: RunComfyTestServer, tmp_path: Path) -> None:
     dep = rc.add_deployment(SEEDED)

@@ -70,6 +70,7 @@ class Host(Protocol):
     previews: bool
     preview_format: str
     float32_pixels: bool
+    progress_states: bool  # send `progress_state` frames (servers after 0.3.44)
 
     async def send(self, event: str, data: dict[str, Any], sid: str | None) -> None: ...
     async def send_binary(self, event: int, payload: bytes, sid: str | None) -> None: ...
@@ -149,6 +150,8 @@ class Executor:
     async def _progress_state(self, run: Run, nid: str, **state: Any) -> None:
         pid = run.prompt.prompt_id
         run.progress.setdefault(nid, {}).update(state)
+        if not self.host.progress_states:
+            return
         nodes = {
             node_id: {
                 **s,
@@ -386,7 +389,8 @@ def signatures(graph: dict[str, Any], folders: Folders) -> dict[str, str]:
             for name, v in sorted(inputs.items())
         }
         spec = NODES.get(node.get("class_type", ""))
-        changed = spec.is_changed(folders, inputs.get("image")) if spec and spec.is_changed else ""
+        hook = spec.is_changed if spec else None
+        changed = hook(folders, inputs.get(spec.validated)) if spec and hook else ""
         raw = json.dumps([node.get("class_type"), parts, changed], sort_keys=True, default=str)
         keys[nid] = hashlib.sha256(raw.encode()).hexdigest()
         return keys[nid]

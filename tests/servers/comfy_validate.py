@@ -28,7 +28,13 @@ def check_prompt_id(prompt_id: str) -> dict[str, Any] | None:
             return None
     except ValueError:
         pass
-    return top_error("invalid_prompt_id", "Invalid prompt_id", f"{prompt_id!r} is not a UUID")
+    # The newest server.py's words (Comfy-Org/ComfyUI 002c3fb9).
+    return top_error(
+        "invalid_prompt_id",
+        "prompt_id must be a valid UUID",
+        "prompt_id must be a UUID string in canonical lowercase hyphenated form; omit it to "
+        "let the server generate one",
+    )
 
 
 def validate_prompt(
@@ -125,7 +131,7 @@ def validate_inputs(
     node = NODES[prompt[item]["class_type"]]
     required = node.inputs("required")
     specs = {**required, **node.inputs("optional")}
-    custom = ["image"] if node.validate else []  # the VALIDATE_INPUTS arguments
+    custom = [node.validated] if node.validate else []  # the VALIDATE_INPUTS arguments
     errors: Reasons = []
     valid = True
     for x, spec in specs.items():
@@ -240,8 +246,7 @@ def _check_literal(inputs: dict[str, Any], x: str, info: list[Any], errors: Reas
     elif "max" in limits and val > limits["max"]:
         message = f"Value {val} bigger than max of {limits['max']}"
         errors.append(_reason("value_bigger_than_max", message, x, x, **extra))
-    elif isinstance(info[0], list) and val not in info[0]:
-        options = info[0]
+    elif (options := _options(info)) is not None and val not in options:
         listed = f"(list of length {len(options)})" if len(options) > 20 else str(options)
         extra["input_config"] = None if len(options) > 20 else info
         errors.append(
@@ -253,3 +258,12 @@ def _check_literal(inputs: dict[str, Any], x: str, info: list[Any], errors: Reas
                 **extra,
             )
         )
+
+
+def _options(info: list[Any]) -> list[Any] | None:
+    """A combo's choices: the old list form, or a "COMBO" with `options` (V3 nodes)."""
+    if isinstance(info[0], list):
+        return info[0]
+    if info[0] == "COMBO" and isinstance(info[1].get("options"), list):
+        return list(info[1]["options"])
+    return None

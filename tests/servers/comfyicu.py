@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,9 @@ class ComfyICUTestServer(AioServer):
         self.runs: dict[str, TestRun] = {}
         self.output_name: str | None = None  # outputs reported under this filename
         self.url_name: str | None = None  # the file name in output URLs
+        # Given a finished run's output list, the fields to send in place of `output` (an
+        # answer of a shape the docs do not describe).
+        self.reshape_output: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -132,6 +136,9 @@ class ComfyICUTestServer(AioServer):
         if status == "COMPLETED":
             data["output"] = run.output
             data["run_time"] = self.run_time
+            if self.reshape_output is not None:
+                del data["output"]
+                data.update(self.reshape_output(run.output or []))
         if run.error:
             data["error"] = run.error
         return data

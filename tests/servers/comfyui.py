@@ -93,6 +93,8 @@ class Faults:
     restart_during_run: bool = False
     # History entries carry these outputs instead of the real ones (an unexpected shape).
     odd_outputs: Any = None
+    # Send `executing {node: null}` as each prompt starts, long before its history exists.
+    early_end: bool = False
 
 
 class Socket:
@@ -149,6 +151,7 @@ class ComfyTestServer:
         self.float32_pixels = float32_pixels
         self.faults = Faults()
         self.prompts: list[dict[str, Any]] = []  # every accepted POST /prompt body, ever
+        self.seen: list[str] = []  # "METHOD /path" of every request, ever
         self.sensitive: dict[str, dict[str, Any]] = {}  # "new": keys kept out of extra_data
         self.url = ""
         self.sockets: dict[str, Socket] = {}
@@ -261,6 +264,7 @@ class ComfyTestServer:
         if origin_forbidden(request.headers.get("Host"), request.headers.get("Origin")):
             return web.Response(status=403)
         route = request.path.removeprefix("/api")
+        self.seen.append(f"{request.method} {request.path}")
         faults = self.faults
         if faults.portal:
             return web.Response(text=PORTAL, content_type="text/html")
@@ -367,6 +371,9 @@ class ComfyTestServer:
         return sock is not None and sock.feature_flags.get("supports_preview_metadata") is True
 
     async def on_execution_start(self) -> None:
+        if self.faults.early_end and self.running is not None:
+            done = {"node": None, "prompt_id": self.running.prompt_id}
+            await self.send("executing", done, self.running.client_id)
         if self.faults.restart_during_run:
             self.faults.restart_during_run = False
             self._restarting = asyncio.ensure_future(self._restart())
@@ -431,7 +438,6 @@ class ComfyTestServer:
     # ---- HTTP: prompts and queue ----
     async def post_prompt(self, request: web.Request) -> web.Response:
         body = await request.json()  # not JSON: the exception becomes a 500, as in ComfyUI
-        sent = json.loads(json.dumps(body))  # recorded as sent, if accepted
         if "number" in body:
             number = float(body["number"])
         else:
@@ -451,10 +457,11 @@ class ComfyTestServer:
         )
         if error:
             return web.json_response({"error": error, "node_errors": node_errors}, status=400)
-        self.prompts.append(sent)
         extra_data = body.get("extra_data", {})
         if "client_id" in body:
             extra_data["client_id"] = body["client_id"]
+        self.prompts.append(body)
+        extra_data = dict(extra_data)  # what the queue keeps; `prompts` keeps the body as sent
         if self.profile == "new":
             kept = {k: extra_data.pop(k) for k in SENSITIVE_EXTRA_DATA_KEYS if k in extra_data}
             self.sensitive[prompt_id] = kept

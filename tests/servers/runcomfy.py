@@ -16,6 +16,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +105,9 @@ class RunComfyTestServer(AioServer):
         self.output_name: str | None = None  # outputs reported under this filename...
         self.output_subfolder: str | None = None  # ...and subfolder (hostile names)
         self.url_name: str | None = None  # the file name in output URLs
+        # Given a finished request's outputs, the result fields to send in their place (an
+        # answer of a shape the docs do not describe).
+        self.reshape_outputs: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.cancel_spelling = "cancelled"
         self.max_outstanding = 0
         self.rate_limited = 0  # 429s sent
@@ -454,6 +458,9 @@ class RunComfyTestServer(AioServer):
         if req.state == "completed":
             req.fetched = True
             data.update(outputs=req.outputs, finished_at=now_iso())
+            if self.reshape_outputs is not None:
+                del data["outputs"]
+                data.update(self.reshape_outputs(req.outputs))
             if req.error:
                 data["error"] = req.error
         elif req.state == "cancelled":
