@@ -27,6 +27,7 @@ from .table import Row, row
 
 JOBS_PER_RUN = 10
 PROXIED = "comfyrelay via comfy-api-proxy"
+CLIENTS = ("comfyrelay", "seed 001", "simplified", PROXIED)
 Client = Callable[[Path], list[Path]]
 
 
@@ -82,20 +83,28 @@ def timed(client: Client, out: Path) -> float:
     return elapsed
 
 
+def inputs(workdir: Path) -> dict[str, Path]:
+    """The same pixels under one file name per client: ComfyUI reuses the outputs of a graph
+    it ran last, so clients sending the very same graph in turn would time its cache."""
+    data = gradient_png(64, 64)
+    files = {name: workdir / f"in-{n}.png" for n, name in enumerate(CLIENTS)}
+    for path in files.values():
+        path.write_bytes(data)
+    return files
+
+
 def run(repeats: int, workdir: Path) -> list[Row]:
-    image = workdir / "in.png"
-    image.write_bytes(gradient_png(64, 64))
-    medians: dict[str, list[float]] = {
-        "comfyrelay": [], "seed 001": [], "simplified": [], PROXIED: []}
+    image = inputs(workdir)
+    medians: dict[str, list[float]] = {name: [] for name in CLIENTS}
     with server("comfyui", str(workdir / "server")) as info, \
             proxy(info["url"], workdir / "proxy") as proxy_url:
         url = info["url"]
-        relay, close = comfyrelay_client(url, image)
+        relay, close = comfyrelay_client(url, image["comfyrelay"])
         # As a host would: live events on; the input is sent once and then found by hash.
         proxied, close_proxied = comfyrelay_client(
-            proxy_url, image, ComfyApiBackend(ComfyApi(proxy_url)))
-        clients = {"comfyrelay": relay, "seed 001": seed_client(url, image),
-                   "simplified": simplified_client(url, image), PROXIED: proxied}
+            proxy_url, image[PROXIED], ComfyApiBackend(ComfyApi(proxy_url)))
+        clients = {"comfyrelay": relay, "seed 001": seed_client(url, image["seed 001"]),
+                   "simplified": simplified_client(url, image["simplified"]), PROXIED: proxied}
         try:
             for name, client in clients.items():  # warm-up: connections, imports, caches
                 timed(client, workdir / "warm" / name)

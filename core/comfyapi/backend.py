@@ -110,15 +110,18 @@ class ComfyApiBackend(Backend):
     def start(self, job: Job, ctx: JobContext) -> _Submitted:
         ctx.raise_if_cancelled()
         cancelled = _flag(ctx)
-        graph = job.workflow.bind(job.bindings, PLACEHOLDER if job.image else None)
+        # The placeholder keeps the file's extension: it picks the loader of that kind.
+        placeholder = PLACEHOLDER + Path(job.image.name).suffix if job.image else None
+        graph = job.workflow.bind(job.bindings, placeholder)
         if job.image is not None:
             # [spec] AssetReference goes where the loader's file name would go
             # (docs/WIRE.md §5.6).
             reference = self.inputs.reference(job.image.name, job.image.read(), cancelled)
-            node = graph[job.workflow.image_node(job.bindings.image_node)]["inputs"]
-            for name, value in node.items():
-                if value == PLACEHOLDER:
-                    node[name] = reference
+            for node in graph.values():  # the loader bind() chose for the file's kind
+                inputs = node.get("inputs", {})
+                for name, value in inputs.items():
+                    if value == placeholder:
+                        inputs[name] = reference
         ctx.raise_if_cancelled()
         extra = {"api_key_comfy_org": self.partner_key} if self.partner_key else None
         submitted = self.client.submit(graph, extra_data=extra, cancelled=cancelled)
