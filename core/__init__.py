@@ -38,7 +38,8 @@ from .host.history import (
     record_run,
 )
 from .host.machines import MachinePanel, leftover_line, status_lines
-from .host.session import HostEvent, HostSession, Run, RunEnded, WorkflowOpened
+from .host.runs import HostEvent, Run, RunEnded, WorkflowOpened
+from .host.session import HostSession
 from .host.settings import FIELDS, KIND_FIELDS, KIND_LABELS, Field, HostSettings
 from .host.view import LeftoverRow, View
 from .jobs.backend import Backend, Capabilities, ComfyUIServer, JobContext

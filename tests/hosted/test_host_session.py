@@ -20,12 +20,16 @@ from comfyrelay import (
     JobOutput,
     JobPreview,
     RunEnded,
+    WorkflowOpened,
 )
+from comfyrelay.runcomfy.api import RunComfyServer
 from comfyrelay.runcomfy.ledger import Ledger
+from comfyrelay.runcomfy.machine import Timing
 
 from tests import workflows
 from tests.hosted.conftest import ICU_KEY, TOKENS
 from tests.imaging import gradient_png
+from tests.paths import WORKFLOWS
 from tests.servers.comfyicu import ComfyICUTestServer
 from tests.servers.comfyui import ComfyTestServer
 from tests.servers.runcomfy import RunComfyTestServer
@@ -190,4 +194,89 @@ def test_rebuilt_when_the_server_changes_tuned_when_only_the_price_does(
     assert session.view.can_launch and not session.view.can_stop
     settings: BackendSettings = machine.backend_settings()
     assert settings.runcomfy_machine.idle_stop == 900.0
+    session.close()
+
+
+FAST = Timing(poll_first=0.05, poll_max=0.1, ready_timeout=15.0, not_found_grace=5.0)
+
+
+def machine_settings(rc: RunComfyTestServer) -> HostSettings:
+    return HostSettings(backend="runcomfy-machine", rc_user_id=rc.user_id, rc_token1=TOKENS[0],
+                        rc_workflow_version="ver-1", rc_api_url=rc.url)
+
+
+def test_machines_left_running_are_found_and_stopped(rc: RunComfyTestServer,
+                                                     tmp_path: Path) -> None:
+    rc.not_found_for = 0.0  # listed at once, without the brief 404 after a launch
+    earlier = RunComfyServer(rc.user_id, TOKENS, api_url=rc.url)
+    leftover = earlier.launch("ver-1", "medium", 600).server_id  # an earlier session's
+    earlier.close()
+    session = HostSession(ledger=Ledger(tmp_path / "machines.json"))
+    settings = machine_settings(rc)
+    assert session.scan_leftovers(settings.credentials(), settings.rc_api_url)
+    pump_until(session, lambda: bool(session.view.leftovers))
+    (row,) = session.view.leftovers
+    assert row.server_id == leftover and "not launched by ComfyRelay" in row.line
+    session.stop_leftover(leftover)
+    pump_until(session, lambda: not session.view.leftovers and session.view.can_act_on_leftovers)
+    assert rc.machines[leftover].stopped is not None
+    assert session.view.leftover_message.startswith(f"Stopped {leftover}")
+    assert not HostSession().scan_leftovers(HostSettings().credentials())  # none set up
+    session.close()
+
+
+def test_a_reused_machine_is_forgotten_once_stopped(rc: RunComfyTestServer,
+                                                    tmp_path: Path) -> None:
+    rc.not_found_for = 0.0  # listed at once, without the brief 404 after a launch
+    earlier = RunComfyServer(rc.user_id, TOKENS, api_url=rc.url)
+    reused = earlier.launch("ver-1", "medium", 600).server_id
+    earlier.close()
+    session = HostSession(ledger=Ledger(tmp_path / "machines.json"))
+    settings = machine_settings(rc)
+    session.reuse(reused)  # the user's Reuse on a leftover row
+    configure(session, settings)
+    machine = session.machine
+    assert machine is not None and machine.server_id == reused
+    machine.timing = FAST
+    pump_until(session, lambda: f"{reused}: Ready" in "\n".join(session.view.machine_lines))
+    assert len(rc.called("POST", "/servers")) == 1  # attached, not launched
+    session.stop()
+    pump_until(session, lambda: session.machine is not machine and session.view.can_launch)
+    assert rc.machines[reused].stopped is not None
+    assert session.machine is not None and session.machine.server_id == ""  # forgotten
+    session.machine.timing = FAST
+    session.launch()  # a new machine, not the stopped one
+    pump_until(session, lambda: ": Ready" in "\n".join(session.view.machine_lines))
+    assert session.machine.server_id not in ("", reused)
+    assert len(rc.called("POST", "/servers")) == 2
+    session.close()
+
+
+def test_opened_workflow_is_typed_and_a_run_leaves_its_history_entry(
+    comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    session = HostSession()
+    configure(session, comfyui(comfy.url))
+    path = str(WORKFLOWS / "noise_api.json")
+    assert session.open_workflow(path) is not None  # API format: plain fields at once
+    seen: list[HostEvent] = []
+    pump_until(session, lambda: any(isinstance(e, WorkflowOpened) for e in seen), seen)
+    opened = next(e for e in seen if isinstance(e, WorkflowOpened))
+    fields = {i.key: i for i in opened.inputs}
+    assert opened.typed and fields["2.seed"].has_seed_control
+    assert (fields["2.strength"].min, fields["2.strength"].max) == (0.0, 1.0)
+    workflow = session.workflow(path)
+    assert workflow is not None
+    with pytest.raises(Exception, match="above the maximum 1"):
+        session.check_values(workflow, Bindings(values={"2.strength": 3.0}))
+    bindings = Bindings(values={"2.seed": 42, "2.strength": 0.25})
+    run = session.start_run(workflow.name, workflow_path=path, bindings=bindings)
+    session.submit(run, Job(workflow, tmp_path, bindings, InputFile("in.png", gradient_png())))
+    seen.clear()
+    pump_until(session, lambda: session.run is None, seen)
+    ended = next(e for e in seen if isinstance(e, RunEnded))
+    record = ended.record
+    assert record is not None and record.seed == 42 and record.workflow_path == path
+    assert record.backend == "comfyui" and record.outputs and Path(record.outputs[0]).is_file()
+    assert record.bindings.values["2.strength"] == 0.25
     session.close()
