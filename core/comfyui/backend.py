@@ -5,6 +5,7 @@ What the server does on the wire, and which of it is known or guessed: docs/WIRE
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -91,7 +92,6 @@ class ComfyUIBackend(Backend):
         self.client_id = new_id()
         self.history_interval = history_interval  # poll /history this often when events are quiet
         self.lost_after = lost_after  # give up when the server stays unreachable this long
-        self.server_version = ""
         self._socket: EventSocket | None = None
         self._next_connect = 0.0
         self._stash: dict[str, list[WsMessage]] = {}  # events of queued runs not yet awaited
@@ -112,15 +112,22 @@ class ComfyUIBackend(Backend):
             lacks = probe.detect().lacks()
         finally:
             probe.close()
-        self.server_version = stats.version
         message = f"Connected to ComfyUI {stats.version} at {self.client.url}"
         if lacks:
             message += ". This server lacks " + "; ".join(lacks)
         return message + "."
 
+    @property
+    def server_version(self) -> str:
+        """The server's ComfyUI version, once known (hosts keep it in the run history)."""
+        return self.client.traits.version
+
     # ---- start: validate, upload, queue ----
     def start(self, job: Job, ctx: JobContext) -> _Run:
         ctx.raise_if_cancelled()
+        if not self.client.traits.version:  # asked once per server, for the history
+            with contextlib.suppress(ComfyRelayError):
+                self.client.system_stats()
         media = job.image
         job.workflow.bind(job.bindings, media.name if media else None)  # fail before upload
         name = self.client.upload(media.name, media.read()) if media else None

@@ -1,31 +1,46 @@
-"""Video and animation results as one animated layer: the frames are read off the main thread
-(animated WebP/PNG/GIF by Qt, video files by FFmpeg when it is installed) and brought in with
-Krita's own frame import, so the layer has one keyframe per frame."""
+"""Video and animation results as a group of layers, one per frame: the frames are read off
+the main thread (animated WebP/PNG/GIF by Qt, video files by FFmpeg when it is installed).
+
+A layer per frame rather than an animated layer: Krita 5's Python API has no call to add
+keyframes, and its frame import (Document.importAnimation) crashes headless Krita."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .qt import QImageReader
+from .layers import add_result_layer, insertion_point
+from .pixels import Rect, load_image
+from .qt import QImage, QImageReader
 
 QT_ANIMATIONS = {".webp", ".png", ".apng", ".gif"}
 FFMPEG_TIMEOUT = 600.0  # seconds; a long 4K clip takes a while on a small CPU
+MAX_FRAMES = 120  # a layer each: 120 frames of 1080p take about 1 GB in Krita
 
 
-def extract_frames(video: Path, folder: Path) -> list[Path]:
-    """Each frame of `video` as a PNG in `folder`, in order (a decode thread). Raises
-    ValueError with what to do when the frames cannot be read."""
+@dataclass
+class Frames:
+    """A clip's frames, decoded; `more` of them were left out (see MAX_FRAMES)."""
+
+    images: list[QImage]
+    more: int = 0
+
+
+def extract_frames(video: Path, folder: Path) -> Frames:
+    """The frames of `video`, decoded in order (a decode thread), written as PNGs into
+    `folder` on the way. Raises ValueError with what to do when they cannot be read."""
     folder.mkdir(parents=True, exist_ok=True)
     if video.suffix.lower() in QT_ANIMATIONS:
-        frames = _qt_frames(video, folder)
+        files = _qt_frames(video, folder)
     else:
-        frames = _ffmpeg_frames(video, folder)
-    if not frames:
+        files = _ffmpeg_frames(video, folder)
+    if not files:
         raise ValueError(f"{video.name} has no frames Krita can read.")
-    return frames
+    kept = files[:MAX_FRAMES]
+    return Frames([load_image(f) for f in kept], len(files) - len(kept))
 
 
 def _qt_frames(path: Path, folder: Path) -> list[Path]:
@@ -60,14 +75,15 @@ def _ffmpeg_frames(path: Path, folder: Path) -> list[Path]:
     return sorted(folder.glob("frame_*.png"))
 
 
-def add_animated_layer(doc: Any, frames: list[Path], name: str) -> Any:
-    """One new layer holding the frames from frame 0 on (main thread); returns it. The
-    document's animation range grows to fit."""
-    if not doc.importAnimation([str(f) for f in frames], 0, 1):
-        raise ValueError(f"Krita could not import the frames of {name}.")
-    doc.waitForDone()
-    layer = doc.activeNode()  # the import makes the new layer active
-    layer.setName(name)
-    if doc.fullClipRangeEndTime() < len(frames) - 1:
-        doc.setFullClipRangeEndTime(len(frames) - 1)
-    return layer
+def add_frame_layers(doc: Any, frames: Frames, name: str, at: Rect, above: Any = None) -> Any:
+    """A group named `name` holding a layer per frame, first frame on top (main thread);
+    returns the group."""
+    group = doc.createGroupLayer(name)
+    parent, sibling = (above.parentNode(), above) if above else insertion_point(doc)
+    parent.addChildNode(group, sibling)
+    previous = None
+    for n, image in reversed(list(enumerate(frames.images, 1))):  # the last one at the bottom
+        place = Rect(at.x, at.y, image.width(), image.height())
+        previous = add_result_layer(doc, image, f"frame {n}", place, previous, parent=group)
+    doc.setActiveNode(group)
+    return group

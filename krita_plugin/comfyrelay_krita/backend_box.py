@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 from .core import core
 from .qt import (
     PASSWORD,
+    SHORT_COMBO,
     QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
@@ -23,8 +24,13 @@ from .settings import Settings
 Editor: TypeAlias = "QLineEdit | QComboBox | QSpinBox | QDoubleSpinBox"
 
 
+COMBO_CHARS = 6  # a docker is narrow: long choices are elided rather than widening it
+
+
 def _combo(items: list[tuple[str, str]] | tuple[tuple[str, str], ...], current: str) -> QComboBox:
     combo = QComboBox()
+    combo.setSizeAdjustPolicy(SHORT_COMBO)
+    combo.setMinimumContentsLength(COMBO_CHARS)
     for key, label in items:
         combo.addItem(label, key)
     combo.setCurrentIndex(max(0, combo.findData(current)))
@@ -78,7 +84,9 @@ class BackendBox(QWidget):
             row = self.rows[name] = QWidget()
             line = QHBoxLayout(row)
             line.setContentsMargins(0, 0, 0, 0)
-            line.addWidget(QLabel(field.label))
+            label = QLabel(field.label)
+            label.setWordWrap(True)  # long labels wrap instead of widening the docker
+            line.addWidget(label)
             line.addWidget(editor, 1)
             root.addWidget(row)
             signal = (editor.currentIndexChanged if isinstance(editor, QComboBox)

@@ -1,4 +1,5 @@
-"""The ComfyRelay docker (Settings › Dockers › ComfyRelay): the panel in a scroll area."""
+"""The ComfyRelay docker (Settings › Dockers › ComfyRelay): the panel in a scroll area that
+scrolls up and down only; the panel's rows wrap to the dock's width instead."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from krita import DockWidget, Krita
 
 from .panel import Panel
-from .qt import QApplication, QScrollArea
+from .qt import SCROLL_OFF, QApplication, QScrollArea
 
 
 class ComfyRelayDocker(DockWidget):
@@ -17,11 +18,14 @@ class ComfyRelayDocker(DockWidget):
         self.panel = Panel(Krita.instance())
         scroll = QScrollArea()  # the back-end fields make the panel taller than most dockers
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(SCROLL_OFF)
         scroll.setWidget(self.panel)
+        self.scroll = scroll
         self.setWidget(scroll)
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.panel.close_session)
 
     def canvasChanged(self, canvas: Any) -> None:
-        pass  # Run always reads the active document
+        # Run reads the active document itself; the history shown follows it.
+        self.panel.follow_document()

@@ -1,122 +1,277 @@
-"""A form with one widget per bindable workflow input, read back as the core's Bindings."""
+"""The workflow's inputs as a form, read back as the core's Bindings.
+
+On top, the workflow's app: the inputs the user chose, in their order, with their labels
+(kept per workflow with the core's save_app, so they come back after a restart). Every other
+input stays under the collapsible "All inputs". Customize shows the editor of the app.
+The form is rebuilt for each workflow, and when the server's typing arrives; values the user
+has set are kept across rebuilds of the same workflow.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from .app_editor import AppEditor
 from .core import core
+from .fields import Field, SeedField, TextField, make_field, short_combo
 from .qt import (
-    QCheckBox,
+    DOWN_ARROW,
+    RIGHT_ARROW,
+    TEXT_BESIDE_ICON,
+    WRAP_LONG_ROWS,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
-    QLineEdit,
-    QPlainTextEdit,
-    QSpinBox,
+    QLabel,
+    QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
-INT_LIMIT = 2**31 - 1  # QSpinBox holds a C int
-MAX_SEED = 2**53 - 1
+CANVAS_KINDS = ("image", "video")  # the canvas goes there: no field
 
 
 class InputForm(QWidget):
-    """Rebuilt for each workflow; the image loader itself is fed by the canvas."""
+    """Owned by the Qt main thread. `report` shows a problem (an app view not saved)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.layout_ = QFormLayout(self)
+    def __init__(self, report: Callable[[str], None] | None = None) -> None:
+        super().__init__()
+        self.report = report or (lambda message: None)
+        self.root = QVBoxLayout(self)
+        self.root.setContentsMargins(0, 0, 0, 0)
+        self.body = QWidget()
+        self.root.addWidget(self.body)
         self.workflow: core.Workflow | None = None
-        self.readers: dict[str, Callable[[], Any]] = {}  # input key -> current value
+        self.path = ""
+        self.inputs: list[core.WorkflowInput] = []  # typed when the server has said
+        self.app = core.AppView()
+        self.fields: dict[str, Field] = {}  # input key -> its editor
+        self.labels: dict[str, QLabel] = {}  # app input key -> its label
+        self.seed_keys: list[str] = []  # every seed input: the one seed field sets them all
         self.image_node: QComboBox | None = None
-        self.seed_key = ""
-        self.random_seed = QCheckBox("random")
+        self.customizing = False
+        self.all_open: bool | None = None  # None: open when the app shows nothing
+        self.all_toggle: QToolButton | None = None
+        self.all_box: QWidget | None = None
+        self.editor: AppEditor | None = None  # Customize's, while customizing
+        self.others = 0  # inputs under "All inputs"
 
-    def set_workflow(self, workflow: core.Workflow | None) -> None:
-        while self.layout_.rowCount():
-            self.layout_.removeRow(0)
-        self.readers.clear()
-        self.image_node, self.seed_key = None, ""
-        self.random_seed = QCheckBox("random")
-        self.workflow = workflow
-        if workflow is None:
-            return
+    # ---- building ----
+    def set_workflow(self, workflow: core.Workflow | None, path: str = "",
+                     inputs: tuple[core.WorkflowInput, ...] | list[core.WorkflowInput] | None
+                     = None) -> None:
+        """Show `workflow`'s inputs (`inputs` typed by the server; else its plain ones).
+        The same workflow again keeps the values set so far; another brings its app view."""
+        same = bool(path) and path == self.path and workflow is not None
+        kept = self.values() if same else {}
+        loader = self.image_node.currentData() if same and self.image_node else None
+        if path != self.path:
+            self.app = core.load_app(path) if path else core.AppView()
+            self.all_open = None
+        self.workflow, self.path = workflow, path
+        found = list(inputs) if inputs is not None else (workflow.inputs() if workflow else [])
+        self.inputs = found
+        self.seed_keys = [i.key for i in found if i.kind == "seed"]
+        self.rebuild(kept, loader)
+
+    def rebuild(self, values: dict[str, Any] | None = None, loader: Any = None) -> None:
+        """Build the fields anew in a fresh body; the old one goes once Qt is done with it
+        (a click in it may be what asked for this)."""
+        old, self.body = self.body, QWidget()
+        self.fields, self.labels = {}, {}
+        self.image_node, self.all_toggle, self.all_box, self.editor = None, None, None, None
+        box = QVBoxLayout(self.body)
+        box.setContentsMargins(0, 0, 0, 0)
+        if self.workflow is not None:
+            self._loader_row(box, self.workflow, loader)
+            self._fill(box)
+        self.root.replaceWidget(old, self.body)
+        old.hide()
+        old.deleteLater()
+        for key, value in (values or {}).items():
+            if key in self.fields:
+                self.fields[key].set_value(value)
+        self.check()
+
+    def _loader_row(self, box: QVBoxLayout, workflow: core.Workflow, chosen: Any) -> None:
         loaders = workflow.image_nodes() or workflow.media_nodes()
-        if len(loaders) > 1:  # the user picks which loader receives the canvas
-            self.image_node = QComboBox()
-            for nid in loaders:
-                self.image_node.addItem(f"{nid} · {workflow.title(nid)}", nid)
-            self.layout_.addRow("Canvas goes to", self.image_node)
-        for item in workflow.inputs():
-            self._add(item)
-
-    def bindings(self) -> core.Bindings:
-        values = {key: read() for key, read in self.readers.items()}
-        seed = values.pop(self.seed_key, None) if self.seed_key else None
-        random_seed = bool(self.seed_key) and self.random_seed.isChecked()
-        return core.Bindings(
-            image_node=self.image_node.currentData() if self.image_node else None,
-            seed=None if random_seed else seed,
-            random_seed=random_seed,
-            values=values,
-        )
-
-    def _add(self, item: core.WorkflowInput) -> None:
-        label = f"{item.node_title} · {item.name}"
-        if item.kind in ("image", "video"):
+        if len(loaders) < 2:
             return
-        if item.kind == "seed":
-            if self.seed_key:
-                return  # one seed field sets every seed input (the core binds them all)
-            self.seed_key = item.key
-            box, read = _int_box(item.value, 0, MAX_SEED)
-            row = QWidget()
-            line = QHBoxLayout(row)
-            line.setContentsMargins(0, 0, 0, 0)
-            line.addWidget(box)
-            line.addWidget(self.random_seed)
-            self.layout_.addRow("Seed", row)
-            self.readers[item.key] = read
+        self.image_node = short_combo()  # the user picks which loader receives the canvas
+        for nid in loaders:
+            self.image_node.addItem(f"{nid} · {workflow.title(nid)}", nid)
+        if chosen is not None:
+            self.image_node.setCurrentIndex(max(0, self.image_node.findData(chosen)))
+        form = wrapping_form()
+        form.addRow(wrapping_label("Canvas goes to"), self.image_node)
+        box.addLayout(form)
+
+    def _fill(self, box: QVBoxLayout) -> None:
+        offered = self.offered()
+        layout = core.arrange(offered, self.app)
+        if layout.shown:
+            app_form = wrapping_form()
+            for entry in layout.shown:
+                self.labels[entry.input.key] = self._add(app_form, entry.input, entry.label)
+            box.addLayout(app_form)
+        if self.customizing:
+            self.editor = AppEditor(self.app, offered, self.app_changed)
+            box.addWidget(self.editor)
+        if layout.others:
+            self._all_inputs(box, layout.others, opened=not layout.shown)
+
+    def _all_inputs(self, box: QVBoxLayout, others: list[core.WorkflowInput],
+                    opened: bool) -> None:
+        toggle = self.all_toggle = QToolButton()
+        self.others = len(others)
+        toggle.setText(f"All inputs ({self.others})")
+        toggle.setToolButtonStyle(TEXT_BESIDE_ICON)
+        toggle.setCheckable(True)
+        toggle.setAutoRaise(True)
+        content = self.all_box = QWidget()
+        form = wrapping_form(content)
+        form.setContentsMargins(0, 0, 0, 0)
+        for item in others:
+            self._add(form, item, f"{item.node_title}: {item.name}")
+        toggle.toggled.connect(self.open_all)
+        box.addWidget(toggle)
+        box.addWidget(content)
+        self.open_all(opened if self.all_open is None else self.all_open)
+
+    def _add(self, form: QFormLayout, item: core.WorkflowInput, text: str) -> QLabel:
+        field = self.fields[item.key] = make_field(item)
+        field.on_change(self.check)  # flagged as the user edits it
+        label = wrapping_label(text)
+        label.setToolTip(item.tooltip or f"{item.class_type}.{item.name}")
+        if isinstance(field, TextField) and field.multiline:  # a prompt gets the full width
+            form.addRow(label)
+            form.addRow(field.widget)
+        else:
+            form.addRow(label, field.widget)
+        field.show_problem(None)  # the node's tooltip on hover
+        return label
+
+    def offered(self) -> list[core.WorkflowInput]:
+        """The inputs that get a field: not the canvas's loader input, and one seed only
+        (Bindings.seed sets every seed input of the workflow)."""
+        first = self.seed_keys[:1]
+        return [i for i in self.inputs
+                if i.kind not in CANVAS_KINDS and (i.kind != "seed" or [i.key] == first)]
+
+    # ---- the app view ----
+    def customize(self, on: bool) -> None:
+        self.customizing = on
+        self.rebuild(self.values(), self._loader())
+
+    def app_changed(self, app: core.AppView) -> None:
+        """Keep the view for this workflow; a new label only renames, anything else
+        rebuilds (a label edit keeps its focus)."""
+        relabelled = app.keys() == self.app.keys()
+        self.app = app
+        try:
+            core.save_app(self.path, app)
+        except OSError as exc:
+            self.report(f"The app view was not saved: {exc}")
+        if relabelled:
+            entries = core.arrange(self.offered(), app).shown
+            for entry in entries:
+                self.labels[entry.input.key].setText(entry.label)
+        else:
+            self.rebuild(self.values(), self._loader())
+
+    def open_all(self, opened: bool) -> None:
+        self.all_open = opened
+        if self.all_toggle is None or self.all_box is None:
             return
-        widget, read = _editor(item)
-        self.layout_.addRow(label, widget)
-        self.readers[item.key] = read
+        if self.all_toggle.isChecked() != opened:
+            self.all_toggle.setChecked(opened)  # toggled: calls this again, same value
+        self.all_toggle.setArrowType(DOWN_ARROW if opened else RIGHT_ARROW)
+        self.all_box.setVisible(opened)
+
+    def shown_labels(self) -> list[str]:
+        """The app's labels, in order (what a user sees on top)."""
+        return [label.text() for label in self.labels.values()]
+
+    # ---- values ----
+    def values(self) -> dict[str, Any]:
+        return {key: field.value() for key, field in self.fields.items()}
+
+    @property
+    def seed_field(self) -> SeedField | None:
+        field = self.fields.get(self.seed_keys[0]) if self.seed_keys else None
+        return field if isinstance(field, SeedField) else None
+
+    def bindings(self, for_run: bool = False) -> core.Bindings:
+        """What the fields say. `for_run`: seeds as their control makes them for the next
+        run (show_seeds() puts them in the fields once the run is sent)."""
+        values = {key: field.next_seed() if for_run and isinstance(field, SeedField)
+                  else field.value() for key, field in self.fields.items()}
+        # A seed too big for a seed field (a text field) goes in as its input's value.
+        seed = values.pop(self.seed_keys[0]) if self.seed_field is not None else None
+        return core.Bindings(image_node=self._loader(), seed=seed, values=values)
+
+    def show_seeds(self, bindings: core.Bindings) -> None:
+        """The fields show the seeds the run used."""
+        for key, field in self.fields.items():
+            if isinstance(field, SeedField):
+                used = bindings.seed if key == self.seed_keys[0] else bindings.values.get(key)
+                if used is not None:
+                    field.set_value(used)
+
+    def fill(self, bindings: core.Bindings) -> None:
+        """Put a run's values in the fields; seeds become fixed, so Run makes it again."""
+        for key, value in bindings.values.items():
+            if key in self.fields:
+                self.fields[key].set_value(value)
+        self.show_seeds(bindings)
+        for field in self.fields.values():
+            if isinstance(field, SeedField):
+                field.set_control("fixed")
+        if self.image_node is not None and bindings.image_node:
+            self.image_node.setCurrentIndex(max(0, self.image_node.findData(bindings.image_node)))
+        self.check()
+
+    def _loader(self) -> Any:
+        return self.image_node.currentData() if self.image_node is not None else None
+
+    # ---- problems ----
+    def check(self) -> list[str]:
+        """Flag every value the server would refuse; their keys. A closed "All inputs"
+        says how many of its fields are flagged."""
+        flagged = [key for key, field in self.fields.items() if field.check()]
+        self._count_flags(flagged)
+        return flagged
+
+    def _count_flags(self, flagged: list[str]) -> None:
+        if self.all_toggle is None or self.all_box is None:
+            return
+        box = self.all_box
+        inside = sum(box.isAncestorOf(self.fields[key].widget) for key in flagged)
+        text = f"All inputs ({self.others})" + (f" · {inside} flagged" if inside else "")
+        if self.all_toggle.text() != text:
+            self.all_toggle.setText(text)
+
+    def flag(self, problems: list[core.ValueProblem]) -> None:
+        """Flag the fields of values the core refused (InvalidValues); a flagged field
+        under a closed "All inputs" opens it."""
+        for problem in problems:
+            key = self.seed_keys[0] if problem.key in self.seed_keys else problem.key
+            field = self.fields.get(key)
+            if field is None:
+                continue
+            field.show_problem(problem.message)
+            if self.all_box is not None and self.all_box.isAncestorOf(field.widget):
+                self.open_all(True)
 
 
-def _editor(item: core.WorkflowInput) -> tuple[QWidget, Callable[[], Any]]:
-    value = item.value
-    if item.kind == "prompt":
-        text = QPlainTextEdit(str(value))
-        text.setMaximumHeight(80)
-        return text, text.toPlainText
-    if item.kind == "boolean":
-        check = QCheckBox()
-        check.setChecked(bool(value))
-        return check, check.isChecked
-    if item.kind == "denoise" or (item.kind == "number" and isinstance(value, float)):
-        box = QDoubleSpinBox()
-        box.setDecimals(3)
-        box.setRange(*((0.0, 1.0) if item.kind == "denoise" else (-1e9, 1e9)))
-        box.setSingleStep(0.05)
-        box.setValue(float(value))
-        return box, box.value
-    if item.kind == "number":
-        return _int_box(int(value), -INT_LIMIT, INT_LIMIT)
-    line = QLineEdit(str(value))
-    return line, line.text
+def wrapping_form(parent: QWidget | None = None) -> QFormLayout:
+    """A form whose labels go above their fields when the docker is narrow."""
+    form = QFormLayout(parent) if parent is not None else QFormLayout()
+    form.setRowWrapPolicy(WRAP_LONG_ROWS)
+    return form
 
 
-def _int_box(value: int, low: int, high: int) -> tuple[QWidget, Callable[[], int]]:
-    """A QSpinBox for ints that fit a C int, a whole-number QDoubleSpinBox beyond (seeds)."""
-    if high <= INT_LIMIT:
-        spin = QSpinBox()
-        spin.setRange(low, high)
-        spin.setValue(value)
-        return spin, spin.value
-    box = QDoubleSpinBox()  # a double holds every seed up to 2**53 exactly
-    box.setDecimals(0)
-    box.setRange(low, high)
-    box.setValue(value)
-    return box, lambda: int(box.value())
+def wrapping_label(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    return label

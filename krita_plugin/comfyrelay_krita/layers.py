@@ -15,16 +15,23 @@ from .qt import QImage
 SRGB = "sRGB-elle-V2-srgbtrc.icc"
 
 
-def add_result_layer(doc: Any, image: QImage, name: str, at: Rect, above: Any = None) -> Any:
+def add_result_layer(doc: Any, image: QImage, name: str, at: Rect, above: Any = None,
+                     parent: Any = None) -> Any:
     """Add `image` (at.width x at.height) at `at` as a new layer; return the node.
 
-    It goes above `above` when given (the job's previous result), else above the active layer.
+    It goes above `above` when given (the job's previous result), else at the bottom of
+    `parent` when given (a group), else above the active layer.
     """
     layer = doc.createNode(name, "paintlayer")
     if not is_rgba8(layer):
         layer.setColorSpace("RGBA", "U8", SRGB)  # results are 8-bit sRGB images
     layer.setPixelData(layer_bytes(image), at.x, at.y, at.width, at.height)
-    parent, sibling = (above.parentNode(), above) if above else insertion_point(doc)
+    if above is not None:
+        parent, sibling = above.parentNode(), above
+    elif parent is None:
+        parent, sibling = insertion_point(doc)
+    else:
+        sibling = None
     parent.addChildNode(layer, sibling)
     doc.waitForDone()  # the layer must be in the image before it can become active
     doc.setActiveNode(layer)  # the next result lands above this one

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .core import core
-from .qt import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from .qt import QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 EXTEND_MINUTES = 30
 
@@ -30,9 +30,10 @@ class MachineBox(QGroupBox):
         self.stop_button = QPushButton("Stop")
         self.extend_button = QPushButton(f"+{EXTEND_MINUTES} min")
         self.launch_button.setToolTip("Billing starts when the machine is Ready.")
-        buttons = QHBoxLayout()
-        for button in (self.launch_button, self.stop_button, self.extend_button):
-            buttons.addWidget(button)
+        buttons = QGridLayout()  # two rows: three buttons side by side overflow a docker
+        buttons.addWidget(self.launch_button, 0, 0)
+        buttons.addWidget(self.stop_button, 0, 1)
+        buttons.addWidget(self.extend_button, 1, 0)
         box = QVBoxLayout(self)
         box.addWidget(self.status)
         box.addLayout(buttons)
@@ -83,17 +84,23 @@ class LeftoverBox(QGroupBox):
         self.labels.clear()
         self.buttons.clear()
         for row in rows:
-            sid = row.server_id
-            widget = QWidget()
-            line = QHBoxLayout(widget)
-            line.setContentsMargins(0, 0, 0, 0)
-            label = self.labels[sid] = QLabel(row.line)
-            label.setWordWrap(True)
-            stop, reuse = QPushButton("Stop"), QPushButton("Reuse")
-            stop.clicked.connect(lambda _=False, sid=sid: self.stop(sid))
-            reuse.clicked.connect(lambda _=False, sid=sid: self.reuse(sid))
-            line.addWidget(label, 1)
-            line.addWidget(stop)
-            line.addWidget(reuse)
-            self.buttons += [stop, reuse]
-            self.rows.addWidget(widget)
+            self.rows.addWidget(self._row(row))
+
+    def _row(self, row: core.LeftoverRow) -> QWidget:
+        """The machine's line, its buttons below it (beside it, they widen a docker)."""
+        sid = row.server_id
+        widget = QWidget()
+        box = QVBoxLayout(widget)
+        box.setContentsMargins(0, 0, 0, 0)
+        label = self.labels[sid] = QLabel(row.line)
+        label.setWordWrap(True)
+        stop, reuse = QPushButton("Stop"), QPushButton("Reuse")
+        stop.clicked.connect(lambda _=False, sid=sid: self.stop(sid))
+        reuse.clicked.connect(lambda _=False, sid=sid: self.reuse(sid))
+        line = QHBoxLayout()
+        line.addWidget(stop)
+        line.addWidget(reuse)
+        box.addWidget(label)
+        box.addLayout(line)
+        self.buttons += [stop, reuse]
+        return widget

@@ -1,9 +1,9 @@
 """Everything the docker shows, bound to the host session's view.
 
 A QTimer on the Qt main thread pumps the session and refreshes the widgets from its view;
-the network stays on the core's threads (runner, machine actions), so no click ever waits
-for a server. No `krita` import here: the panel gets Krita's instance, so it can be built
-under plain PyQt5 or PyQt6 too.
+the network stays on the core's threads (runner, machine actions, typing a workflow's inputs
+from the server), so no click ever waits for a server. No `krita` import here: the panel
+gets Krita's instance, so it can be built under plain PyQt5 or PyQt6 too.
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ from typing import Any
 from . import settings as stored
 from .backend_box import BackendBox
 from .core import core
-from .inputs import InputForm
+from .fields import short_combo
+from .history import read_history
+from .history_box import HistoryBox
+from .inputs import InputForm, wrapping_form
 from .machines import LeftoverBox, MachineBox
 from .qt import (
     KEEP_ASPECT,
     SMOOTH,
-    QComboBox,
     QFileDialog,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -30,14 +31,18 @@ from .qt import (
     QProgressBar,
     QPushButton,
     QTimer,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
-from .results import CanvasJobs
+from .results import CanvasJobs, is_open
 
 POLL_MS = 100
 SOURCES = [("canvas", "Whole canvas"), ("selection", "Selection bounds")]
 ERROR_STYLE = "color: #d04040;"
+PLAIN_FIELDS = ("Plain fields: the server could not be asked what these inputs take. "
+                "Refresh once it is reachable.")
+NO_DOCUMENT = object()  # the history shown is of no document yet
 
 
 class Panel(QWidget):
@@ -52,8 +57,11 @@ class Panel(QWidget):
         self.session = core.HostSession()
         self.jobs = CanvasJobs(self.session)
         self.workflow: core.Workflow | None = None
+        self.path = ""  # the workflow's file, as loaded
         self.converting = ""  # the UI-format workflow being converted
         self.message = ""  # an error found here (no document, a bad value), until Run
+        self.pending_fill: tuple[str, core.Bindings] | None = None  # once that path is open
+        self.history_doc: Any = NO_DOCUMENT
         self._build()
         self.load_workflow(self.settings.workflow, quiet=True)  # also applies the settings
         self.act(lambda: self.session.scan_leftovers(self.settings.credentials(),
@@ -70,13 +78,14 @@ class Panel(QWidget):
         box = QVBoxLayout(server)
         self.backend_box = BackendBox(self.settings, self.save_settings)
         box.addWidget(self.backend_box)
-        form = QFormLayout()
+        form = wrapping_form()
         self.check_button = QPushButton("Check connection")
         self.server_status = _wrapping_label()
         self.output_edit = QLineEdit(self.settings.output_folder)
         self.output_edit.setPlaceholderText(str(self.settings.results_dir()))
         form.addRow("Results", self.output_edit)
-        form.addRow(self.check_button, self.server_status)
+        form.addRow(self.check_button)
+        form.addRow(self.server_status)  # its own row: beside the button it wraps word by word
         box.addLayout(form)
         root.addWidget(server)
         self.machine_box = MachineBox(self.act, self.session)
@@ -93,7 +102,9 @@ class Panel(QWidget):
         self.progress = QProgressBar()
         self.status = _wrapping_label()
         self.preview = QLabel()
-        for widget in (self.progress, self.status, self.preview):
+        self.preview.setMinimumWidth(1)  # its pixmap must not keep a narrowed docker wide
+        self.history_box = HistoryBox(self.run_again, self.use_settings)
+        for widget in (self.progress, self.status, self.preview, self.history_box):
             root.addWidget(widget)
         root.addStretch(1)
         self.output_edit.editingFinished.connect(self.save_settings)
@@ -106,13 +117,20 @@ class Panel(QWidget):
         box = QVBoxLayout(flow)
         row = QHBoxLayout()
         self.workflow_edit = QLineEdit(self.settings.workflow)
-        self.browse_button = QPushButton("…")
-        row.addWidget(self.workflow_edit)
+        self.browse_button = QToolButton()  # a push button's minimum width is too wide here
+        self.browse_button.setText("…")
+        self.browse_button.setToolTip("Choose a workflow: API or UI format, or a ComfyUI image")
+        row.addWidget(self.workflow_edit, 1)
         row.addWidget(self.browse_button)
         box.addLayout(row)
-        self.form = InputForm()
+        self.form = InputForm(self.report)
+        box.addLayout(self._workflow_tools())
+        self.types_note = _wrapping_label()
+        self.types_note.setText(PLAIN_FIELDS)
+        self.types_note.setVisible(False)  # shown when the server could not be asked
+        box.addWidget(self.types_note)
         box.addWidget(self.form)
-        self.source_combo = QComboBox()
+        self.source_combo = short_combo()
         for key, label in SOURCES:
             self.source_combo.addItem(label, key)
         self.source_combo.setCurrentIndex(max(0, self.source_combo.findData(self.settings.source)))
@@ -123,6 +141,21 @@ class Panel(QWidget):
         self.browse_button.clicked.connect(self.browse)
         self.source_combo.currentIndexChanged.connect(self.save_settings)
         return flow
+
+    def _workflow_tools(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip("Ask the server again what the inputs take (its "
+                                       "models, samplers, ranges), and read the file again")
+        self.customize_button = QPushButton("Customize")
+        self.customize_button.setCheckable(True)
+        self.customize_button.setToolTip("Choose the inputs shown on top, their labels and "
+                                         "order; kept for this workflow")
+        row.addWidget(self.refresh_button)
+        row.addWidget(self.customize_button)
+        self.refresh_button.clicked.connect(lambda _=False: self.refresh_types())
+        self.customize_button.toggled.connect(self.form.customize)
+        return row
 
     # ---- settings and workflow ----
     def save_settings(self) -> None:
@@ -141,21 +174,39 @@ class Panel(QWidget):
         if path:
             self.load_workflow(path)
 
-    def load_workflow(self, path: str, quiet: bool = False) -> None:
-        """API format at once; a UI-format file or a ComfyUI image once the session has
-        converted it with the server's node definitions (WorkflowOpened)."""
-        self.workflow = None
+    def load_workflow(self, path: str, quiet: bool = False, refresh: bool = False) -> None:
+        """API format at once with plain fields; a UI-format file or a ComfyUI image once
+        the session has converted it. Either way, with a ComfyUI server, the fields are typed
+        when WorkflowOpened brings the server's answer (`refresh`: asked again)."""
+        same = path == self.path
         self.workflow_edit.setText(path)
-        self.save_settings()  # the back end that converts
+        self.save_settings()  # the back end that converts and types
+        workflow, asking = None, False
         try:
-            self.workflow = self.session.open_workflow(path) if path else None
+            before = self.session.converting
+            workflow = self.session.open_workflow(path, refresh=refresh) if path else None
+            asking = self.session.converting > before  # WorkflowOpened will follow
             self.settings.workflow = path
-            self.converting = path if path and self.workflow is None else ""
         except core.ComfyRelayError as exc:
             if not quiet:
                 self.message = str(exc)
-        self.form.set_workflow(self.workflow)
+        self.path, self.workflow = path, workflow
+        self.converting = path if asking and workflow is None else ""
+        self.types_note.setVisible(False)  # until the server's answer says otherwise
+        if workflow is not None or not same or not asking:
+            self.form.set_workflow(workflow, path)  # the same file keeps the values set
+        self._fill_pending()
         self.save_settings()
+
+    def refresh_types(self) -> None:
+        """The Refresh button: the file and the server's node definitions read again."""
+        self.message = ""
+        self.load_workflow(self.workflow_edit.text().strip() or self.path, refresh=True)
+        self.refresh()
+
+    def report(self, message: str) -> None:
+        self.message = message
+        self.refresh()
 
     # ---- actions ----
     def act(self, action: Callable[[], object]) -> None:
@@ -192,31 +243,117 @@ class Panel(QWidget):
             self.message = ("Wait: the workflow is being converted." if self.converting
                             else "Choose a workflow first.")
         else:
-            workflow, out_dir = self.workflow, self.settings.results_dir()
-            use_selection = self.source_combo.currentData() == "selection"
-            self.save_settings()
-            self.act(lambda: self.jobs.run(doc, workflow, self.form.bindings(), use_selection,
-                                           out_dir))
+            self._start(doc, self.workflow, self.form.bindings(for_run=True), self.path,
+                        from_fields=True)
         self.refresh()
+
+    def run_again(self, record: core.RunRecord) -> None:
+        """The run's workflow with its values and seed, on the active document's canvas."""
+        self.message = ""
+        doc = self.document()
+        workflow = self._workflow_of(record)
+        if doc is None:
+            self.message = "Open a document first."
+        elif workflow is None:
+            self.message = self.message or (
+                f"Open {record.workflow_name} first ({record.workflow_path}): a UI-format "
+                f"workflow is converted by the server before it runs.")
+        else:
+            self._start(doc, workflow, core.bindings_for_rerun(record), record.workflow_path)
+        self.refresh()
+
+    def _workflow_of(self, record: core.RunRecord) -> core.Workflow | None:
+        """The run's workflow from its file, as it is now (no network)."""
+        if not record.workflow_path:
+            self.message = f"The run of {record.workflow_name} did not keep its file's path."
+            return None
+        try:
+            return self.session.workflow(record.workflow_path)
+        except core.ComfyRelayError as exc:  # moved or deleted
+            self.message = str(exc)
+            return None
+
+    def _start(self, doc: Any, workflow: core.Workflow, bindings: core.Bindings, path: str,
+               from_fields: bool = False) -> None:
+        """Check the values (the server's rules, when known) and send the canvas; a value it
+        would refuse stops it here, flagged in its field when it came from the fields."""
+        self.save_settings()
+        use_selection = self.source_combo.currentData() == "selection"
+        try:
+            self.jobs.run(doc, workflow, bindings, use_selection, self.settings.results_dir(),
+                          workflow_path=path)
+        except core.InvalidValues as exc:
+            self.message = str(exc)
+            if from_fields:
+                self.form.flag(exc.problems)
+            return
+        except (core.ComfyRelayError, ValueError) as exc:  # pydantic errors are ValueErrors
+            self.message = str(exc)
+            return
+        if from_fields:
+            self.form.show_seeds(bindings)  # the seed this run uses
+
+    def use_settings(self, record: core.RunRecord) -> None:
+        """The run's values and seed into the fields (its workflow loaded if need be)."""
+        self.message = ""
+        self.pending_fill = (record.workflow_path, core.bindings_for_rerun(record))
+        if record.workflow_path != self.path:
+            self.load_workflow(record.workflow_path)
+        self._fill_pending()
+        self.refresh()
+
+    def _fill_pending(self) -> None:
+        """Fill the fields once the workflow they belong to is shown."""
+        if self.pending_fill is None or self.form.workflow is None:
+            return
+        path, bindings = self.pending_fill
+        if path == self.form.path:
+            self.pending_fill = None
+            self.form.fill(bindings)
 
     def close_session(self) -> None:
         """Krita quits: close the back end now (a machine launched here is stopped)."""
         self.timer.stop()
         self.jobs.close()
+        self.history_box.shutdown()
 
     # ---- the pump and the view ----
     def pump(self) -> None:
         self.jobs.pump(self.on_event)
         while self.jobs.errors:
             self.message = self.jobs.errors.pop(0)
+        if self.history_box.loading:
+            self.history_box.pump()
+        self.follow_document()
         self.refresh()
 
     def on_event(self, event: core.HostEvent) -> None:
         if isinstance(event, core.JobPreview):
             self.show_preview(event.data)
-        elif isinstance(event, core.WorkflowOpened) and event.path == self.converting:
-            self.workflow, self.converting = event.workflow, ""
-            self.form.set_workflow(self.workflow)
+        elif isinstance(event, core.WorkflowOpened) and event.path == self.path:
+            self.opened(event)
+        elif isinstance(event, core.RunEnded) and event.record is not None:
+            target = getattr(event.run.data, "doc", None)
+            if target is not None and _same(target, self.history_doc):
+                self.follow_document(force=True)  # its history has the run now
+
+    def opened(self, event: core.WorkflowOpened) -> None:
+        """The server's answer: the converted workflow, its inputs typed (or plain)."""
+        self.converting = ""
+        if event.workflow is None:
+            return  # the session shows event.error
+        self.workflow = event.workflow
+        self.form.set_workflow(event.workflow, event.path, event.inputs)
+        self.types_note.setVisible(not event.typed)
+        self._fill_pending()
+
+    def follow_document(self, force: bool = False) -> None:
+        """Show the history of the active document (another one, or the same one grown)."""
+        doc = self.document()
+        if force or not _same(doc, self.history_doc):
+            self.history_doc = doc
+            shown = doc is not None and is_open(doc)
+            self.history_box.show_history(read_history(doc) if shown else core.RunHistory())
 
     def refresh(self) -> None:
         view = self.session.view
@@ -236,6 +373,7 @@ class Panel(QWidget):
         _show(self.status, error or f"{view.status}{step}", ERROR_STYLE if error else "")
         self.machine_box.refresh(view)
         self.leftover_box.refresh(view)
+        self.history_box.refresh_buttons(view.can_run)
 
     def show_preview(self, data: bytes) -> None:
         pixmap = QPixmap()
@@ -244,9 +382,16 @@ class Panel(QWidget):
             self.preview.setPixmap(pixmap.scaled(width, width, KEEP_ASPECT, SMOOTH))
 
 
+def _same(doc: Any, other: Any) -> bool:
+    """Krita hands out a new wrapper for a document on each call: compare what they wrap."""
+    if doc is None or other is None or other is NO_DOCUMENT:
+        return doc is other
+    return bool(doc == other)
+
+
 def _connection(view: core.View) -> str:
-    said = {True: "Connected: ", False: "Cannot connect: ", None: ""}[view.connected]
-    return f"{said}{view.connection}"
+    """The check's answer; a success says "Connected to ..." itself."""
+    return f"Cannot connect: {view.connection}" if view.connected is False else view.connection
 
 
 def _wrapping_label() -> QLabel:

@@ -20,7 +20,11 @@ Qt = QtCore.Qt
 QBuffer = QtCore.QBuffer
 QByteArray = QtCore.QByteArray
 QIODevice = QtCore.QIODevice
+QSize = QtCore.QSize
 QTimer = QtCore.QTimer
+QUrl = QtCore.QUrl
+QDesktopServices = QtGui.QDesktopServices
+QIcon = QtGui.QIcon
 QImage: TypeAlias = QtGui.QImage
 QImageReader = QtGui.QImageReader
 QPixmap = QtGui.QPixmap
@@ -30,15 +34,20 @@ QComboBox = QtWidgets.QComboBox
 QDoubleSpinBox = QtWidgets.QDoubleSpinBox
 QFileDialog = QtWidgets.QFileDialog
 QFormLayout = QtWidgets.QFormLayout
+QGridLayout = QtWidgets.QGridLayout
 QGroupBox = QtWidgets.QGroupBox
 QHBoxLayout = QtWidgets.QHBoxLayout
 QLabel = QtWidgets.QLabel
 QLineEdit = QtWidgets.QLineEdit
+QListWidget = QtWidgets.QListWidget
+QListWidgetItem = QtWidgets.QListWidgetItem
 QPlainTextEdit = QtWidgets.QPlainTextEdit
 QProgressBar = QtWidgets.QProgressBar
 QPushButton = QtWidgets.QPushButton
 QScrollArea = QtWidgets.QScrollArea
+QSlider = QtWidgets.QSlider
 QSpinBox = QtWidgets.QSpinBox
+QToolButton = QtWidgets.QToolButton
 QVBoxLayout = QtWidgets.QVBoxLayout
 QWidget: TypeAlias = QtWidgets.QWidget
 
@@ -50,6 +59,14 @@ IGNORE_ASPECT = Qt.AspectRatioMode.IgnoreAspectRatio
 KEEP_ASPECT = Qt.AspectRatioMode.KeepAspectRatio
 WRITE_ONLY = QIODevice.OpenModeFlag.WriteOnly
 PASSWORD = QLineEdit.EchoMode.Password
+HORIZONTAL = Qt.Orientation.Horizontal
+SCROLL_OFF = Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+USER_ROLE = Qt.ItemDataRole.UserRole
+RIGHT_ARROW = Qt.ArrowType.RightArrow
+DOWN_ARROW = Qt.ArrowType.DownArrow
+TEXT_BESIDE_ICON = Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+WRAP_LONG_ROWS = QFormLayout.RowWrapPolicy.WrapLongRows
+SHORT_COMBO = QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
 
 
 def image_bytes(image: QImage) -> bytes:

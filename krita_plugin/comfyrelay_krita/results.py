@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .animation import add_animated_layer, extract_frames
+from .animation import Frames, add_frame_layers, extract_frames
 from .core import core
+from .history import add_record
 from .layers import add_result_layer, unique_name
 from .pixels import Rect, load_image, png_bytes, read_region, source_rect
 
@@ -54,12 +55,14 @@ class CanvasJobs:
         self._decoding: list[_Decoding] = []
 
     def run(self, doc: Any, workflow: core.Workflow, bindings: core.Bindings,
-            use_selection: bool, out_dir: Path) -> str:
+            use_selection: bool, out_dir: Path, workflow_path: str = "") -> str:
         """Send the canvas (or the selection's bounds) through `workflow`; return the job id.
 
         Result files are kept in out_dir: the layers hold the pixels, the files are the backup.
+        Raises InvalidValues, before any pixel is read, for values the server would refuse.
+        The run's history entry goes into `doc` (with `workflow_path`, to run it again).
         """
-        workflow.check(bindings)
+        self.session.check_values(workflow, bindings)
         rect = source_rect(doc, use_selection)
         image = None  # a text-to-image workflow: nothing to upload
         if workflow.media_nodes():
@@ -67,8 +70,9 @@ class CanvasJobs:
             # Encoding takes seconds at 4K: the runner's thread does it when it sends the job.
             image = core.InputFile("krita.png", make=lambda: png_bytes(pixels))
         whole = rect == Rect(0, 0, doc.width(), doc.height())
-        run = self.session.start_run(workflow.name, data=Target(doc, rect, not whole,
-                                                                  workflow.name))
+        target = Target(doc, rect, not whole, workflow.name)
+        run = self.session.start_run(workflow.name, data=target, workflow_path=workflow_path,
+                                     bindings=bindings)
         job = core.Job(workflow, out_dir, bindings, image, label=workflow.name)
         return self.session.submit(run, job)
 
@@ -84,6 +88,9 @@ class CanvasJobs:
         self.session.pump(on_event)
 
     def handle(self, event: core.HostEvent) -> None:
+        if isinstance(event, core.RunEnded):
+            self._record(event)
+            return
         run = self.session.run
         target = run.data if run is not None else None
         if not isinstance(target, Target):
@@ -92,7 +99,7 @@ class CanvasJobs:
             target.seed = event.seed
         elif isinstance(event, core.JobOutput) and event.kind in ("image", "video"):
             work: Future[Any]
-            if event.kind == "video":  # an animated layer, its frames read off this thread
+            if event.kind == "video":  # a layer per frame, the frames read off this thread
                 folder = event.path.with_name(f"{event.path.stem}_frames")
                 work = self._decoder.submit(extract_frames, event.path, folder)
             else:  # a selection's result is fitted to it; a whole canvas keeps its own size
@@ -100,6 +107,17 @@ class CanvasJobs:
                 work = self._decoder.submit(load_image, event.path, size)
             self.session.hold(event.job_id)
             self._decoding.append(_Decoding(event.job_id, target, event.path, work))
+
+    def _record(self, ended: core.RunEnded) -> None:
+        """The run's history entry goes into the document its results went to."""
+        target = ended.run.data
+        if ended.record is None or not isinstance(target, Target):
+            return
+        if not is_open(target.doc):
+            self.errors.append(f"{ended.run.label}: its document was closed, so this run is "
+                               f"not in its history; the files are in the output folder.")
+            return
+        add_record(target.doc, ended.record)
 
     @property
     def busy(self) -> bool:
@@ -122,19 +140,20 @@ class CanvasJobs:
             self._add_layer(done.target, done.path, image)
 
     def _add_layer(self, target: Target, path: Path, decoded: Any) -> None:
-        """A decoded image becomes a layer; a video's frames an animated layer."""
+        """A decoded image becomes a layer; a video's frames a group of layers."""
         if not is_open(target.doc):
             self.errors.append(f"{path.name}: its document was closed; the file is in "
                                f"{path.parent}.")
             return
         base = target.name if target.seed is None else f"{target.name} · seed {target.seed}"
         name = unique_name(target.doc, base)
-        if isinstance(decoded, list):
-            try:
-                target.last_layer = add_animated_layer(target.doc, decoded, name)
-            except ValueError as exc:
-                self.errors.append(str(exc))
-                return
+        if isinstance(decoded, Frames):
+            at = Rect(target.rect.x, target.rect.y, 0, 0)
+            target.last_layer = add_frame_layers(target.doc, decoded, name, at,
+                                                 target.last_layer)
+            if decoded.more:
+                self.errors.append(f"{path.name}: {decoded.more} more frame(s) are in the "
+                                   f"file only, in {path.parent}.")
         else:
             at = Rect(target.rect.x, target.rect.y, decoded.width(), decoded.height())
             target.last_layer = add_result_layer(target.doc, decoded, name, at,

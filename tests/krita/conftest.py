@@ -69,16 +69,17 @@ def kritarunner_environ(data: Path, io: Path, scripts: Path,
 
 @pytest.fixture
 def run_krita(krita_data: Path, tmp_path: Path) -> RunKrita:
-    """run_krita(function, env={...}, **payload) -> the dict the function reported."""
+    """run_krita(function, env={...}, script=..., **payload) -> the dict the function
+    reported. `script` is the module in scripts/ that holds `function`."""
 
     def run(function: str, timeout: float = 180, env: dict[str, str | None] | None = None,
-            **payload: Any) -> dict[str, Any]:
+            script: str = "krita_checks", **payload: Any) -> dict[str, Any]:
         io = tmp_path / f"krita-{function}"
         io.mkdir()
         out = io / "result.json"
         (io / "in.json").write_text(json.dumps({**payload, "out": str(out)}))
         environ = kritarunner_environ(krita_data, io, SCRIPTS, env)
-        command = [str(KRITARUNNER), "-s", "krita_checks", "-f", function]
+        command = [str(KRITARUNNER), "-s", script, "-f", function]
         proc = subprocess.run(command, env=environ, capture_output=True, text=True, timeout=timeout)
         if not out.exists():
             log = (proc.stdout + proc.stderr)[-4000:]

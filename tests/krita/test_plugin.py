@@ -116,3 +116,22 @@ def test_docker_names_the_failing_node(run_krita: RunKrita, server, tmp_path: Pa
 def test_docker_lists_the_workflow_inputs(run_krita: RunKrita, server) -> None:
     r = run_krita("docker", url=server.url, workflow=INVERT, width=W, height=H)
     assert r["inputs"] == ["3.filename_prefix"]  # the loader's image is the canvas
+
+
+def test_a_video_result_becomes_a_group_with_a_layer_per_frame(
+    run_krita: RunKrita, server, tmp_path: Path
+) -> None:
+    graph = workflows.invert().graph  # the canvas, inverted, as a one-frame clip
+    graph["5"] = {"class_type": "CreateVideo", "inputs": {"images": ["2", 0], "fps": 8.0}}
+    graph["3"] = {"class_type": "SaveVideo",
+                  "inputs": {"video": ["5", 0], "filename_prefix": "clip", "format": "mp4",
+                             "codec": "h264"}}
+    clip = tmp_path / "clip_api.json"
+    clip.write_text(json.dumps(graph))
+    r = run_krita("flow", url=server.url, workflow=str(clip), width=W, height=H)
+    assert r["finished"] and r["errors"] == [], r["errors"]
+    assert r["layers"] == ["clip_api", "Background"] and r["children"] == ["frame 1"]
+    pixels = base64.b64decode(r["pixels"])  # frame 1, through a lossy H.264 file
+    want = [255 - v for y in range(H) for x in range(W) for v in pattern(x, y)[:3]]
+    got = [v for i in range(0, len(pixels), 4) for v in pixels[i : i + 3]]
+    assert sum(abs(a - b) for a, b in zip(got, want, strict=True)) / len(want) < 12

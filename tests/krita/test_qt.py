@@ -31,3 +31,9 @@ def test_docker_widgets_build_and_work(binding: str, krita_data: Path, tmp_path:
     assert "ComfyICU API key is missing" in r["problem"]  # said at once, nothing sent
     assert r["status"] == "Open a document first."
     assert r["stored_backend"] == "comfyicu"
+    assert r["classes"] == {"1.seed": "SeedField", "1.steps": "NumberField",
+                            "1.denoise": "NumberField", "1.sampler_name": "ChoiceField",
+                            "1.tiled": "BoolField", "1.notes": "TextField"}
+    assert r["flagged"] == ["1.sampler_name", "1.steps"]  # not listed; below the minimum
+    assert r["denoise"] == 0.8 and r["next_seed"] == 6  # the slider; increment
+    assert r["app_labels"] == ["Node: steps"]

@@ -92,9 +92,12 @@ def describe(doc: Any) -> dict[str, Any]:
     doc.waitForDone()
     nodes = [n for n in doc.rootNode().childNodes() if not n.type().endswith("mask")]
     top = nodes[-1]
+    if top.type() == "grouplayer":  # a video's frames: the first frame's layer
+        top = top.childNodes()[-1]
     bounds = top.bounds()
     pixels = bytes(top.pixelData(0, 0, doc.width(), doc.height()))
     return {
+        "children": [n.name() for n in reversed(nodes[-1].childNodes())],  # a video's frames
         "layers": [n.name() for n in reversed(nodes)],
         "active": doc.activeNode().name() if doc.activeNode() else None,
         "bounds": [bounds.x(), bounds.y(), bounds.width(), bounds.height()],
@@ -197,7 +200,7 @@ def docker() -> dict[str, Any]:
         "server_status": panel.server_status.text(),
         "progress": panel.progress.value(),
         "cancel_enabled": panel.cancel_button.isEnabled(),
-        "inputs": sorted(panel.form.readers),
+        "inputs": sorted(panel.form.fields),
         "stored_url": krita.readSetting("ComfyRelay", "url", ""),
         "stored_token": krita.readSetting("ComfyRelay", "token", ""),
         "kra": kra,

@@ -33,7 +33,7 @@ def check(binding: str) -> dict[str, Any]:
     from comfyrelay_krita import qt
     from comfyrelay_krita.panel import Panel
 
-    app = qt.QApplication.instance() or qt.QApplication([])
+    app = qt.QApplication.instance() or qt.QApplication([])  # before any widget
     krita = StandInKrita()
     panel = Panel(krita)
     panel.resize(300, 900)
@@ -55,14 +55,55 @@ def check(binding: str) -> dict[str, Any]:
         "problem": panel.server_status.text(),
         "status": panel.status.text(),
         "stored_backend": krita.settings.get(("ComfyRelay", "backend")),
+        **typed_form(panel, app),
     }
     panel.close_session()
     return result
 
 
+TYPES: dict[str, dict[str, Any]] = {
+    "seed": {"type": "INT", "min": 0, "max": 2**64 - 1, "control": True},
+    "steps": {"type": "INT", "min": 1, "max": 10000},
+    "denoise": {"type": "FLOAT", "min": 0.0, "max": 1.0, "step": 0.01},
+    "sampler_name": {"type": "COMBO", "choices": ["euler", "dpmpp_2m"]},
+    "tiled": {"type": "BOOLEAN"},
+    "notes": {"type": "STRING", "multiline": True},
+}
+
+
+def typed_form(panel: Any, app: Any) -> dict[str, Any]:
+    """The form's typed fields, flags, slider, seed control and Customize, on this binding."""
+    from comfyrelay_krita.core import core
+
+    inputs = {"seed": 5, "steps": 0, "denoise": 0.5, "sampler_name": "eulr", "tiled": True,
+              "notes": "a\nb"}
+    graph = {"1": {"class_type": "Node", "inputs": inputs},
+             "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+    workflow = core.Workflow(graph, "typed")
+    typed = [i.model_copy(update=TYPES[i.name]) for i in workflow.inputs()]
+    form = panel.form
+    form.set_workflow(workflow, str(Path(os.environ["COMFYRELAY_CONFIG_DIR"]) / "typed.json"),
+                      typed)
+    app.processEvents()
+    form.fields["1.denoise"].slider.setValue(80)  # the slider moves the spin box
+    form.seed_field.set_control("increment")
+    bindings = form.bindings(for_run=True)
+    panel.customize_button.click()
+    form.editor.rows["1.steps"].check.click()
+    app.processEvents()
+    return {
+        "classes": {k: type(f).__name__ for k, f in form.fields.items()},
+        "flagged": sorted(k for k, f in form.fields.items() if f.problem),
+        "denoise": form.fields["1.denoise"].value(),
+        "next_seed": bindings.seed,
+        "app_labels": form.shown_labels(),
+    }
+
+
 def main() -> None:
     pykrita, binding, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    os.environ["COMFYRELAY_CONFIG_DIR"] = str(out.parent / "comfyrelay")  # the app views
     other = "PyQt5" if binding == "PyQt6" else "PyQt6"
     sys.modules[other] = None  # type: ignore[assignment]  # blocked: import fails
     sys.path.insert(0, pykrita)

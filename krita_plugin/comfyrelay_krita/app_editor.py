@@ -1,0 +1,81 @@
+"""Customize: which inputs a workflow's app shows, in what order, under which labels.
+
+One row per input the form can show: a checkbox (in the app), the label (its own, or the
+default as a placeholder) and ↑ / ↓ to move it within the app. Every change is handed to
+`changed` as a new AppView; the form saves it and rebuilds (this editor included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .core import core
+from .qt import QCheckBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget
+
+MARGIN = 2
+
+
+class AppEditor(QWidget):
+    def __init__(self, app: core.AppView, items: list[core.WorkflowInput],
+                 changed: Callable[[core.AppView], None]) -> None:
+        super().__init__()
+        self.app, self.changed = app, changed
+        self.rows: dict[str, AppRow] = {}
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        hint = QLabel("Tick the inputs to show on top, rename them, and order them with ↑ ↓.")
+        hint.setWordWrap(True)
+        box.addWidget(hint)
+        layout = core.arrange(items, app)
+        shown = {entry.input.key: entry.input for entry in layout.shown}
+        for item in [*shown.values(), *layout.others]:
+            label = next((f.label for f in app.fields if f.key == item.key), "")
+            self.rows[item.key] = AppRow(self, item, item.key in shown, label)
+            box.addWidget(self.rows[item.key])
+
+    def toggle(self, key: str, shown: bool) -> None:
+        label = self.rows[key].label.text().strip()
+        self.changed(self.app.with_field(key, label) if shown else self.app.without(key))
+
+    def relabel(self, key: str, label: str) -> None:
+        """Also called when the edit merely loses focus: only a new label is a change."""
+        old = next((f.label for f in self.app.fields if f.key == key), None)
+        if old is not None and old != label.strip():
+            self.app = self.app.with_field(key, label.strip())
+            self.changed(self.app)
+
+    def move_field(self, key: str, offset: int) -> None:
+        self.changed(self.app.moved(key, offset))
+
+
+class AppRow(QWidget):
+    """The input's name, then: [✓] [label] [↑] [↓]."""
+
+    def __init__(self, editor: AppEditor, item: core.WorkflowInput, shown: bool,
+                 label: str) -> None:
+        super().__init__()
+        key = item.key
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, MARGIN, 0, MARGIN)
+        name = QLabel(f"{item.node_title}: {item.name}")
+        name.setWordWrap(True)  # a long node title must not widen the docker
+        box.addWidget(name)
+        line = QHBoxLayout()
+        self.check = QCheckBox()
+        self.check.setChecked(shown)
+        self.check.setToolTip("Show this input in the app, above “All inputs”")
+        self.label = QLineEdit(label)
+        self.label.setPlaceholderText(f"{item.node_title}: {item.name}")
+        self.label.setEnabled(shown)
+        self.up, self.down = QToolButton(), QToolButton()
+        self.up.setText("↑")
+        self.down.setText("↓")
+        for widget in (self.check, self.label, self.up, self.down):
+            line.addWidget(widget, 1 if widget is self.label else 0)
+        for button in (self.up, self.down):
+            button.setEnabled(shown)
+        box.addLayout(line)
+        self.check.toggled.connect(lambda on: editor.toggle(key, on))
+        self.label.editingFinished.connect(lambda: editor.relabel(key, self.label.text()))
+        self.up.clicked.connect(lambda _=False: editor.move_field(key, -1))
+        self.down.clicked.connect(lambda _=False: editor.move_field(key, 1))

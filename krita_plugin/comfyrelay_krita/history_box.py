@@ -1,0 +1,188 @@
+"""The docker's history of the active document's runs, newest first, with thumbnails of
+their result files and "Run again", "Use these settings", "Show files".
+
+Thumbnails are read and scaled on a thread (QImage is thread-safe; a 4K PNG takes ~0.3 s),
+and become icons in pump(), on the Qt main thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from .core import core
+from .qt import (
+    KEEP_ASPECT,
+    SCROLL_OFF,
+    USER_ROLE,
+    QDesktopServices,
+    QGridLayout,
+    QGroupBox,
+    QIcon,
+    QImage,
+    QImageReader,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPixmap,
+    QPushButton,
+    QSize,
+    QUrl,
+    QVBoxLayout,
+)
+
+THUMB = 56  # px: the icon's side
+SHOWN_ROWS = 3  # runs in view at once; more scroll within the list
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+Action = Callable[[core.RunRecord], None]
+
+
+class HistoryBox(QGroupBox):
+    """Owned by the Qt main thread. `run_again` and `use` get the chosen run."""
+
+    def __init__(self, run_again: Action, use: Action) -> None:
+        super().__init__("History")
+        self.records: dict[str, core.RunRecord] = {}
+        self.open_url: Callable[[QUrl], object] = QDesktopServices.openUrl  # tests replace it
+        self.list = QListWidget()
+        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.setWordWrap(False)  # short lines, elided when narrow; the tooltip has all
+        self.list.setHorizontalScrollBarPolicy(SCROLL_OFF)
+        self.empty = QLabel("Runs on this document are listed here, and kept in its .kra.")
+        self.empty.setWordWrap(True)
+        self.run_again_button = QPushButton("Run again")
+        self.use_button = QPushButton("Use these settings")
+        self.files_button = QPushButton("Show files")
+        self.run_again_button.setToolTip("The same workflow, values and seed, on the active "
+                                         "document's canvas")
+        self.use_button.setToolTip("Put this run's values and seed in the fields")
+        self._layout()
+        self._thumbs: dict[str, QImage | None] = {}
+        self._loading: dict[str, Future[QImage | None]] = {}
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="comfyrelay-thumbs")
+        self.run_again_button.clicked.connect(lambda _=False: self._act(run_again))
+        self.use_button.clicked.connect(lambda _=False: self._act(use))
+        self.files_button.clicked.connect(lambda _=False: self._act(self.show_files))
+        self.list.currentRowChanged.connect(lambda _=0: self.refresh_buttons())
+
+    def _layout(self) -> None:
+        box = QVBoxLayout(self)
+        box.addWidget(self.empty)
+        box.addWidget(self.list)
+        buttons = QGridLayout()  # two rows: three buttons side by side overflow a docker
+        buttons.addWidget(self.run_again_button, 0, 0)
+        buttons.addWidget(self.files_button, 0, 1)
+        buttons.addWidget(self.use_button, 1, 0, 1, 2)
+        box.addLayout(buttons)
+
+    # ---- contents ----
+    def show_history(self, history: core.RunHistory) -> None:
+        """List `history` newest first, the newest chosen."""
+        self.list.clear()
+        self.records = {r.id: r for r in history.runs}
+        for record in reversed(history.runs):
+            self.list.addItem(self._item(record))
+        self.list.setCurrentRow(0 if history.runs else -1)
+        self.empty.setVisible(not history.runs)
+        self.list.setVisible(bool(history.runs))
+        self._fit_height()
+        self.refresh_buttons()
+
+    def _fit_height(self) -> None:
+        """As tall as its runs, up to SHOWN_ROWS: no empty list below one run."""
+        rows = range(min(self.list.count(), SHOWN_ROWS))
+        height = sum(max(self.list.sizeHintForRow(row), THUMB + 4) for row in rows)
+        self.list.setFixedHeight(height + 2 * self.list.frameWidth() + 4)
+
+    def _item(self, record: core.RunRecord) -> QListWidgetItem:
+        item = QListWidgetItem(describe(record))
+        item.setData(USER_ROLE, record.id)
+        item.setToolTip("\n".join([record.describe(), *record.outputs]))
+        image = thumbnail_file(record)
+        if image:
+            self._want(image)
+            thumb = self._thumbs.get(image)
+            if thumb is not None:
+                item.setIcon(QIcon(QPixmap.fromImage(thumb)))
+        return item
+
+    def _want(self, path: str) -> None:
+        if path not in self._thumbs and path not in self._loading:
+            self._loading[path] = self._reader.submit(read_thumbnail, path, THUMB)
+
+    def pump(self) -> None:
+        """Thumbnails read so far become the icons of their runs."""
+        for path, future in list(self._loading.items()):
+            if not future.done():
+                continue
+            del self._loading[path]
+            self._thumbs[path] = future.result() if future.exception() is None else None
+            self._set_icons(path)
+
+    def _set_icons(self, path: str) -> None:
+        thumb = self._thumbs.get(path)
+        if thumb is None:
+            return
+        icon = QIcon(QPixmap.fromImage(thumb))
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            record = self.records.get(str(item.data(USER_ROLE))) if item else None
+            if item is not None and record is not None and thumbnail_file(record) == path:
+                item.setIcon(icon)
+
+    @property
+    def loading(self) -> bool:
+        return bool(self._loading)
+
+    # ---- actions ----
+    def selected(self) -> core.RunRecord | None:
+        item = self.list.currentItem()
+        return self.records.get(str(item.data(USER_ROLE))) if item is not None else None
+
+    def refresh_buttons(self, can_run: bool = True) -> None:
+        record = self.selected()
+        self.run_again_button.setEnabled(record is not None and can_run)
+        self.use_button.setEnabled(record is not None)
+        self.files_button.setEnabled(record is not None and bool(record.outputs))
+
+    def _act(self, action: Action) -> None:
+        record = self.selected()
+        if record is not None:
+            action(record)
+
+    def show_files(self, record: core.RunRecord) -> None:
+        """The folder of the run's result files, in the system's file manager."""
+        if record.outputs:
+            self.open_url(QUrl.fromLocalFile(str(Path(record.outputs[0]).parent)))
+
+    def shutdown(self) -> None:
+        self._reader.shutdown(wait=False, cancel_futures=True)
+
+
+def describe(record: core.RunRecord) -> str:
+    """Short lines (a docker is narrow): what, when, which seed, on what."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.started_at))
+    seed = f"seed {record.seed}" if record.seed is not None else ""
+    where = " ".join(p for p in (record.backend, record.server_version) if p)
+    cost = f"cost {record.cost:.2f}" if record.cost is not None else ""
+    lines = [record.workflow_name, f"{when} · {record.seconds:.1f} s",
+             " · ".join(p for p in (seed, cost) if p), where]
+    return "\n".join(line for line in lines if line)
+
+
+def thumbnail_file(record: core.RunRecord) -> str:
+    """The run's first image file, if it has one."""
+    return next((p for p in record.outputs if Path(p).suffix.lower() in IMAGE_SUFFIXES), "")
+
+
+def read_thumbnail(path: str, side: int) -> QImage | None:
+    """The image scaled to fit side × side (a reader thread); None when it cannot be read
+    (moved, deleted)."""
+    reader = QImageReader(path)
+    size = reader.size()
+    if size.isValid():
+        reader.setScaledSize(size.scaled(side, side, KEEP_ASPECT))
+    image = reader.read()
+    return None if image.isNull() else image
