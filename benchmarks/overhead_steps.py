@@ -25,26 +25,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import statistics
 import tempfile
 import time
-import urllib.parse
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import requests
-import websocket
 from comfyrelay import ComfyUIBackend, InputFile, Job, JobRunner, Workflow
 from comfyrelay.jobs import events as ev
 
 from tests.imaging import gradient_png
 from tests.paths import WORKFLOWS
 
+from . import seed_flow
 from .serve import server
 from .table import Row, render, row
 
@@ -133,42 +129,7 @@ def seed_steps(url: str, graph: dict[str, Any], image: Path, out: Path) -> Steps
         clock = now
 
     begin = clock
-    with image.open("rb") as f:
-        files = [("image", (image.name, f, "application/octet-stream"))]
-        uploaded = requests.post(f"{url}/upload/image", data={"overwrite": "true"},
-                                 files=files, timeout=30).json()
-    graph = json.loads(json.dumps(graph))
-    graph["1"]["inputs"]["image"] = uploaded["name"]
-    lap("upload")
-    client_id = str(uuid.uuid4())
-    ws = websocket.WebSocket()
-    ws.connect(f"ws://{url.split('://', 1)[1]}/ws?clientId={client_id}", timeout=30)
-    lap("socket connect")
-    try:
-        queued = requests.post(f"{url}/prompt", json={"prompt": graph, "client_id": client_id},
-                               timeout=30).json()
-        prompt_id = queued["prompt_id"]
-        lap("queue")
-        while True:
-            message = ws.recv()
-            if isinstance(message, str):
-                data = json.loads(message)
-                if data["type"] == "executing" and data["data"]["node"] is None \
-                        and data["data"]["prompt_id"] == prompt_id:
-                    break
-        lap("wait for the end")
-    finally:
-        ws.close()
-    history = requests.get(f"{url}/history/{prompt_id}", timeout=30).json()[prompt_id]
-    lap("history")
-    for node_output in history["outputs"].values():
-        for item in node_output.get("images", []):
-            query = urllib.parse.urlencode(
-                {"filename": item["filename"], "subfolder": item["subfolder"],
-                 "type": item["type"]})
-            data = requests.get(f"{url}/view?{query}", timeout=30).content
-            (out / Path(item["filename"]).name).write_bytes(data)
-    lap("download")
+    seed_flow.run(url, graph, image, out, lap)
     steps["total"] = time.perf_counter() - begin
     return steps
 
