@@ -43,7 +43,7 @@ def make_mp4(path: Path, frames: int = FRAMES, fps: int = 8) -> Path:
         return path
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
-        pytest.skip("making a test video needs PyAV or ffmpeg on the test side")
+        pytest.fail("making a test video needs PyAV or ffmpeg: `bash tests/run.sh` installs both")
     pattern = path.with_name(path.stem + "_%02d.png")
     for n in range(frames):
         frame(n).save(str(pattern) % n)
