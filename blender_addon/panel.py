@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import textwrap
 from typing import TYPE_CHECKING, Any
 
@@ -181,7 +182,7 @@ class ComfyRelayPanel:
 
     def _history(self, layout: bpy.types.UILayout, s: Any) -> None:
         """The runs kept in this .blend, newest first: see, reuse, run again."""
-        runs = core.history_from_json(s.history).runs if s.history else []
+        runs = _runs(s.history)
         if not runs:
             return
         box = layout.box()
@@ -196,6 +197,12 @@ class ComfyRelayPanel:
             for action, symbol in (("RERUN", "PLAY"), ("APPLY", "IMPORT"), ("SHOW", "FILEBROWSER")):
                 op = row.operator("comfyrelay.history", text="", icon=symbol)  # type: ignore[arg-type]
                 op.run_id, op.action = record.id, action  # type: ignore[union-attr]
+
+
+@functools.lru_cache(maxsize=4)
+def _runs(stored: str) -> list[core.RunRecord]:
+    """The history kept in the .blend, parsed once per change, not on every redraw."""
+    return core.history_from_json(stored).runs if stored else []
 
 
 class COMFYRELAY_PT_view3d(ComfyRelayPanel, bpy.types.Panel):

@@ -112,12 +112,14 @@ _thumbnails: Any = None  # bpy.utils.previews collection, made when first needed
 def thumbnail(path: str) -> int:
     """An icon of a result file for the history list (0 when it cannot be read)."""
     global _thumbnails
+    found = _thumbnails.get(path) if _thumbnails is not None else None
+    if found is not None:  # the panel draws often: no file access once loaded
+        return int(found.icon_id)
     if not Path(path).is_file() or Path(path).suffix.lower() not in {".png", ".jpg", ".webp"}:
         return 0
     if _thumbnails is None:
         _thumbnails = bpy.utils.previews.new()
-    found = _thumbnails.get(path) or _thumbnails.load(path, path, "IMAGE")
-    return int(found.icon_id)
+    return int(_thumbnails.load(path, path, "IMAGE").icon_id)
 
 
 def drop_thumbnails() -> None:

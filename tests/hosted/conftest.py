@@ -39,9 +39,14 @@ def isolated(
     monkeypatch.setattr("comfyrelay.runcomfy.api._working_token", {})
     caplog.set_level(logging.DEBUG)
     yield
+    assert_no_secret_logged(caplog, SECRETS)
+
+
+def assert_no_secret_logged(caplog: pytest.LogCaptureFixture, secrets: tuple[str, ...]) -> None:
+    """No secret in any log record (message or traceback), at any level."""
     for record in caplog.records:
         line = record.getMessage() + (record.exc_text or "")
-        for secret in SECRETS:
+        for secret in secrets:
             assert secret not in line, f"a secret leaked into the log: {record.name}"
 
 

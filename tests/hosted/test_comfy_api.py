@@ -38,7 +38,7 @@ from comfyrelay.errors import AuthenticationFailed, ComfyRelayError, RateLimited
 from comfyrelay.jobs import events as ev
 from comfyrelay.net.ratelimit import RetryPolicy, TokenBucket
 
-from tests.hosted.conftest import FAST
+from tests.hosted.conftest import FAST, assert_no_secret_logged
 from tests.imaging import gradient_png, is_inverse
 from tests.paths import ROOT, WORKFLOWS
 from tests.servers.api_proxy import proxy
@@ -60,10 +60,7 @@ def no_env_keys(
     for name in ("COMFY_API_KEY", "COMFY_ORG_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     yield
-    for record in caplog.records:
-        line = record.getMessage() + (record.exc_text or "")
-        for secret in MY_SECRETS:
-            assert secret not in line, f"a key leaked into the log: {record.name}"
+    assert_no_secret_logged(caplog, MY_SECRETS)
 
 
 # ---- the real comfy-api-proxy in front of the ComfyUI test server ----
