@@ -36,11 +36,59 @@ def vendor_core(host_pkg_dir: Path) -> None:
     shutil.copytree(CORE, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
+# ---------------------------------------------------------------- wheels
+
+# The one compiled module the core needs, present once per Python; every other dependency
+# is taken pure-Python (charset-normalizer is compiled only for speed), so one copy serves
+# every Python a host may embed.
+PER_PYTHON = "pydantic_core"
+
+
+def dependency_wheels(cache_name: str, tags: tuple[str, ...], pythons: list[str]) -> list[Path]:
+    """The core's dependencies for one platform and these Pythons, downloaded once into
+    build/wheels/<cache_name>."""
+    cache = BUILD / "wheels" / cache_name
+    requirements = project_meta()["dependencies"]
+    stamp = cache / "requirements.txt"
+    wanted = "\n".join([*requirements, *tags, *pythons])
+    if not (stamp.exists() and stamp.read_text() == wanted):
+        shutil.rmtree(cache, ignore_errors=True)
+        download_wheels(requirements, tags, pythons, cache)
+        stamp.write_text(wanted)
+    return sorted(cache.glob("*.whl"))
+
+
+def download_wheels(
+    requirements: list[str], tags: tuple[str, ...], pythons: list[str], cache: Path
+) -> None:
+    platforms = [arg for tag in tags for arg in ("--platform", tag)]
+    first, *others = pythons
+    resolved = cache / "resolve"
+    pip_download(requirements, resolved, [*platforms, "--python-version", first])
+    for wheel in resolved.glob("*.whl"):
+        name, version = wheel.name.split("-")[:2]
+        if wheel.name.endswith("-none-any.whl") or name == PER_PYTHON:
+            shutil.move(str(wheel), cache / wheel.name)
+        else:  # compiled only for speed (charset-normalizer): take its pure-Python wheel
+            pip_download([f"{name}=={version}"], cache, ["--platform", "any", "--no-deps"])
+    core = next(cache.glob(f"{PER_PYTHON}-*.whl")).name.split("-")[1]
+    for python in others:  # the exact pydantic-core version the one pydantic requires
+        pip_download(
+            [f"{PER_PYTHON}=={core}"], cache, [*platforms, "--python-version", python, "--no-deps"]
+        )
+    shutil.rmtree(resolved)
+
+
 # ---------------------------------------------------------------- Blender
 
 
 BLENDER_SOURCE = ROOT / "blender_addon"
-BLENDER_PYTHON = "3.11"  # Blender 4.2 LTS to 5.0 all embed Python 3.11
+# The Python each Blender release embeds (its release notes; README § Versions). The
+# manifest's range, blender_version_min to blender_version_max, must be exactly these keys.
+BLENDER_PYTHONS: dict[str, str] = {
+    "4.2": "3.11", "4.3": "3.11", "4.4": "3.11", "4.5": "3.11", "5.0": "3.11",
+    "5.1": "3.13", "5.2": "3.13",
+}
 # Blender platform -> pip platform tags. pydantic-core is compiled, so each gets its own zip.
 BLENDER_TARGETS: dict[str, tuple[str, ...]] = {
     "linux-x64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64"),
@@ -51,8 +99,15 @@ BLENDER_TARGETS: dict[str, tuple[str, ...]] = {
 }
 
 
+def blender_pythons() -> list[str]:
+    """Every Python of the Blender releases the manifest admits, oldest first."""
+    return sorted(set(BLENDER_PYTHONS.values()), key=lambda v: tuple(map(int, v.split("."))))
+
+
 def build_blender(dist: Path, targets: list[str] | None = None) -> list[Path]:
-    """One extension zip per platform for Preferences › Get Extensions › Install from Disk."""
+    """One extension zip per platform for Preferences › Get Extensions › Install from Disk.
+    Each carries pydantic-core for every Python in BLENDER_PYTHONS; Blender (4.2 and later)
+    installs only the wheels whose tags match its own Python and platform."""
     version = project_meta()["version"]
     zips = []
     for target in targets or list(BLENDER_TARGETS):
@@ -63,7 +118,8 @@ def build_blender(dist: Path, targets: list[str] | None = None) -> list[Path]:
         )
         vendor_core(stage)
         wheels = []
-        for wheel in blender_wheels(target):
+        tags = BLENDER_TARGETS[target]
+        for wheel in dependency_wheels(f"blender-{target}", tags, blender_pythons()):
             (stage / "wheels").mkdir(exist_ok=True)
             shutil.copy2(wheel, stage / "wheels" / wheel.name)
             wheels.append(f"./wheels/{wheel.name}")
@@ -84,27 +140,19 @@ def blender_manifest(template: str, version: str, target: str, wheels: list[str]
     return text[:at] + added + text[at:]
 
 
-def blender_wheels(target: str) -> list[Path]:
-    """The core's dependencies for one Blender platform, downloaded once."""
-    cache = BUILD / "wheels" / f"blender-{target}"
-    requirements = project_meta()["dependencies"]
-    stamp = cache / "requirements.txt"
-    wanted = "\n".join([*requirements, BLENDER_PYTHON])
-    if not (stamp.exists() and stamp.read_text() == wanted):
-        shutil.rmtree(cache, ignore_errors=True)
-        platforms = [arg for tag in BLENDER_TARGETS[target] for arg in ("--platform", tag)]
-        pip_download(requirements, cache, [*platforms, "--python-version", BLENDER_PYTHON])
-        stamp.write_text(wanted)
-    return sorted(cache.glob("*.whl"))
-
-
 # ---------------------------------------------------------------- Krita
 
 KRITA_SOURCE = ROOT / "krita_plugin"
 KRITA_PACKAGE = "comfyrelay_krita"
-# Python versions Krita embeds: 3.10 in the official 5.2 builds, the system Python on Linux
-# distributions (3.11 on Debian 12, 3.12/3.13 on newer ones), newer again for Krita 6.
-KRITA_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+# The Pythons each zip serves (README § Versions has the sources): Krita's official builds
+# embed 3.10 (5.2) and 3.13 (5.3, 6.0) on every OS; on Linux, distributions' own Krita
+# packages use the system Python (3.11 on Debian 12, 3.12 on Ubuntu 24.04).
+KRITA_PYTHONS: dict[str, tuple[str, ...]] = {
+    "linux-x64": ("3.10", "3.11", "3.12", "3.13"),
+    "windows-x64": ("3.10", "3.13"),
+    "macos-arm64": ("3.10", "3.13"),
+    "macos-x64": ("3.10", "3.13"),
+}
 # pip platform tags per zip; pip also accepts older manylinux/macOS tags than these.
 KRITA_TARGETS: dict[str, tuple[str, ...]] = {
     "linux-x64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64"),
@@ -113,13 +161,12 @@ KRITA_TARGETS: dict[str, tuple[str, ...]] = {
     # macOS extension names carry no architecture, so each architecture needs its own zip.
     "macos-x64": ("macosx_10_12_x86_64",),
 }
-# The one compiled module the core needs, present once per Python version; every other
-# dependency is taken pure-Python so one copy serves all versions.
-PER_PYTHON = "pydantic_core"
 
 
 def build_krita(dist: Path, targets: list[str] | None = None) -> list[Path]:
-    """One zip per operating system for Tools › Scripts › Import Python Plugin from File."""
+    """One zip per operating system for Tools › Scripts › Import Python Plugin from File.
+    The wheels are unpacked into the plugin's vendor/ folder: one pydantic_core module per
+    Python, told apart by their file names (`*.cpython-313-*.so`, `*.cp313-win_amd64.pyd`)."""
     version = project_meta()["version"]
     zips = []
     for target in targets or list(KRITA_TARGETS):
@@ -131,42 +178,11 @@ def build_krita(dist: Path, targets: list[str] | None = None) -> list[Path]:
         )
         shutil.copy2(KRITA_SOURCE / f"{KRITA_PACKAGE}.desktop", stage)
         vendor_core(package)
-        for wheel in krita_wheels(target):
+        pythons = list(KRITA_PYTHONS[target])
+        for wheel in dependency_wheels(f"krita-{target}", KRITA_TARGETS[target], pythons):
             unpack_wheel(wheel, package / "vendor")
         zips.append(zip_tree(stage, dist / f"comfyrelay-krita-{version}-{target}.zip"))
     return zips
-
-
-def krita_wheels(target: str) -> list[Path]:
-    """The core's dependencies for one OS, downloaded once into build/wheels/<target>."""
-    cache = BUILD / "wheels" / target
-    requirements = project_meta()["dependencies"]
-    stamp = cache / "requirements.txt"
-    wanted = "\n".join([*requirements, *KRITA_PYTHONS])
-    if not (stamp.exists() and stamp.read_text() == wanted):
-        shutil.rmtree(cache, ignore_errors=True)
-        download_krita_wheels(target, requirements, cache)
-        stamp.write_text(wanted)
-    return sorted(cache.glob("*.whl"))
-
-
-def download_krita_wheels(target: str, requirements: list[str], cache: Path) -> None:
-    platforms = [arg for tag in KRITA_TARGETS[target] for arg in ("--platform", tag)]
-    first, *others = KRITA_PYTHONS
-    resolved = cache / "resolve"
-    pip_download(requirements, resolved, [*platforms, "--python-version", first])
-    for wheel in resolved.glob("*.whl"):
-        name, version = wheel.name.split("-")[:2]
-        if wheel.name.endswith("-none-any.whl") or name == PER_PYTHON:
-            shutil.move(str(wheel), cache / wheel.name)
-        else:  # compiled only for speed (charset-normalizer): take its pure-Python wheel
-            pip_download([f"{name}=={version}"], cache, ["--platform", "any", "--no-deps"])
-    core = next(cache.glob(f"{PER_PYTHON}-*.whl")).name.split("-")[1]
-    for python in others:  # the exact pydantic-core version the one pydantic requires
-        pip_download(
-            [f"{PER_PYTHON}=={core}"], cache, [*platforms, "--python-version", python, "--no-deps"]
-        )
-    shutil.rmtree(resolved)
 
 
 def pip_download(requirements: list[str], dest: Path, options: list[str]) -> None:

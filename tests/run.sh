@@ -19,9 +19,11 @@ if ! dpkg -s $APT_PACKAGES >/dev/null 2>&1; then
     apt-get install -y -qq --no-install-recommends $APT_PACKAGES >/dev/null
 fi
 
-# --- Python packages: the core, its test tools, real bpy and the bpy stubs ---
+# --- Python packages: the core, its test tools, real bpy and the bpy stubs; then the older
+# bpy releases the extension is also tested in, each in a folder of its own ---
 "$VPY" -m pip install -q --disable-pip-version-check -e '.[test]' \
     'bpy==5.0.1' 'fake-bpy-module-latest'
+"$VPY" -m tests.blender.bpy_versions
 
 "$VPY" -m ruff check .
 "$VPY" -m mypy core tests blender_addon krita_plugin benchmarks build_addons.py

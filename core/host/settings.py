@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from ..backends import KINDS, BackendSettings
 from ..comfyapi.backend import DEFAULT_API as COMFY_API
@@ -28,6 +28,9 @@ KIND_LABELS = {
     "comfy-api": "Comfy API (Comfy Cloud)",
 }
 FROM_ENV = "empty: from the environment or credentials.json"
+# The value of "the service decides". Never "": Blender takes an empty enum identifier for a
+# heading, so a default of "" matches no item and Blender warns on every redraw.
+SERVICE_DEFAULT = "default"
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ FIELDS: dict[str, Field] = {
     "rc_deployment": Field("Deployment", "deployment id"),
     "icu_api_key": Field("API key", "empty: COMFYICU_API_KEY", secret=True),
     "icu_workflow": Field("Workflow id", "workflow_id from “View API code”"),
-    "icu_accelerator": Field("Accelerator", choices=(("", "default"),
+    "icu_accelerator": Field("Accelerator", choices=((SERVICE_DEFAULT, "default"),
                                                      *((a, a) for a in ACCELERATORS))),
     "icu_api_url": Field("API URL (advanced)", COMFYICU_API),
     "ca_api_key": Field("API key", "empty: COMFY_API_KEY", secret=True),
@@ -98,11 +101,16 @@ class HostSettings(BaseModel):
     rc_deployment: str = ""
     icu_api_key: str = ""
     icu_workflow: str = ""
-    icu_accelerator: str = ""  # empty: ComfyICU's default
+    icu_accelerator: str = SERVICE_DEFAULT  # ComfyICU's own choice
     icu_api_url: str = ""  # empty: ComfyICU's own API
     ca_api_key: str = ""
     ca_partner_key: str = ""
     ca_api_url: str = ""  # empty: Comfy Cloud
+
+    @field_validator("icu_accelerator")
+    @classmethod
+    def _blank_is_default(cls, value: str) -> str:
+        return value or SERVICE_DEFAULT  # "" as stored by earlier versions
 
     def credentials(self) -> Credentials:
         """The secrets typed here; empty ones from the environment or the credentials file."""
@@ -136,7 +144,8 @@ class HostSettings(BaseModel):
             "comfyicu": {
                 **icu_api,
                 "workflow_id": self.icu_workflow.strip(),
-                "accelerator": self.icu_accelerator or None,
+                "accelerator": None if self.icu_accelerator == SERVICE_DEFAULT
+                else self.icu_accelerator,
             },
             "comfy_api": ca_api,
         })

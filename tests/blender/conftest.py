@@ -36,12 +36,13 @@ def extension_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return zip_path
 
 
-def link_bpy_only(folder: Path) -> Path:
-    """Fill `folder` with links to bpy and its own dependencies, and nothing else."""
+def link_bpy_only(folder: Path, site: Path = SITE) -> Path:
+    """Fill `folder` with links to the bpy in `site` and its own dependencies, and nothing
+    else."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in BPY_ONLY:
-        if (SITE / name).exists():
-            (folder / name).symlink_to(SITE / name)
+        if (site / name).exists():
+            (folder / name).symlink_to(site / name)
     return folder
 
 
@@ -69,6 +70,12 @@ def bpy_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def run_blender(extension_zip: Path, bpy_path: Path, tmp_path: Path) -> RunBlender:
     """run_blender(check, **payload) -> the report the check wrote."""
+    return blender_runner(extension_zip, bpy_path, tmp_path)
+
+
+def blender_runner(extension_zip: Path, bpy_path: Path, tmp_path: Path) -> RunBlender:
+    """A function that runs one check in the bpy linked from `bpy_path`. Its report also
+    holds what bpy printed, under "log"."""
 
     def run(check: str, timeout: float = 240, **given: Any) -> dict[str, Any]:
         io = tmp_path / f"blender-{check}"
@@ -93,6 +100,7 @@ def run_blender(extension_zip: Path, bpy_path: Path, tmp_path: Path) -> RunBlend
         if "exception" in report:
             pytest.fail(f"inside bpy:\n{report['exception']}\n{proc.stderr[-3000:]}")
         report["output"] = str(io / "output")
+        report["log"] = proc.stdout + proc.stderr
         return report
 
     return run

@@ -188,7 +188,14 @@ def check_install(payload: Report) -> Report:
     prefs.system.use_online_access = False
     offline_poll = comfy().run.poll()
     prefs.system.use_online_access = True
+    site_packages = Path(str(pydantic.__file__)).parents[1]
+    settings = addon_module(addon, "preferences").host_settings()  # every field, as drawn
     return {
+        "bpy_version": bpy.app.version_string,
+        "python": list(sys.version_info[:2]),
+        "compiled": sorted(p.name for p in site_packages.glob("pydantic_core/_pydantic_core*")),
+        "prefs_values": _prefs_values(ours),
+        "accelerator_sent": settings.backend_settings().comfyicu.accelerator,
         "addon": addon,
         "classes": found,
         "space": [panel.bl_space_type, panel.bl_region_type, panel.bl_category],
