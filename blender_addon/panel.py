@@ -21,6 +21,13 @@ CATEGORY = "ComfyRelay"
 HISTORY_SHOWN = 10
 
 
+def _headline(status: str, fits: int = 40) -> str:
+    """What fits on the progress bar: the status, or its first clause when it is long."""
+    if len(status) <= fits:
+        return status
+    return status.replace(";", ".").split(".")[0][:fits]
+
+
 def _wrapped(
     layout: bpy.types.UILayout, text: str, icon: IconItems = "NONE", width: int = 48
 ) -> None:
@@ -162,7 +169,10 @@ class ComfyRelayPanel:
         row.operator("comfyrelay.run", icon="PLAY")
         row.operator("comfyrelay.cancel", text="", icon="CANCEL")
         col = layout.column(align=True)
-        col.progress(factor=view.progress, type="BAR", text=view.status)
+        short = _headline(view.status)
+        col.progress(factor=view.progress, type="BAR", text=short)
+        if short != view.status:  # e.g. a cancel that may still be billed: say it all
+            _wrapped(col, view.status, "INFO")
         if view.node:
             col.label(text=f"{view.node} {view.step}".strip(), icon="NODE")
         if view.seed is not None:

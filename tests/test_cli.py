@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,25 @@ def test_inputs_lists_bindable_inputs() -> None:
     assert rows["3.seed"] == "seed" and rows["6.text"] == "prompt"
     plain = comfyrelay("inputs", WORKFLOWS / "invert_api.json")
     assert plain.stdout.startswith("1.image") and "Input (LoadImage)" in plain.stdout
+
+
+def test_ctrl_c_on_a_comfyui_run_says_cancelled(
+    comfy_server: ComfyTestServer, tmp_path: Path
+) -> None:
+    """Ctrl-C cancels the job; on a plain ComfyUI nothing more is known than "Cancelled."
+    (a hosted service's answer replaces it: tests/hosted/test_cli_hosted.py)."""
+    comfy_server.node_delay = 0.5
+    workflow = tmp_path / "slow.json"
+    workflow.write_text(json.dumps(workflows.slow().graph), encoding="utf-8")
+    command = [sys.executable, "-m", "comfyrelay", "run", str(workflow), "--server",
+               comfy_server.url, "--out", str(tmp_path / "out")]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stderr is not None
+        seen = [proc.stderr.readline()]
+        while "%" not in seen[-1]:  # a progress line: the job runs on the server
+            assert seen[-1], seen  # not ended before it ran
+            seen.append(proc.stderr.readline())
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read().splitlines()
+        code = proc.wait(30)
+    assert code == 130 and rest[-1] == "Cancelled.", (seen, rest)

@@ -206,10 +206,10 @@ def check_against_server(backend: Backend, job: Job) -> None:
         check_values(job.workflow, job.bindings, defs)
 
 
-def run_job(backend: Backend, job: Job, err: TextIO = sys.stderr) -> int:
+def run_job(backend: Backend, job: Job, err: TextIO | None = None) -> int:
     """Run one job to its end, reporting on stderr and printing saved paths on stdout."""
     runner = JobRunner(backend)
-    bar = ProgressLine(err)
+    bar = ProgressLine(err or sys.stderr)  # looked up now: stderr may be redirected since import
     runner.submit(job)
     try:
         final = wait(runner, bar)
@@ -225,7 +225,9 @@ def run_job(backend: Backend, job: Job, err: TextIO = sys.stderr) -> int:
     if isinstance(final, ev.JobFailed):
         bar.note(f"error: {final.message}")
         return 1
-    bar.note("Cancelled.")
+    # A hosted job's cancel may not be final (RunComfy: "may still finish and be billed").
+    said = final.message if isinstance(final, ev.JobCancelled) else ""
+    bar.note(said or "Cancelled.")
     return 130
 
 

@@ -36,6 +36,9 @@ class Run:
     finished: int = 0  # jobs that ended well
     failed: bool = False
     cancelled: bool = False
+    # What the back end said about cancels beyond "Cancelled." (RunComfy: the job may still
+    # finish and be billed), each once, in order.
+    cancel_notes: list[str] = field(default_factory=list)
 
     @property
     def over(self) -> bool:

@@ -40,7 +40,7 @@ from ..jobs.events import (
     JobStarted,
 )
 from ..jobs.job import Job
-from ..jobs.runner import JobRunner
+from ..jobs.runner import PLAIN_CANCEL, JobRunner
 from ..jobs.workflow import Bindings, Workflow, ui_needs_server
 from ..jobs.workflow_file import read_workflow_file
 from ..runcomfy.ledger import Ledger
@@ -365,6 +365,9 @@ class HostSession:
             self._failed(run, event, where)
         elif isinstance(event, JobCancelled):
             run.cancelled = True
+            note = event.message
+            if note and note != PLAIN_CANCEL and note not in run.cancel_notes:
+                run.cancel_notes.append(note)
 
     def _progress(self, run: Run, event: JobProgress, where: str) -> None:
         done = len(run.jobs) - len(run.open_jobs)
@@ -391,6 +394,9 @@ class HostSession:
         count = f" after {run.finished} of {total} {run.noun}s" if run.noun else ""
         if run.failed:
             self._state["status"] = f"Failed{count}"
+        elif run.cancel_notes:  # the service's answer: the user may still be billed
+            notes = " ".join(run.cancel_notes)
+            self._state["status"] = f"Cancelled{count}. {notes}" if count else notes
         elif run.cancelled:
             self._state["status"] = f"Cancelled{count}"
         else:

@@ -72,7 +72,10 @@ class JobFailed(JobEvent):
 
 @dataclass(frozen=True)
 class JobCancelled(JobEvent):
-    pass
+    """`message` says what the service answered when that matters to the user (a hosted job
+    that may still run and bill), else it is the plain "Cancelled."."""
+
+    message: str = ""
 
 
 @dataclass(frozen=True)

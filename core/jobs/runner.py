@@ -29,6 +29,7 @@ from .events import JobCancelled as JobCancelledEvent
 from .job import Job
 
 log = logging.getLogger(__name__)
+PLAIN_CANCEL = "Cancelled."
 
 
 @dataclass
@@ -155,7 +156,7 @@ class JobRunner:
                 entry = self._waiting.popleft()
                 self._running.append(entry)
             if entry.ctx.cancelled:
-                self._end(entry, JobCancelledEvent(entry.job_id))
+                self._end(entry, JobCancelledEvent(entry.job_id, PLAIN_CANCEL))
                 continue
             entry.ctx.emit(JobStarted(entry.job_id, entry.job.bindings.seed))
             start = functools.partial(self.backend.start, entry.job, entry.ctx)
@@ -173,8 +174,9 @@ class JobRunner:
         """Run one back-end step; a failure becomes the job's final event."""
         try:
             return True, step()
-        except JobCancelled:
-            entry.ctx.emit(JobCancelledEvent(entry.job_id))
+        except JobCancelled as exc:
+            # The back end's text may say more than "Cancelled." (RunComfy's cancel answer).
+            entry.ctx.emit(JobCancelledEvent(entry.job_id, str(exc) or PLAIN_CANCEL))
         except ComfyRelayError as exc:
             entry.ctx.emit(
                 JobFailed(

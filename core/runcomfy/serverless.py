@@ -3,6 +3,10 @@
 A deployment autoscales, so many jobs may be in flight at once: start() only submits and
 finish() polls one request, which lets JobRunner(max_in_flight=N) keep N submitted while
 results still come back in submission order.
+
+Statuses, results, failures and cancels are read as RunComfy's own clients read them: the
+official `runcomfy-com/runcomfy-cli` (Rust) and `runcomfy-com/runcomfy-mcp` (Python), and the
+third-party `iguanesolutions/go-runcomfyserverless`; docs/WIRE.md §3 gives each fact's source.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from pydantic import AliasChoices, Field, PrivateAttr, field_validator
 
@@ -44,8 +49,29 @@ DATA_URI_RECOMMENDED = 256 * 1024
 # Our own hard cap (not RunComfy's): base64 adds a third, the JSON body grows with it, and
 # past ~10 MB a submit is slow and fragile; a public URL handles up to 50 MB.
 DATA_URI_MAX = 10 * 1024 * 1024
-DONE = {"completed", "succeeded"}
-CANCELLED = {"canceled", "cancelled"}
+# Terminal statuses, lower-cased, as runcomfy-cli src/poll.rs `inference_is_terminal` has
+# them; anything else means "keep polling". runcomfy-mcp knows only completed, cancelled and
+# failed; the status endpoint says `completed` [seed 002] and the result `succeeded`
+# [go-runcomfyserverless], so both count as done wherever they appear.
+DONE = frozenset({"completed", "succeeded"})
+CANCELLED = frozenset({"canceled", "cancelled"})
+FAILED = "failed"
+TERMINAL = DONE | CANCELLED | {FAILED}
+# What the user is told for each cancel answer. `cancellation_requested`, `not_cancellable`
+# [seed 002] [go-runcomfyserverless actions.go]; `cancelled` as 202 {status: completed, outcome:
+# cancelled} [seed 004 §3.4]. runcomfy-cli src/cmd/mod.rs `print_cancel_outcome` warns that a
+# requested cancel "may still be running": so do we, and about the bill.
+CANCEL_MESSAGES = {
+    "cancelled": "Cancelled on RunComfy.",
+    "canceled": "Cancelled on RunComfy.",
+    "cancellation_requested": (
+        "Cancel requested on RunComfy; the job may still finish and be billed."
+    ),
+    "not_cancellable": (
+        "RunComfy could not cancel this job (it may have finished already); it may still be "
+        "billed."
+    ),
+}
 
 
 class DeploymentPayload(Wire):
@@ -108,6 +134,7 @@ class RequestStatus(Wire):
     status: str = ""
     queue_position: int | None = None
     instance_id: str = ""
+    error: Any = None  # [guess] a failed status may say why; else the result is asked
 
     @property
     def state(self) -> str:
@@ -117,32 +144,53 @@ class RequestStatus(Wire):
 class RequestResult(Wire):
     request_id: str = ""
     status: str = ""
-    outputs: Any = None  # {node_id: {images: [...]}} [seed 004]; anything else is no files
-    error: Any = None
+    outputs: Any = None  # {node_id: {images: [...]}} [seed 004], ComfyUI deployments
+    output: Any = None  # LoRA deployments (runcomfy-cli src/cmd/mod.rs); its shape [guess]
+    error: Any = None  # text, an object or a list of objects: see _failure
     created_at: Any = None
     finished_at: Any = None
     instance_id: str = ""
     _shape: str = PrivateAttr(default="")  # what the answer held, for errors
+    _keys: tuple[str, ...] = PrivateAttr(default=())  # its top-level keys, for errors
 
     @property
     def state(self) -> str:
         return self.status.strip().lower()
 
     def files(self) -> list[tuple[str, dict[str, Any], bool]]:
-        """(node id, file, animated) for every list of dicts with a url: images, gifs,
-        videos, audio... `animated` as ComfyUI flags it (docs/WIRE.md §1.5, §3.2)."""
-        found = []
-        outputs = self.outputs if isinstance(self.outputs, dict) else {}
-        for node_id, output in outputs.items():
-            if not isinstance(output, dict):
-                continue
-            flagged = output.get("animated")
-            animated = isinstance(flagged, list) and any(v is True for v in flagged)
-            for key, value in output.items():
-                for item in value if isinstance(value, list) else []:
-                    if isinstance(item, dict) and isinstance(item.get("url"), str):
-                        found.append((str(node_id), item, animated or key == "gifs"))
+        """(node id, file, animated) for every file below `outputs`, or `output` when
+        `outputs` is missing (runcomfy-cli src/cmd/deployments.rs `run`). A file is an object
+        with a `url` (ComfyUI's, docs/WIRE.md §1.5, §3.2) or, [guess] for LoRA results, a bare
+        http(s) URL, anywhere below, as runcomfy-cli src/download.rs `collect_urls` finds them."""
+        chosen = self.outputs if self.outputs is not None else self.output
+        found: list[tuple[str, dict[str, Any], bool]] = []
+        if isinstance(chosen, dict):
+            for node_id, value in chosen.items():
+                _collect(value, str(node_id), str(node_id), False, found)
+        else:
+            _collect(chosen, "", "", False, found)
         return found
+
+
+def _collect(
+    value: Any, node_id: str, key: str, animated: bool,
+    found: list[tuple[str, dict[str, Any], bool]],
+) -> None:
+    """Add the files below `value`; `key` is the one it came under ("gifs" means animated)."""
+    if isinstance(value, str):
+        if urlsplit(value).scheme in ("http", "https"):
+            found.append((node_id, {"url": value}, animated or key == "gifs"))
+    elif isinstance(value, list):
+        for item in value:
+            _collect(item, node_id, key, animated, found)
+    elif isinstance(value, dict):
+        if isinstance(value.get("url"), str):
+            found.append((node_id, value, animated or key == "gifs"))
+            return
+        flagged = value.get("animated")  # ComfyUI's per-node [true] (docs/WIRE.md §1.5)
+        animated = animated or (isinstance(flagged, list) and any(v is True for v in flagged))
+        for inner, item in value.items():
+            _collect(item, node_id, str(inner), animated, found)
 
 
 class RunComfyServerless(RunComfyApi):
@@ -172,6 +220,11 @@ class RunComfyServerless(RunComfyApi):
         return Deployment.model_validate(data)
 
     def update_deployment(self, deployment_id: str, **fields: Any) -> Deployment | None:
+        if "name" not in fields:
+            # RunComfy refuses a PATCH without `name` ("Deployment name is required"): carry
+            # the current one over, as runcomfy-cli src/cmd/deployments.rs `update` and
+            # runcomfy-mcp server.py do.
+            fields = {"name": self.deployment(deployment_id, payload=False).name, **fields}
         _, data = self.call("PATCH", _dep(deployment_id), json=fields)
         self._graphs.pop(deployment_id, None)
         return Deployment.model_validate(data) if isinstance(data, dict) and data else None
@@ -193,7 +246,7 @@ class RunComfyServerless(RunComfyApi):
             self._graphs[deployment_id] = graph
         return self._graphs[deployment_id]
 
-    # ---- inference (v1) ----
+    # ---- inference (v1, as seeds 002 and 004 and runcomfy-mcp; runcomfy-cli uses v2) ----
     def submit(
         self,
         deployment_id: str,
@@ -234,13 +287,16 @@ class RunComfyServerless(RunComfyApi):
         _, data = self.call("GET", _req(deployment_id, request_id, "result"), cancelled=cancelled)
         result = RequestResult.model_validate(data)
         result._shape = shape(data, depth=4)
+        result._keys = tuple(str(k) for k in data) if isinstance(data, dict) else ()
         return result
 
     def cancel(self, deployment_id: str, request_id: str) -> str:
-        """Ask to cancel; returns RunComfy's answer (cancellation_requested, not_cancellable...)."""
+        """Ask to cancel; returns RunComfy's answer, lower-case: cancellation_requested,
+        not_cancellable, cancelled... (`outcome` first: seed 004 sends status "completed"
+        with outcome "cancelled")."""
         _, data = self.call("POST", _req(deployment_id, request_id, "cancel"))
         data = data if isinstance(data, dict) else {}
-        return str(data.get("outcome") or data.get("status") or "")
+        return str(data.get("outcome") or data.get("status") or "").strip().lower()
 
 
 def _q(value: str) -> str:
@@ -399,8 +455,8 @@ class RunComfyServerlessBackend(Backend):
     def finish(self, handle: Any, ctx: JobContext) -> list[Path]:
         request: _Request = handle
         result = self._wait(request, ctx)
-        if result.state == "failed":
-            raise _failure(result)
+        if result.state == FAILED:
+            raise _failure(result.error, self.client.http.redact)
         if result.state in CANCELLED:
             raise ExecutionFailed("The request was cancelled on RunComfy (not from this app).")
         return self._download(request, result, ctx)
@@ -410,22 +466,19 @@ class RunComfyServerlessBackend(Backend):
         cancelled = _flag(ctx)
         while True:
             if ctx.cancelled:
-                self._cancel(request)
-                raise JobCancelled("Cancelled.")
+                raise JobCancelled(self._cancel(request))  # says what RunComfy answered
             if time.monotonic() - request.submitted > self.job_timeout:
-                self._cancel(request)
+                answer = self._cancel(request)
                 raise ServerError(
                     f"The RunComfy request did not finish within {self.job_timeout / 60:.0f} "
-                    "min and was cancelled. Check the deployment's instances and queue."
+                    f"min, so ComfyRelay asked RunComfy to cancel it: {answer} Check the "
+                    "deployment's instances and queue."
                 )
             try:
                 state = self.client.status(request.deployment_id, request.request_id, cancelled)
-                if state.state in DONE or state.state in CANCELLED:
-                    result = self.client.result(
-                        request.deployment_id, request.request_id, cancelled
-                    )
-                    if result.state in {"succeeded", "failed", *CANCELLED}:
-                        return result
+                result = self._over(request, state, cancelled)
+                if result is not None:
+                    return result
                 lost.ok()
             except JobCancelled:
                 continue  # the loop cancels on the server
@@ -436,6 +489,23 @@ class RunComfyServerlessBackend(Backend):
             else:
                 self._report(request, state, ctx)
             wait(ctx, self.poll_interval)
+
+    def _over(
+        self, request: _Request, state: RequestStatus, cancelled: Cancelled
+    ) -> RequestResult | None:
+        """The result once the request is over, else None (poll again)."""
+        if state.state not in TERMINAL:
+            return None
+        if state.state == FAILED and state.error:  # [guess] the status already says why
+            return RequestResult(request_id=request.request_id, status=FAILED, error=state.error)
+        result = self.client.result(request.deployment_id, request.request_id, cancelled)
+        if result.state in TERMINAL:  # the result decides (runcomfy-cli finish_inference_result)
+            return result
+        if state.state == FAILED:
+            # `failed` at the status endpoint is final (runcomfy-cli src/poll.rs, runcomfy-mcp
+            # runcomfy_client.py): never wait out the job timeout for the result to agree.
+            return result.model_copy(update={"status": FAILED})
+        return None  # done, but the result is not ready yet
 
     def _report(self, request: _Request, state: RequestStatus, ctx: JobContext) -> None:
         if state.state == "in_queue" and state.queue_position != request.position:
@@ -448,10 +518,13 @@ class RunComfyServerlessBackend(Backend):
     def _download(self, request: _Request, result: RequestResult, ctx: JobContext) -> list[Path]:
         files = result.files()
         if not files:
+            keys = ", ".join(result._keys) or "nothing"
             raise ExecutionFailed(
                 f"RunComfy reports request {request.request_id} {result.status or 'finished'} "
-                f"but sent back no output files; its result held {result._shape}. Check the "
-                "deployment's workflow has a node that saves files (SaveImage, SaveVideo...)."
+                f"but sent back no output files: its result held keys: {keys} (no file URLs; "
+                f"shape {result._shape}). Check that the deployment's workflow saves its "
+                "results (a SaveImage, SaveVideo... node), or that a LoRA deployment's "
+                "pipeline returns images."
             )
         paths = []
         for node_id, file, animated in files:
@@ -464,12 +537,18 @@ class RunComfyServerlessBackend(Backend):
             ctx.emit(JobOutput(ctx.job_id, path, node_id, kind, animated or kind == "video"))
         return paths
 
-    def _cancel(self, request: _Request) -> None:
+    def _cancel(self, request: _Request) -> str:
+        """Ask RunComfy to cancel; what to tell the user about its answer."""
         try:
-            outcome = self.client.cancel(request.deployment_id, request.request_id)
-            log.info("RunComfy cancel of %s: %s", request.request_id, outcome or "sent")
+            answer = self.client.cancel(request.deployment_id, request.request_id)
         except ComfyRelayError as exc:
             log.warning("could not cancel the RunComfy request: %s", exc)
+            return (
+                f"The cancel could not be confirmed with RunComfy ({exc}); the job may still "
+                "run and be billed."
+            )
+        log.info("RunComfy cancel of %s: %s", request.request_id, answer or "no answer")
+        return cancel_message(answer)
 
     def close(self) -> None:
         self.fetcher.close()
@@ -480,18 +559,70 @@ def _flag(ctx: JobContext) -> Cancelled:
     return lambda: ctx.cancelled
 
 
-def _failure(result: RequestResult) -> ExecutionFailed:
-    error = result.error
-    if isinstance(error, dict):
-        message = (
-            error.get("error_message") or error.get("exception_message") or error.get("message")
-            or json.dumps(error)[:300]
+def cancel_message(answer: str) -> str:
+    """What the user is told for RunComfy's answer to a cancel."""
+    known = CANCEL_MESSAGES.get(answer.strip().lower())
+    if known:
+        return known
+    said = f"answered {answer!r}" if answer else "gave no answer"
+    return f"RunComfy {said} to the cancel; the job may still finish and be billed."
+
+
+def _failure(error: Any, clean: Callable[[str], str] = str) -> ExecutionFailed:
+    """RunComfy's own words for a failed job, whatever the shape of its `error`: text, an
+    object, or a list of objects (go-runcomfyserverless request.go: [{errorCode, error,
+    debugInfo}]). runcomfy-cli prints it as JSON; we make it a sentence."""
+    parts = [p for p in map(_error_part, error if isinstance(error, list) else [error]) if p[0]]
+    if not parts:
+        return ExecutionFailed(
+            "RunComfy reports the job failed but gave no reason. Check the request on the "
+            "RunComfy dashboard."
         )
-        kind = error.get("error_type") or error.get("exception_type") or error.get("error_code")
-        node_id = str(error.get("node_id") or "")
-        node_type = str(error.get("node_type") or "")
-        where = f"Node {node_id} ({node_type}) failed: " if node_id else "The job failed: "
-        text = f"{where}{kind + ': ' if kind else ''}{message}"
-        return ExecutionFailed(f"RunComfy: {text}", node_id, node_type)
-    detail = str(error) if error else "no details given"
-    return ExecutionFailed(f"RunComfy reports the job failed: {detail}")
+    text = clean("; ".join(p[0] for p in parts))
+    node_id, node_type = next(((p[1], p[2]) for p in parts if p[1]), ("", ""))
+    where = "the job failed"
+    if node_id:
+        where = f"node {node_id}{f' ({node_type})' if node_type else ''} failed"
+    return ExecutionFailed(f"RunComfy: {where}: {text}", node_id, node_type)
+
+
+def _error_part(error: Any) -> tuple[str, str, str]:
+    """(text, node id, node type) of one error; text "" when it holds nothing."""
+    if error is None or error == "" or error == {}:
+        return "", "", ""
+    if not isinstance(error, dict):
+        return _squash(error if isinstance(error, str) else json.dumps(error, default=str)), "", ""
+    # [guess] {error_type, node_id, node_type, error_message}; {error_code, error_message} as
+    # RunComfy's error bodies (docs/WIRE.md §2.3); {errorCode, error, debugInfo}
+    # (go-runcomfyserverless request.go).
+    message = _field(error, "error_message", "exception_message", "message", "error", "detail")
+    kind = _field(error, "error_type", "exception_type")
+    code = _field(error, "errorCode", "error_code", "code")
+    debug = next((str(error[k]) for k in ("debugInfo", "debug_info", "traceback")
+                  if error.get(k)), "")
+    text = f"{kind}: {message}" if kind and message else message or kind
+    text = text or _squash(json.dumps(error, default=str))
+    notes = [f"error code {code}" if code else "", _last_line(debug)]
+    if any(notes):
+        text += f" ({'; '.join(n for n in notes if n)})"
+    return text, _field(error, "node_id"), _field(error, "node_type", "class_type")
+
+
+def _field(error: dict[str, Any], *keys: str) -> str:
+    """The first of `keys` that holds something, as short text."""
+    for key in keys:
+        value = error.get(key)
+        if value not in (None, "", [], {}):
+            return _squash(value if isinstance(value, str) else json.dumps(value, default=str))
+    return ""
+
+
+def _last_line(text: str) -> str:
+    """A traceback's last line names the exception; the rest is noise in a message."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return _squash(lines[-1], 160) if lines else ""
+
+
+def _squash(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,9 +1,13 @@
 """The add-on on hosted back ends: a RunComfy machine (leftovers found and stopped, Launch,
-Run, Stop, with the ledger right and the token kept out of the .blend), and the Comfy API
-through the official comfy-api-proxy."""
+Run, Stop, with the ledger right and the token kept out of the .blend), RunComfy Serverless
+as RunComfy's own clients see it (a failure, a LoRA-style result, a cancel that may still be
+billed), and the Comfy API through the official comfy-api-proxy."""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +73,51 @@ def test_machine_from_the_panel(
     assert r["ledger_running"] == [sid]  # known before it could leak
     assert Ledger(config / "machines.json").entries() == []
     assert r["token_in_blend"] is False
+
+
+def labels(panel: list[str]) -> str:
+    """The panel's label texts as one line, as the eye reads wrapped lines."""
+    return " ".join(line.split(":", 2)[2] for line in panel if line.startswith("label:"))
+
+
+def test_serverless_failure_lora_result_and_cancel_in_the_panel(
+    run_blender: RunBlender, tmp_path: Path
+) -> None:
+    graph = json.loads(Path(INVERT).read_text())
+    with RunComfyTestServer(tokens=(TOKEN,), run_time=1.0) as rc:
+        rc.cancel_delay = None  # RunComfy only notes the cancel: the job runs on
+        deployment = rc.add_deployment(graph, lora=True)  # files come under `output`
+        prefs = {"backend": "runcomfy-serverless", "rc_user_id": rc.user_id,
+                 "rc_token1": TOKEN, "rc_api_url": rc.url, "rc_deployment": deployment}
+        r = run_blender("serverless", url="", workflow=INVERT, prefs=prefs, cancel_after=0.4)
+        submits = rc.called("POST", "/inference")
+        stored = [data for data, _ in rc.files.values()]
+
+    # Failed at RunComfy's status endpoint: shown at once with RunComfy's words and node.
+    assert r["failed_seconds"] < 10  # not the job timeout (an hour)
+    failed = r["failed"]
+    assert "input filename_prefix made the node fail" in failed["error"], failed
+    assert failed["error_node"] == "node 3 (SaveImage)"
+    assert "filename_prefix made the node fail" in labels(r["failed_panel"])
+
+    # A LoRA deployment's `output`: the file is saved and imported.
+    assert r["run_error"] == "" and r["done"]["status"].startswith("Done"), r["done"]
+    sent = submits[1].body["overrides"]["1"]["inputs"]["image"]
+    rendered = Image.open(io.BytesIO(base64.b64decode(sent.split(",", 1)[1])))
+    reference = Image.open(Path(r["output"]) / "reference.png")
+    assert rendered.convert("RGB").tobytes() == reference.convert("RGB").tobytes()
+    server_png = Image.open(io.BytesIO(stored[0])).convert("RGBA")  # the first that succeeded
+    assert r["size"] == list(server_png.size)
+    assert within_one_level(bytes.fromhex(r["result"]), server_png.tobytes())
+    assert Path(r["filepath"]).parent == Path(r["output"])
+
+    # RunComfy answered cancellation_requested: the panel says the job may still be billed.
+    cancelled = r["cancelled"]
+    assert cancelled["status"] == (
+        "Cancel requested on RunComfy; the job may still finish and be billed."
+    ), cancelled
+    assert "progress::Cancel requested on RunComfy" in r["cancelled_panel"]
+    assert "the job may still finish and be billed" in labels(r["cancelled_panel"])
 
 
 def test_comfy_api_back_end_through_the_official_proxy(

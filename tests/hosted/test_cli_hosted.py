@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import _thread
 import argparse
+import io
+import json
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,11 +17,13 @@ from comfyrelay.cli.hosted import backend_from_args
 from comfyrelay.cli.main import build_parser, main, run_job
 from comfyrelay.comfyicu.backend import ComfyICUBackend
 from comfyrelay.jobs.job import Job
-from comfyrelay.jobs.workflow import Bindings
+from comfyrelay.jobs.workflow import Bindings, Workflow
 from comfyrelay.runcomfy.ledger import Ledger
 from comfyrelay.runcomfy.machine import RunComfyMachineBackend, Timing
+from comfyrelay.runcomfy.serverless import RunComfyServerlessBackend
 
 from tests.hosted.conftest import ICU_KEY, TOKENS
+from tests.hosted.test_serverless import CANCELS, SEEDED
 from tests.servers.comfyicu import ComfyICUTestServer
 from tests.servers.runcomfy import RunComfyTestServer
 from tests.workflows import invert
@@ -123,3 +131,78 @@ def test_run_backend_runcomfy_machine_stops_what_it_launched(
 def test_tokens_are_not_command_line_options() -> None:
     with pytest.raises(SystemExit):
         run_args("--token", "x")
+
+
+# ---- RunComfy Serverless as its own clients see it (issue 16) ----
+
+
+def serverless_args(rc: RunComfyTestServer, dep: str, workflow: Path, out: Path) -> list[str]:
+    return ["run", str(workflow), "--out", str(out), "--backend", "runcomfy-serverless",
+            "--deployment", dep, "--api-url", rc.url]
+
+
+def test_run_serverless_failing_at_the_status_says_why_in_seconds(
+    rc: RunComfyTestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`failed` at the status endpoint ends the run at once (not at the 60 min job timeout),
+    with RunComfy's own words, readable, on stderr."""
+    rc.error_shape = "list"  # [{errorCode, error, debugInfo}] as go-runcomfyserverless has it
+    dep = rc.add_deployment(SEEDED)
+    workflow = tmp_path / "seeded.json"
+    workflow.write_text(json.dumps(SEEDED), encoding="utf-8")
+    args = serverless_args(rc, dep, workflow, tmp_path / "out")
+    backend = backend_from_args(build_parser().parse_args(args))
+    assert isinstance(backend, RunComfyServerlessBackend) and backend.job_timeout == 3600
+    backend.close()
+    start = time.monotonic()
+    assert main([*args, "--set", "2.steps=FAIL"]) == 1
+    seconds = time.monotonic() - start
+    err = capsys.readouterr().err
+    assert seconds < 10, seconds
+    assert ("error: RunComfy: the job failed: KSampler node 2: input steps made the node fail "
+            "(error code 500; RuntimeError: input steps made the node fail)") in err, err
+    assert "[{" not in err and TOKENS[0] not in err
+
+
+@contextmanager
+def ctrl_c_when(done: Callable[[], bool]) -> Iterator[None]:
+    """Press Ctrl-C (KeyboardInterrupt in the main thread, where run_job waits) once done()."""
+    armed = threading.Event()
+    armed.set()
+
+    def watch() -> None:
+        while armed.is_set():
+            if done():
+                _thread.interrupt_main()
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        armed.clear()
+        watcher.join(5)
+
+
+@pytest.mark.parametrize("case", list(CANCELS))
+def test_run_serverless_ctrl_c_prints_what_runcomfy_answered(
+    rc: RunComfyTestServer, tmp_path: Path, case: str
+) -> None:
+    setup, poll, cancel_when, said = CANCELS[case]
+    setup(rc)
+    rc.run_time = 0.2 if cancel_when == "completed" else 3.0
+    dep = rc.add_deployment(SEEDED)
+    backend = backend_from_args(run_args("--backend", "runcomfy-serverless", "--deployment", dep,
+                                         "--api-url", rc.url))
+    assert isinstance(backend, RunComfyServerlessBackend)
+    backend.poll_interval = poll
+    err = io.StringIO()
+    job = Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=Bindings())
+    with ctrl_c_when(lambda: any(r.state == cancel_when for r in rc.inference.values())):
+        code = run_job(backend, job, err)
+    lines = err.getvalue().splitlines()
+    assert code == 130 and "Cancelling…" in lines, lines
+    assert lines[-1].startswith(said), lines  # instead of a bare "Cancelled."
+    assert len(rc.called("POST", "/cancel")) == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from comfyrelay import (
+    FIELDS,
     BackendSettings,
     Bindings,
     HostEvent,
@@ -167,6 +168,23 @@ def test_no_back_end_says_why_and_runs_nothing(tmp_path: Path) -> None:
         session.start_run("x")
     session.check()
     assert session.view.connected is False and "ComfyICU" in session.view.connection
+
+
+def test_every_choice_field_defaults_to_one_of_its_choices() -> None:
+    """Blender warns on every redraw when an enum's default is not one of its items, and an
+    empty value is a heading there, never an item."""
+    defaults = HostSettings()
+    for name, field in FIELDS.items():
+        if field.choices:
+            values = [value for value, _ in field.choices]
+            assert "" not in values, name
+            assert getattr(defaults, name) in values, name
+    # ComfyICU's own choice sends no accelerator, also from a setting stored blank earlier.
+    for stored in ("", "default"):
+        icu = HostSettings(backend="comfyicu", icu_accelerator=stored).backend_settings()
+        assert icu.comfyicu.accelerator is None
+    chosen = HostSettings(backend="comfyicu", icu_accelerator="L4").backend_settings()
+    assert chosen.comfyicu.accelerator == "L4"
 
 
 def test_rebuilt_when_the_server_changes_tuned_when_only_the_price_does(

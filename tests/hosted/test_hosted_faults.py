@@ -314,7 +314,8 @@ def test_truncated_comfyicu_output_fails_clearly_and_leaves_nothing(
 Reshape = Callable[[Any], dict[str, Any]]
 SERVERLESS_SHAPES: dict[str, tuple[Reshape, str]] = {
     "outputs renamed": (lambda out: {"result": {"files": out}}, "result: {files: {"),
-    "outputs a list": (lambda out: {"outputs": list(out.values())}, "outputs: [{images: "),
+    # A list of files is read (LoRA-style results); a list of bare names is not.
+    "outputs a list of names": (lambda out: {"outputs": ["out_00001_.png"]}, "outputs: [str]"),
     "no url": (lambda out: {"outputs": {"3": {"images": [{"filename": "a.png"}]}}},
                "outputs: {3: {images: [{filename: str}]}}"),
 }
@@ -329,6 +330,7 @@ def test_serverless_unexpected_outputs_are_a_clear_error(
     final, _ = run(serverless(rc, rc.add_deployment(SEEDED)), seeded_job(tmp_path / "out"))
     assert isinstance(final, ev.JobFailed), final
     assert "sent back no output files" in final.message and shown in final.message, final.message
+    assert "its result held keys: request_id, status" in final.message, final.message
     assert files_in(tmp_path / "out") == [] and len(rc.called("POST", "/inference")) == 1
     no_secret(tmp_path, repr(final))
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from comfyrelay import Bindings, InputFile, Job, JobRunner, Workflow
+from comfyrelay import Bindings, Credentials, HostSession, InputFile, Job, JobRunner, Workflow
+from comfyrelay.backends import BackendSettings, ServerlessSettings
 from comfyrelay.errors import ServerError, WorkflowError
 from comfyrelay.jobs import events as ev
 from comfyrelay.runcomfy.serverless import (
@@ -246,3 +249,203 @@ def test_deployments_crud_against_a_strict_server(rc: RunComfyTestServer) -> Non
         DeploymentSpec(name="x", workflow_id="wf-1", workflow_version="v1", hardware=["RTX"])
     with pytest.raises(ServerError, match="422"):
         api.update_deployment(rc.add_deployment(SEEDED), colour="red")
+
+
+# ---- RunComfy as its own clients see it (issue 16) ----
+
+FAILURES = {  # name -> (status endpoint word, error shape, error in the status body)
+    "failed, node object": ("failed", "dict", False),
+    "failed, list of errors": ("failed", "list", False),
+    "failed, text": ("failed", "string", False),
+    "failed, error in the status": ("failed", "list", True),
+    "seed 002: completed, result failed": ("completed", "list", False),
+}
+
+
+@pytest.mark.parametrize("case", list(FAILURES))
+def test_a_failed_request_ends_at_once_with_runcomfys_words(
+    rc: RunComfyTestServer, tmp_path: Path, case: str
+) -> None:
+    """`failed` at the status endpoint is final (runcomfy-cli, runcomfy-mcp): the job ends in
+    seconds, not at the job timeout, and says what RunComfy said, readably."""
+    rc.failed_status, rc.error_shape, rc.error_in_status = FAILURES[case]
+    dep = rc.add_deployment(SEEDED)
+    serverless = backend(rc, dep)
+    assert serverless.job_timeout == 3600  # so only the status can have ended it
+    runner = JobRunner(serverless)
+    bad = Bindings(values={"2.steps": "FAIL"})
+    start = time.monotonic()
+    runner.submit(Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=bad))
+    (final,) = finals(runner.wait_idle(10))
+    seconds = time.monotonic() - start
+    runner.close()
+    assert isinstance(final, ev.JobFailed) and seconds < 10, (final, seconds)
+    message = final.message
+    assert message.startswith("RunComfy: ") and "input steps made the node fail" in message
+    assert "[{" not in message and "{'" not in message  # never a raw repr
+    if rc.error_shape == "list":
+        assert "KSampler node 2" in message and "(error code 500; RuntimeError:" in message
+    if rc.error_shape == "dict":
+        assert (final.node_id, final.node_type) == ("2", "KSampler")
+        assert "node 2 (KSampler) failed" in message
+    fetched = rc.called("GET", "/result")
+    assert fetched == [] if rc.error_in_status else len(fetched) == 1
+
+
+def test_succeeded_and_canceled_are_terminal_status_spellings(
+    rc: RunComfyTestServer, tmp_path: Path
+) -> None:
+    rc.done_spelling, rc.cancel_spelling = "succeeded", "canceled"
+    dep = rc.add_deployment(SEEDED)
+    runner = JobRunner(backend(rc, dep))
+    runner.submit(Job(workflow=Workflow(SEEDED), out_dir=tmp_path / "a", bindings=Bindings(seed=1)))
+    (done,) = finals(runner.wait_idle(10))
+    assert isinstance(done, ev.JobFinished) and len(done.outputs) == 1
+    rc.run_time = 30.0
+    runner.submit(Job(workflow=Workflow(SEEDED), out_dir=tmp_path / "b", bindings=Bindings(seed=2)))
+    wait_for(lambda: any(r.state == "in_progress" for r in rc.inference.values()))
+    (rid,) = [r.request_id for r in rc.inference.values() if r.state == "in_progress"]
+    start = time.monotonic()
+    serverless_api(rc).cancel(dep, rid)  # cancelled by someone else (the dashboard)
+    (final,) = finals(runner.wait_idle(10))
+    runner.close()
+    assert isinstance(final, ev.JobFailed) and time.monotonic() - start < 5
+    assert "cancelled on RunComfy (not from this app)" in final.message
+
+
+def test_lora_output_files_are_saved(rc: RunComfyTestServer, tmp_path: Path) -> None:
+    """A Serverless LoRA deployment answers `output`, not `outputs` (runcomfy-cli)."""
+    dep = rc.add_deployment(SEEDED, lora=True)
+    runner = JobRunner(backend(rc, dep))
+    runner.submit(Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=Bindings(seed=9)))
+    events = runner.wait_idle(10)
+    runner.close()
+    (final,) = finals(events)
+    assert isinstance(final, ev.JobFinished), final
+    (path,) = final.outputs
+    assert path.name == "out_00001_.png"  # from the URL's path, no filename given
+    assert path.read_bytes() in [data for data, _ in rc.files.values()]
+    with Image.open(path) as image:
+        assert image.size == (8, 8) and image.convert("RGB").getpixel((0, 0)) == (200, 30, 30)
+    assert saved_prompt(path)["2"]["inputs"]["seed"] == 9
+    (output,) = [e for e in events if isinstance(e, ev.JobOutput)]
+    assert output.kind == "image" and output.path == path
+    (rid,) = rc.inference
+    result = serverless_api(rc).result(dep, rid)
+    assert result.outputs is None and isinstance(result.output, list)  # it really was `output`
+
+
+def test_patch_without_a_name_carries_the_current_name(rc: RunComfyTestServer) -> None:
+    """RunComfy refuses a PATCH without `name`; the official clients send the current one."""
+    dep = rc.add_deployment(SEEDED, name="flux-dep")
+    api = serverless_api(rc)
+    updated = api.update_deployment(dep, max_instances=3)
+    assert updated is not None and updated.max_instances == 3 and updated.name == "flux-dep"
+    (patch,) = rc.called("PATCH", dep)
+    assert patch.body == {"name": "flux-dep", "max_instances": 3}
+    (read,) = rc.called("GET", dep)
+    assert "includes" not in read.query  # the name only, not the whole workflow
+    api.update_deployment(dep, name="renamed")
+    assert rc.called("PATCH", dep)[-1].body == {"name": "renamed"}
+    assert len(rc.called("GET", dep)) == 1  # a name given: nothing to look up
+
+
+# name -> (test server set-up, poll interval, when to cancel, what view.status then says)
+CANCELS: dict[str, tuple[Callable[[RunComfyTestServer], object], float, str, str]] = {
+    "requested, the job runs on": (
+        lambda rc: setattr(rc, "cancel_delay", None), 0.03, "in_progress",
+        "Cancel requested on RunComfy; the job may still finish and be billed.",
+    ),
+    "seed 004: outcome cancelled": (
+        lambda rc: setattr(rc, "cancel_reply", "outcome"), 0.03, "in_progress",
+        "Cancelled on RunComfy.",
+    ),
+    "not cancellable: it had finished": (
+        lambda rc: None, 30.0, "completed",
+        "RunComfy could not cancel this job (it may have finished already); it may still be "
+        "billed.",
+    ),
+    "the cancel call fails": (
+        lambda rc: rc.inject("POST", r"/cancel$", 500), 0.03, "in_progress",
+        "The cancel could not be confirmed with RunComfy",
+    ),
+}
+
+
+def wait_for(done: Callable[[], bool], timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < end, "not reached in time"
+        time.sleep(0.01)
+
+
+def serverless_session(rc: RunComfyTestServer, dep: str, poll_interval: float) -> HostSession:
+    session = HostSession()
+    settings = BackendSettings(kind="runcomfy-serverless", runcomfy_serverless=ServerlessSettings(
+        api_url=rc.url, deployment_id=dep, poll_interval=poll_interval))
+    session.configure(settings, Credentials(runcomfy_tokens=TOKENS))
+    return session
+
+
+@pytest.mark.parametrize("case", list(CANCELS))
+@pytest.mark.parametrize("noun", ["", "frame"])
+def test_host_status_tells_what_runcomfy_answered_the_cancel(
+    rc: RunComfyTestServer, tmp_path: Path, case: str, noun: str
+) -> None:
+    setup, poll, cancel_when, said = CANCELS[case]
+    setup(rc)
+    rc.run_time = 0.2 if cancel_when == "completed" else 3.0
+    dep = rc.add_deployment(SEEDED)
+    session = serverless_session(rc, dep, poll)
+    run = session.start_run("seeded", noun=noun)
+    session.submit(run, Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=Bindings()), 1)
+    wait_for(lambda: any(r.state == cancel_when for r in rc.inference.values()))
+    session.cancel()
+    end = time.monotonic() + 10
+    while session.run is not None:
+        assert time.monotonic() < end, session.view
+        session.pump(lambda _: None)
+        time.sleep(0.02)
+    session.close()
+    status = session.view.status
+    assert status.startswith("Cancelled after 0 of 1 frames. " + said if noun else said), status
+    if "could not be confirmed" in said:
+        assert "may still run and be billed" in status and TOKENS[0] not in status
+    assert len(rc.called("POST", "/cancel")) == 1
+    if case == "requested, the job runs on":  # as the warning says: it finishes anyway
+        wait_for(lambda: all(r.outcome == "succeeded" for r in rc.inference.values()))
+
+
+def test_a_job_cancelled_before_it_was_sent_says_plain_cancelled(
+    rc: RunComfyTestServer, tmp_path: Path
+) -> None:
+    """A job cancelled before it was sent has nothing to report from RunComfy."""
+    rc.run_time = 3.0
+    dep = rc.add_deployment(SEEDED)
+    runner = JobRunner(backend(rc, dep))
+    first = runner.submit(Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=Bindings()))
+    second = runner.submit(Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=Bindings()))
+    wait_for(lambda: any(r.state == "in_progress" for r in rc.inference.values()))
+    runner.cancel()
+    events = {e.job_id: e for e in finals(runner.wait_idle(10))}
+    runner.close()
+    sent, waiting = events[first], events[second]
+    assert isinstance(sent, ev.JobCancelled) and isinstance(waiting, ev.JobCancelled)
+    assert sent.message.startswith("Cancel requested on RunComfy;")
+    assert waiting.message == "Cancelled."  # never sent
+    assert len(rc.called("POST", "/inference")) == 1
+
+
+def test_the_job_timeout_says_what_runcomfy_answered_the_cancel(
+    rc: RunComfyTestServer, tmp_path: Path
+) -> None:
+    rc.run_time, rc.cancel_delay = 30.0, None  # the request runs on after the cancel
+    dep = rc.add_deployment(SEEDED)
+    runner = JobRunner(backend(rc, dep, job_timeout=0.3))
+    runner.submit(Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=Bindings()))
+    (final,) = finals(runner.wait_idle(10))
+    runner.close()
+    assert isinstance(final, ev.JobFailed), final
+    assert ("did not finish within 0 min, so ComfyRelay asked RunComfy to cancel it: Cancel "
+            "requested on RunComfy; the job may still finish and be billed.") in final.message
+    assert len(rc.called("POST", "/cancel")) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import requests
 
 from tests.hosted.conftest import ICU_KEY, TOKENS
+from tests.hosted.test_serverless import SEEDED
 from tests.servers.comfyicu import ComfyICUTestServer
 from tests.servers.runcomfy import RunComfyTestServer
 
@@ -40,3 +41,28 @@ def test_comfyicu_refuses_missing_auth_and_unknown_fields(icu: ComfyICUTestServe
     bad_files = {**body, "files": {"input/x.png": "file:///etc/passwd"}}
     assert requests.post(url, json=bad_files, headers=auth, timeout=5).status_code == 400
     assert requests.post(url, json=body, headers=auth, timeout=5).status_code == 200
+
+
+def test_runcomfy_serverless_wants_webhooks_in_the_query_and_a_name_on_patch(
+    rc: RunComfyTestServer,
+) -> None:
+    """As RunComfy's official clients send them (runcomfy-cli, runcomfy-mcp)."""
+    dep = rc.add_deployment(SEEDED, name="dep")
+    submit = f"{rc.url}/prod/v1/deployments/{dep}/inference"
+    body = {"overrides": {"2": {"inputs": {"seed": 1}}}}
+    hook = {"webhook": "https://hooks.example/done", "webhook_intermediate_status": "true"}
+    r = requests.post(submit, json={**body, **hook}, headers=AUTH, timeout=5)
+    assert r.status_code == 400 and "query string" in r.json()["error_message"]
+    r = requests.post(submit, json=body, params={"webhook": "file:///x"}, headers=AUTH, timeout=5)
+    assert r.status_code == 400
+    assert rc.inference == {}
+    r = requests.post(submit, json=body, params=hook, headers=AUTH, timeout=5)
+    assert r.status_code == 200
+    assert rc.inference[r.json()["request_id"]].webhook == hook["webhook"]
+
+    patch = f"{rc.url}/prod/v2/deployments/{dep}"
+    r = requests.patch(patch, json={"max_instances": 2}, headers=AUTH, timeout=5)
+    assert r.status_code == 400 and r.json()["error_message"] == "Deployment name is required"
+    assert rc.deployments[dep]["max_instances"] != 2
+    r = requests.patch(patch, json={"name": "dep", "max_instances": 2}, headers=AUTH, timeout=5)
+    assert r.status_code == 200 and rc.deployments[dep]["max_instances"] == 2

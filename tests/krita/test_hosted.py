@@ -6,6 +6,8 @@ this process; Krita gets its own config folder."""
 from __future__ import annotations
 
 import base64
+import io
+import json
 import time
 import zipfile
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from comfyrelay.runcomfy.ledger import Ledger
+from PIL import Image
 
 from tests.krita.conftest import RunKrita
 from tests.krita.test_plugin import INVERT, H, W, assert_inverted
@@ -98,6 +101,44 @@ def test_comfyicu_refuses_the_canvas_with_the_cores_reason(
     assert not r["cancel_enabled"]  # ComfyICU cannot cancel a run
     assert r["preview_hidden"] and r["machine_box_hidden"]
     assert r["layers"] == ["Background"]
+
+
+def test_serverless_failure_lora_result_and_cancel_in_the_docker(
+    run_krita: RunKrita, krita_env: dict[str, str | None], tmp_path: Path
+) -> None:
+    graph = json.loads(Path(INVERT).read_text())
+    with RunComfyTestServer(tokens=TOKENS, run_time=1.0) as rc:
+        rc.cancel_delay = None  # RunComfy only notes the cancel: the job runs on
+        deployment = rc.add_deployment(graph, lora=True)  # files come under `output`
+        settings = {"backend": "runcomfy-serverless", "rc_user_id": rc.user_id,
+                    "rc_token1": TOKENS[0], "rc_api_url": rc.url, "rc_deployment": deployment,
+                    "workflow": INVERT, "output_folder": str(tmp_path / "results")}
+        r = run_krita("serverless_docker", env=krita_env, width=W, height=H,
+                      settings=settings, cancel_after=0.4)
+        (server_png, *_) = [data for data, _ in rc.files.values()]
+
+    # Failed at RunComfy's status endpoint: shown at once, in red, with RunComfy's words.
+    assert r["failed_finished"] and r["failed_seconds"] < 10  # not the job timeout (an hour)
+    assert "input filename_prefix made the node fail" in r["failed_status"], r["failed_status"]
+    assert "node 3 (SaveImage)" in r["failed_status"]
+    assert "color" in r["failed_style"]
+
+    # A LoRA deployment's `output`: its file becomes a layer at the canvas's corner, at its
+    # own size (as any whole-canvas result).
+    assert r["finished"] and r["status"].startswith("Done"), r["status"]
+    assert r["layers"] == ["invert_api", "Background"]
+    result = Image.open(io.BytesIO(server_png)).convert("RGBA")
+    assert r["bounds"] == [0, 0, *result.size]
+    canvas = Image.frombytes("RGBA", (W, H), base64.b64decode(r["pixels"]), "raw", "BGRA")
+    assert canvas.crop((0, 0, *result.size)).tobytes() == result.tobytes()
+
+    # RunComfy answered cancellation_requested: the docker says the job may still be billed.
+    assert r["cancel_finished"]
+    assert r["cancel_status"] == (
+        "Cancel requested on RunComfy; the job may still finish and be billed."
+    ), r["cancel_status"]
+    assert "color" not in r["cancel_style"]  # not an error
+    assert r["layers_after_cancel"] == ["invert_api", "Background"]  # nothing added
 
 
 def test_comfy_api_back_end_through_the_official_proxy(

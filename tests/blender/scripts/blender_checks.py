@@ -418,6 +418,47 @@ def check_machine(payload: Report) -> Report:
     return report
 
 
+def check_serverless(payload: Report) -> Report:
+    """RunComfy Serverless from the panel: a job RunComfy fails, one whose files come under
+    `output`, then a cancel that RunComfy only takes note of."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    # The test server answers at once: lift the client's ~1 request/s RunComfy limit.
+    addon_module(addon, "comfyrelay.net.ratelimit").configure("runcomfy", 200.0, 50)
+    scene = tiny_scene()
+    settings = use_workflow(scene, payload["workflow"])
+    bpy.ops.render.render()
+    bpy.data.images["Render Result"].save_render(str(Path(payload["output"]) / "reference.png"))
+    pump = addon_module(addon, "pump")
+    pump.configure()
+    pump.SESSION.backend.poll_interval = 0.05  # RunComfy's own pace is 2 s
+    prefix = settings.inputs["3.filename_prefix"]
+    report: Report = {}
+
+    prefix.string_value = "FAIL"  # the test server's node fails on it
+    started = time.monotonic()
+    report["failed_run_error"] = run_op()
+    report["failed_seconds"] = time.monotonic() - started
+    report["failed"] = session_state(addon)
+    report["failed_panel"] = draw_panel(addon)
+
+    prefix.string_value = "ComfyRelay"
+    report["run_error"] = run_op()
+    report["done"] = session_state(addon)
+    image = bpy.data.images.get("ComfyRelay Result")
+    if image is not None:
+        report.update(result=bytes(image_bytes(image)).hex(), size=list(image.size),
+                      filepath=image.filepath)
+
+    report["cancel_run_error"] = run_op(wait=False)
+    time.sleep(payload["cancel_after"])
+    comfy().cancel()
+    pump.drive(timeout=30)
+    report["cancelled"] = session_state(addon)
+    report["cancelled_panel"] = draw_panel(addon)
+    return report
+
+
 def with_config(payload: Report) -> str:
     """Install into a fresh bpy with the config folder (app views, ledger) the test chose."""
     import os

@@ -286,6 +286,45 @@ def machine_docker() -> dict[str, Any]:
 
 
 @reporting
+def serverless_docker() -> dict[str, Any]:
+    """RunComfy Serverless from the docker: a job RunComfy fails, one whose files come under
+    `output`, then a cancel that RunComfy only takes note of."""
+    from comfyrelay_krita.comfyrelay.net import ratelimit
+
+    ratelimit.configure("runcomfy", 200.0, 50)  # the test server answers at once
+    doc, panel = docker_with_settings()
+    spin_until(lambda: panel.workflow is not None and panel.session.backend is not None, 30)
+    panel.session.backend.poll_interval = 0.05  # RunComfy's own pace is 2 s
+    prefix = panel.form.fields["3.filename_prefix"]
+    report: dict[str, Any] = {}
+
+    prefix.set_value("FAIL")  # the test server's node fails on it
+    started = time.monotonic()
+    panel.run_button.click()
+    report["failed_finished"] = job_ended(panel)
+    report["failed_seconds"] = time.monotonic() - started
+    report["failed_status"] = panel.status.text()
+    report["failed_style"] = panel.status.styleSheet()
+
+    prefix.set_value("ComfyRelay")
+    panel.run_button.click()
+    report["finished"] = job_ended(panel)
+    report["status"] = panel.status.text()
+    report.update(describe(doc))
+
+    panel.run_button.click()
+    time.sleep(PAYLOAD["cancel_after"])
+    QApplication.processEvents()
+    panel.cancel_button.click()
+    report["cancel_finished"] = job_ended(panel)
+    report["cancel_status"] = panel.status.text()
+    report["cancel_style"] = panel.status.styleSheet()
+    report["layers_after_cancel"] = describe(doc)["layers"]
+    panel.close_session()
+    return report
+
+
+@reporting
 def docker_run() -> dict[str, Any]:
     """The docker as the saved settings left it (back end, workflow): Run once, save the .kra."""
     doc, panel = docker_with_settings()
