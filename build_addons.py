@@ -100,7 +100,8 @@ BLENDER_TARGETS: dict[str, tuple[str, ...]] = {
 
 
 def blender_pythons() -> list[str]:
-    """Every Python of the Blender releases the manifest admits, oldest first."""
+    """Every Python of the Blender releases in BLENDER_PYTHONS, oldest first (that these are
+    the releases the manifest admits is checked by tests/blender/test_wheels.py)."""
     return sorted(set(BLENDER_PYTHONS.values()), key=lambda v: tuple(map(int, v.split("."))))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import textwrap
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +23,12 @@ HISTORY_SHOWN = 10
 
 
 def _headline(status: str, fits: int = 40) -> str:
-    """What fits on the progress bar: the status, or its first clause when it is long."""
+    """What fits on the progress bar: the status, or its first clause (cut at a word) when
+    it is long; the panel then shows the whole status below."""
     if len(status) <= fits:
         return status
-    return status.replace(";", ".").split(".")[0][:fits]
+    clause = re.split(r"[.;] ", status, maxsplit=1)[0]
+    return clause if len(clause) <= fits else clause[:fits].rsplit(" ", 1)[0] + "…"
 
 
 def _wrapped(

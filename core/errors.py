@@ -93,8 +93,15 @@ class ExecutionFailed(ComfyRelayError):
         self.node_type = node_type
 
 
+PLAIN_CANCEL = "Cancelled."
+
+
 class JobCancelled(ComfyRelayError):
-    """The user cancelled the job."""
+    """The user cancelled the job. The message says more than PLAIN_CANCEL when the user
+    needs to know it (RunComfy: the job may still finish and be billed)."""
+
+    def __init__(self, message: str = PLAIN_CANCEL) -> None:
+        super().__init__(message)
 
 
 class ServerRestarted(ComfyRelayError):

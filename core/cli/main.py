@@ -18,7 +18,7 @@ from ..comfyui.convert import server_converter
 from ..comfyui.fields import check_values, server_defs, typed_inputs
 from ..comfyui.nodes import NodeDefs, node_defs
 from ..config import load_credentials
-from ..errors import ComfyRelayError
+from ..errors import PLAIN_CANCEL, ComfyRelayError
 from ..jobs import events as ev
 from ..jobs.backend import Backend
 from ..jobs.job import InputFile, Job
@@ -226,8 +226,7 @@ def run_job(backend: Backend, job: Job, err: TextIO | None = None) -> int:
         bar.note(f"error: {final.message}")
         return 1
     # A hosted job's cancel may not be final (RunComfy: "may still finish and be billed").
-    said = final.message if isinstance(final, ev.JobCancelled) else ""
-    bar.note(said or "Cancelled.")
+    bar.note(final.message if isinstance(final, ev.JobCancelled) else PLAIN_CANCEL)
     return 130
 
 

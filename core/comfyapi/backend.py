@@ -162,7 +162,7 @@ class ComfyApiBackend(Backend):
             ctx.idle()
             if ctx.cancelled:
                 self._cancel(run, ctx)
-                raise JobCancelled("Cancelled.")
+                raise JobCancelled()
             if time.monotonic() - run.submitted > self.job_timeout:
                 self._cancel(run, ctx)
                 raise ServerError(

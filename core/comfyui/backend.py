@@ -183,7 +183,7 @@ class ComfyUIBackend(Backend):
             ctx.idle()
             if ctx.cancelled:
                 self._cancel(run)
-                raise JobCancelled("Cancelled.")
+                raise JobCancelled()
             if not run.ending:  # its end may have come in stashed
                 for message in self._receive(run, 0.25):
                     self._apply(run, message, ctx)

@@ -24,7 +24,7 @@ from ..comfyui.convert import server_converter
 from ..comfyui.fields import check_values, server_defs, typed_inputs
 from ..comfyui.nodes import NodeDefs
 from ..config import Credentials
-from ..errors import ComfyRelayError, WorkflowError
+from ..errors import PLAIN_CANCEL, ComfyRelayError, WorkflowError
 from ..jobs.backend import Backend, Capabilities
 from ..jobs.events import (
     FINAL_EVENTS,
@@ -40,7 +40,7 @@ from ..jobs.events import (
     JobStarted,
 )
 from ..jobs.job import Job
-from ..jobs.runner import PLAIN_CANCEL, JobRunner
+from ..jobs.runner import JobRunner
 from ..jobs.workflow import Bindings, Workflow, ui_needs_server
 from ..jobs.workflow_file import read_workflow_file
 from ..runcomfy.ledger import Ledger
@@ -392,10 +392,12 @@ class HostSession:
         self._state.update(node="", step="")
         total = len(run.jobs)
         count = f" after {run.finished} of {total} {run.noun}s" if run.noun else ""
+        # The service's answers to cancels (the user may still be billed), also when a failed
+        # frame cancelled the others.
+        notes = " ".join(run.cancel_notes)
         if run.failed:
-            self._state["status"] = f"Failed{count}"
-        elif run.cancel_notes:  # the service's answer: the user may still be billed
-            notes = " ".join(run.cancel_notes)
+            self._state["status"] = f"Failed{count}" + (f". {notes}" if notes else "")
+        elif notes:
             self._state["status"] = f"Cancelled{count}. {notes}" if count else notes
         elif run.cancelled:
             self._state["status"] = f"Cancelled{count}"

@@ -63,7 +63,7 @@ class JobContext:
 
     def raise_if_cancelled(self) -> None:
         if self._cancel.is_set():
-            raise JobCancelled("Cancelled.")
+            raise JobCancelled()
 
 
 class Backend(ABC):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import PLAIN_CANCEL
+
 
 @dataclass(frozen=True)
 class JobEvent:
@@ -75,7 +77,7 @@ class JobCancelled(JobEvent):
     """`message` says what the service answered when that matters to the user (a hosted job
     that may still run and bill), else it is the plain "Cancelled."."""
 
-    message: str = ""
+    message: str = PLAIN_CANCEL
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ from .events import JobCancelled as JobCancelledEvent
 from .job import Job
 
 log = logging.getLogger(__name__)
-PLAIN_CANCEL = "Cancelled."
 
 
 @dataclass
@@ -156,7 +155,7 @@ class JobRunner:
                 entry = self._waiting.popleft()
                 self._running.append(entry)
             if entry.ctx.cancelled:
-                self._end(entry, JobCancelledEvent(entry.job_id, PLAIN_CANCEL))
+                self._end(entry, JobCancelledEvent(entry.job_id))
                 continue
             entry.ctx.emit(JobStarted(entry.job_id, entry.job.bindings.seed))
             start = functools.partial(self.backend.start, entry.job, entry.ctx)
@@ -176,7 +175,7 @@ class JobRunner:
             return True, step()
         except JobCancelled as exc:
             # The back end's text may say more than "Cancelled." (RunComfy's cancel answer).
-            entry.ctx.emit(JobCancelledEvent(entry.job_id, str(exc) or PLAIN_CANCEL))
+            entry.ctx.emit(JobCancelledEvent(entry.job_id, str(exc)))
         except ComfyRelayError as exc:
             entry.ctx.emit(
                 JobFailed(

@@ -74,10 +74,10 @@ def sleep(seconds: float, cancelled: Cancelled = never) -> None:
     end = time.monotonic() + seconds
     while (left := end - time.monotonic()) > 0:
         if cancelled():
-            raise JobCancelled("Cancelled.")
+            raise JobCancelled()
         time.sleep(min(SLICE, left))
     if cancelled():
-        raise JobCancelled("Cancelled.")
+        raise JobCancelled()
 
 
 _buckets: dict[str, TokenBucket] = {}

@@ -87,4 +87,4 @@ class WatchedContext(JobContext):
 
     def raise_if_cancelled(self) -> None:
         if self.cancelled:
-            raise JobCancelled("Cancelled.")
+            raise JobCancelled()

@@ -45,7 +45,7 @@ class _LaunchTurns:
         with self._changed:
             while key in self._busy:
                 if give_up():
-                    raise JobCancelled("Cancelled.")
+                    raise JobCancelled()
                 self._changed.wait(TURN_POLL)
             self._busy.add(key)
         try:
@@ -98,7 +98,7 @@ class MachineLifecycle:
 
         try:
             if give_up():
-                raise JobCancelled("Cancelled.")
+                raise JobCancelled()
             if relaunch:
                 self._launch_or_reuse(give_up)
             return self._became_ready(self._wait_ready(give_up, ctx))

@@ -113,7 +113,7 @@ class MachineRecord:
         """Wait until no operation is under way; raise JobCancelled if `give_up` says so."""
         while self.busy:
             if give_up():
-                raise JobCancelled("Cancelled.")
+                raise JobCancelled()
             self.lock.wait(TURN_POLL)
 
     def claim(self, operation: str) -> threading.Event:

@@ -157,40 +157,45 @@ class RequestResult(Wire):
     def state(self) -> str:
         return self.status.strip().lower()
 
-    def files(self) -> list[tuple[str, dict[str, Any], bool]]:
+    def files(self) -> list[File]:
         """(node id, file, animated) for every file below `outputs`, or `output` when
         `outputs` is missing (runcomfy-cli src/cmd/deployments.rs `run`). A file is an object
-        with a `url` (ComfyUI's, docs/WIRE.md §1.5, §3.2) or, [guess] for LoRA results, a bare
-        http(s) URL, anywhere below, as runcomfy-cli src/download.rs `collect_urls` finds them."""
-        chosen = self.outputs if self.outputs is not None else self.output
-        found: list[tuple[str, dict[str, Any], bool]] = []
-        if isinstance(chosen, dict):
-            for node_id, value in chosen.items():
-                _collect(value, str(node_id), str(node_id), False, found)
-        else:
-            _collect(chosen, "", "", False, found)
+        with a `url` (ComfyUI's, docs/WIRE.md §1.5, §3.2); under a LoRA result's `output` also
+        a bare http(s) URL [guess], as runcomfy-cli src/download.rs `collect_urls` finds them
+        (under `outputs`, a URL string is some node's text, not a file)."""
+        lora = self.outputs is None
+        chosen = self.output if lora else self.outputs
+        if not isinstance(chosen, dict):
+            return _files_below(chosen, "", "", bare_urls=lora)
+        found: list[File] = []
+        for node_id, value in chosen.items():
+            found += _files_below(value, str(node_id), str(node_id), bare_urls=lora)
         return found
 
 
-def _collect(
-    value: Any, node_id: str, key: str, animated: bool,
-    found: list[tuple[str, dict[str, Any], bool]],
-) -> None:
-    """Add the files below `value`; `key` is the one it came under ("gifs" means animated)."""
+File = tuple[str, dict[str, Any], bool]  # node id, the file's object, animated
+
+
+def _files_below(
+    value: Any, node_id: str, key: str, *, bare_urls: bool, animated: bool = False
+) -> list[File]:
+    """The files below `value`; `key` is the one it came under ("gifs" means animated)."""
+    animated = animated or key == "gifs"
     if isinstance(value, str):
-        if urlsplit(value).scheme in ("http", "https"):
-            found.append((node_id, {"url": value}, animated or key == "gifs"))
-    elif isinstance(value, list):
-        for item in value:
-            _collect(item, node_id, key, animated, found)
-    elif isinstance(value, dict):
-        if isinstance(value.get("url"), str):
-            found.append((node_id, value, animated or key == "gifs"))
-            return
-        flagged = value.get("animated")  # ComfyUI's per-node [true] (docs/WIRE.md §1.5)
-        animated = animated or (isinstance(flagged, list) and any(v is True for v in flagged))
-        for inner, item in value.items():
-            _collect(item, node_id, str(inner), animated, found)
+        url = bare_urls and urlsplit(value).scheme in ("http", "https")
+        return [(node_id, {"url": value}, animated)] if url else []
+    if isinstance(value, list):
+        return [f for item in value
+                for f in _files_below(item, node_id, key, bare_urls=bare_urls, animated=animated)]
+    if not isinstance(value, dict):
+        return []
+    if isinstance(value.get("url"), str):
+        return [(node_id, value, animated)]
+    flagged = value.get("animated")  # ComfyUI's per-node [true] (docs/WIRE.md §1.5)
+    animated = animated or (isinstance(flagged, list) and any(v is True for v in flagged))
+    return [f for inner, item in value.items()
+            for f in _files_below(item, node_id, str(inner), bare_urls=bare_urls,
+                                  animated=animated)]
 
 
 class RunComfyServerless(RunComfyApi):
@@ -469,10 +474,12 @@ class RunComfyServerlessBackend(Backend):
                 raise JobCancelled(self._cancel(request))  # says what RunComfy answered
             if time.monotonic() - request.submitted > self.job_timeout:
                 answer = self._cancel(request)
+                limit = self.job_timeout
+                within = f"{limit / 60:g} min" if limit >= 60 else f"{limit:g} s"
                 raise ServerError(
-                    f"The RunComfy request did not finish within {self.job_timeout / 60:.0f} "
-                    f"min, so ComfyRelay asked RunComfy to cancel it: {answer} Check the "
-                    "deployment's instances and queue."
+                    f"The RunComfy request did not finish within {within}, so ComfyRelay "
+                    f"asked RunComfy to cancel it: {answer} Check the deployment's instances "
+                    "and queue."
                 )
             try:
                 state = self.client.status(request.deployment_id, request.request_id, cancelled)
@@ -501,10 +508,11 @@ class RunComfyServerlessBackend(Backend):
         result = self.client.result(request.deployment_id, request.request_id, cancelled)
         if result.state in TERMINAL:  # the result decides (runcomfy-cli finish_inference_result)
             return result
-        if state.state == FAILED:
-            # `failed` at the status endpoint is final (runcomfy-cli src/poll.rs, runcomfy-mcp
-            # runcomfy_client.py): never wait out the job timeout for the result to agree.
-            return result.model_copy(update={"status": FAILED})
+        if state.state == FAILED or state.state in CANCELLED:
+            # `failed` and `cancelled` at the status endpoint are final (runcomfy-cli
+            # src/poll.rs, runcomfy-mcp runcomfy_client.py): never wait out the job timeout
+            # for the result to agree.
+            return result.model_copy(update={"status": state.state})
         return None  # done, but the result is not ready yet
 
     def _report(self, request: _Request, state: RequestStatus, ctx: JobContext) -> None:
@@ -560,8 +568,9 @@ def _flag(ctx: JobContext) -> Cancelled:
 
 
 def cancel_message(answer: str) -> str:
-    """What the user is told for RunComfy's answer to a cancel."""
-    known = CANCEL_MESSAGES.get(answer.strip().lower())
+    """What the user is told for RunComfy's answer to a cancel (lower-case, as cancel()
+    returns it)."""
+    known = CANCEL_MESSAGES.get(answer)
     if known:
         return known
     said = f"answered {answer!r}" if answer else "gave no answer"
@@ -601,11 +610,11 @@ def _error_part(error: Any) -> tuple[str, str, str]:
     debug = next((str(error[k]) for k in ("debugInfo", "debug_info", "traceback")
                   if error.get(k)), "")
     text = f"{kind}: {message}" if kind and message else message or kind
-    text = text or _squash(json.dumps(error, default=str))
-    notes = [f"error code {code}" if code else "", _last_line(debug)]
-    if any(notes):
-        text += f" ({'; '.join(n for n in notes if n)})"
-    return text, _field(error, "node_id"), _field(error, "node_type", "class_type")
+    notes = "; ".join(n for n in (f"error code {code}" if code else "", _last_line(debug)) if n)
+    if not text:  # nothing but a code or a traceback: those, else the object as JSON
+        text, notes = notes or _squash(json.dumps(error, default=str)), ""
+    return (f"{text} ({notes})" if notes else text), _field(error, "node_id"), _field(
+        error, "node_type", "class_type")
 
 
 def _field(error: dict[str, Any], *keys: str) -> str:

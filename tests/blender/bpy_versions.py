@@ -3,7 +3,7 @@
 bpy on PyPI is Blender built as a Python module, one wheel per Blender release and Python.
 Every Blender release line that runs on the test machine's Python (3.11: Blender 4.2 LTS to
 5.0) is tested; 5.1 and later need Python 3.13 and are checked through their wheels only
-(tests/test_addon_wheels.py). The newest one is installed into the venv itself (the full
+(tests/blender/test_wheels.py). The newest one is installed into the venv itself (the full
 Blender suite runs there); the others go to folders of their own under .venv/bpy/.
 
 Usage: python -m tests.blender.bpy_versions   (installs what is missing; tests/run.sh runs it)

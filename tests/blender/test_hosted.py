@@ -84,12 +84,12 @@ def test_serverless_failure_lora_result_and_cancel_in_the_panel(
     run_blender: RunBlender, tmp_path: Path
 ) -> None:
     graph = json.loads(Path(INVERT).read_text())
-    with RunComfyTestServer(tokens=(TOKEN,), run_time=1.0) as rc:
+    with RunComfyTestServer(tokens=(TOKEN,), run_time=3.0) as rc:
         rc.cancel_delay = None  # RunComfy only notes the cancel: the job runs on
         deployment = rc.add_deployment(graph, lora=True)  # files come under `output`
         prefs = {"backend": "runcomfy-serverless", "rc_user_id": rc.user_id,
                  "rc_token1": TOKEN, "rc_api_url": rc.url, "rc_deployment": deployment}
-        r = run_blender("serverless", url="", workflow=INVERT, prefs=prefs, cancel_after=0.4)
+        r = run_blender("serverless", url="", workflow=INVERT, prefs=prefs)
         submits = rc.called("POST", "/inference")
         stored = [data for data, _ in rc.files.values()]
 

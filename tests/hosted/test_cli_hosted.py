@@ -192,7 +192,7 @@ def test_run_serverless_ctrl_c_prints_what_runcomfy_answered(
 ) -> None:
     setup, poll, cancel_when, said = CANCELS[case]
     setup(rc)
-    rc.run_time = 0.2 if cancel_when == "completed" else 3.0
+    rc.run_time = 1.0 if cancel_when == "completed" else 3.0
     dep = rc.add_deployment(SEEDED)
     backend = backend_from_args(run_args("--backend", "runcomfy-serverless", "--deployment", dep,
                                          "--api-url", rc.url))
@@ -200,7 +200,7 @@ def test_run_serverless_ctrl_c_prints_what_runcomfy_answered(
     backend.poll_interval = poll
     err = io.StringIO()
     job = Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=Bindings())
-    with ctrl_c_when(lambda: any(r.state == cancel_when for r in rc.inference.values())):
+    with ctrl_c_when(lambda: any(r.state == cancel_when for r in list(rc.inference.values()))):
         code = run_job(backend, job, err)
     lines = err.getvalue().splitlines()
     assert code == 130 and "Cancelling…" in lines, lines

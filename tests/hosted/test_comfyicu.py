@@ -83,7 +83,8 @@ def test_files_setting_and_no_cancel(icu: ComfyICUTestServer, tmp_path: Path) ->
         events += runner.wait_idle(0.05)
     runner.cancel(job_id)
     (final,) = finals(events + runner.wait_idle(5))
-    assert isinstance(final, ev.JobCancelled)  # stopped waiting; said so in the log
+    assert isinstance(final, ev.JobCancelled)  # stopped waiting, and the user is told so
+    assert final.message.startswith("Stopped waiting. ComfyICU has no way to cancel a run")
     assert icu.called("POST", "/runs")[0].body["files"] == {"/input/example.png": IMAGE_URL}
     runner.close()
 

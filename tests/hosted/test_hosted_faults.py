@@ -318,6 +318,9 @@ SERVERLESS_SHAPES: dict[str, tuple[Reshape, str]] = {
     "outputs a list of names": (lambda out: {"outputs": ["out_00001_.png"]}, "outputs: [str]"),
     "no url": (lambda out: {"outputs": {"3": {"images": [{"filename": "a.png"}]}}},
                "outputs: {3: {images: [{filename: str}]}}"),
+    # A node's text that is a URL is not a file (bare URLs count only in a LoRA's `output`).
+    "a text node's URL": (lambda out: {"outputs": {"9": {"text": ["https://example.com/a"]}}},
+                          "outputs: {9: {text: [str]}}"),
 }
 
 

@@ -20,6 +20,7 @@ from comfyrelay.runcomfy.serverless import (
     DeploymentSpec,
     RequestResult,
     RunComfyServerlessBackend,
+    _failure,
 )
 from PIL import Image
 
@@ -292,6 +293,13 @@ def test_a_failed_request_ends_at_once_with_runcomfys_words(
     assert fetched == [] if rc.error_in_status else len(fetched) == 1
 
 
+def test_an_error_of_only_a_code_and_a_traceback_reads_as_those() -> None:
+    error = [{"errorCode": 500, "error": "", "debugInfo": "Traceback (most recent call last):\n"
+              "  File \"x.py\", line 1\nValueError: bad value"}]
+    assert str(_failure(error)) == "RunComfy: the job failed: error code 500; ValueError: bad value"
+    assert str(_failure([{}])).startswith("RunComfy reports the job failed but gave no reason")
+
+
 def test_succeeded_and_canceled_are_terminal_status_spellings(
     rc: RunComfyTestServer, tmp_path: Path
 ) -> None:
@@ -303,7 +311,7 @@ def test_succeeded_and_canceled_are_terminal_status_spellings(
     assert isinstance(done, ev.JobFinished) and len(done.outputs) == 1
     rc.run_time = 30.0
     runner.submit(Job(workflow=Workflow(SEEDED), out_dir=tmp_path / "b", bindings=Bindings(seed=2)))
-    wait_for(lambda: any(r.state == "in_progress" for r in rc.inference.values()))
+    wait_for(lambda: any(r.state == "in_progress" for r in list(rc.inference.values())))
     (rid,) = [r.request_id for r in rc.inference.values() if r.state == "in_progress"]
     start = time.monotonic()
     serverless_api(rc).cancel(dep, rid)  # cancelled by someone else (the dashboard)
@@ -394,12 +402,12 @@ def test_host_status_tells_what_runcomfy_answered_the_cancel(
 ) -> None:
     setup, poll, cancel_when, said = CANCELS[case]
     setup(rc)
-    rc.run_time = 0.2 if cancel_when == "completed" else 3.0
+    rc.run_time = 1.0 if cancel_when == "completed" else 3.0
     dep = rc.add_deployment(SEEDED)
     session = serverless_session(rc, dep, poll)
     run = session.start_run("seeded", noun=noun)
     session.submit(run, Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=Bindings()), 1)
-    wait_for(lambda: any(r.state == cancel_when for r in rc.inference.values()))
+    wait_for(lambda: any(r.state == cancel_when for r in list(rc.inference.values())))
     session.cancel()
     end = time.monotonic() + 10
     while session.run is not None:
@@ -413,7 +421,7 @@ def test_host_status_tells_what_runcomfy_answered_the_cancel(
         assert "may still run and be billed" in status and TOKENS[0] not in status
     assert len(rc.called("POST", "/cancel")) == 1
     if case == "requested, the job runs on":  # as the warning says: it finishes anyway
-        wait_for(lambda: all(r.outcome == "succeeded" for r in rc.inference.values()))
+        wait_for(lambda: all(r.outcome == "succeeded" for r in list(rc.inference.values())))
 
 
 def test_a_job_cancelled_before_it_was_sent_says_plain_cancelled(
@@ -425,7 +433,7 @@ def test_a_job_cancelled_before_it_was_sent_says_plain_cancelled(
     runner = JobRunner(backend(rc, dep))
     first = runner.submit(Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=Bindings()))
     second = runner.submit(Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=Bindings()))
-    wait_for(lambda: any(r.state == "in_progress" for r in rc.inference.values()))
+    wait_for(lambda: any(r.state == "in_progress" for r in list(rc.inference.values())))
     runner.cancel()
     events = {e.job_id: e for e in finals(runner.wait_idle(10))}
     runner.close()
@@ -446,6 +454,6 @@ def test_the_job_timeout_says_what_runcomfy_answered_the_cancel(
     (final,) = finals(runner.wait_idle(10))
     runner.close()
     assert isinstance(final, ev.JobFailed), final
-    assert ("did not finish within 0 min, so ComfyRelay asked RunComfy to cancel it: Cancel "
+    assert ("did not finish within 0.3 s, so ComfyRelay asked RunComfy to cancel it: Cancel "
             "requested on RunComfy; the job may still finish and be billed.") in final.message
     assert len(rc.called("POST", "/cancel")) == 1

@@ -451,7 +451,11 @@ def check_serverless(payload: Report) -> Report:
                       filepath=image.filepath)
 
     report["cancel_run_error"] = run_op(wait=False)
-    time.sleep(payload["cancel_after"])
+    sent = time.monotonic() + 20  # cancel once RunComfy has the request
+    while not pump.SESSION.view.status.startswith(("Queued", "Running")):
+        assert time.monotonic() < sent, pump.SESSION.view.status
+        pump.pump()
+        time.sleep(0.02)
     comfy().cancel()
     pump.drive(timeout=30)
     report["cancelled"] = session_state(addon)

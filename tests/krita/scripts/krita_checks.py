@@ -313,8 +313,8 @@ def serverless_docker() -> dict[str, Any]:
     report.update(describe(doc))
 
     panel.run_button.click()
-    time.sleep(PAYLOAD["cancel_after"])
-    QApplication.processEvents()
+    report["sent"] = spin_until(  # cancel once RunComfy has the request
+        lambda: panel.status.text().startswith(("Queued", "Running")), 20)
     panel.cancel_button.click()
     report["cancel_finished"] = job_ended(panel)
     report["cancel_status"] = panel.status.text()
