@@ -87,7 +87,7 @@ BLENDER_SOURCE = ROOT / "blender_addon"
 # manifest's range, blender_version_min to blender_version_max, must be exactly these keys.
 BLENDER_PYTHONS: dict[str, str] = {
     "4.2": "3.11", "4.3": "3.11", "4.4": "3.11", "4.5": "3.11", "5.0": "3.11",
-    "5.1": "3.13", "5.2": "3.13",
+    "5.1": "3.13", "5.2": "3.13", "5.3": "3.13",
 }
 # Blender platform -> pip platform tags. pydantic-core is compiled, so each gets its own zip.
 BLENDER_TARGETS: dict[str, tuple[str, ...]] = {

@@ -1,10 +1,14 @@
 """The bpy releases the Blender tests run in, and their installation.
 
-bpy on PyPI is Blender built as a Python module, one wheel per Blender release and Python.
-Every Blender release line that runs on the test machine's Python (3.11: Blender 4.2 LTS to
-5.0) is tested; 5.1 and later need Python 3.13 and are checked through their wheels only
-(tests/blender/test_wheels.py). The newest one is installed into the venv itself (the full
-Blender suite runs there); the others go to folders of their own under .venv/bpy/.
+bpy on PyPI is Blender built as a Python module, one wheel per Blender release for the
+Python that release embeds. The extension is tested in the newest bpy of every release line
+it admits and in the oldest release it admits. Blender 4.2 to 5.0 embed Python 3.11 (the
+venv's); 5.1 and later embed 3.13, run here with a Python 3.13 found on the machine (pyenv's
+on the test machines). Without one, those releases are checked through their wheels only
+(tests/blender/test_wheels.py) and their tests here say so as skipped.
+
+The bpy of the venv is installed by tests/run.sh (the full Blender suite runs in it); the
+others go to folders of their own under .venv/bpy/, with the modules bpy needs itself.
 
 Usage: python -m tests.blender.bpy_versions   (installs what is missing; tests/run.sh runs it)
 """
@@ -16,12 +20,22 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from tests.pythons import find_python
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BPY = "5.0.1"  # pinned in tests/run.sh; the full Blender suite runs in it
-# The newest release of each other line on PyPI for Python 3.11, and the oldest release the
-# manifest admits (blender_version_min).
-OTHER_BPY = ("4.2.13", "4.2.23", "4.3.0", "4.4.0", "4.5.15")
-ALL_BPY = (*OTHER_BPY, VENV_BPY)
+# bpy release -> the Python it needs: the oldest release the manifest admits
+# (blender_version_min), then the newest of each release line on PyPI.
+RELEASES: dict[str, str] = {
+    "4.2.13": "3.11", "4.2.23": "3.11", "4.3.0": "3.11", "4.4.0": "3.11", "4.5.15": "3.11",
+    VENV_BPY: "3.11", "5.1.2": "3.13", "5.2.3": "3.13", "5.3.0": "3.13",
+}
+ALL_BPY = tuple(RELEASES)
+
+
+def python_for(version: str) -> str | None:
+    """A Python that can run this bpy release, or None when the machine has none."""
+    return find_python(RELEASES[version])
 
 
 def site(version: str) -> Path:
@@ -31,17 +45,23 @@ def site(version: str) -> Path:
     return ROOT / ".venv" / "bpy" / version
 
 
-def install(version: str) -> None:
-    folder = site(version)
-    if (folder / "bpy").is_dir():
-        return
-    command = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*command, "--target", str(folder), f"bpy=={version}"], check=True)
+def install(version: str) -> bool:
+    """Install this bpy unless it is there; False when no Python can run it here."""
+    folder, python = site(version), python_for(version)
+    if python is None:
+        return False
+    if not (folder / "bpy").is_dir():
+        command = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                   "--root-user-action=ignore"]
+        subprocess.run([*command, "--target", str(folder), f"bpy=={version}"], check=True)
+    return True
 
 
 def main() -> int:
-    for version in OTHER_BPY:
-        install(version)
+    for version in ALL_BPY:
+        if version != VENV_BPY and not install(version):
+            print(f"bpy {version} needs Python {RELEASES[version]}, which this machine lacks: "
+                  "it is checked through the extension's wheels only", file=sys.stderr)
     return 0
 
 

@@ -23,7 +23,8 @@ from build_addons import build_blender
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 SITE = Path(sysconfig.get_paths()["purelib"])
-BPY_ONLY = ("bpy", "numpy", "numpy.libs", "zstandard")
+# bpy and what bpy itself imports (cattrs and attrs since 5.2), never the core's own needs.
+BPY_ONLY = ("bpy", "numpy", "numpy.libs", "zstandard", "cattrs", "attrs", "cattr")
 
 RunBlender = Callable[..., dict[str, Any]]
 
@@ -73,9 +74,11 @@ def run_blender(extension_zip: Path, bpy_path: Path, tmp_path: Path) -> RunBlend
     return blender_runner(extension_zip, bpy_path, tmp_path)
 
 
-def blender_runner(extension_zip: Path, bpy_path: Path, tmp_path: Path) -> RunBlender:
-    """A function that runs one check in the bpy linked from `bpy_path`. Its report also
-    holds what bpy printed, under "log"."""
+def blender_runner(
+    extension_zip: Path, bpy_path: Path, tmp_path: Path, python: str = sys.executable
+) -> RunBlender:
+    """A function that runs one check in the bpy linked from `bpy_path`, with `python` (the
+    one that bpy release needs). Its report also holds what bpy printed, under "log"."""
 
     def run(check: str, timeout: float = 240, **given: Any) -> dict[str, Any]:
         io = tmp_path / f"blender-{check}"
@@ -85,7 +88,7 @@ def blender_runner(extension_zip: Path, bpy_path: Path, tmp_path: Path) -> RunBl
         payload |= given
         (io / "in.json").write_text(json.dumps(payload))
         env = bpy_env(io, bpy_path)
-        command = [sys.executable, "-S", str(SCRIPTS / "blender_checks.py"), check]
+        command = [python, "-S", str(SCRIPTS / "blender_checks.py"), check]
         proc = subprocess.run(
             [*command, str(io / "in.json")],
             env=env,
