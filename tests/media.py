@@ -28,7 +28,7 @@ def have_av() -> bool:
 
 
 def make_mp4(path: Path, frames: int = FRAMES, fps: int = 8) -> Path:
-    """An H.264 MP4 of `frames` frames; skips the test when neither PyAV nor ffmpeg is here."""
+    """An H.264 MP4 of `frames` frames; fails the test when neither PyAV nor ffmpeg is here."""
     if have_av():
         import av
 

@@ -23,6 +23,9 @@ fi
 # bpy releases the extension is also tested in, each in a folder of its own ---
 "$VPY" -m pip install -q --disable-pip-version-check -e '.[test]' \
     'bpy==5.0.1' 'fake-bpy-module-latest'
+# Pythons other than the venv's: 3.13 runs bpy 5.1 and later; the Krita zip's core is run
+# under each Python Krita builds embed (3.10, 3.13) and Linux distributions' (3.12).
+"$VPY" -m tests.pythons 3.10 3.12 3.13
 "$VPY" -m tests.blender.bpy_versions
 
 "$VPY" -m ruff check .

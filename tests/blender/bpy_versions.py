@@ -3,9 +3,7 @@
 bpy on PyPI is Blender built as a Python module, one wheel per Blender release for the
 Python that release embeds. The extension is tested in the newest bpy of every release line
 it admits and in the oldest release it admits. Blender 4.2 to 5.0 embed Python 3.11 (the
-venv's); 5.1 and later embed 3.13, run here with a Python 3.13 found on the machine (pyenv's
-on the test machines). Without one, those releases are checked through their wheels only
-(tests/blender/test_wheels.py) and their tests here say so as skipped.
+venv's); 5.1 and later embed 3.13, run here with pyenv's Python 3.13 (tests/pythons.py).
 
 The bpy of the venv is installed by tests/run.sh (the full Blender suite runs in it); the
 others go to folders of their own under .venv/bpy/, with the modules bpy needs itself.
@@ -20,7 +18,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from tests.pythons import find_python
+from tests.pythons import MISSING, find_python
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BPY = "5.0.1"  # pinned in tests/run.sh; the full Blender suite runs in it
@@ -45,23 +43,21 @@ def site(version: str) -> Path:
     return ROOT / ".venv" / "bpy" / version
 
 
-def install(version: str) -> bool:
-    """Install this bpy unless it is there; False when no Python can run it here."""
+def install(version: str) -> None:
+    """Install this bpy unless it is there, with the Python it needs."""
     folder, python = site(version), python_for(version)
     if python is None:
-        return False
+        raise SystemExit(MISSING.format(RELEASES[version]))
     if not (folder / "bpy").is_dir():
         command = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
                    "--root-user-action=ignore"]
         subprocess.run([*command, "--target", str(folder), f"bpy=={version}"], check=True)
-    return True
 
 
 def main() -> int:
     for version in ALL_BPY:
-        if version != VENV_BPY and not install(version):
-            print(f"bpy {version} needs Python {RELEASES[version]}, which this machine lacks: "
-                  "it is checked through the extension's wheels only", file=sys.stderr)
+        if version != VENV_BPY:
+            install(version)
     return 0
 
 

@@ -14,6 +14,7 @@ from tests.blender.bpy_versions import ALL_BPY, RELEASES, python_for, site
 from tests.blender.conftest import RunBlender, blender_runner, link_bpy_only
 from tests.imaging import within_one_level
 from tests.paths import WORKFLOWS
+from tests.pythons import MISSING
 from tests.servers.comfyui import ComfyTestServer
 
 INVERT = str(WORKFLOWS / "invert_api.json")
@@ -24,8 +25,8 @@ RNA_ENUM_WARNING = "matches no enum"
 @pytest.fixture(scope="module", params=ALL_BPY)
 def release(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     version: str = request.param
-    if python_for(version) is None:  # its wheels are still checked: test_wheels.py
-        pytest.skip(f"no Python {RELEASES[version]} on this machine to run bpy {version}")
+    if python_for(version) is None:
+        pytest.fail(MISSING.format(RELEASES[version]))
     if not (site(version) / "bpy").is_dir():
         pytest.fail(f"bpy {version} is not installed: `bash tests/run.sh` installs it")
     return version

@@ -18,7 +18,7 @@ from build_addons import build_krita
 from tests.imaging import gradient_png, is_inverse
 from tests.krita.test_package import PROMISED
 from tests.paths import WORKFLOWS
-from tests.pythons import find_python
+from tests.pythons import MISSING, find_python
 from tests.servers.comfyui import ComfyTestServer
 
 SCRIPT = Path(__file__).resolve().parent / "scripts" / "core_job.py"
@@ -39,8 +39,8 @@ def test_the_plugins_core_runs_a_job_under_each_python_it_serves(
     python: str, plugin: Path, tmp_path: Path
 ) -> None:
     interpreter = find_python(python)
-    if interpreter is None:  # its module is still checked by name and CPU: test_package.py
-        pytest.skip(f"no Python {python} on this machine")
+    if interpreter is None:
+        pytest.fail(MISSING.format(python))
     canvas = gradient_png()
     (tmp_path / "canvas.png").write_bytes(canvas)
     payload = {"workflow": str(WORKFLOWS / "invert_api.json"),

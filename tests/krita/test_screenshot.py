@@ -6,15 +6,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from tests.krita.screenshot import fits, make_screenshot
+from tests.krita.test_gui import NEEDS
 
 
-@pytest.mark.skipif(not (shutil.which("xvfb-run") and shutil.which("krita")),
-                    reason="needs krita and xvfb-run (apt: xvfb)")
 def test_docker_fits_its_dock_with_typed_fields_and_history(tmp_path: Path) -> None:
+    assert shutil.which("xvfb-run") and shutil.which("krita"), NEEDS
     png = tmp_path / "docker.png"
     r = make_screenshot(png, tmp_path / "work")
     assert r["ran"] and r["typed"] and r["history"] == 1, r
