@@ -131,10 +131,12 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
         if not s.workflow_path:
             raise core.WorkflowError("Choose a workflow file: a ComfyUI workflow .json or image.")
         workflow = SESSION.workflow(s.workflow_file())
-        if workflow is None:  # a UI-format file: converted in the background
+        if workflow is None:  # a UI-format file not converted yet: the server converts it
             s.load_inputs()
-            raise core.WorkflowError("The workflow is being converted with the server's node "
-                                     "definitions: press Run again once its inputs are listed.")
+            # WorkflowError while it is being converted; converted at once under `blender -b`
+            workflow = SESSION.workflow(s.workflow_file())
+        if workflow is None:
+            raise core.WorkflowError(s.workflow_error or "The workflow could not be opened.")
         s.next_seeds()
         bindings = s.bindings()
         SESSION.check_values(workflow, bindings)  # fail before rendering
@@ -211,7 +213,8 @@ class COMFYRELAY_OT_machine(bpy.types.Operator):
     action: bpy.props.EnumProperty(  # type: ignore[valid-type]
         items=[("LAUNCH", "Launch", "Launch the machine; billing starts when it is Ready"),
                ("STOP", "Stop", "Stop the machine now; billing ends"),
-               ("EXTEND", "+30 min", "Add 30 minutes to the machine's running time")],
+               ("EXTEND", f"+{core.EXTEND_MINUTES} min",
+                f"Add {core.EXTEND_MINUTES} minutes to the machine's running time")],
         options={"SKIP_SAVE"},
     )
 
@@ -224,12 +227,13 @@ class COMFYRELAY_OT_machine(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         act = {"LAUNCH": SESSION.launch, "STOP": SESSION.stop,
-               "EXTEND": lambda: SESSION.extend(30)}[self.action]
+               "EXTEND": lambda: SESSION.extend(core.EXTEND_MINUTES)}[self.action]
         result = _act(self, act)
         machine = SESSION.machine
         if bpy.app.background and machine is not None:  # scripts: return when it is done
             SESSION.machine_actions.wait(60)
-            while machine.preparing:
+            deadline = time.monotonic() + 60
+            while machine.preparing and time.monotonic() < deadline:
                 time.sleep(0.05)
             pump.pump()
             self.report({"INFO"}, "\n".join(SESSION.view.machine_lines))

@@ -12,7 +12,7 @@ import bpy
 from . import preferences, results
 from .core import core
 from .operators import OFFLINE
-from .props import settings
+from .props import settings, value_problem
 from .pump import SESSION, SHOWN
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class ComfyRelayPanel:
             buttons: list[tuple[str, str, IconItems, bool]] = [
                 ("LAUNCH", "Launch", "PLAY", view.can_launch),
                 ("STOP", "Stop", "PAUSE", view.can_stop),
-                ("EXTEND", "+30 min", "TIME", view.can_extend),
+                ("EXTEND", f"+{core.EXTEND_MINUTES} min", "TIME", view.can_extend),
             ]
             for action, label, icon, enabled in buttons:
                 button = row.row(align=True)
@@ -134,7 +134,7 @@ class ComfyRelayPanel:
             col.prop(item, "receives_source", text=f"{label} ← source")
             return
         typed = item.input if item.typed else None
-        problem = core.field_problem(typed, item.value) if typed else None
+        problem = value_problem(item.typed, item.value) if typed else None
         row = col.row(align=True)
         row.alert = problem is not None
         row.prop(item, item.field, text=label)
@@ -204,7 +204,7 @@ class ComfyRelayPanel:
         if not s.show_history:
             return
         for record in reversed(runs[-HISTORY_SHOWN:]):
-            icon = results.thumbnail(record.outputs[0]) if record.outputs else 0
+            icon = results.thumbnail(record.image_output())
             row = box.row(align=True)
             row.label(text=record.describe(), icon_value=icon)
             for action, symbol in (("RERUN", "PLAY"), ("APPLY", "IMPORT"), ("SHOW", "FILEBROWSER")):

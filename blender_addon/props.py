@@ -8,6 +8,7 @@ input (choices, range, tooltip) as JSON, and the history is JSON in a string pro
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import bpy
@@ -25,6 +26,19 @@ SOURCES = [
 
 
 _CHOICES: dict[str, list[tuple[str, str, str]]] = {}  # Blender keeps no reference to items
+
+
+@functools.lru_cache(maxsize=1024)
+def parsed_input(typed: str) -> core.WorkflowInput:
+    """An input's JSON, parsed once: every redraw asks for each input several times."""
+    return core.WorkflowInput.model_validate_json(typed)
+
+
+@functools.lru_cache(maxsize=1024)
+def value_problem(typed: str, value: Any) -> str | None:
+    """core.field_problem, once per input and value (a value missing from a long list of
+    choices costs a closest-match search)."""
+    return core.field_problem(parsed_input(typed), value)
 
 
 def _choice_items(item: ComfyRelayInput, context: bpy.types.Context | None) -> list[Any]:
@@ -82,7 +96,7 @@ class ComfyRelayInput(bpy.types.PropertyGroup):
     @property
     def input(self) -> core.WorkflowInput:
         """The core's description of this input (typed when the server was asked)."""
-        return core.WorkflowInput.model_validate_json(self.typed)
+        return parsed_input(self.typed)
 
     @property
     def field(self) -> str:

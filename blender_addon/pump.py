@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import bpy
 
@@ -104,7 +105,14 @@ def wake() -> None:
 
 def pump() -> bool:
     """Apply every event that arrived; True while there is more to wait for."""
-    SESSION.pump(handle)
+    handled = False
+
+    def note(event: core.HostEvent) -> None:
+        nonlocal handled
+        handled = True
+        handle(event)
+
+    SESSION.pump(note)
     run = SESSION.run
     target = run.data if run is not None else None
     render = target.render if isinstance(target, Target) else None
@@ -113,7 +121,7 @@ def pump() -> bool:
         SESSION.end_feed(run)
         if render.cancelled:  # Esc in the render window stops the whole run
             SESSION.cancel()
-    _redraw()
+    _redraw(handled)
     return SESSION.active
 
 
@@ -201,7 +209,17 @@ def _end(target: Target, record: core.RunRecord | None) -> None:
         history.history = core.record_run(history.history, record)
 
 
-def _redraw() -> None:
+_drawn: tuple[Any, ...] = ()  # what the panels showed at their last redraw
+
+
+def _redraw(handled: bool) -> None:
+    """Redraw the panels' areas when what they show changed: the timer ticks ten times a
+    second, and a redraw draws the whole panel again."""
+    global _drawn
+    shown = (SESSION.view, tuple(SHOWN.outputs), SHOWN.message)
+    if shown == _drawn and not handled:
+        return
+    _drawn = shown
     wm = bpy.context.window_manager
     for window in wm.windows if wm else []:
         for area in window.screen.areas:

@@ -109,13 +109,19 @@ def _principled(tree: bpy.types.NodeTree) -> bpy.types.Node:
 _thumbnails: Any = None  # bpy.utils.previews collection, made when first needed
 
 
+_unreadable: set[str] = set()  # files found missing: not looked for again on every redraw
+
+
 def thumbnail(path: str) -> int:
-    """An icon of a result file for the history list (0 when it cannot be read)."""
+    """An icon of an image file for the history list (0 for none, or one not there)."""
     global _thumbnails
     found = _thumbnails.get(path) if _thumbnails is not None else None
     if found is not None:  # the panel draws often: no file access once loaded
         return int(found.icon_id)
-    if not Path(path).is_file() or Path(path).suffix.lower() not in {".png", ".jpg", ".webp"}:
+    if not path or path in _unreadable:
+        return 0
+    if not Path(path).is_file():
+        _unreadable.add(path)
         return 0
     if _thumbnails is None:
         _thumbnails = bpy.utils.previews.new()

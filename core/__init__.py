@@ -37,7 +37,7 @@ from .host.history import (
     new_run_record,
     record_run,
 )
-from .host.machines import MachinePanel, leftover_line, status_lines
+from .host.machines import EXTEND_MINUTES, MachinePanel, leftover_line, status_lines
 from .host.runs import HostEvent, Run, RunEnded, WorkflowOpened
 from .host.session import HostSession
 from .host.settings import FIELDS, KIND_FIELDS, KIND_LABELS, Field, HostSettings
@@ -68,6 +68,7 @@ from .runcomfy.serverless import RunComfyServerlessBackend
 __version__ = "0.1.0"
 
 __all__ = [
+    "EXTEND_MINUTES",
     "FIELDS",
     "FINAL_EVENTS",
     "KINDS",

@@ -25,6 +25,14 @@ class ServerError(ComfyRelayError):
         self.status = status
 
 
+def transient(exc: Exception) -> bool:
+    """Worth asking again: a dropped connection, a 5xx, or a server error without a status.
+    A refusal (4xx: a bad key, a missing job, a rate limit given up on) is not."""
+    if isinstance(exc, ConnectionFailed):
+        return True
+    return isinstance(exc, ServerError) and (exc.status or 500) >= 500
+
+
 class RateLimited(ServerError):
     """HTTP 429 after all retries."""
 

@@ -12,13 +12,13 @@ import threading
 import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 from pydantic import ValidationError
 
 from ..errors import ComfyRelayError, ConnectionFailed, RateLimited, ServerError
-from ..net.downloads import UrlFetcher
+from ..net.downloads import UrlFetcher, url_name
 from ..net.files import output_path, write_stream
 from ..net.http import DEFAULT_TIMEOUT, HttpClient, short_path
 from ..net.ratelimit import (
@@ -90,7 +90,9 @@ class ComfyApi:
         self.http.session.headers["Accept"] = "application/json"
         self.limiter = limiter or limiter_for(self.links.origin)
         self.policy = policy
-        self._secrets = tuple(s for s in (self.api_key, *secrets) if s)
+        self._secrets = secrets  # beside the key (a partner key): for copy()
+        for secret in secrets:
+            self.http.add_secret(secret)  # kept out of every message, parse()'s included
         self.fetcher = UrlFetcher("Comfy API")
 
     @property
@@ -101,11 +103,6 @@ class ComfyApi:
         """The same server and key, with a session of its own (for another thread)."""
         return ComfyApi(self.links.base, self.api_key, timeout=self.timeout,
                         limiter=self.limiter, policy=self.policy, secrets=self._secrets)
-
-    def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "[secret]")
-        return text
 
     # ---- sending: rate limit, the spec's back-off answers, errors ----
     def call(
@@ -143,7 +140,7 @@ class ComfyApi:
                 continue
             if status >= 400 and status not in accept:
                 raise error_for(response, method, url, self.links.base, keyed=bool(self.api_key),
-                                redact=self.redact)
+                                redact=self.http.redact)
             return response
 
     def _gave_up(self, code: str, url: str) -> str:
@@ -155,10 +152,6 @@ class ComfyApi:
                     f"deployment_not_ready) within {self.policy.total:.0f} s. Try again soon.")
         return (f"The {SERVICE} kept answering 429 {code or 'too many requests'} to "
                 f"{short_path(url)} for {self.policy.total:.0f} s. Wait a few minutes.")
-
-    def json(self, method: str, url: str, **kwargs: Any) -> Any:
-        response = self.call(method, url, **kwargs)
-        return self.http.parse(response, url)
 
     # ---- health and key ----
     def health(self) -> dict[str, Any] | None:
@@ -224,7 +217,7 @@ class ComfyApi:
         except ValidationError:
             raise ServerError(
                 f"The {SERVICE} answered {short_path(url)} without an asset id "
-                f"({self.redact(str(data))[:200]})."
+                f"({self.http.redact(str(data))[:200]})."
             ) from None
 
     # ---- jobs ----
@@ -263,7 +256,7 @@ class ComfyApi:
             if response.status_code == 422:
                 if api_error(response).code != "idempotency_key_reuse" or lost is None:
                     raise error_for(response, "POST", url, self.links.base,
-                                    keyed=bool(self.api_key), redact=self.redact)
+                                    keyed=bool(self.api_key), redact=self.http.redact)
                 return self._recover(key, lost, cancelled)
             return self.parse_job(response, url)
         raise ConnectionFailed(
@@ -347,7 +340,7 @@ class ComfyApi:
         only to the API's origin; storage links get no credentials ([spec] getAssetContent may
         302 to a signed URL: requests drops the header when the host changes); docs/WIRE.md
         §5.7."""
-        name = output.name or _url_name(output.url) or f"output_{index}"
+        name = output.name or url_name(output.url) or f"output_{index}"
         try:
             return self._save(output.url, name, out_dir)
         except ServerError as exc:
@@ -410,8 +403,3 @@ def describe(exc: ValidationError, data: Any) -> str:
     where = ".".join(str(p) for p in first["loc"]) or "the answer"
     excerpt = repr(value)[:160]
     return f"{where} is a {type(value).__name__} ({excerpt}): {first['msg']}"
-
-
-def _url_name(url: str) -> str:
-    return unquote(PurePosixPath(urlsplit(url).path).name)
-

@@ -81,7 +81,7 @@ class Inputs:
     def __init__(self, api: ComfyApi, memory: HashMemory = MEMORY) -> None:
         self.api = api
         self.memory = memory
-        self.uploads = 0  # bytes sent, for the host's log and for tests
+        self.uploads = 0  # uploads sent (not bytes), for the host's log and for tests
         self.reused = 0  # inputs the server already had: nothing sent
 
     def reference(self, name: str, data: bytes, cancelled: Cancelled = never) -> dict[str, Any]:

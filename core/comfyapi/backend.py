@@ -25,12 +25,13 @@ from ..errors import (
     JobCancelled,
     ServerError,
     ServerRestarted,
+    transient,
 )
 from ..jobs.backend import Backend, Capabilities, JobContext
 from ..jobs.events import JobOutput, JobPreview, JobProgress, JobQueued
 from ..jobs.job import Job
+from ..jobs.workflow import node_title
 from ..net.downloads import Unreachable
-from ..net.ratelimit import Cancelled
 from .api import ComfyApi
 from .assets import Inputs
 from .events import EventStream, wait_briefly
@@ -53,16 +54,15 @@ class _Submitted:
     graph: dict[str, Any]
     out_dir: Path
     submitted: float
-    status: str = ""
     position: int | None = None
     progressed: bool = False
     doubts: int = 0  # polls that said `expired`, before we believe it
     polls: int = 0
 
     def title(self, node_id: str, fallback: str = "") -> str:
-        node = self.graph.get(node_id) or {}
-        return str((node.get("_meta") or {}).get("title") or node.get("class_type")
-                   or fallback or node_id)
+        """The node's title ("12:5": its subgraph's); else `fallback` (the class)."""
+        title = node_title(self.graph, node_id)
+        return fallback if title == node_id and fallback else title
 
 
 class ComfyApiBackend(Backend):
@@ -90,7 +90,6 @@ class ComfyApiBackend(Backend):
         self.lost_after = lost_after
         self.cancel_confirm = cancel_confirm  # how long to wait for the server to confirm
         self.inputs = Inputs(client)
-        self.server_version = ""
 
     def check(self) -> str:
         probe = self.client.copy()
@@ -109,7 +108,7 @@ class ComfyApiBackend(Backend):
     # ---- start: input asset, graph, submit ----
     def start(self, job: Job, ctx: JobContext) -> _Submitted:
         ctx.raise_if_cancelled()
-        cancelled = _flag(ctx)
+        cancelled = ctx.is_cancelled
         # The placeholder keeps the file's extension: it picks the loader of that kind.
         placeholder = PLACEHOLDER + Path(job.image.name).suffix if job.image else None
         graph = job.workflow.bind(job.bindings, placeholder)
@@ -128,7 +127,7 @@ class ComfyApiBackend(Backend):
         log.info("Comfy API job %s %s", submitted.id, submitted.status or "submitted")
         ctx.emit(JobQueued(ctx.job_id, submitted.queue_position))
         return _Submitted(submitted, graph, job.out_dir, time.monotonic(),
-                          status=submitted.status, position=submitted.queue_position)
+                          position=submitted.queue_position)
 
     # ---- finish: poll, show live events, save outputs ----
     def finish(self, handle: Any, ctx: JobContext) -> list[Path]:
@@ -195,17 +194,16 @@ class ComfyApiBackend(Backend):
 
     def _poll(self, url: str, lost: Unreachable, ctx: JobContext) -> ApiJob | None:
         try:
-            job = self.client.get_job(url, _flag(ctx))
+            job = self.client.get_job(url, ctx.is_cancelled)
         except JobCancelled:
             return None  # the loop cancels on the server
         except (ConnectionFailed, ServerError) as exc:
-            status = getattr(exc, "status", None)
-            if status == 404:
+            if getattr(exc, "status", None) == 404:
                 raise ServerRestarted(
                     f"The Comfy API at {self.client.base_url} no longer knows this job (404): "
                     "it restarted or the job expired, and its result is lost. Run it again."
                 ) from None
-            if isinstance(exc, ServerError) and (status or 500) < 500:
+            if not transient(exc):
                 raise
             lost.failed(exc)
             return None
@@ -241,7 +239,6 @@ class ComfyApiBackend(Backend):
         elif event.status == "running" and not run.progressed:
             run.progressed = True
             ctx.emit(JobProgress(ctx.job_id, 0.0, message="Running on the Comfy API"))
-        run.status = event.status or run.status
 
     def _progress(self, run: _Submitted, progress: Progress, ctx: JobContext) -> None:
         run.progressed = True
@@ -310,10 +307,6 @@ class ComfyApiBackend(Backend):
 
 # blake3 of zero bytes, a hash no server can be asked to mint from.
 EMPTY_BLAKE3 = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
-
-
-def _flag(ctx: JobContext) -> Cancelled:
-    return lambda: ctx.cancelled
 
 
 def _names(outputs: list[Output]) -> str:

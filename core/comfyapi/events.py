@@ -18,13 +18,13 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import requests
 import urllib3
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ComfyRelayError
+from ..net.http import pieces
 from .api import ANY_ERROR, ComfyApi
 from .wire import TERMINAL, Output, PreviewEvent, Progress, StatusEvent
 
@@ -96,7 +96,6 @@ class EventStream:
         self.url = url
         self.reconnects = reconnects
         self.events: queue.Queue[BaseModel] = queue.Queue()
-        self.drops = 0
         self._stop = threading.Event()
         self._response: requests.Response | None = None
         self._thread = threading.Thread(target=self._run, name="comfyrelay-sse", daemon=True)
@@ -136,7 +135,6 @@ class EventStream:
             for attempt in range(self.reconnects + 1):
                 if self._stop.is_set() or self._read_once():
                     return
-                self.drops += 1
                 log.info("the job's event stream dropped; polling goes on (reconnect %d of %d)",
                          attempt + 1, self.reconnects)
                 self._stop.wait(min(5.0, 0.5 * 2**attempt))
@@ -167,7 +165,7 @@ class EventStream:
         self._response = response
         try:
             with response:
-                for frame in frames(_pieces(response)):
+                for frame in frames(pieces(response, fallback=None)):
                     if self._stop.is_set():
                         return True
                     event = parse(frame)
@@ -183,20 +181,6 @@ class EventStream:
                 return True
             log.debug("event stream broke: %s", type(exc).__name__)
         return self._stop.is_set()
-
-
-def _pieces(response: requests.Response) -> Iterator[bytes]:
-    """The body as it arrives: read1 returns what one socket read gave, so each event is
-    seen at once instead of after a 64 KiB buffer fills."""
-    read1: Any = getattr(response.raw, "read1", None)
-    if read1 is None:  # urllib3 1.x
-        yield from response.iter_content(None)
-        return
-    while True:
-        part = read1(1 << 16)
-        if not part:
-            return
-        yield part
 
 
 def wait_briefly(stream: EventStream | None, seconds: float) -> list[BaseModel]:

@@ -11,9 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
-import requests
 from pydantic import Field, PrivateAttr, ValidationError
 
 from ..errors import (
@@ -24,14 +23,16 @@ from ..errors import (
     JobCancelled,
     ServerError,
     WorkflowError,
+    transient,
 )
 from ..jobs.backend import Backend, Capabilities, JobContext
 from ..jobs.events import JobOutput, JobProgress, JobQueued
 from ..jobs.job import Job
+from ..jobs.media import media_kind
 from ..jobs.workflow import MEDIA_LOADERS
-from ..net.downloads import Unreachable, UrlFetcher, wait
-from ..net.files import media_kind, safe_name
-from ..net.http import DEFAULT_TIMEOUT, HttpClient, short_body
+from ..net.downloads import Unreachable, UrlFetcher, url_name, wait
+from ..net.files import safe_name
+from ..net.http import DEFAULT_TIMEOUT, HttpClient
 from ..net.ratelimit import (
     DEFAULT_POLICY,
     Cancelled,
@@ -128,11 +129,6 @@ class ComfyICU:
         webhook: str | None = None,
         cancelled: Cancelled = never,
     ) -> Run:
-        if accelerator is not None and accelerator not in ACCELERATORS:
-            raise ComfyRelayError(
-                f"Unknown ComfyICU accelerator {accelerator!r}; use one of "
-                f"{', '.join(ACCELERATORS)}."
-            )
         body: dict[str, Any] = {"workflow_id": workflow_id, "prompt": prompt}
         if files:
             body["files"] = files
@@ -183,7 +179,7 @@ def url_inputs(graph: dict[str, Any], files: dict[str, str]) -> dict[str, str]:
         key = MEDIA_LOADERS.get(node.get("class_type", ""))
         value = node.get("inputs", {}).get(key) if key else None
         if key and isinstance(value, str) and is_url(value):
-            name = safe_name(unquote(urlsplit(value).path.rsplit("/", 1)[-1]) or "input.png")
+            name = safe_name(url_name(value) or "input.png")
             files.setdefault(f"/input/{name}", value)
             node["inputs"][key] = name
     return files
@@ -253,7 +249,7 @@ class ComfyICUBackend(Backend):
         files = url_inputs(graph, self.files)
         run = self.client.create_run(
             self.workflow_id, graph, files=files or None, accelerator=self.accelerator,
-            cancelled=lambda: ctx.cancelled,
+            cancelled=ctx.is_cancelled,
         )
         ctx.emit(JobQueued(ctx.job_id))
         return _Run(self.workflow_id, run.id, job.out_dir, time.monotonic())
@@ -280,12 +276,12 @@ class ComfyICUBackend(Backend):
                     f"{self.job_timeout / 60:.0f} min. Check it on comfy.icu."
                 )
             try:
-                result = self.client.get_run(run.workflow_id, run.run_id, lambda: ctx.cancelled)
+                result = self.client.get_run(run.workflow_id, run.run_id, ctx.is_cancelled)
                 lost.ok()
             except JobCancelled:
                 continue
             except (ConnectionFailed, ServerError) as exc:
-                if isinstance(exc, ServerError) and (exc.status or 500) < 500:
+                if not transient(exc):
                     raise
                 lost.failed(exc)
             else:
@@ -317,4 +313,4 @@ class ComfyICUBackend(Backend):
         self.client.close()
 
 
-__all__ = ["ACCELERATORS", "ComfyICU", "ComfyICUBackend", "Run", "requests", "short_body"]
+__all__ = ["ACCELERATORS", "ComfyICU", "ComfyICUBackend", "Run"]

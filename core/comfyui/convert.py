@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import ConnectionFailed, WorkflowError
 from ..jobs.workflow import UIConverter, Workflow
+from ..jobs.workflow_file import is_ui
 from .nodes import NodeDefs, node_defs
 from .ui_graph import FRONTEND_ONLY, RENAMED, SAVE_NODES, SUBGRAPH_INPUT, Graph, Loader, Node
 from .ui_text import dynamic_prompt, text_replacements
@@ -30,10 +31,6 @@ class UnknownNodeTypes(WorkflowError):
         self.missing = missing
 
 
-def is_ui_workflow(data: Any) -> bool:
-    return isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data
-
-
 def to_api(
     ui_workflow: dict[str, Any], defs: NodeDefs, *, rng: random.Random | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -42,7 +39,7 @@ def to_api(
     Raises UnknownNodeTypes (naming every missing type and its nodes) or WorkflowError.
     `rng` picks dynamic-prompt options (`{a|b}`), which the frontend picks at random.
     """
-    if not is_ui_workflow(ui_workflow):
+    if not is_ui(ui_workflow):
         raise WorkflowError("This is not a ComfyUI UI-format workflow (no nodes and links).")
     check_types(ui_workflow, defs)
     root = Loader(ui_workflow, defs).load(ui_workflow)
@@ -58,18 +55,19 @@ def load_workflow(path: Path | str, defs: NodeDefs | None = None) -> Workflow:
 def server_converter(url: str, *, token: str | None = None) -> UIConverter:
     """Converts with the server's definitions, fetched (and cached) only when a UI-format
     workflow needs them."""
+    return lambda ui_workflow: to_api(ui_workflow, conversion_defs(url, token=token))
 
-    def convert(ui_workflow: dict[str, Any]) -> dict[str, Any]:
-        try:
-            defs = node_defs.get(url, token=token)
-        except ConnectionFailed as exc:
-            raise ConnectionFailed(
-                f"{exc} Converting a UI-format workflow needs the server's node definitions; "
-                "start the server, or in ComfyUI use Workflow › Export (API) and load that file."
-            ) from None
-        return to_api(ui_workflow, defs)
 
-    return convert
+def conversion_defs(url: str, *, token: str | None = None, refresh: bool = False) -> NodeDefs:
+    """The server's node definitions to convert with (cached; `refresh` fetches them again).
+    When the server cannot be reached, the error says what else to do."""
+    try:
+        return node_defs.get(url, token=token, refresh=refresh)
+    except ConnectionFailed as exc:
+        raise ConnectionFailed(
+            f"{exc} Converting a UI-format workflow needs the server's node definitions; "
+            "start the server, or in ComfyUI use Workflow › Export (API) and load that file."
+        ) from None
 
 
 def check_types(data: dict[str, Any], defs: NodeDefs) -> None:

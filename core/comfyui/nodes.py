@@ -9,12 +9,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import ComfyRelayError
+from ..jobs.workflow import SEED_NAMES
 from .client import ComfyClient
 
 Section = Literal["required", "optional", "hidden"]
-# Input types the stock frontend draws as a widget (a value typed in the node, not a link).
-PRIMITIVE_WIDGETS = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
-SEED_NAMES = ("seed", "noise_seed")  # these get a control widget even without the flag
 
 
 class InputDef(BaseModel):
@@ -44,14 +42,11 @@ class InputDef(BaseModel):
     widget_type: str | None = None  # the frontend widget to use instead of `type`
 
     @property
-    def optional(self) -> bool:
-        return self.section != "required"
-
-    @property
     def has_control(self) -> bool:
         """Whether the frontend adds a `control_after_generate` widget after this one."""
         if self.type == "INT":
             flag = self.control_after_generate
+            # Seeds (by name) get one even without the flag.
             return bool(flag) if flag is not None else self.name in SEED_NAMES
         return self.type == "COMBO" and bool(self.control_after_generate)
 
@@ -229,14 +224,6 @@ class NodeDefCache:
         with self._lock:
             self._defs[key] = defs
         return defs
-
-    def forget(self, url: str | None = None) -> None:
-        """Drop one server's definitions, or all of them."""
-        with self._lock:
-            if url is None:
-                self._defs.clear()
-            else:
-                self._defs.pop(url.rstrip("/"), None)
 
 
 def fetch_node_defs(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..jobs.workflow import SEED_NAMES
 from .nodes import InputDef, NodeDef
 
 UNDEFINED: Any = type("Undefined", (), {"__repr__": lambda self: "undefined"})()
@@ -23,7 +24,6 @@ EMPTY_DOM = {"AUDIO_UI", "PREVIEW_3D", "PREVIEW_3D_ANIMATION", "LOAD_3D", "LOAD_
 AUDIO_UI_NODES = {"LoadAudio", "SaveAudio", "PreviewAudio", "SaveAudioMP3", "SaveAudioOpus"}
 PREVIEW_3D_NODES = {"Preview3D": "PREVIEW_3D", "SaveGLB": "PREVIEW_3D"}
 PREVIEW_3D_NODES["Preview3DAnimation"] = "PREVIEW_3D_ANIMATION"
-SEED_NAMES = ("seed", "noise_seed")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..jobs.media import media_kind
 from ..jobs.workflow import MAX_SEED, Bindings
 
 log = logging.getLogger(__name__)
@@ -53,15 +54,28 @@ class RunRecord(BaseModel):
 
     def describe(self) -> str:
         """One line for a history list: "img2img · seed 42 · comfyui 0.3.64 · 12.5 s"."""
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started_at))
-        parts = [when, self.workflow_name]
-        if self.seed is not None:
-            parts.append(f"seed {self.seed}")
-        parts.append(" ".join(p for p in (self.backend, self.server_version) if p))
-        parts.append(f"{self.seconds:.1f} s")
-        if self.cost is not None:
-            parts.append(f"cost {self.cost:.2f}")
+        when, seed, where, cost = self._facts()
+        parts = [when, self.workflow_name, seed, where, f"{self.seconds:.1f} s", cost]
         return " · ".join(p for p in parts if p)
+
+    def lines(self) -> list[str]:
+        """The same, in short lines for a narrow list: what, when, which seed, on what."""
+        when, seed, where, cost = self._facts()
+        lines = [self.workflow_name, f"{when} · {self.seconds:.1f} s",
+                 " · ".join(p for p in (seed, cost) if p), where]
+        return [line for line in lines if line]
+
+    def _facts(self) -> tuple[str, str, str, str]:
+        """When, which seed, on what, at what cost; "" for what is not known."""
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started_at))
+        seed = f"seed {self.seed}" if self.seed is not None else ""
+        where = " ".join(p for p in (self.backend, self.server_version) if p)
+        cost = f"cost {self.cost:.2f}" if self.cost is not None else ""
+        return when, seed, where, cost
+
+    def image_output(self) -> str:
+        """The run's first image file (for a thumbnail), or "" when it made none."""
+        return next((p for p in self.outputs if media_kind(p) == "image"), "")
 
 
 class RunHistory(BaseModel):
@@ -120,10 +134,6 @@ def new_run_record(
 def add_run(history: RunHistory, record: RunRecord, cap: int = MAX_RUNS) -> RunHistory:
     """A new history with `record` last, keeping the last `cap` runs."""
     return history.model_copy(update={"runs": [*history.runs, record][-cap:]})
-
-
-def remove_run(history: RunHistory, run_id: str) -> RunHistory:
-    return history.model_copy(update={"runs": [r for r in history.runs if r.id != run_id]})
 
 
 def history_to_json(history: RunHistory) -> str:

@@ -17,6 +17,7 @@ from ..runcomfy.machine import MachineStatus, RunComfyMachineBackend, RunningMac
 from ..runcomfy.machine import find_running as _find_running
 
 log = logging.getLogger(__name__)
+EXTEND_MINUTES = 30  # what one press of "+30 min" adds, in both hosts
 
 
 class MachinePanel:

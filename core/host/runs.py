@@ -67,9 +67,12 @@ class WorkflowOpened:
     path: str
     workflow: Workflow | None = None
     inputs: tuple[WorkflowInput, ...] = ()
-    typed: bool = False
     error: str = ""
     defs: NodeDefs | None = field(default=None, repr=False, compare=False)  # for the checks
+
+    @property
+    def typed(self) -> bool:
+        return self.defs is not None
 
 
 HostEvent = Event | RunEnded | WorkflowOpened

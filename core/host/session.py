@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from ..backends import BackendSettings, make_backend, rebuild_key, runcomfy_server
-from ..comfyui.convert import server_converter
+from ..comfyui.convert import conversion_defs, to_api
 from ..comfyui.fields import check_values, server_defs, typed_inputs
 from ..comfyui.nodes import NodeDefs
 from ..config import Credentials
 from ..errors import PLAIN_CANCEL, ComfyRelayError, WorkflowError
-from ..jobs.backend import Backend, Capabilities
+from ..jobs.backend import Backend, Capabilities, ComfyUIServer
 from ..jobs.events import (
     FINAL_EVENTS,
     ConnectionChecked,
@@ -42,7 +42,7 @@ from ..jobs.events import (
 from ..jobs.job import Job
 from ..jobs.runner import JobRunner
 from ..jobs.workflow import Bindings, Workflow, ui_needs_server
-from ..jobs.workflow_file import read_workflow_file
+from ..jobs.workflow_file import WorkflowSource, read_workflow_file
 from ..runcomfy.ledger import Ledger
 from ..runcomfy.machine import MachineState, RunComfyMachineBackend
 from .history import RunRecord, new_run_record
@@ -52,12 +52,16 @@ from .view import LeftoverRow, View
 
 log = logging.getLogger(__name__)
 IDLE_MACHINE = (MachineState.NONE, MachineState.STOPPED)  # nothing to stop, nothing billed
+BEING_CONVERTED = ("The workflow is being converted with the server's node definitions: "
+                   "press Run again once its inputs are listed.")
 
 
 class HostSession:
     """One per add-on instance. Owned by the host's UI thread: call every method there,
     except submit(), which a render thread may call. Network work runs on the runner's
-    thread and the machine actions' threads, so no method here waits for a server."""
+    thread, the machine actions' threads and open_workflow()'s, so no method here waits for
+    a server, except close(): the host quits, so it waits up to 2 s for the runner and may
+    stop a machine launched here before it returns."""
 
     def __init__(self, *, max_in_flight: int = 1, ledger: Ledger | None = None) -> None:
         self.max_in_flight = max_in_flight
@@ -78,11 +82,13 @@ class HostSession:
         self._holds: Counter[str] = Counter()  # job id -> results the host is still placing
         self._held: list[Event] = []  # final events waiting for their job's results
         self._submit_lock = threading.Lock()  # submit() and poll() take turns
-        self._opened: queue.Queue[WorkflowOpened] = queue.Queue()  # from conversion threads
+        # From open_workflow()'s threads: the server asked, the file's mtime, the answer.
+        self._opened: queue.Queue[tuple[ComfyUIServer, float, WorkflowOpened]] = queue.Queue()
         self._converted: dict[str, tuple[float, Workflow]] = {}  # path -> (mtime, workflow)
-        self.converting = 0  # open_workflow() threads under way
+        # (path, server) of each open_workflow() thread under way: one per path and server,
+        # so a changed server still gets its own.
+        self._converting: set[tuple[str, ComfyUIServer]] = set()
         self._defs: NodeDefs | None = None  # the server's node definitions, once known
-        self._server_version = ""
 
     # ---- the back end ----
     def configure(self, settings: BackendSettings, credentials: Credentials) -> None:
@@ -145,7 +151,7 @@ class HostSession:
         self._retire()
         self._problem = ""
         self._converted.clear()  # another server may know other nodes
-        self._defs, self._server_version = None, ""
+        self._defs = None
         self.runner, self._key = JobRunner(backend, max_in_flight=self.max_in_flight), key
         if self._attach and isinstance(backend, RunComfyMachineBackend):
             self.machine_actions.launch(backend)  # attach to the machine chosen for reuse
@@ -186,8 +192,11 @@ class HostSession:
         with plain fields; a UI-format file or a ComfyUI image comes back as None. Either
         way, when a ComfyUI server is set up, a WorkflowOpened event follows from pump(),
         with the workflow (converted if need be) and its inputs typed from the server's node
-        definitions; `refresh` asks the server again (its models may have changed). Raises
-        WorkflowError for a file that holds no workflow, or a UI file without a server."""
+        definitions; `refresh` asks the server again (new custom nodes, new models). While
+        that server works on `path` (is_converting()), opening it again starts nothing more.
+        Raises WorkflowError for a file that holds no workflow, or a UI file without a
+        server."""
+        stamp = _mtime(path)  # before the read: a file saved meanwhile is read again
         source = read_workflow_file(path)
         api = Workflow(source.prompt, source.name) if source.prompt is not None else None
         server = self.backend.comfyui_server() if self.backend is not None else None
@@ -195,33 +204,53 @@ class HostSession:
             if api is None:
                 raise WorkflowError(ui_needs_server(source.name))
             return api
-        convert = server_converter(server.url, token=server.token)
-
-        def opened() -> None:
-            try:
-                workflow = api or Workflow.load(path, convert)
-                defs = server_defs(server, refresh=refresh)
-                inputs = tuple(typed_inputs(workflow, defs))
-                event = WorkflowOpened(path, workflow, inputs, defs is not None, defs=defs)
-            except ComfyRelayError as exc:
-                event = WorkflowOpened(path, error=str(exc))
-            self._opened.put(event)
-
-        self.converting += 1
-        threading.Thread(target=opened, name="comfyrelay-open", daemon=True).start()
+        if (path, server) not in self._converting:
+            self._converting.add((path, server))
+            threading.Thread(
+                target=self._open, args=(path, stamp, source, api, server, refresh),
+                name="comfyrelay-open", daemon=True,
+            ).start()
         if api is None:
             self._state["status"] = f"Converting {source.name} with the server's node definitions…"
             self._refresh_view()
         return api
 
+    def _open(self, path: str, stamp: float, source: WorkflowSource, api: Workflow | None,
+              server: ComfyUIServer, refresh: bool) -> None:
+        """open_workflow()'s thread: the workflow with its inputs typed, or the error."""
+        try:
+            workflow, defs = _with_defs(source, api, server, refresh)
+            event = WorkflowOpened(path, workflow, tuple(typed_inputs(workflow, defs)), defs=defs)
+        except ComfyRelayError as exc:
+            event = WorkflowOpened(path, error=str(exc))
+        except Exception as exc:  # a bug must still end the conversion, and reach the user
+            log.exception("opening %s failed", path)
+            event = WorkflowOpened(path, error=f"Unexpected error: {type(exc).__name__}: {exc}")
+        self._opened.put((server, stamp, event))
+
+    @property
+    def converting(self) -> int:
+        """open_workflow() threads under way (the host's timer keeps ticking for them)."""
+        return len(self._converting)
+
+    def is_converting(self, path: str) -> bool:
+        """open_workflow() still works on `path`: its WorkflowOpened has not come yet."""
+        return any(p == path for p, _ in self._converting)
+
     def workflow(self, path: str) -> Workflow | None:
-        """The workflow to run from `path`, without asking any server: an API-format file, or
-        a UI-format one open_workflow() has converted (None until it has)."""
+        """The workflow to run from `path`, without asking any server: the one open_workflow()
+        gave while the file is unchanged, else an API-format file read now. None for a
+        UI-format file not converted (open_workflow() it); WorkflowError while it is being
+        converted."""
+        mtime, opened = self._converted.get(path, (None, None))
+        if opened is not None and mtime == _mtime(path):
+            return opened
         source = read_workflow_file(path)
         if source.prompt is not None:
             return Workflow(source.prompt, source.name)
-        mtime, converted = self._converted.get(path, (None, None))
-        return converted if mtime == _mtime(path) else None
+        if self.is_converting(path):
+            raise WorkflowError(BEING_CONVERTED)
+        return None
 
     def check_values(self, workflow: Workflow, bindings: Bindings) -> None:
         """Raise InvalidValues for values the server would refuse (not in its list, out of
@@ -308,7 +337,7 @@ class HostSession:
                 else:
                     self._deliver(event, handle)
         while not self._opened.empty():
-            self._opened_one(self._opened.get(), handle)
+            self._opened_one(*self._opened.get(), handle)
         ready = [e for e in self._held if not self._holds[getattr(e, "job_id", "")]]
         self._held = [e for e in self._held if e not in ready]
         for event in ready:
@@ -321,10 +350,11 @@ class HostSession:
         self._apply()
         self._refresh_view()
 
-    def _opened_one(self, opened: WorkflowOpened, handle: Callable[[HostEvent], None]) -> None:
-        self.converting -= 1
+    def _opened_one(self, server: ComfyUIServer, stamp: float, opened: WorkflowOpened,
+                    handle: Callable[[HostEvent], None]) -> None:
+        self._converting.discard((opened.path, server))
         if opened.workflow is not None:
-            self._converted[opened.path] = (_mtime(opened.path), opened.workflow)
+            self._converted[opened.path] = (stamp, opened.workflow)
         if opened.defs is not None:
             self._defs = opened.defs
         if opened.error:
@@ -342,7 +372,6 @@ class HostSession:
         """What an event changes in the view and the run's bookkeeping."""
         if isinstance(event, ConnectionChecked):
             self._checking = False
-            self._server_version = event.server_version or self._server_version
             self._state.update(connected=event.ok, connection=event.message)
             return
         run = self.run
@@ -415,11 +444,11 @@ class HostSession:
         cost = None
         if cost_now is not None and run.cost_before is not None:
             cost = cost_now - run.cost_before
-        version = getattr(self.backend, "server_version", "") or self._server_version
+        version = self.backend.server_version if self.backend is not None else ""
         seed = run.seed if run.seed is not None else run.bindings.seed_value()
         return new_run_record(
             workflow_name=run.label, workflow_path=run.workflow_path, bindings=run.bindings,
-            seed=seed, backend=self._settings[0].kind, server_version=str(version),
+            seed=seed, backend=self._settings[0].kind, server_version=version,
             started=run.started, ended=time.time(), cost=cost,
             outputs=[output.path for output in run.outputs],
         )
@@ -525,6 +554,17 @@ class HostSession:
             leftover_message=self.leftover_scan.message,
             can_act_on_leftovers=not self.leftover_scan.working,
         )
+
+
+def _with_defs(source: WorkflowSource, api: Workflow | None, server: ComfyUIServer,
+               refresh: bool) -> tuple[Workflow, NodeDefs | None]:
+    """The workflow and the server's node definitions, fetched first (again on `refresh`):
+    a UI-format file is converted with the same ones its fields are typed from."""
+    if api is not None:
+        return api, server_defs(server, refresh=refresh)  # None: plain fields
+    assert source.workflow is not None  # a file holds one or the other
+    defs = conversion_defs(server.url, token=server.token, refresh=refresh)
+    return Workflow(to_api(source.workflow, defs), source.name), defs
 
 
 def _mtime(path: str) -> float:

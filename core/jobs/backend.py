@@ -61,6 +61,11 @@ class JobContext:
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
+    def is_cancelled(self) -> bool:
+        """`cancelled` as a callable, for the waits that take a Cancelled (subclasses that
+        widen `cancelled` widen this too)."""
+        return self.cancelled
+
     def raise_if_cancelled(self) -> None:
         if self._cancel.is_set():
             raise JobCancelled()
@@ -92,6 +97,12 @@ class Backend(ABC):
         ctx.cancelled at least every half second (also on entry: the job may have been
         cancelled while it waited) and raise JobCancelled after cancelling it on the server.
         """
+
+    @property
+    def server_version(self) -> str:
+        """The server's ComfyUI version once known, for the run history; "" when unknown
+        or when the service does not say."""
+        return ""
 
     def comfyui_server(self) -> ComfyUIServer | None:
         """The ComfyUI whose node definitions (`/object_info`) describe what this back end

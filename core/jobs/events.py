@@ -84,7 +84,6 @@ class JobCancelled(JobEvent):
 class ConnectionChecked:
     ok: bool
     message: str
-    server_version: str = ""
 
 
 Event = JobEvent | ConnectionChecked

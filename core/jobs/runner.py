@@ -130,7 +130,7 @@ class JobRunner:
     def _check(self) -> None:
         try:
             message = self.backend.check()
-            event = ConnectionChecked(True, message, getattr(self.backend, "server_version", ""))
+            event = ConnectionChecked(True, message)
         except ComfyRelayError as exc:
             event = ConnectionChecked(False, str(exc))
         except Exception as exc:  # a bug must still reach the user, not kill a thread silently

@@ -31,7 +31,7 @@ VIDEO_LOADERS = {
 AUDIO_LOADERS = {"LoadAudio": "audio", "VHS_LoadAudioUpload": "audio"}
 MEDIA_LOADERS = IMAGE_LOADERS | VIDEO_LOADERS | AUDIO_LOADERS
 _PLACEHOLDER = {"image": "check.png", "video": "check.mp4", "audio": "check.wav"}
-SEED_NAMES = {"seed", "noise_seed"}
+SEED_NAMES = {"seed", "noise_seed"}  # the frontend gives these a seed control
 # Output nodes are known by name offline; the server's own check covers custom ones.
 _OUTPUT_CLASS = re.compile(r"^(Save|Preview)|VideoCombine|Websocket", re.IGNORECASE)
 MAX_SEED = 2**53 - 1  # seeds above this lose precision in the JavaScript front end
@@ -118,8 +118,7 @@ class Workflow:
 
     # ---- reading ----
     def title(self, node_id: str) -> str:
-        node = self.graph[node_id]
-        return str((node.get("_meta") or {}).get("title") or node["class_type"])
+        return node_title(self.graph, node_id)
 
     def loader_kind(self, node_id: str) -> str:
         """image, video or audio for a media loader; "" for any other node."""

@@ -28,7 +28,7 @@ class UrlFetcher:
         self.http = HttpClient("", service=f"{service} file storage")
 
     def save(self, url: str, out_dir: Path, filename: str = "", subfolder: str = "") -> Path:
-        name = filename or _url_name(url) or "output"
+        name = filename or url_name(url) or "output"
         path = output_path(out_dir, name, subfolder)
         return write_stream(self._chunks(url, name), path)
 
@@ -58,7 +58,7 @@ class UrlFetcher:
         self.http.close()
 
 
-def _url_name(url: str) -> str:
+def url_name(url: str) -> str:
     """The file name in a URL's path, without its query (which may hold a signature)."""
     return unquote(PurePosixPath(urlsplit(url).path).name)
 

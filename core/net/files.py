@@ -10,12 +10,6 @@ from pathlib import Path
 
 from ..errors import UnsafeOutputName
 
-# Re-exported: the media kinds live with the jobs, which name the loaders they feed.
-from ..jobs.media import AUDIO_EXT as AUDIO_EXT
-from ..jobs.media import IMAGE_EXT as IMAGE_EXT
-from ..jobs.media import VIDEO_EXT as VIDEO_EXT
-from ..jobs.media import media_kind as media_kind
-
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
     f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)
 }

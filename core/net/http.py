@@ -141,7 +141,7 @@ class HttpClient:
         parts: list[bytes] = []
         size = 0
         try:
-            for part in _pieces(response):
+            for part in pieces(response):
                 size += len(part)
                 parts.append(part)
                 if size > MAX_BODY:
@@ -248,7 +248,7 @@ def _read_prefix(response: requests.Response, limit: int = 1 << 16) -> None:
     parts: list[bytes] = []
     size = 0
     try:
-        for part in _pieces(response):
+        for part in pieces(response):
             parts.append(part)
             size += len(part)
             if size >= limit:
@@ -260,11 +260,13 @@ def _read_prefix(response: requests.Response, limit: int = 1 << 16) -> None:
     response._content_consumed = True  # type: ignore[attr-defined]
 
 
-def _pieces(response: requests.Response) -> Iterator[bytes]:
-    """The body as it arrives (read1: a slow sender cannot hold a read for long)."""
+def pieces(response: requests.Response, fallback: int | None = 1 << 16) -> Iterator[bytes]:
+    """The body as it arrives: read1 returns what one socket read gave, so a slow sender
+    cannot hold a read for long and each event of a stream is seen at once. urllib3 1.x has
+    no read1: there `fallback` bytes are read at a time (None: each chunk as sent)."""
     read1 = getattr(response.raw, "read1", None)
-    if read1 is None:  # urllib3 1.x
-        yield from response.iter_content(1 << 16)
+    if read1 is None:
+        yield from response.iter_content(fallback)
         return
     while True:
         part = read1(1 << 16, decode_content=True)
@@ -273,13 +275,11 @@ def _pieces(response: requests.Response) -> Iterator[bytes]:
         yield part
 
 
-def parse_json(
-    response: requests.Response, service: str, path: str, secret: str | None = None
-) -> Any:
+def parse_json(response: requests.Response, service: str, path: str) -> Any:
     try:
         return response.json()
     except ValueError:
-        body = redact(short_body(response), secret)
+        body = short_body(response)  # HttpClient.parse() redacts the message
         raise ServerError(
             f"The {service} sent a response to {short_path(path)} that is not JSON "
             f"(HTTP {response.status_code}, {response.headers.get('Content-Type') or 'no type'}:"

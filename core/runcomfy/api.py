@@ -22,7 +22,13 @@ from urllib.parse import quote
 import requests
 from pydantic import AliasChoices, Field
 
-from ..errors import AuthenticationFailed, ComfyRelayError, ConnectionFailed, ServerError
+from ..errors import (
+    AuthenticationFailed,
+    ComfyRelayError,
+    ConnectionFailed,
+    ServerError,
+    transient,
+)
 from ..net.http import DEFAULT_TIMEOUT, HttpClient, short_body
 from ..net.ratelimit import (
     DEFAULT_POLICY,
@@ -361,7 +367,7 @@ class RunComfyServer(RunComfyApi):
             except (ConnectionFailed, ServerError) as exc:
                 now = time.monotonic()
                 failing_since = failing_since or now
-                if not _transient(exc) or now - failing_since > unreachable_grace:
+                if not transient(exc) or now - failing_since > unreachable_grace:
                     raise
                 log.info("RunComfy machine state not available yet, asking again: %s", exc)
                 sleep(delay, cancelled)
@@ -395,12 +401,6 @@ class RunComfyServer(RunComfyApi):
 
     def _server(self, server_id: str) -> str:
         return f"{self.base}/servers/{quote(server_id, safe='')}"
-
-
-def _transient(exc: ComfyRelayError) -> bool:
-    """A dropped connection or a 5xx: worth asking again. A refusal (401, 404...) is not."""
-    status = getattr(exc, "status", None)
-    return isinstance(exc, ConnectionFailed) or (status is not None and status >= 500)
 
 
 def _unwrap(data: dict[str, Any]) -> dict[str, Any]:

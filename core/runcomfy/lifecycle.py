@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from ..errors import ComfyRelayError, ConnectionFailed, JobCancelled, ServerError
+from ..errors import ComfyRelayError, ConnectionFailed, JobCancelled, ServerError, transient
 from ..jobs.backend import Backend, JobContext
 from ..jobs.events import JobProgress
 from ..net.ratelimit import Cancelled, never
@@ -177,7 +177,7 @@ class MachineLifecycle:
                 options.workflow_version_id, options.server_type, options.duration
             )
         except (ConnectionFailed, ServerError) as exc:
-            if isinstance(exc, ServerError) and (exc.status or 500) < 500:
+            if not transient(exc):
                 raise
             log.info("launch answer lost (%s); looking for the new machine", type(exc).__name__)
             time.sleep(0.5)

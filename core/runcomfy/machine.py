@@ -98,6 +98,17 @@ class RunComfyMachineBackend(Backend):
         finally:
             delegate.done()
 
+    @property
+    def server_version(self) -> str:
+        """The version of the machine's ComfyUI, once the machine is Ready."""
+        delegate = self._record.use_delegate()
+        if delegate is None:
+            return ""
+        try:
+            return delegate.backend.server_version
+        finally:
+            delegate.done()
+
     def check(self) -> str:
         server_id = self.server_id
         delegate = self._record.use_delegate()
@@ -118,7 +129,7 @@ class RunComfyMachineBackend(Backend):
         ctx.raise_if_cancelled()
         self._record.job_began()
         try:
-            delegate = self._ready(lambda: ctx.cancelled, ctx)
+            delegate = self._ready(ctx.is_cancelled, ctx)
         except BaseException:
             self._job_done(None)
             raise
@@ -278,13 +289,3 @@ class RunComfyMachineBackend(Backend):
     def launched_here(self) -> bool:
         with self._record.lock:
             return self._record.launched_here
-
-    @property
-    def last_error(self) -> str:
-        with self._record.lock:
-            return self._record.last_error
-
-    @property
-    def state(self) -> MachineState:
-        with self._record.lock:
-            return self._record.state

@@ -29,13 +29,14 @@ from ..errors import (
     JobCancelled,
     ServerError,
     WorkflowError,
+    transient,
 )
 from ..jobs.backend import Backend, Capabilities, JobContext
 from ..jobs.events import JobOutput, JobProgress, JobQueued
 from ..jobs.job import Job
+from ..jobs.media import media_kind
 from ..jobs.workflow import Workflow
 from ..net.downloads import Unreachable, UrlFetcher, data_uri, wait
-from ..net.files import media_kind
 from ..net.ratelimit import Cancelled, never
 from ..net.wire import Wire, shape
 from .api import RunComfyApi, items
@@ -323,10 +324,9 @@ def check_overrides(overrides: Any, graph: dict[str, Any]) -> None:
     workflow = Workflow(graph, "the deployment's workflow")
     for nid, change in overrides.items():
         if str(nid) not in graph:  # RunComfy matches ids only: a title would be ignored
-            nodes = ", ".join(f"{n} ({workflow.title(n)})" for n in graph)
             raise WorkflowError(
                 f"The deployment's workflow has no node {nid!r}, so that override would be "
-                f"ignored. Its nodes: {nodes}."
+                f"ignored. Its nodes: {workflow.describe_nodes()}."
             )
         if not isinstance(change, dict) or set(change) != {"inputs"} or not isinstance(
             change["inputs"], dict
@@ -430,7 +430,7 @@ class RunComfyServerlessBackend(Backend):
         ctx.raise_if_cancelled()
         image = image_value(job.image.name, job.image.read()) if job.image else None
         graph = job.workflow.bind(job.bindings, image)  # WorkflowError before anything is sent
-        cancelled = _flag(ctx)
+        cancelled = ctx.is_cancelled
         extra = {"api_key_comfy_org": self.partner_key} if self.partner_key else None
         if self.send_workflow:
             sent = self.client.submit(
@@ -468,7 +468,7 @@ class RunComfyServerlessBackend(Backend):
 
     def _wait(self, request: _Request, ctx: JobContext) -> RequestResult:
         lost = Unreachable("RunComfy Serverless", self.lost_after)
-        cancelled = _flag(ctx)
+        cancelled = ctx.is_cancelled
         while True:
             if ctx.cancelled:
                 raise JobCancelled(self._cancel(request))  # says what RunComfy answered
@@ -490,7 +490,7 @@ class RunComfyServerlessBackend(Backend):
             except JobCancelled:
                 continue  # the loop cancels on the server
             except (ConnectionFailed, ServerError) as exc:
-                if isinstance(exc, ServerError) and (exc.status or 500) < 500:
+                if not transient(exc):
                     raise
                 lost.failed(exc)
             else:
@@ -561,10 +561,6 @@ class RunComfyServerlessBackend(Backend):
     def close(self) -> None:
         self.fetcher.close()
         self.client.close()
-
-
-def _flag(ctx: JobContext) -> Cancelled:
-    return lambda: ctx.cancelled
 
 
 def cancel_message(answer: str) -> str:

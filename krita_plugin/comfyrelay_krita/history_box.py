@@ -7,7 +7,6 @@ and become icons in pump(), on the Qt main thread.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -35,7 +34,6 @@ from .qt import (
 
 THUMB = 56  # px: the icon's side
 SHOWN_ROWS = 3  # runs in view at once; more scroll within the list
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 Action = Callable[[core.RunRecord], None]
 
 
@@ -97,10 +95,10 @@ class HistoryBox(QGroupBox):
         self.list.setFixedHeight(height + 2 * self.list.frameWidth() + 4)
 
     def _item(self, record: core.RunRecord) -> QListWidgetItem:
-        item = QListWidgetItem(describe(record))
+        item = QListWidgetItem("\n".join(record.lines()))
         item.setData(USER_ROLE, record.id)
         item.setToolTip("\n".join([record.describe(), *record.outputs]))
-        image = thumbnail_file(record)
+        image = record.image_output()
         if image:
             self._want(image)
             thumb = self._thumbs.get(image)
@@ -129,7 +127,7 @@ class HistoryBox(QGroupBox):
         for row in range(self.list.count()):
             item = self.list.item(row)
             record = self.records.get(str(item.data(USER_ROLE))) if item else None
-            if item is not None and record is not None and thumbnail_file(record) == path:
+            if item is not None and record is not None and record.image_output() == path:
                 item.setIcon(icon)
 
     @property
@@ -159,22 +157,6 @@ class HistoryBox(QGroupBox):
 
     def shutdown(self) -> None:
         self._reader.shutdown(wait=False, cancel_futures=True)
-
-
-def describe(record: core.RunRecord) -> str:
-    """Short lines (a docker is narrow): what, when, which seed, on what."""
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.started_at))
-    seed = f"seed {record.seed}" if record.seed is not None else ""
-    where = " ".join(p for p in (record.backend, record.server_version) if p)
-    cost = f"cost {record.cost:.2f}" if record.cost is not None else ""
-    lines = [record.workflow_name, f"{when} · {record.seconds:.1f} s",
-             " · ".join(p for p in (seed, cost) if p), where]
-    return "\n".join(line for line in lines if line)
-
-
-def thumbnail_file(record: core.RunRecord) -> str:
-    """The run's first image file, if it has one."""
-    return next((p for p in record.outputs if Path(p).suffix.lower() in IMAGE_SUFFIXES), "")
 
 
 def read_thumbnail(path: str, side: int) -> QImage | None:

@@ -12,8 +12,6 @@ from collections.abc import Callable
 from .core import core
 from .qt import QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-EXTEND_MINUTES = 30
-
 
 def _set_text(label: QLabel, text: str) -> None:
     if label.text() != text:
@@ -28,7 +26,7 @@ class MachineBox(QGroupBox):
         self.status.setWordWrap(True)
         self.launch_button = QPushButton("Launch")
         self.stop_button = QPushButton("Stop")
-        self.extend_button = QPushButton(f"+{EXTEND_MINUTES} min")
+        self.extend_button = QPushButton(f"+{core.EXTEND_MINUTES} min")
         self.launch_button.setToolTip("Billing starts when the machine is Ready.")
         buttons = QGridLayout()  # two rows: three buttons side by side overflow a docker
         buttons.addWidget(self.launch_button, 0, 0)
@@ -39,7 +37,7 @@ class MachineBox(QGroupBox):
         box.addLayout(buttons)
         self.launch_button.clicked.connect(lambda: act(session.launch))
         self.stop_button.clicked.connect(lambda: act(session.stop))
-        self.extend_button.clicked.connect(lambda: act(lambda: session.extend(EXTEND_MINUTES)))
+        self.extend_button.clicked.connect(lambda: act(lambda: session.extend(core.EXTEND_MINUTES)))
 
     def refresh(self, view: core.View) -> None:
         self.setVisible(view.machine)

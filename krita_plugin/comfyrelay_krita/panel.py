@@ -58,7 +58,6 @@ class Panel(QWidget):
         self.jobs = CanvasJobs(self.session)
         self.workflow: core.Workflow | None = None
         self.path = ""  # the workflow's file, as loaded
-        self.converting = ""  # the UI-format workflow being converted
         self.message = ""  # an error found here (no document, a bad value), until Run
         self.pending_fill: tuple[str, core.Bindings] | None = None  # once that path is open
         self.history_doc: Any = NO_DOCUMENT
@@ -135,9 +134,7 @@ class Panel(QWidget):
             self.source_combo.addItem(label, key)
         self.source_combo.setCurrentIndex(max(0, self.source_combo.findData(self.settings.source)))
         box.addWidget(self.source_combo)
-        self.workflow_edit.editingFinished.connect(
-            lambda: self.load_workflow(self.workflow_edit.text())
-        )
+        self.workflow_edit.editingFinished.connect(self._workflow_edited)
         self.browse_button.clicked.connect(self.browse)
         self.source_combo.currentIndexChanged.connect(self.save_settings)
         return flow
@@ -183,20 +180,24 @@ class Panel(QWidget):
         self.save_settings()  # the back end that converts and types
         workflow, asking = None, False
         try:
-            before = self.session.converting
             workflow = self.session.open_workflow(path, refresh=refresh) if path else None
-            asking = self.session.converting > before  # WorkflowOpened will follow
+            asking = self.session.is_converting(path)  # WorkflowOpened will follow
             self.settings.workflow = path
         except core.ComfyRelayError as exc:
             if not quiet:
                 self.message = str(exc)
         self.path, self.workflow = path, workflow
-        self.converting = path if asking and workflow is None else ""
         self.types_note.setVisible(False)  # until the server's answer says otherwise
         if workflow is not None or not same or not asking:
             self.form.set_workflow(workflow, path)  # the same file keeps the values set
         self._fill_pending()
         self.save_settings()
+
+    def _workflow_edited(self) -> None:
+        """Enter, or leaving the field (Qt 5 says both): open the file only if it changed."""
+        path = self.workflow_edit.text()
+        if path != self.path:
+            self.load_workflow(path)
 
     def refresh_types(self) -> None:
         """The Refresh button: the file and the server's node definitions read again."""
@@ -240,12 +241,21 @@ class Panel(QWidget):
         if doc is None:
             self.message = "Open a document first."
         elif self.workflow is None:
-            self.message = ("Wait: the workflow is being converted." if self.converting
-                            else "Choose a workflow first.")
+            self.message = self._no_workflow_yet()
         else:
             self._start(doc, self.workflow, self.form.bindings(for_run=True), self.path,
                         from_fields=True)
         self.refresh()
+
+    def _no_workflow_yet(self) -> str:
+        """Why Run has nothing to send: the session still converts the file, or none is
+        chosen."""
+        try:
+            if self.path:
+                self.session.workflow(self.path)  # WorkflowError while being converted
+        except core.ComfyRelayError as exc:
+            return str(exc)
+        return "Choose a workflow first."
 
     def run_again(self, record: core.RunRecord) -> None:
         """The run's workflow with its values and seed, on the active document's canvas."""
@@ -339,7 +349,6 @@ class Panel(QWidget):
 
     def opened(self, event: core.WorkflowOpened) -> None:
         """The server's answer: the converted workflow, its inputs typed (or plain)."""
-        self.converting = ""
         if event.workflow is None:
             return  # the session shows event.error
         self.workflow = event.workflow
