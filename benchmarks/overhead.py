@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from comfy_api_simplified import ComfyApiWrapper
 from comfyrelay import Backend, ComfyUIBackend, InputFile, Job, JobRunner, Workflow
 from comfyrelay.comfyapi.api import ComfyApi
 from comfyrelay.comfyapi.backend import ComfyApiBackend
@@ -57,6 +56,10 @@ def seed_client(url: str, image: Path) -> Client:
 
 
 def simplified_client(url: str, image: Path) -> Client:
+    # Imported here: only this client needs the bench extra, not the others that
+    # overhead_steps.py borrows from this module.
+    from comfy_api_simplified import ComfyApiWrapper
+
     api = ComfyApiWrapper(url)
     graph = Workflow.load(WORKFLOWS / "invert_api.json").graph
 
@@ -83,19 +86,34 @@ def timed(client: Client, out: Path) -> float:
     return elapsed
 
 
-def inputs(workdir: Path) -> dict[str, Path]:
+def inputs(workdir: Path, names: tuple[str, ...] = CLIENTS) -> dict[str, Path]:
     """The same pixels under one file name per client: ComfyUI reuses the outputs of a graph
     it ran last, so clients sending the very same graph in turn would time its cache."""
     data = gradient_png(64, 64)
-    files = {name: workdir / f"in-{n}.png" for n, name in enumerate(CLIENTS)}
+    files = {name: workdir / f"in-{n}.png" for n, name in enumerate(names)}
     for path in files.values():
         path.write_bytes(data)
     return files
 
 
+def medians(clients: dict[str, Client], repeats: int, workdir: Path) -> dict[str, list[float]]:
+    """Per client, per repeat: the median ms of JOBS_PER_RUN jobs, the clients taking turns
+    job by job after one warm-up job each (connections, imports, caches)."""
+    for name, client in clients.items():
+        timed(client, workdir / "warm" / name)
+    found: dict[str, list[float]] = {name: [] for name in clients}
+    for rep in range(repeats):
+        times: dict[str, list[float]] = {name: [] for name in clients}
+        for n in range(JOBS_PER_RUN):
+            for name, client in clients.items():
+                times[name].append(timed(client, workdir / f"{rep}-{n}" / name))
+        for name, values in times.items():
+            found[name].append(sorted(values)[len(values) // 2] * 1000)
+    return found
+
+
 def run(repeats: int, workdir: Path) -> list[Row]:
     image = inputs(workdir)
-    medians: dict[str, list[float]] = {name: [] for name in CLIENTS}
     with server("comfyui", str(workdir / "server")) as info, \
             proxy(info["url"], workdir / "proxy") as proxy_url:
         url = info["url"]
@@ -106,19 +124,11 @@ def run(repeats: int, workdir: Path) -> list[Row]:
         clients = {"comfyrelay": relay, "seed 001": seed_client(url, image["seed 001"]),
                    "simplified": simplified_client(url, image["simplified"]), PROXIED: proxied}
         try:
-            for name, client in clients.items():  # warm-up: connections, imports, caches
-                timed(client, workdir / "warm" / name)
-            for rep in range(repeats):
-                times: dict[str, list[float]] = {name: [] for name in clients}
-                for n in range(JOBS_PER_RUN):
-                    for name, client in clients.items():
-                        times[name].append(timed(client, workdir / f"{rep}-{n}" / name))
-                for name, values in times.items():
-                    medians[name].append(sorted(values)[len(values) // 2] * 1000)
+            found = medians(clients, repeats, workdir)
         finally:
             close()
             close_proxied()
-    return rows(medians)
+    return rows(found)
 
 
 def rows(medians: dict[str, list[float]]) -> list[Row]:

@@ -8,12 +8,10 @@ A 64×64 invert, timed per step on both clients, taking turns job by job against
 - The seed flow (benchmarks/seed_flow.py) is re-run here with a timer per step; it opens
   its socket per job, where ComfyRelay keeps one open.
 
-Each client uploads the same pixels under its own file name. ComfyUI caches only the last
-prompt's nodes, so two clients sending one graph in turn would see the second served from
-cache; with a name each, every job runs for real, for every client. (benchmarks/overhead.py
-lets comfy-api-simplified upload into a subfolder, a different graph, right before ComfyRelay's
-turn, and gives the seed ComfyRelay's graph right after it: ComfyRelay always runs uncached,
-the seed always cached.)
+Each client uploads the same pixels under its own file name (overhead.inputs, as
+benchmarks/overhead.py does). ComfyUI caches only the last prompt's nodes, so two clients
+sending one graph in turn would see the second served from cache; with a name each, every
+job runs for real, for every client.
 
     .venv/bin/python -m benchmarks.overhead_steps [--url http://127.0.0.1:8199] [--jobs 30]
 
@@ -37,10 +35,9 @@ from typing import Any
 from comfyrelay import ComfyUIBackend, InputFile, Job, JobRunner, Workflow
 from comfyrelay.jobs import events as ev
 
-from tests.imaging import gradient_png
 from tests.paths import WORKFLOWS
 
-from . import seed_flow
+from . import overhead, seed_flow
 from .serve import server
 from .table import Row, render, row
 
@@ -134,22 +131,13 @@ def seed_steps(url: str, graph: dict[str, Any], image: Path, out: Path) -> Steps
     return steps
 
 
-def own_images(workdir: Path, names: tuple[str, ...]) -> dict[str, Path]:
-    """The same 64×64 pixels under a file name per client (see the module's docstring)."""
-    data = gradient_png(64, 64)
-    images = {name: workdir / f"in-{name}.png" for name in names}
-    for path in images.values():
-        path.write_bytes(data)
-    return images
-
-
 STEPS = ("bind", "upload", "socket connect", "queue", "start, rest", "wait for the end",
          "queue checks", "history", "download", "runner hand-off", "total")
 
 
 def measure(url: str, workdir: Path, jobs: int) -> dict[str, dict[str, list[float]]]:
     """Per client, per step: the milliseconds of each job, the clients taking turns."""
-    images = own_images(workdir, ("relay", "seed"))
+    images = overhead.inputs(workdir, ("relay", "seed"))
     graph = Workflow.load(WORKFLOWS / "invert_api.json").graph
     relay = RelayClient(url, images["relay"])
     clients: dict[str, Callable[[Path], Steps]] = {
@@ -192,24 +180,14 @@ def target(url: str | None, workdir: Path) -> Iterator[str]:
 def compare(url: str, repeats: int, workdir: Path) -> list[Row]:
     """benchmarks/overhead.py's three direct clients, side by side, against `url` (which may
     be a real ComfyUI), each with its own image name: per repeat the median of JOBS_PER_RUN
-    jobs each, and the ratios."""
-    from . import overhead  # needs comfy-api-simplified (the bench extra)
-
-    images = own_images(workdir, ("relay", "seed", "simplified"))
+    jobs each (overhead.medians), and the ratios. Needs comfy-api-simplified (the bench
+    extra)."""
+    images = overhead.inputs(workdir, ("relay", "seed", "simplified"))
     relay, close = overhead.comfyrelay_client(url, images["relay"])
     clients = {"comfyrelay": relay, "seed 001": overhead.seed_client(url, images["seed"]),
                "simplified": overhead.simplified_client(url, images["simplified"])}
-    medians: dict[str, list[float]] = {name: [] for name in clients}
     try:
-        for name, client in clients.items():
-            overhead.timed(client, workdir / "warm" / name)
-        for rep in range(repeats):
-            times: dict[str, list[float]] = {name: [] for name in clients}
-            for n in range(overhead.JOBS_PER_RUN):
-                for name, client in clients.items():
-                    times[name].append(overhead.timed(client, workdir / f"c{rep}-{n}" / name))
-            for name, values in times.items():
-                medians[name].append(statistics.median(values) * 1000)
+        medians = overhead.medians(clients, repeats, workdir)
     finally:
         close()
     out = [row("overhead", f"64×64 invert per job: {name}", v, "ms") for name, v in medians.items()]

@@ -36,6 +36,13 @@ def is_inverse(png: bytes, result: Path) -> bool:
         return not any(sum(counts[band * 256 + 2 : band * 256 + 256]) for band in range(3))
 
 
+def inverted_rgba(rgb: bytes) -> bytes:
+    """RGB bytes inverted, as opaque RGBA: what an image holds once an inverted result is
+    imported (Blender's pixels always have alpha)."""
+    pixels = (rgb[i : i + 3] for i in range(0, len(rgb), 3))
+    return bytes(v for pixel in pixels for v in (*(255 - c for c in pixel), 255))
+
+
 def within_one_level(got: bytes, expected: bytes) -> bool:
     """Same length and no byte more than 1 apart (ComfyUI's float32 rounding, see is_inverse)."""
     if len(got) != len(expected):

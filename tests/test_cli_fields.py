@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from comfyrelay.cli.main import main
 from comfyrelay.comfyui.nodes import NodeDefs, node_defs
 
 from tests.imaging import gradient_png
-from tests.paths import ROOT, WORKFLOWS
+from tests.paths import WORKFLOWS
+from tests.servers.comfy_nodes import SCHEMAS
 from tests.servers.comfyui import ComfyTestServer
 from tests.test_cli import comfyrelay
 
@@ -62,8 +62,7 @@ def test_run_refuses_a_misspelt_choice_before_queueing(
 @pytest.fixture
 def sd15_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every server has the real ComfyUI's KSampler & co. (the test server runs no models)."""
-    raw: dict[str, Any] = json.loads((ROOT / "tests/servers/comfy_schemas.json").read_text())
-    monkeypatch.setattr(node_defs, "get", lambda url, **kw: NodeDefs(raw))
+    monkeypatch.setattr(node_defs, "get", lambda url, **kw: NodeDefs(SCHEMAS))
     monkeypatch.setenv("COMFYRELAY_CONFIG_DIR", str(tmp_path / "config"))
 
 

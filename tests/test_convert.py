@@ -3,7 +3,6 @@ ComfyUI 0.3.64 /object_info stored with the goldens)."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -15,11 +14,12 @@ from comfyrelay.comfyui.convert import UnknownNodeTypes, load_workflow, to_api
 from comfyrelay.comfyui.nodes import NodeDefCache, NodeDefs
 from comfyrelay.errors import WorkflowError
 from comfyrelay.jobs.workflow import Workflow
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from tests.conftest import ComfyTarget
 from tests.imaging import gradient_png, is_inverse
 from tests.paths import WORKFLOWS
+from tests.servers.aio import png
 from tests.test_cli import comfyrelay
 from tests.test_convert_golden import defs
 
@@ -112,27 +112,18 @@ def test_a_ui_file_without_a_server_says_what_to_pass() -> None:
     assert comfyrelay("inputs", WORKFLOWS / "invert_ui.json", env={"COMFYUI_URL": ""}).returncode
 
 
-def png_with(**text: str) -> bytes:
-    info = PngImagePlugin.PngInfo()
-    for key, value in text.items():
-        info.add_text(key, value)
-    out = io.BytesIO()
-    Image.new("RGB", (4, 4)).save(out, "PNG", pnginfo=info)
-    return out.getvalue()
-
-
 def test_png_metadata_prompt_is_used_and_workflow_is_converted(tmp_path: Path) -> None:
     api = json.loads((WORKFLOWS / "invert_api.json").read_text())
     both = tmp_path / "both.png"
-    both.write_bytes(png_with(prompt=json.dumps(api), workflow=json.dumps(ui("primitive"))))
+    both.write_bytes(png({"prompt": json.dumps(api), "workflow": json.dumps(ui("primitive"))}))
     assert load_workflow(both).graph["2"]["class_type"] == "ImageInvert"  # the prompt wins
     only_ui = tmp_path / "ui.png"
-    only_ui.write_bytes(png_with(workflow=json.dumps(ui("primitive"))))
+    only_ui.write_bytes(png({"workflow": json.dumps(ui("primitive"))}))
     assert load_workflow(only_ui, defs()).graph["1"]["inputs"]["width"] == 96
     with pytest.raises(WorkflowError, match="--server"):
         load_workflow(only_ui)
     bare = tmp_path / "bare.png"
-    bare.write_bytes(png_with())
+    bare.write_bytes(png({}))
     with pytest.raises(WorkflowError, match="no ComfyUI workflow"):
         load_workflow(bare)
 

@@ -22,15 +22,16 @@ from comfyrelay.jobs.backend import ComfyUIServer
 from comfyrelay.jobs.seeds import seed_for_run
 from comfyrelay.jobs.workflow import MAX_SEED, Bindings, Workflow
 
-from tests.paths import ROOT, WORKFLOWS
+from tests.paths import WORKFLOWS
+from tests.servers.comfy_nodes import SCHEMAS
 from tests.servers.comfyui import ComfyTestServer
 
-# The real ComfyUI 0.3.64 /object_info answers (no model files: the checkpoint list is empty).
-SCHEMAS: dict[str, Any] = json.loads((ROOT / "tests/servers/comfy_schemas.json").read_text())
 CKPT = "v1-5-pruned-emaonly.safetensors"
 
 
 def server(checkpoints: list[str] | None = None) -> NodeDefs:
+    # SCHEMAS: the real ComfyUI 0.3.64 /object_info answers, with no model files (the
+    # checkpoint list is empty). A copy, as the test server shares it.
     raw = copy.deepcopy(SCHEMAS)
     raw["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] = checkpoints or []
     return NodeDefs(raw)

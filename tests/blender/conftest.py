@@ -13,13 +13,14 @@ import os
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from build_addons import build_blender
+from tests.servers.comfyui import ComfyTestServer
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 SITE = Path(sysconfig.get_paths()["purelib"])
@@ -60,6 +61,17 @@ def bpy_env(io: Path, bpy_path: Path) -> dict[str, str]:
     (io / "tmp").mkdir(exist_ok=True)
     env.pop("COMFYUI_TOKEN", None)
     return env
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ComfyTestServer]:
+    with ComfyTestServer(tmp_path / "server", node_delay=0.0) as srv:
+        yield srv
+
+
+def uploaded(server: ComfyTestServer) -> list[Path]:
+    """The PNGs the server received, by name."""
+    return sorted(p for p in server.input_dir.iterdir() if p.suffix == ".png")
 
 
 @pytest.fixture(scope="session")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from tests import workflows
-from tests.blender.conftest import RunBlender
-from tests.imaging import gradient_png, within_one_level
+from tests.blender.conftest import RunBlender, uploaded
+from tests.imaging import gradient_png, inverted_rgba, within_one_level
 from tests.paths import WORKFLOWS
 from tests.servers.comfy_nodes import SCHEMAS
 from tests.servers.comfyui import ComfyTestServer
@@ -22,16 +21,6 @@ INVERT_UI = str(WORKFLOWS / "invert_ui.json")  # the same graph as the web UI sa
 SD15 = str(WORKFLOWS / "sd15_img2img_api.json")  # shown and checked; needs models to run
 NOISE = str(WORKFLOWS / "noise_api.json")  # seeded noise: the seed decides the pixels
 W, H = 64, 48
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ComfyTestServer]:
-    with ComfyTestServer(tmp_path / "server", node_delay=0.0) as srv:
-        yield srv
-
-
-def uploaded(server: ComfyTestServer) -> list[Path]:
-    return sorted(p for p in server.input_dir.iterdir() if p.suffix == ".png")
 
 
 def test_install_finds_panel_operators_and_bundled_wheels(run_blender: RunBlender) -> None:
@@ -88,9 +77,7 @@ def test_render_is_inverted_and_token_stays_out_of_the_blend(
     assert rgb == reference.tobytes()
     assert r["size"] == [W, H]
     result = bytes.fromhex(r["result"])
-    inverted = [255 - c for c in rgb]
-    expected = bytes(v for i in range(0, len(rgb), 3) for v in (*inverted[i : i + 3], 255))
-    assert within_one_level(result, expected)  # the imported image is the inverted render
+    assert within_one_level(result, inverted_rgba(rgb))  # the imported image is the inverted render
     assert Path(r["filepath"]).parent == Path(r["output"])  # saved in the output folder
     assert r["token_in_blend"] is False
     assert "ComfyRelay Preview" in r["images"]  # the server's live previews were shown
@@ -104,9 +91,7 @@ def test_ui_format_workflow_gives_the_same_pixels_as_its_api_twin(
     assert r["inputs"] == ["1.image", "3.filename_prefix"]  # listed once converted
     (sent,) = uploaded(server)
     rgb = Image.open(sent).convert("RGB").tobytes()
-    inverted = [255 - c for c in rgb]
-    expected = bytes(v for i in range(0, len(rgb), 3) for v in (*inverted[i : i + 3], 255))
-    assert within_one_level(bytes.fromhex(r["result"]), expected)
+    assert within_one_level(bytes.fromhex(r["result"]), inverted_rgba(rgb))
 
 
 def test_material_option_wires_the_texture_and_reruns_update_one_image(
@@ -190,9 +175,7 @@ def test_other_sources(run_blender: RunBlender, server: ComfyTestServer, tmp_pat
     assert r["image_error"] == "", r["image_error"]
     (sent,) = uploaded(server)
     assert sent.read_bytes() == picture.read_bytes()
-    inverted = [255 - c for c in pixels]
-    expected = bytes(v for i in range(0, len(pixels), 3) for v in (*inverted[i : i + 3], 255))
-    assert within_one_level(bytes.fromhex(r["result"]), expected)
+    assert within_one_level(bytes.fromhex(r["result"]), inverted_rgba(pixels))
 
 
 def test_disable_and_remove_cleanly(run_blender: RunBlender) -> None:

@@ -17,8 +17,8 @@ from comfyrelay.runcomfy.api import RunComfyServer
 from comfyrelay.runcomfy.ledger import Ledger
 from PIL import Image
 
-from tests.blender.conftest import RunBlender
-from tests.imaging import within_one_level
+from tests.blender.conftest import RunBlender, uploaded
+from tests.imaging import inverted_rgba, within_one_level
 from tests.paths import WORKFLOWS
 from tests.servers.api_proxy import proxy
 from tests.servers.comfyui import ComfyTestServer
@@ -64,9 +64,7 @@ def test_machine_from_the_panel(
     assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
     assert r["same_backend"]  # the run went through the launched machine, not a new one
     rgb = Image.open(Path(r["output"]) / "reference.png").convert("RGB").tobytes()
-    inverted = [255 - c for c in rgb]
-    expected = bytes(v for i in range(0, len(rgb), 3) for v in (*inverted[i : i + 3], 255))
-    assert within_one_level(bytes.fromhex(r["result"]), expected)
+    assert within_one_level(bytes.fromhex(r["result"]), inverted_rgba(rgb))
 
     assert r["stopped_status"] == "Stopped"
     assert machines.machines[sid].stopped is not None
@@ -128,11 +126,9 @@ def test_comfy_api_back_end_through_the_official_proxy(
             proxy(comfy.url, tmp_path / "proxy", token=key) as url:
         prefs = {"backend": "comfy-api", "ca_api_url": url, "ca_api_key": key}
         r = run_blender("invert", url="", workflow=INVERT, prefs=prefs, token=key)
-        (sent,) = [p for p in comfy.input_dir.iterdir() if p.suffix == ".png"]
+        (sent,) = uploaded(comfy)
         rgb = Image.open(sent).convert("RGB").tobytes()
     assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
     assert r["status"].startswith("Done"), r["status"]
-    inverted = [255 - c for c in rgb]
-    expected = bytes(v for i in range(0, len(rgb), 3) for v in (*inverted[i : i + 3], 255))
-    assert within_one_level(bytes.fromhex(r["result"]), expected)
+    assert within_one_level(bytes.fromhex(r["result"]), inverted_rgba(rgb))
     assert r["token_in_blend"] is False

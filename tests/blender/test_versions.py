@@ -4,15 +4,14 @@ test server and the result imported (the releases: tests/blender/bpy_versions.py
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from tests.blender.bpy_versions import ALL_BPY, RELEASES, python_for, site
-from tests.blender.conftest import RunBlender, blender_runner, link_bpy_only
-from tests.imaging import within_one_level
+from tests.blender.conftest import RunBlender, blender_runner, link_bpy_only, uploaded
+from tests.imaging import inverted_rgba, within_one_level
 from tests.paths import WORKFLOWS
 from tests.pythons import MISSING
 from tests.servers.comfyui import ComfyTestServer
@@ -40,12 +39,6 @@ def run_in(release: str, extension_zip: Path, tmp_path: Path) -> RunBlender:
     return blender_runner(extension_zip, bpy_path, tmp_path, python)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ComfyTestServer]:
-    with ComfyTestServer(tmp_path / "server", node_delay=0.0) as srv:
-        yield srv
-
-
 def test_installs_enables_and_reads_its_preferences_without_warnings(
     release: str, run_in: RunBlender
 ) -> None:
@@ -69,10 +62,8 @@ def test_runs_a_job_and_imports_the_result(
     r = run_in("invert", url=server.url, workflow=INVERT)
     assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
     assert r["status"].startswith("Done"), r["status"]
-    (sent,) = (p for p in server.input_dir.iterdir() if p.suffix == ".png")
+    (sent,) = uploaded(server)
     rgb = Image.open(sent).convert("RGB").tobytes()
     assert len(set(rgb)) > 10  # a real render went out
-    inverted = [255 - c for c in rgb]
-    expected = bytes(v for i in range(0, len(rgb), 3) for v in (*inverted[i : i + 3], 255))
-    assert within_one_level(bytes.fromhex(r["result"]), expected)  # and came back inverted
+    assert within_one_level(bytes.fromhex(r["result"]), inverted_rgba(rgb))  # came back inverted
     assert RNA_ENUM_WARNING not in r["log"], r["log"][-3000:]

@@ -4,14 +4,18 @@ and a check that no secret reaches any log line."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from comfyrelay import HostEvent, HostSession
 from comfyrelay.comfyicu.backend import ComfyICU
+from comfyrelay.jobs import events as ev
 from comfyrelay.net import ratelimit
 from comfyrelay.net.ratelimit import RetryPolicy
 from comfyrelay.runcomfy.api import RunComfyServer
+from comfyrelay.runcomfy.machine import Timing
 from comfyrelay.runcomfy.serverless import RunComfyServerless
 
 from tests.servers.comfyicu import ComfyICUTestServer
@@ -22,6 +26,9 @@ TOKENS = ("rc-token-one-SECRET", "rc-token-two-SECRET")
 ICU_KEY = "icu-key-SECRET"
 SECRETS = (*TOKENS, ICU_KEY)
 FAST = RetryPolicy(first=0.02, factor=2.0, cap=0.2, total=30.0)
+# Machine polls for tests: the test server's machines start at once, so a machine not
+# found or not Ready within seconds is a failure, said within the tests' own waits.
+FAST_MACHINE = Timing(poll_first=0.05, poll_max=0.1, ready_timeout=10.0, not_found_grace=5.0)
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +92,27 @@ def no_secret_in_requests(server: RunComfyTestServer | ComfyICUTestServer) -> No
     for r in [*server.requests, *server.file_requests]:
         for secret in SECRETS:
             assert secret not in r.path and secret not in r.query
+
+
+def finals(events: list[ev.Event]) -> list[ev.Event]:
+    """The events that end a job (finished, failed, cancelled), in order."""
+    return [e for e in events if isinstance(e, ev.FINAL_EVENTS)]
+
+
+def wait_for(done: Callable[[], object], timeout: float = 10.0,
+             message: str = "not reached in time") -> None:
+    """Poll `done` until it is true; fail the test if `timeout` seconds pass first."""
+    end = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < end, message
+        time.sleep(0.01)
+
+
+def pump_until(session: HostSession, done: Callable[[], bool], seen: list[HostEvent] | None = None,
+               timeout: float = 20.0) -> None:
+    """Pump `session` as a host's timer does until `done`; its events go into `seen`."""
+    end = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < end, f"not reached in time; view: {session.view}"
+        session.pump(seen.append if seen is not None else lambda _: None)
+        time.sleep(0.02)

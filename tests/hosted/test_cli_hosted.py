@@ -19,10 +19,10 @@ from comfyrelay.comfyicu.backend import ComfyICUBackend
 from comfyrelay.jobs.job import Job
 from comfyrelay.jobs.workflow import Bindings, Workflow
 from comfyrelay.runcomfy.ledger import Ledger
-from comfyrelay.runcomfy.machine import RunComfyMachineBackend, Timing
+from comfyrelay.runcomfy.machine import RunComfyMachineBackend
 from comfyrelay.runcomfy.serverless import RunComfyServerlessBackend
 
-from tests.hosted.conftest import ICU_KEY, TOKENS
+from tests.hosted.conftest import FAST_MACHINE, ICU_KEY, TOKENS
 from tests.hosted.test_serverless import CANCELS, SEEDED
 from tests.servers.comfyicu import ComfyICUTestServer
 from tests.servers.runcomfy import RunComfyTestServer
@@ -114,8 +114,7 @@ def test_run_backend_runcomfy_machine_stops_what_it_launched(
     )
     backend = backend_from_args(args)
     assert isinstance(backend, RunComfyMachineBackend)
-    backend.timing = Timing(poll_first=0.05, poll_max=0.1, ready_timeout=10.0,
-                            not_found_grace=5.0)
+    backend.timing = FAST_MACHINE
     from comfyrelay.jobs.job import InputFile
 
     from tests.imaging import gradient_png

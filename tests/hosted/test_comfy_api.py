@@ -38,7 +38,7 @@ from comfyrelay.errors import AuthenticationFailed, ComfyRelayError, RateLimited
 from comfyrelay.jobs import events as ev
 from comfyrelay.net.ratelimit import RetryPolicy, TokenBucket
 
-from tests.hosted.conftest import FAST, assert_no_secret_logged
+from tests.hosted.conftest import FAST, assert_no_secret_logged, finals
 from tests.imaging import gradient_png, is_inverse
 from tests.paths import ROOT, WORKFLOWS
 from tests.servers.api_proxy import proxy
@@ -92,10 +92,6 @@ def run(b: ComfyApiBackend, *jobs: Job, timeout: float = 30) -> list[ev.Event]:
     events = runner.wait_idle(timeout)
     runner.close()
     return events
-
-
-def finals(events: list[ev.Event]) -> list[ev.Event]:
-    return [e for e in events if isinstance(e, ev.FINAL_EVENTS)]
 
 
 def invert_job(out: Path, png: bytes) -> Job:
@@ -464,7 +460,7 @@ def test_output_kind_prefers_the_content_type() -> None:
 def test_logs_keep_keys_out(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     client = api("http://127.0.0.1:9", KEY)
-    assert client.redact(f"echo {KEY}") == "echo [secret]"
+    assert client.http.redact(f"echo {KEY}") == "echo [token]"
     assert client.http.session.headers["Authorization"] == f"Bearer {KEY}"
 
 

@@ -13,7 +13,7 @@ from comfyrelay.errors import ComfyRelayError
 from comfyrelay.jobs import events as ev
 from PIL import Image
 
-from tests.hosted.conftest import ICU_KEY, icu_api, no_secret_in_requests
+from tests.hosted.conftest import ICU_KEY, finals, icu_api, no_secret_in_requests
 from tests.servers.comfyicu import ComfyICUTestServer
 from tests.workflows import invert
 
@@ -22,10 +22,6 @@ IMAGE_URL = "https://assets.example.com/photos/cat%20one.png?sig=1"
 
 def backend(icu: ComfyICUTestServer, **kw: Any) -> ComfyICUBackend:
     return ComfyICUBackend(icu_api(icu), "wf-icu", poll_interval=0.03, **kw)
-
-
-def finals(events: list[ev.Event]) -> list[ev.Event]:
-    return [e for e in events if isinstance(e, ev.FINAL_EVENTS)]
 
 
 def test_run_completes_and_outputs_are_saved(icu: ComfyICUTestServer, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ status says, previews, results placed before a job ends, and when the back end i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,26 +22,15 @@ from comfyrelay import (
     RunEnded,
     WorkflowOpened,
 )
-from comfyrelay.runcomfy.api import RunComfyServer
 from comfyrelay.runcomfy.ledger import Ledger
-from comfyrelay.runcomfy.machine import Timing
 
 from tests import workflows
-from tests.hosted.conftest import ICU_KEY, TOKENS
+from tests.hosted.conftest import FAST_MACHINE, ICU_KEY, TOKENS, machine_api, pump_until
 from tests.imaging import gradient_png
 from tests.paths import WORKFLOWS
 from tests.servers.comfyicu import ComfyICUTestServer
 from tests.servers.comfyui import ComfyTestServer
 from tests.servers.runcomfy import RunComfyTestServer
-
-
-def pump_until(session: HostSession, done: Callable[[], bool], seen: list[HostEvent] | None = None,
-               timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < end, f"not reached in time; view: {session.view}"
-        session.pump(seen.append if seen is not None else lambda _: None)
-        time.sleep(0.02)
 
 
 def comfyui(url: str) -> HostSettings:
@@ -198,9 +186,7 @@ def test_rebuilt_when_the_server_changes_tuned_when_only_the_price_does(
     configure(session, comfyui(comfy.url.replace("127.0.0.1", "localhost")))
     assert session.backend is not first
 
-    machine = HostSettings(backend="runcomfy-machine", rc_user_id=rc.user_id,
-                           rc_token1=TOKENS[0], rc_workflow_version="ver-1",
-                           rc_api_url=rc.url)
+    machine = machine_settings(rc)
     configure(session, machine)
     backend = session.machine
     assert backend is not None and session.view.machine
@@ -215,9 +201,6 @@ def test_rebuilt_when_the_server_changes_tuned_when_only_the_price_does(
     session.close()
 
 
-FAST = Timing(poll_first=0.05, poll_max=0.1, ready_timeout=15.0, not_found_grace=5.0)
-
-
 def machine_settings(rc: RunComfyTestServer) -> HostSettings:
     return HostSettings(backend="runcomfy-machine", rc_user_id=rc.user_id, rc_token1=TOKENS[0],
                         rc_workflow_version="ver-1", rc_api_url=rc.url)
@@ -226,7 +209,7 @@ def machine_settings(rc: RunComfyTestServer) -> HostSettings:
 def test_machines_left_running_are_found_and_stopped(rc: RunComfyTestServer,
                                                      tmp_path: Path) -> None:
     rc.not_found_for = 0.0  # listed at once, without the brief 404 after a launch
-    earlier = RunComfyServer(rc.user_id, TOKENS, api_url=rc.url)
+    earlier = machine_api(rc)
     leftover = earlier.launch("ver-1", "medium", 600).server_id  # an earlier session's
     earlier.close()
     session = HostSession(ledger=Ledger(tmp_path / "machines.json"))
@@ -246,7 +229,7 @@ def test_machines_left_running_are_found_and_stopped(rc: RunComfyTestServer,
 def test_a_reused_machine_is_forgotten_once_stopped(rc: RunComfyTestServer,
                                                     tmp_path: Path) -> None:
     rc.not_found_for = 0.0  # listed at once, without the brief 404 after a launch
-    earlier = RunComfyServer(rc.user_id, TOKENS, api_url=rc.url)
+    earlier = machine_api(rc)
     reused = earlier.launch("ver-1", "medium", 600).server_id
     earlier.close()
     session = HostSession(ledger=Ledger(tmp_path / "machines.json"))
@@ -255,14 +238,14 @@ def test_a_reused_machine_is_forgotten_once_stopped(rc: RunComfyTestServer,
     configure(session, settings)
     machine = session.machine
     assert machine is not None and machine.server_id == reused
-    machine.timing = FAST
+    machine.timing = FAST_MACHINE
     pump_until(session, lambda: f"{reused}: Ready" in "\n".join(session.view.machine_lines))
     assert len(rc.called("POST", "/servers")) == 1  # attached, not launched
     session.stop()
     pump_until(session, lambda: session.machine is not machine and session.view.can_launch)
     assert rc.machines[reused].stopped is not None
     assert session.machine is not None and session.machine.server_id == ""  # forgotten
-    session.machine.timing = FAST
+    session.machine.timing = FAST_MACHINE
     session.launch()  # a new machine, not the stopped one
     pump_until(session, lambda: ": Ready" in "\n".join(session.view.machine_lines))
     assert session.machine.server_id not in ("", reused)

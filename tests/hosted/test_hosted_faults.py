@@ -27,7 +27,15 @@ from comfyrelay.runcomfy.ledger import Ledger
 from comfyrelay.runcomfy.serverless import RunComfyServerlessBackend
 
 from tests import workflows
-from tests.hosted.conftest import ICU_KEY, SECRETS, TOKENS, icu_api, machine_api, serverless_api
+from tests.hosted.conftest import (
+    ICU_KEY,
+    SECRETS,
+    TOKENS,
+    finals,
+    icu_api,
+    machine_api,
+    serverless_api,
+)
 from tests.hosted.test_machines import machine_backend
 from tests.hosted.test_serverless import SEEDED
 from tests.servers.comfyicu import ComfyICUTestServer
@@ -58,7 +66,7 @@ def run(backend: Backend, job: Job, timeout: float = 20) -> tuple[ev.Event, list
     closer.join(15)
     assert not busy, "the job did not end in time"
     assert not closer.is_alive(), "closing the runner hung"
-    return next(e for e in events if isinstance(e, ev.FINAL_EVENTS)), events
+    return finals(events)[0], events
 
 
 def no_secret(tmp_path: Path, *texts: str) -> None:
@@ -234,7 +242,7 @@ def test_serverless_cancel_error_still_ends_the_job(
     after, busy, seconds = cancel_and_close(runner, job_id, timeout=5)
     events += after
     assert not busy and seconds < 3
-    assert isinstance(next(e for e in events if isinstance(e, ev.FINAL_EVENTS)), ev.JobCancelled)
+    assert isinstance(finals(events)[0], ev.JobCancelled)
     assert len(rc.called("POST", "/cancel")) == 1 and len(rc.called("POST", "/inference")) == 1
 
 
@@ -459,7 +467,7 @@ def test_machine_failing_mid_job_ends_it_naming_the_state(
     closer.start()
     closer.join(15)
     assert not busy and not closer.is_alive()
-    final = next(e for e in events if isinstance(e, ev.FINAL_EVENTS))
+    final = finals(events)[0]
     assert isinstance(final, ev.JobFailed) and final.error_type == "MachineFailed", final
     expected = "no longer knows machine" if state == "gone" else f"went to '{state}' during"
     assert expected in final.message and backend.server_id in final.message

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import time
+from dataclasses import replace
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any
@@ -17,16 +18,17 @@ from typing import Any
 from comfyrelay.net import ratelimit
 from comfyrelay.runcomfy.api import RunComfyServer
 from comfyrelay.runcomfy.ledger import Ledger, LedgerEntry
-from comfyrelay.runcomfy.machine import MachineOptions, RunComfyMachineBackend, Timing
+from comfyrelay.runcomfy.machine import MachineOptions, RunComfyMachineBackend
 
-from tests.hosted.conftest import FAST, TOKENS
+from tests.hosted.conftest import FAST, FAST_MACHINE, TOKENS
 from tests.servers.runcomfy import RunComfyTestServer
 
 PROCESSES = 3
 CHANGES = 50  # entries each worker adds (and then updates)
 DEADLINE = 40.0  # seconds for all workers together
-QUICK = Timing(poll_first=0.05, poll_max=0.1, not_found_grace=5.0, unreachable_grace=1.0,
-               watch_interval=0.05, ready_timeout=10.0)
+# Three processes launch at once: network errors while starting are waited out a little
+# longer than in test_machines, and the watchdog looks often.
+QUICK = replace(FAST_MACHINE, unreachable_grace=1.0, watch_interval=0.05)
 
 
 # ---- workers (in their own processes) ----

@@ -13,29 +13,17 @@ from comfyrelay.runcomfy.machine import (
     MachineOptions,
     MachineStatus,
     RunComfyMachineBackend,
-    Timing,
 )
 
-from tests.hosted.conftest import TOKENS, machine_api
+from tests.hosted.conftest import FAST_MACHINE, TOKENS, machine_api, wait_for
 from tests.servers.runcomfy import RunComfyTestServer
-
-QUICK = Timing(poll_first=0.05, poll_max=0.1)
-
-
-def wait_for(predicate: object, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if callable(predicate) and predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def test_launch_extend_stop_from_a_ui_thread(rc: RunComfyTestServer) -> None:
     backend = RunComfyMachineBackend(
         machine_api(rc),
         MachineOptions(workflow_version_id="ver-1", duration=600, hourly_price=1.8),
-        timing=QUICK,
+        timing=FAST_MACHINE,
     )
     panel = MachinePanel()
     started = time.monotonic()
@@ -69,7 +57,7 @@ def test_scan_finds_a_leftover_and_stops_it(rc: RunComfyTestServer) -> None:
     earlier = RunComfyMachineBackend(
         machine_api(rc),
         MachineOptions(workflow_version_id="ver-1", stop_on_close=False, idle_stop=None),
-        timing=QUICK,
+        timing=FAST_MACHINE,
     )
     earlier.ensure_ready()
     sid = earlier.server_id

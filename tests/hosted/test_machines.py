@@ -21,40 +21,36 @@ from comfyrelay.runcomfy.machine import (
     MachineOptions,
     MachineState,
     RunComfyMachineBackend,
-    Timing,
     find_running,
 )
 
-from tests.hosted.conftest import TOKENS, machine_api, no_secret_in_requests
+from tests.hosted.conftest import (
+    FAST_MACHINE,
+    TOKENS,
+    finals,
+    machine_api,
+    no_secret_in_requests,
+    wait_for,
+)
 from tests.imaging import gradient_png, is_inverse
 from tests.servers.comfyui import ComfyTestServer
 from tests.servers.runcomfy import RunComfyTestServer
 from tests.workflows import invert, slow
 
-FAST_MACHINE = Timing(
-    poll_first=0.05, poll_max=0.1, not_found_grace=5.0, unreachable_grace=0.5,
-    watch_interval=0.05, ready_timeout=10.0,
-)
+# The watchdog (idle stop, a machine gone mid-job) is under test here: it looks often, and
+# network errors while a machine starts are given up on quickly.
+WATCHED = replace(FAST_MACHINE, unreachable_grace=0.5, watch_interval=0.05)
 
 
 def machine_backend(
     rc: RunComfyTestServer, *, state_interval: float | None = None, **options: Any
 ) -> RunComfyMachineBackend:
     """A machine back end on the test server with short polls; `options` are MachineOptions."""
-    timing = FAST_MACHINE
+    timing = WATCHED
     if state_interval is not None:
         timing = replace(timing, state_interval=state_interval)
     chosen = MachineOptions(**{"workflow_version_id": "ver-1", "duration": 600, **options})
     return RunComfyMachineBackend(machine_api(rc), chosen, timing=timing)
-
-
-def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_launch_ready_job_then_idle_stop_with_ledger_at_each_step(
@@ -68,13 +64,13 @@ def test_launch_ready_job_then_idle_stop_with_ledger_at_each_step(
     runner.submit(Job(workflow=invert(), out_dir=tmp_path / "out", image=InputFile("in.png", png)))
 
     # Launched: the ledger knows the machine before it is Ready (it could leak from here on).
-    assert wait_for(lambda: ledger.entries() != [])
+    wait_for(lambda: ledger.entries() != [])
     entry = ledger.entries()[0]
     assert entry.workflow_version_id == "ver-1" and entry.server_type == "medium"
     assert entry.status in ("Starting", "Initializing") and entry.ready_at is None
 
     events = runner.wait_idle(20)
-    final = [e for e in events if isinstance(e, ev.FINAL_EVENTS)]
+    final = finals(events)
     assert isinstance(final[0], ev.JobFinished), final
     assert is_inverse(png, final[0].outputs[0])
     assert any(isinstance(e, ev.JobProgress) and "RunComfy machine" in e.message for e in events)
@@ -89,7 +85,7 @@ def test_launch_ready_job_then_idle_stop_with_ledger_at_each_step(
     assert len(rc.called("POST", "/servers")) == 1
 
     # Idle: stopped by the watchdog, billing ended, ledger entry gone.
-    assert wait_for(lambda: backend.status().status == "Stopped", 5)
+    wait_for(lambda: backend.status().status == "Stopped", 5)
     assert rc.machines[sid].stopped is not None and ledger.get(sid) is None
     status = backend.status()
     assert status.billed_seconds > 0 and status.auto_stop_in is None
@@ -121,7 +117,7 @@ def test_stop_while_the_launch_is_awaited_returns_at_once(rc: RunComfyTestServer
     rc.ready_delay = 30.0
     backend = machine_backend(rc, idle_stop=None)
     backend.prepare()
-    assert wait_for(lambda: Ledger().entries() != [])
+    wait_for(lambda: Ledger().entries() != [])
     start = time.monotonic()
     backend.stop()
     assert time.monotonic() - start < 1.0
@@ -174,7 +170,7 @@ def test_extend_when_a_job_would_outrun_the_machine(rc: RunComfyTestServer, tmp_
     image = InputFile("a.png", gradient_png())
     runner.submit(Job(workflow=invert(), out_dir=tmp_path, image=image))
     events = runner.wait_idle(20)
-    assert isinstance(next(e for e in events if isinstance(e, ev.FINAL_EVENTS)), ev.JobFinished)
+    assert isinstance(finals(events)[0], ev.JobFinished)
     assert rc.machines[backend.server_id].estimated_duration == 720
     entry = Ledger().get(backend.server_id)
     assert entry is not None and entry.estimated_duration == 720
@@ -273,7 +269,7 @@ def test_tune_changes_live_settings_at_once_even_while_the_machine_starts(
     rc.ready_delay = 30.0  # the Launch thread waits for Ready all along
     backend = machine_backend(rc, idle_stop=None)
     backend.prepare()
-    assert wait_for(lambda: Ledger().entries() != [])
+    wait_for(lambda: Ledger().entries() != [])
     started = time.monotonic()
     backend.tune(hourly_price=2.0, idle_stop=300.0, duration=900)
     status = backend.status()
@@ -291,7 +287,7 @@ def test_tuned_idle_stop_and_price_apply_to_the_running_machine(rc: RunComfyTest
     backend.ensure_ready()
     assert backend.status().cost is None
     backend.tune(hourly_price=3.6, idle_stop=0.3, duration=600)
-    assert wait_for(lambda: backend.status().state is MachineState.STOPPED, 5)
+    wait_for(lambda: backend.status().state is MachineState.STOPPED, 5)
     status = backend.status()
     assert status.status == "Stopped" and status.cost is not None and status.cost > 0
     assert rc.machines[backend.server_id].stopped is not None and Ledger().entries() == []
@@ -332,14 +328,14 @@ def test_stop_during_a_job_ends_it_and_closes_the_comfyui_back_end_after_it(
 
     backend = RunComfyMachineBackend(
         machine_api(rc), MachineOptions(workflow_version_id="ver-1", idle_stop=None),
-        timing=FAST_MACHINE, comfy_factory=factory,
+        timing=WATCHED, comfy_factory=factory,
     )
     runner = JobRunner(backend)
     runner.submit(Job(workflow=slow(blurs=10, size=64), out_dir=tmp_path / "out"))
-    assert wait_for(lambda: comfy.prompts != [], 15), "the job never reached the machine"
+    wait_for(lambda: comfy.prompts != [], 15, "the job never reached the machine")
     backend.stop()  # the host's Stop button, mid-job
     events = runner.wait_idle(10)
-    final = next(e for e in events if isinstance(e, ev.FINAL_EVENTS))
+    final = finals(events)[0]
     assert isinstance(final, ev.JobFailed) and "stopped during the job" in final.message, final
     assert len(made) == 1 and made[0].closes == 1 and not made[0].closed_under_a_job
     assert backend.status().state is MachineState.STOPPED

@@ -12,7 +12,7 @@ from comfyrelay.errors import JobCancelled, RateLimited
 from comfyrelay.jobs import events as ev
 from comfyrelay.net.ratelimit import RetryPolicy, TokenBucket, bucket
 
-from tests.hosted.conftest import machine_api
+from tests.hosted.conftest import finals, machine_api
 from tests.hosted.test_machines import machine_backend
 from tests.imaging import gradient_png
 from tests.servers.runcomfy import RunComfyTestServer
@@ -94,7 +94,7 @@ def test_429_storm_slows_a_machine_job_but_does_not_fail_it(
     rc.storm(seconds=0.6)
     image = InputFile("a.png", gradient_png())
     runner.submit(Job(workflow=invert(), out_dir=tmp_path, image=image))
-    done = [e for e in runner.wait_idle(20) if isinstance(e, ev.FINAL_EVENTS)]
+    done = finals(runner.wait_idle(20))
     assert isinstance(done[0], ev.JobFinished), done
     assert rc.rate_limited > 3 and len(rc.called("POST", "/servers")) == 1
     runner.close()

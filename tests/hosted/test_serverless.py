@@ -24,7 +24,14 @@ from comfyrelay.runcomfy.serverless import (
 )
 from PIL import Image
 
-from tests.hosted.conftest import TOKENS, no_secret_in_requests, serverless_api
+from tests.hosted.conftest import (
+    TOKENS,
+    finals,
+    no_secret_in_requests,
+    pump_until,
+    serverless_api,
+    wait_for,
+)
 from tests.imaging import gradient_png
 from tests.servers.runcomfy import RunComfyTestServer
 from tests.workflows import invert
@@ -40,10 +47,6 @@ SEEDED: dict[str, Any] = {
 
 def backend(rc: RunComfyTestServer, dep: str, **kw: Any) -> RunComfyServerlessBackend:
     return RunComfyServerlessBackend(serverless_api(rc), dep, poll_interval=0.03, **kw)
-
-
-def finals(events: list[ev.Event]) -> list[ev.Event]:
-    return [e for e in events if isinstance(e, ev.FINAL_EVENTS)]
 
 
 def saved_prompt(path: Path) -> dict[str, Any]:
@@ -380,13 +383,6 @@ CANCELS: dict[str, tuple[Callable[[RunComfyTestServer], object], float, str, str
 }
 
 
-def wait_for(done: Callable[[], bool], timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < end, "not reached in time"
-        time.sleep(0.01)
-
-
 def serverless_session(rc: RunComfyTestServer, dep: str, poll_interval: float) -> HostSession:
     session = HostSession()
     settings = BackendSettings(kind="runcomfy-serverless", runcomfy_serverless=ServerlessSettings(
@@ -409,11 +405,7 @@ def test_host_status_tells_what_runcomfy_answered_the_cancel(
     session.submit(run, Job(workflow=Workflow(SEEDED), out_dir=tmp_path, bindings=Bindings()), 1)
     wait_for(lambda: any(r.state == cancel_when for r in list(rc.inference.values())))
     session.cancel()
-    end = time.monotonic() + 10
-    while session.run is not None:
-        assert time.monotonic() < end, session.view
-        session.pump(lambda _: None)
-        time.sleep(0.02)
+    pump_until(session, lambda: session.run is None, timeout=10)
     session.close()
     status = session.view.status
     assert status.startswith("Cancelled after 0 of 1 frames. " + said if noun else said), status

@@ -12,13 +12,14 @@ import os
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from build_addons import build_krita
+from tests.servers.comfyui import ComfyTestServer
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 KRITARUNNER = shutil.which("kritarunner")
@@ -27,19 +28,44 @@ RunKrita = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture(scope="session")
-def krita_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """XDG_DATA_HOME with the built zip installed as a user would: krita/pykrita/."""
+def linux_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The linux-x64 plugin zip, built once per session: building vendors wheels (slow)."""
+    (built,) = build_krita(tmp_path_factory.mktemp("dist"), ["linux-x64"])
+    return built
+
+
+@pytest.fixture(scope="session")
+def plugin_data(linux_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """XDG_DATA_HOME with the built zip installed as a user would: krita/pykrita/.
+    Shared by the session, so tests copy it before adding anything."""
+    return unpack_plugin(linux_zip, tmp_path_factory.mktemp("xdg-data"))
+
+
+@pytest.fixture(scope="session")
+def krita_data(plugin_data: Path) -> Path:
+    """plugin_data, for tests that run kritarunner on it."""
     if KRITARUNNER is None:
         pytest.fail("kritarunner is missing: `bash tests/run.sh` installs Krita")
-    return install_plugin(tmp_path_factory.mktemp("dist"), tmp_path_factory.mktemp("xdg-data"))
+    return plugin_data
 
 
 def install_plugin(dist: Path, data: Path) -> Path:
     """Build the plugin zip into `dist` and extract it into `data`/krita/pykrita; return `data`."""
     (plugin_zip,) = build_krita(dist, ["linux-x64"])
+    return unpack_plugin(plugin_zip, data)
+
+
+def unpack_plugin(plugin_zip: Path, data: Path) -> Path:
+    """Extract the zip into `data`/krita/pykrita, as Import Python Plugin does; return `data`."""
     with zipfile.ZipFile(plugin_zip) as zf:
         zf.extractall(data / "krita" / "pykrita")
     return data
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ComfyTestServer]:
+    with ComfyTestServer(tmp_path / "server", node_delay=0.0) as srv:
+        yield srv
 
 
 def kritarunner_environ(data: Path, io: Path, scripts: Path,

@@ -47,9 +47,15 @@ def kritarc(url: str, results: Path) -> str:
     )
 
 
-def profile(work: Path, url: str) -> dict[str, str]:
-    """A fresh Krita profile in `work` with the plugins installed; its environment."""
-    data = install_plugin(work / "dist", work / "data")
+def profile(work: Path, url: str, installed: Path | None = None) -> dict[str, str]:
+    """A fresh Krita profile in `work` with the plugins installed; its environment.
+    `installed`: a data folder with the plugin already built and unpacked (the tests' one),
+    copied instead of building the zip again."""
+    data = work / "data"
+    if installed is None:
+        install_plugin(work / "dist", data)
+    else:
+        shutil.copytree(installed, data)
     shutil.copytree(PLUGIN, data / "krita" / "pykrita", dirs_exist_ok=True)
     config = work / "config"
     config.mkdir()
@@ -69,14 +75,16 @@ def profile(work: Path, url: str) -> dict[str, str]:
     return env
 
 
-def make_screenshot(png: Path, work: Path, timeout: float = 240) -> dict[str, Any]:
-    """Grab the docker into `png`; the measurements the plugin reported."""
+def make_screenshot(png: Path, work: Path, timeout: float = 240,
+                    installed: Path | None = None) -> dict[str, Any]:
+    """Grab the docker into `png`; the measurements the plugin reported. `installed`: as for
+    profile()."""
     xvfb, krita = shutil.which("xvfb-run"), shutil.which("krita")
     if not (xvfb and krita):
         raise RuntimeError("needs krita and xvfb-run (apt: krita xvfb)")
     out = work / "shot.json"
     with ComfyTestServer(work / "server", node_delay=0.05) as server:
-        env = profile(work, server.url)
+        env = profile(work, server.url, installed)
         env["COMFYRELAY_SHOT"] = json.dumps({
             "png": str(png), "out": str(out), "run_first": str(NOISE), "workflow": str(IMG2IMG),
         })

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,10 @@ from tests import workflows
 from tests.krita.conftest import RunKrita
 from tests.krita.test_layers import alpha_box
 from tests.paths import WORKFLOWS
-from tests.servers.comfyui import ComfyTestServer
 
 W, H = 40, 30
 INVERT = str(WORKFLOWS / "invert_api.json")
 INVERT_UI = str(WORKFLOWS / "invert_ui.json")  # the same graph as the web UI saves it
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ComfyTestServer]:
-    with ComfyTestServer(tmp_path / "server", node_delay=0.0) as srv:
-        yield srv
 
 
 def pattern(x: int, y: int) -> tuple[int, int, int, int]:

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import zipfile
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from build_addons import build_krita
 from tests.imaging import gradient_png, is_inverse
 from tests.krita.test_package import PROMISED
 from tests.paths import WORKFLOWS
@@ -24,14 +22,10 @@ from tests.servers.comfyui import ComfyTestServer
 SCRIPT = Path(__file__).resolve().parent / "scripts" / "core_job.py"
 
 
-@pytest.fixture(scope="module")
-def plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture
+def plugin(plugin_data: Path) -> Path:
     """The Linux zip, unpacked as Krita's Import Python Plugin does."""
-    (built,) = build_krita(tmp_path_factory.mktemp("dist"), ["linux-x64"])
-    folder = tmp_path_factory.mktemp("pykrita")
-    with zipfile.ZipFile(built) as zf:
-        zf.extractall(folder)
-    return folder
+    return plugin_data / "krita" / "pykrita"
 
 
 @pytest.mark.parametrize("python", sorted(PROMISED["linux-x64"][2]))

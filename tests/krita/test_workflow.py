@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +14,13 @@ from PIL import Image, ImageChops
 
 from tests.krita.conftest import RunKrita
 from tests.paths import WORKFLOWS
+from tests.servers.comfy_nodes import SCHEMAS
 from tests.servers.comfyui import ComfyTestServer
 
 W, H = 40, 30
 IMG2IMG = WORKFLOWS / "sd15_img2img_api.json"
 NOISE = WORKFLOWS / "noise_api.json"
-SCHEMAS = Path(__file__).resolve().parents[1] / "servers" / "comfy_schemas.json"
 CLOSED_PORT = "http://127.0.0.1:9"  # nothing listens: the server is "down"
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ComfyTestServer]:
-    with ComfyTestServer(tmp_path / "server", node_delay=0.0) as srv:
-        yield srv
 
 
 @pytest.fixture
@@ -37,7 +30,7 @@ def config(tmp_path: Path) -> dict[str, str | None]:
 
 
 def samplers() -> list[str]:
-    schema = json.loads(SCHEMAS.read_text())["KSampler"]["input"]["required"]
+    schema = SCHEMAS["KSampler"]["input"]["required"]
     return list(schema["sampler_name"][0])
 
 

@@ -24,7 +24,6 @@ class Passed:
     method: str
     path: str
     query: str
-    authorization: str
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -50,7 +49,7 @@ class ApiShim(AioServer):
         if self._session is None:
             self._session = aiohttp.ClientSession(auto_decompress=False)
         passed = Passed(request.method, request.path, request.query_string,
-                        request.headers.get("Authorization", ""), headers=dict(request.headers))
+                        headers=dict(request.headers))
         self.log.append(passed)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
         body = await request.read()

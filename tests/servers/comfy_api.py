@@ -51,7 +51,6 @@ class Knobs:
     output_content_type: str = "image/png"
     output_type: str = "image"
     run_time: float = 0.3
-    cancellable: bool = True  # cancelJob really stops the job
 
 
 @dataclass
@@ -62,7 +61,6 @@ class ApiJob:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     progress: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
-    extra_data: dict[str, Any] | None = None
 
 
 class ComfyApiTestServer(AioServer):
@@ -75,7 +73,6 @@ class ComfyApiTestServer(AioServer):
         self.keys: dict[str, str] = {}  # Idempotency-Key -> job id
         self.assets: dict[str, dict[str, Any]] = {}
         self.blobs: dict[str, bytes] = {}  # hash -> bytes
-        self.uploads = 0
         self.tasks: set[asyncio.Future[None]] = set()  # running jobs, kept from the GC
 
     @property
@@ -135,7 +132,6 @@ class ComfyApiTestServer(AioServer):
         expected = str(form.get("expected_hash") or "")
         if expected and expected != content_hash:
             return envelope(409, "hash_mismatch", "The bytes do not match expected_hash.")
-        self.uploads += 1
         known = content_hash in self.blobs
         self.blobs[content_hash] = data
         aid = self.mint(content_hash, str(form["file_path"]), str(form.get("content_type")))
@@ -228,7 +224,7 @@ class ComfyApiTestServer(AioServer):
         if bad:
             return envelope(422, "invalid_workflow", "Prompt outputs failed validation",
                             details={"node_errors": bad})
-        job = ApiJob(str(uuid.uuid4()), graph, extra_data=body.get("extra_data"))
+        job = ApiJob(str(uuid.uuid4()), graph)
         self.jobs[job.id] = job
         if key:
             self.keys[key] = job.id
@@ -315,7 +311,7 @@ class ComfyApiTestServer(AioServer):
         job = self.jobs.get(request.match_info["id"])
         if job is None:
             return envelope(404, "not_found", "No such job.")
-        if job.status in ("queued", "running") and self.knobs.cancellable:
+        if job.status in ("queued", "running"):
             job.status = "canceling"
             asyncio.get_running_loop().call_later(0.1, setattr, job, "status", "canceled")
         return web.json_response(self.job_json(job))

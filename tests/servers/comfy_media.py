@@ -11,9 +11,9 @@ runs, so the rest of the test server needs no PyAV. Schemas are the real 0.3.64 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -21,7 +21,14 @@ from typing import Any
 
 from PIL import Image
 
-from tests.servers.comfy_nodes import Ctx, Folders, NodeDef, NodeResult, save_path
+from tests.servers.comfy_nodes import (
+    Ctx,
+    Folders,
+    NodeDef,
+    NodeResult,
+    load_image_changed,
+    save_path,
+)
 
 SCHEMAS: dict[str, dict[str, Any]] = json.loads(
     (Path(__file__).with_name("comfy_media_schemas.json")).read_text()
@@ -64,11 +71,16 @@ def load_video(ctx: Ctx, file: str) -> NodeResult:
     return NodeResult((Video(path=(folder or ctx.folders.input) / name),))
 
 
-def load_video_valid(folders: Folders, file: Any) -> bool | str:
-    name, folder = folders.annotated(file)
-    if not ((folder or folders.input) / name).is_file():
-        return f"Invalid video file: {file}"
-    return True
+def file_check(kind: str) -> Callable[[Folders, Any], bool | str]:
+    """A loader's input check: "Invalid {kind} file: ..." when the file is not there."""
+
+    def valid(folders: Folders, value: Any) -> bool | str:
+        name, folder = folders.annotated(value)
+        if not ((folder or folders.input) / name).is_file():
+            return f"Invalid {kind} file: {value}"
+        return True
+
+    return valid
 
 
 def load_video_changed(folders: Folders, file: Any) -> str:
@@ -155,21 +167,6 @@ def load_audio(ctx: Ctx, audio: str) -> NodeResult:
     return NodeResult((Audio((folder or ctx.folders.input) / name),))
 
 
-def load_audio_valid(folders: Folders, audio: Any) -> bool | str:
-    name, folder = folders.annotated(audio)
-    if not ((folder or folders.input) / name).is_file():
-        return f"Invalid audio file: {audio}"
-    return True
-
-
-def load_audio_changed(folders: Folders, audio: Any) -> str:
-    try:
-        name, folder = folders.annotated(audio)
-        return hashlib.sha256(((folder or folders.input) / name).read_bytes()).hexdigest()
-    except (OSError, AttributeError, TypeError):
-        return "missing"
-
-
 def save_audio(ctx: Ctx, audio: Audio, filename_prefix: str = "audio/ComfyUI") -> NodeResult:
     """FLAC, as SaveAudio writes it."""
     av = _av()
@@ -190,11 +187,12 @@ def save_audio(ctx: Ctx, audio: Audio, filename_prefix: str = "audio/ComfyUI") -
 
 MEDIA_NODES: dict[str, NodeDef] = {
     "LoadAudio": NodeDef(
-        load_audio, SCHEMAS["LoadAudio"], load_audio_valid, load_audio_changed, "audio"
+        # LoadAudio's fingerprint is its file's hash, as LoadImage's.
+        load_audio, SCHEMAS["LoadAudio"], file_check("audio"), load_image_changed, "audio"
     ),
     "SaveAudio": NodeDef(save_audio, SCHEMAS["SaveAudio"]),
     "LoadVideo": NodeDef(
-        load_video, SCHEMAS["LoadVideo"], load_video_valid, load_video_changed, "file"
+        load_video, SCHEMAS["LoadVideo"], file_check("video"), load_video_changed, "file"
     ),
     "GetVideoComponents": NodeDef(get_video_components, SCHEMAS["GetVideoComponents"]),
     "CreateVideo": NodeDef(create_video, SCHEMAS["CreateVideo"]),

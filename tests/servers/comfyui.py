@@ -152,7 +152,6 @@ class ComfyTestServer:
         self.faults = Faults()
         self.prompts: list[dict[str, Any]] = []  # every accepted POST /prompt body, ever
         self.seen: list[str] = []  # "METHOD /path" of every request, ever
-        self.sensitive: dict[str, dict[str, Any]] = {}  # "new": keys kept out of extra_data
         self.url = ""
         self.sockets: dict[str, Socket] = {}
         self.hostile_files: comfy_files.HostileFiles = {}
@@ -463,8 +462,8 @@ class ComfyTestServer:
         self.prompts.append(body)
         extra_data = dict(extra_data)  # what the queue keeps; `prompts` keeps the body as sent
         if self.profile == "new":
-            kept = {k: extra_data.pop(k) for k in SENSITIVE_EXTRA_DATA_KEYS if k in extra_data}
-            self.sensitive[prompt_id] = kept
+            for key in SENSITIVE_EXTRA_DATA_KEYS:  # "new" keeps these out of the queue
+                extra_data.pop(key, None)
             extra_data["create_time"] = int(time.time() * 1000)
         prompt = Prompt(number, prompt_id, body["prompt"], extra_data, outputs)
         heapq.heappush(self.queue, (number, prompt_id, next(self._seq), prompt))

@@ -71,9 +71,7 @@ class Request:
     failure: dict[str, str] | None = None  # node_id, node_type, message: sent as error_shape
     fetched: bool = False
     submitted: float = field(default_factory=time.monotonic)
-    lora: bool = False  # of a LoRA deployment: its result says `output`
     webhook: str = ""  # from the query string
-    cancel_asked: bool = False  # a cancel was requested while it ran
 
 
 class RunComfyTestServer(AioServer):
@@ -115,7 +113,7 @@ class RunComfyTestServer(AioServer):
         self.graphs: dict[str, dict[str, Any]] = {}  # workflow_id -> workflow_api_json
         self.deployments: dict[str, dict[str, Any]] = {}
         self.inference: dict[str, Request] = {}
-        self.lora_deployments: set[str] = set()
+        self.lora_deployments: set[str] = set()  # their results say `output`
         self.error_in_200 = 0  # the next N inference submits answer 200 with an error body
         self.output_name: str | None = None  # outputs reported under this filename...
         self.output_subfolder: str | None = None  # ...and subfolder (hostile names)
@@ -466,8 +464,7 @@ class RunComfyTestServer(AioServer):
                 return error(400, "invalid_overrides", f"Unknown node {nid}.")
             graph[nid]["inputs"].update(change["inputs"])
         rid = str(uuid.uuid4())
-        req = Request(rid, dep["id"], graph, lora=dep["id"] in self.lora_deployments,
-                      webhook=request.query.get("webhook", ""))
+        req = Request(rid, dep["id"], graph, webhook=request.query.get("webhook", ""))
         self.inference[rid] = req
         self._note_outstanding()
         self._tasks.add(asyncio.ensure_future(self._execute(req)))
@@ -590,7 +587,7 @@ class RunComfyTestServer(AioServer):
         src/cmd/mod.rs), here a list of bare URLs [guess]; or what reshape_outputs makes."""
         if self.reshape_outputs is not None:
             return self.reshape_outputs(req.outputs)
-        if req.lora:
+        if req.deployment_id in self.lora_deployments:
             urls = [f["url"] for out in req.outputs.values() for f in out["images"]]
             return {"output": urls}
         return {"outputs": req.outputs}
@@ -608,10 +605,8 @@ class RunComfyTestServer(AioServer):
                                       "outcome": "cancelled"}, status=202)
         if req.state == "in_queue" or self.cancel_delay == 0:
             self._cancelled(req)  # [guess] a queued request never starts
-        else:
-            req.cancel_asked = True
-            if self.cancel_delay is not None:
-                self._tasks.add(asyncio.ensure_future(self._cancel_later(req, self.cancel_delay)))
+        elif self.cancel_delay is not None:
+            self._tasks.add(asyncio.ensure_future(self._cancel_later(req, self.cancel_delay)))
         # 202 [seed 004]; status cancellation_requested [seed 002] [go-runcomfyserverless].
         return web.json_response({"request_id": req.request_id,
                                   "status": "cancellation_requested"}, status=202)
