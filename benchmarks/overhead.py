@@ -13,7 +13,7 @@ from pathlib import Path
 
 from comfyrelay import Backend, ComfyUIBackend, InputFile, Job, JobRunner, Workflow
 from comfyrelay.comfyapi.api import ComfyApi
-from comfyrelay.comfyapi.backend import ComfyApiBackend
+from comfyrelay.comfyapi.api_backend import ComfyApiBackend
 from comfyrelay.jobs import events as ev
 
 from tests.imaging import gradient_png

@@ -23,13 +23,13 @@ def register() -> None:
         bpy.utils.register_class(cls)
     props.register()
     if not bpy.app.background:
-        bpy.app.timers.register(_find_machines, first_interval=2.0)
+        bpy.app.timers.register(_find_leftovers, first_interval=2.0)
 
 
-def _find_machines() -> None:
-    """At start-up: show RunComfy machines left running (they cost money), if set up."""
+def _find_leftovers() -> None:
+    """At start-up: show what earlier sessions left running (machines cost money)."""
     if bpy.app.online_access:
-        operators.find_machines()
+        operators.find_leftovers()
 
 
 def unregister() -> None:

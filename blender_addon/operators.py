@@ -1,4 +1,5 @@
-"""Operators: check the server, (re)load the workflow, Run and Cancel, RunComfy machines.
+"""Operators: check the server, (re)load the workflow, Run and Cancel, a back end's own
+actions (a machine's Launch / Stop, what earlier sessions left running).
 
 Operator ids are fixed ("comfyrelay.run"): Blender wants "category.name" there, so the
 extension's package path (__package__) is used only where Blender looks add-ons up.
@@ -34,9 +35,9 @@ def _online(cls: type[bpy.types.Operator]) -> bool:
 
 
 def _act(op: bpy.types.Operator, action: Callable[[], object]) -> set[OperatorReturnItems]:
-    """Apply the preferences, then do `action`; a problem is reported, not raised."""
+    """Do `action` on the configured session; a problem is reported, not raised."""
     try:
-        pump.configure()
+        pump.ensure_configured()
         action()
     except (core.ComfyRelayError, ValueError) as exc:  # pydantic errors are ValueErrors
         op.report({"ERROR"}, str(exc))
@@ -56,6 +57,7 @@ class COMFYRELAY_OT_check(bpy.types.Operator):
         return _online(cls) and SESSION.view.can_check
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        pump.configure()  # the credentials file may have changed: read it again
         result = _act(self, SESSION.check)
         if bpy.app.background:
             pump.drive(timeout=60)
@@ -113,7 +115,7 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
         scene = context.scene
         assert scene is not None
         try:
-            pump.configure()
+            pump.ensure_configured()
             self._start(context, scene)
         except (core.ComfyRelayError, pixels.SourceError, OSError, RuntimeError,
                 ValueError) as exc:
@@ -204,102 +206,75 @@ class COMFYRELAY_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class COMFYRELAY_OT_machine(bpy.types.Operator):
-    """Launch the RunComfy machine (billing starts when it is Ready), stop it, or add time"""
+class COMFYRELAY_OT_backend_action(bpy.types.Operator):
+    """A button of the back end's own box: a machine's Launch, Stop or +30 min, or Stop and
+    Reuse for what an earlier session left running"""
 
-    bl_idname = "comfyrelay.machine"
-    bl_label = "RunComfy Machine"
+    bl_idname = "comfyrelay.backend_action"
+    bl_label = "Back-End Action"
 
-    action: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        items=[("LAUNCH", "Launch", "Launch the machine; billing starts when it is Ready"),
-               ("STOP", "Stop", "Stop the machine now; billing ends"),
-               ("EXTEND", f"+{core.EXTEND_MINUTES} min",
-                f"Add {core.EXTEND_MINUTES} minutes to the machine's running time")],
-        options={"SKIP_SAVE"},
-    )
+    kind: bpy.props.StringProperty(options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    action: bpy.props.StringProperty(options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    target: bpy.props.StringProperty(options={"SKIP_SAVE"})  # type: ignore[valid-type]
+
+    @classmethod
+    def description(cls, context: bpy.types.Context, properties: Any) -> str:
+        """The button's own tooltip, from the core."""
+        return next((b.tip for b in _buttons() if (b.kind, b.action, b.target) == (
+            properties.kind, properties.action, properties.target)), "")
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        if preferences.prefs().backend != "runcomfy-machine":
-            cls.poll_message_set("Choose the RunComfy Machine back end in the preferences")
-            return False
         return _online(cls)
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
-        act = {"LAUNCH": SESSION.launch, "STOP": SESSION.stop,
-               "EXTEND": lambda: SESSION.extend(core.EXTEND_MINUTES)}[self.action]
-        result = _act(self, act)
-        machine = SESSION.machine
-        if bpy.app.background and machine is not None:  # scripts: return when it is done
-            SESSION.machine_actions.wait(60)
-            deadline = time.monotonic() + 60
-            while machine.preparing and time.monotonic() < deadline:
-                time.sleep(0.05)
+        result = _act(self, self._act)
+        if bpy.app.background:  # scripts: return when it is done
+            SESSION.slot.wait(60)
             pump.pump()
-            self.report({"INFO"}, "\n".join(SESSION.view.machine_lines))
+            lines = [line for view in SESSION.view.controls for line in view.lines]
+            self.report({"INFO"}, "\n".join(lines) or "Done.")
         return result
 
+    def _act(self) -> None:
+        chosen = SESSION.act(self.kind, self.action, self.target)
+        if chosen:  # e.g. Reuse: that kind becomes the chosen back end (its update configures)
+            preferences.prefs().backend = chosen
 
-class COMFYRELAY_OT_find_machines(bpy.types.Operator):
-    """Look for RunComfy machines still running from earlier sessions (they cost money)"""
 
-    bl_idname = "comfyrelay.find_machines"
-    bl_label = "Find Running Machines"
+def _buttons() -> list[core.Button]:
+    view = SESSION.view
+    return [b for c in view.controls for b in (*c.buttons, *(b for f in c.found
+                                                             for b in f.buttons))]
+
+
+class COMFYRELAY_OT_find_leftovers(bpy.types.Operator):
+    """Look for what earlier sessions left running (machines that cost money)"""
+
+    bl_idname = "comfyrelay.find_leftovers"
+    bl_label = "Find What Is Still Running"
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return SESSION.view.can_act_on_leftovers and _online(cls)
+        return _online(cls)
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
-        return find_machines(self)
+        return find_leftovers(self)
 
 
-def find_machines(op: bpy.types.Operator | None = None) -> set[OperatorReturnItems]:
-    """Look for machines left running (also at start-up), in the background."""
-    settings = preferences.host_settings()
+def find_leftovers(op: bpy.types.Operator | None = None) -> set[OperatorReturnItems]:
+    """Look for what earlier sessions left running (also at start-up), in the background."""
     try:
-        SESSION.scan_leftovers(settings.credentials(), settings.rc_api_url)
+        SESSION.scan_leftovers(preferences.host_settings())
     except core.ComfyRelayError as exc:
         if op is not None:
             op.report({"ERROR"}, str(exc))
         return {"CANCELLED"}
     pump.wake()
     if bpy.app.background:
-        SESSION.leftover_scan.wait(60)
+        SESSION.slot.wait(60)
         pump.pump()
     return {"FINISHED"}
-
-
-class COMFYRELAY_OT_leftover(bpy.types.Operator):
-    """Stop a machine left running, or reuse it for the next runs"""
-
-    bl_idname = "comfyrelay.leftover"
-    bl_label = "Running Machine"
-
-    server_id: bpy.props.StringProperty(options={"SKIP_SAVE"})  # type: ignore[valid-type]
-    action: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        items=[("STOP", "Stop", "Stop it now; billing ends"),
-               ("REUSE", "Reuse", "Run the next jobs on it")],
-        options={"SKIP_SAVE"},
-    )
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        return SESSION.view.can_act_on_leftovers and _online(cls)
-
-    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
-        if self.action == "REUSE":
-            return _act(self, self._reuse)
-        result = _act(self, lambda: SESSION.stop_leftover(self.server_id))
-        if bpy.app.background:
-            SESSION.leftover_scan.wait(60)
-            pump.pump()
-        return result
-
-    def _reuse(self) -> None:
-        SESSION.reuse(self.server_id)
-        preferences.prefs().backend = "runcomfy-machine"
-        pump.configure()
 
 
 class COMFYRELAY_OT_input_help(bpy.types.Operator):
@@ -377,9 +352,8 @@ CLASSES = (
     COMFYRELAY_OT_load_workflow,
     COMFYRELAY_OT_run,
     COMFYRELAY_OT_cancel,
-    COMFYRELAY_OT_machine,
-    COMFYRELAY_OT_find_machines,
-    COMFYRELAY_OT_leftover,
+    COMFYRELAY_OT_backend_action,
+    COMFYRELAY_OT_find_leftovers,
     COMFYRELAY_OT_input_help,
     COMFYRELAY_OT_app_move,
     COMFYRELAY_OT_history,

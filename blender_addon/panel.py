@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import bpy
 
-from . import preferences, results
+from . import results
 from .core import core
 from .operators import OFFLINE
 from .props import settings, value_problem
@@ -50,7 +50,7 @@ class ComfyRelayPanel:
             return
         s = settings(scene)
         self._server(layout)
-        self._machine(layout)
+        self._controls(layout)
         self._workflow(layout, s)
         self._source(layout, s)
         self._run(layout)
@@ -69,42 +69,30 @@ class ComfyRelayPanel:
         row = box.row()
         row.label(text="Server", icon="URL")
         row.operator("comfyrelay.check", text="Check", icon="FILE_REFRESH")
-        if preferences.prefs().backend.startswith("runcomfy"):
-            row.operator("comfyrelay.find_machines", text="", icon="VIEWZOOM")
+        if any(c.title for c in view.controls):  # the chosen kind may leave things running
+            row.operator("comfyrelay.find_leftovers", text="", icon="VIEWZOOM")
         _wrapped(box, view.problem or view.connection, "ERROR" if view.problem else icon)
 
-    def _machine(self, layout: bpy.types.UILayout) -> None:
-        """RunComfy: the machine's state and cost, and machines left running earlier."""
-        view = SESSION.view
-        if view.machine:
+    def _controls(self, layout: bpy.types.UILayout) -> None:
+        """Each back-end kind's own box (a machine's state, cost and buttons) while it is
+        chosen, and what earlier sessions left running."""
+        for view in SESSION.view.controls:
+            if view.title:
+                box = layout.box()
+                box.label(text=view.title, icon="WORLD")
+                for line in view.lines:
+                    _wrapped(box, line)
+                _buttons(box.row(align=True), view.buttons)
+            if not (view.found or view.found_message):
+                continue
             box = layout.box()
-            box.label(text="RunComfy Machine", icon="WORLD")
-            for line in view.machine_lines:
-                _wrapped(box, line)
-            row = box.row(align=True)
-            buttons: list[tuple[str, str, IconItems, bool]] = [
-                ("LAUNCH", "Launch", "PLAY", view.can_launch),
-                ("STOP", "Stop", "PAUSE", view.can_stop),
-                ("EXTEND", f"+{core.EXTEND_MINUTES} min", "TIME", view.can_extend),
-            ]
-            for action, label, icon, enabled in buttons:
-                button = row.row(align=True)
-                button.enabled = enabled
-                op = button.operator("comfyrelay.machine", text=label, icon=icon)
-                op.action = action  # type: ignore[union-attr]
-        if not view.show_leftovers:
-            return
-        box = layout.box()
-        box.label(text="Machines Still Running", icon="ERROR" if view.leftovers else "INFO")
-        if view.leftover_message:
-            _wrapped(box, view.leftover_message)
-        for found in view.leftovers:
-            row = box.row(align=True)
-            row.label(text=found.line)
-            stop = row.operator("comfyrelay.leftover", text="Stop", icon="PAUSE")
-            stop.server_id, stop.action = found.server_id, "STOP"  # type: ignore[union-attr]
-            reuse = row.operator("comfyrelay.leftover", text="Reuse", icon="LINKED")
-            reuse.server_id, reuse.action = found.server_id, "REUSE"  # type: ignore[union-attr]
+            box.label(text=view.found_title, icon="ERROR" if view.found else "INFO")
+            if view.found_message:
+                _wrapped(box, view.found_message)
+            for found in view.found:
+                row = box.row(align=True)
+                row.label(text=found.line)
+                _buttons(row, found.buttons)
 
     def _workflow(self, layout: bpy.types.UILayout, s: Any) -> None:
         box = layout.box()
@@ -231,3 +219,13 @@ class COMFYRELAY_PT_image(ComfyRelayPanel, bpy.types.Panel):
 
 
 CLASSES = (COMFYRELAY_PT_view3d, COMFYRELAY_PT_image)
+
+
+def _buttons(row: bpy.types.UILayout, buttons: tuple[core.Button, ...]) -> None:
+    """A kind's buttons: each calls comfyrelay.backend_action with what to do."""
+    for button in buttons:
+        cell = row.row(align=True)
+        cell.enabled = button.enabled
+        op = cell.operator("comfyrelay.backend_action", text=button.label)
+        op.kind, op.action, op.target = (  # type: ignore[union-attr]
+            button.kind, button.action, button.target)

@@ -1,6 +1,7 @@
 """Add-on preferences: the back end and its credentials, where results go, how they come back.
 
-The back-end fields are made from the core's field table (the Krita docker shows the same).
+The back-end fields are made from the core's registry of kinds (the Krita docker shows the
+same); changing one applies the settings to the session once (pump.configure).
 Preferences live in Blender's userpref.blend, never in the scene, so tokens stay out of the
 .blend files artists share.
 """
@@ -18,23 +19,29 @@ from .core import core
 
 # `__package__` is "bl_ext.<repo>.comfyrelay" when installed as an extension.
 ADDON_ID: str = __package__ or "comfyrelay"
-TOKEN_ENV = "COMFYUI_TOKEN"
 DEFAULTS = core.HostSettings()
 
 
-def _prop(name: str, field: core.Field) -> Any:
+def _changed(self: Any, context: bpy.types.Context) -> None:
+    """A back-end setting changed: the session applies them (a new back end if needed)."""
+    from . import pump  # pump imports this module
+
+    pump.configure()
+
+
+def _prop(name: str, field: core.Setting) -> Any:
     """A bpy property for one back-end field, with the core's default."""
     default = getattr(DEFAULTS, name)
+    common: dict[str, Any] = {"name": field.label, "description": field.hint,
+                              "update": _changed}
     if field.choices:
         items = [(value, label.capitalize(), "") for value, label in field.choices]
-        return bpy.props.EnumProperty(name=field.label, items=items, default=default)
+        return bpy.props.EnumProperty(items=items, default=default, **common)
     if isinstance(default, int):
-        return bpy.props.IntProperty(name=field.label, description=field.hint, default=default,
-                                     min=int(field.low))
+        return bpy.props.IntProperty(default=default, min=int(field.low), **common)
     if isinstance(default, float):
-        return bpy.props.FloatProperty(name=field.label, description=field.hint,
-                                       default=default, min=field.low)
-    return bpy.props.StringProperty(name=field.label, description=field.hint, default=default,
+        return bpy.props.FloatProperty(default=default, min=field.low, **common)
+    return bpy.props.StringProperty(default=default, **common,
                                     subtype="PASSWORD" if field.secret else "NONE")
 
 
@@ -42,10 +49,10 @@ class ComfyRelayPreferences(bpy.types.AddonPreferences):
     bl_idname = ADDON_ID
     __annotations__ = {
         "backend": bpy.props.EnumProperty(
-            name="Back End", items=[(k, v, "") for k, v in core.KIND_LABELS.items()],
-            default=DEFAULTS.backend,
+            name="Back End", items=[(k, v, "") for k, v in core.KINDS.labels().items()],
+            default=DEFAULTS.backend, update=_changed,
         ),
-        **{name: _prop(name, field) for name, field in core.FIELDS.items()},
+        **{name: _prop(name, field) for name, field in core.KINDS.fields().items()},
         "output_dir": bpy.props.StringProperty(
             name="Output Folder", subtype="DIR_PATH",
             description="Where results are saved; empty: a ComfyRelay folder next to the "
@@ -64,10 +71,13 @@ class ComfyRelayPreferences(bpy.types.AddonPreferences):
     def draw(self, context: bpy.types.Context) -> None:
         box = self.layout.box()
         box.prop(self, "backend")
-        for name in core.KIND_FIELDS[self.backend]:  # type: ignore[attr-defined]
+        fields = core.KINDS.fields()
+        for name in core.KINDS.kind_fields(self.backend):  # type: ignore[attr-defined]
             box.prop(self, name)
-        if self.backend == "comfyui" and not self.token and os.environ.get(TOKEN_ENV):  # type: ignore[attr-defined]
-            box.label(text=f"Using the token from ${TOKEN_ENV}", icon="INFO")
+        for name in core.KINDS.kind_fields(self.backend):  # type: ignore[attr-defined]
+            env = core.KINDS.credential_env(fields[name].credential)
+            if env and not getattr(self, name) and os.environ.get(env):
+                box.label(text=f"{fields[name].label}: using ${env}", icon="INFO")
         box = self.layout.box()
         box.label(text="Results", icon="IMAGE_DATA")
         box.prop(self, "output_dir")
@@ -83,7 +93,7 @@ def prefs() -> Any:
 def host_settings() -> core.HostSettings:
     """The back-end fields as the core reads them."""
     p = prefs()
-    names = ["backend", *core.FIELDS]
+    names = ["backend", *core.KINDS.fields()]
     return core.HostSettings.model_validate({name: getattr(p, name) for name in names})
 
 

@@ -51,12 +51,23 @@ class Shown:
 
 SHOWN = Shown()
 _timer_on = False
+_configured = False
 
 
 def configure() -> None:
-    """Apply the preferences to the session (a new back end only when needed)."""
+    """Apply the preferences to the session (a new back end only when needed): when a
+    back-end preference changes (its update callback), and on Check Connection."""
+    global _configured
     settings = preferences.host_settings()
     SESSION.configure(settings.backend_settings(), settings.credentials())
+    _configured = True
+
+
+def ensure_configured() -> None:
+    """Configure once, before the first action needs the back end (the preferences cannot
+    be read while the add-on registers)."""
+    if not _configured:
+        configure()
 
 
 def start(target: Target, bindings: core.Bindings, image: Path | None,

@@ -2,24 +2,24 @@
 
 This module is the public API: hosts and the CLI import from here. The folders read
 top-down: `jobs` (workflows, jobs, events, the runner) and `net` (HTTP, files) at the
-bottom; the services on them (`comfyui`, `runcomfy`, `comfyicu`); `backends` (one factory
-for all); `host` (the session Blender and Krita share); `cli`.
+bottom; the services on them (`comfyui`, `runcomfy`, `comfyicu`, `comfyapi`), each with its
+back-end kind; `kinds` (the list of kinds, and what follows from it); `host` (the session
+Blender and Krita share); `cli`. docs/ARCHITECTURE.md tells the whole story.
 """
 
 
-from .backends import KINDS, BackendSettings, make_backend, runcomfy_server
-from .comfyicu.backend import ComfyICUBackend
-from .comfyui.backend import ComfyUIBackend
+from .comfyicu.icu_backend import ComfyICUBackend
 from .comfyui.client import ComfyClient
 from .comfyui.fields import check_values, field_problem, server_defs, typed_inputs
-from .config import Credentials, credentials_with, load_credentials
+from .comfyui.server_backend import ComfyUIBackend
+from .config import Credential, Credentials
 from .errors import (
     AuthenticationFailed,
+    CancelledByUser,
     ComfyRelayError,
     ConnectionFailed,
     ExecutionFailed,
     InvalidValues,
-    JobCancelled,
     PromptRejected,
     ServerError,
     ServerRestarted,
@@ -37,16 +37,27 @@ from .host.history import (
     new_run_record,
     record_run,
 )
-from .host.machines import EXTEND_MINUTES, MachinePanel, leftover_line, status_lines
 from .host.runs import HostEvent, Run, RunEnded, WorkflowOpened
 from .host.session import HostSession
-from .host.settings import FIELDS, KIND_FIELDS, KIND_LABELS, Field, HostSettings
-from .host.view import LeftoverRow, View
-from .jobs.backend import Backend, Capabilities, ComfyUIServer, JobContext
+from .host.settings import HostSettings
+from .host.view import View
+from .jobs.backend_api import Backend, Capabilities, ComfyUIServer, JobContext
+from .jobs.backend_kind import (
+    BackendKind,
+    Button,
+    CliOption,
+    Controls,
+    ControlsView,
+    Found,
+    KindSettings,
+    Price,
+    Setting,
+)
 from .jobs.events import (
     FINAL_EVENTS,
     ConnectionChecked,
     Event,
+    JobCancelled,
     JobEvent,
     JobFailed,
     JobFinished,
@@ -57,32 +68,45 @@ from .jobs.events import (
     JobStarted,
 )
 from .jobs.job import InputFile, Job
+from .jobs.media import MediaKind
 from .jobs.runner import JobRunner
 from .jobs.seeds import SEED_CONTROLS, SeedControl, seed_for_run
 from .jobs.workflow import Bindings, Workflow, WorkflowInput
+from .kinds import (
+    DEFAULT_KIND,
+    KINDS,
+    BackendSettings,
+    KindRegistry,
+    load_credentials,
+    make_backend,
+    rebuild_key,
+)
 from .runcomfy.api import RunComfyServer
 from .runcomfy.ledger import Ledger
 from .runcomfy.machine import MachineStatus, RunComfyMachineBackend, find_running
+from .runcomfy.machine_controls import EXTEND_MINUTES, MachineAction
 from .runcomfy.serverless import RunComfyServerlessBackend
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_KIND",
     "EXTEND_MINUTES",
-    "FIELDS",
     "FINAL_EVENTS",
     "KINDS",
-    "KIND_FIELDS",
-    "KIND_LABELS",
     "SEED_CONTROLS",
     "AppField",
     "AppLayout",
     "AppView",
     "AuthenticationFailed",
     "Backend",
+    "BackendKind",
     "BackendSettings",
     "Bindings",
+    "Button",
+    "CancelledByUser",
     "Capabilities",
+    "CliOption",
     "ComfyClient",
     "ComfyICUBackend",
     "ComfyRelayError",
@@ -90,10 +114,13 @@ __all__ = [
     "ComfyUIServer",
     "ConnectionChecked",
     "ConnectionFailed",
+    "Controls",
+    "ControlsView",
+    "Credential",
     "Credentials",
     "Event",
     "ExecutionFailed",
-    "Field",
+    "Found",
     "HostEvent",
     "HostSession",
     "HostSettings",
@@ -111,11 +138,14 @@ __all__ = [
     "JobQueued",
     "JobRunner",
     "JobStarted",
+    "KindRegistry",
+    "KindSettings",
     "LabelledInput",
     "Ledger",
-    "LeftoverRow",
-    "MachinePanel",
+    "MachineAction",
     "MachineStatus",
+    "MediaKind",
+    "Price",
     "PromptRejected",
     "Run",
     "RunComfyMachineBackend",
@@ -127,6 +157,7 @@ __all__ = [
     "SeedControl",
     "ServerError",
     "ServerRestarted",
+    "Setting",
     "UploadTooLarge",
     "ValueProblem",
     "View",
@@ -137,21 +168,18 @@ __all__ = [
     "arrange",
     "bindings_for_rerun",
     "check_values",
-    "credentials_with",
     "field_problem",
     "find_running",
     "history_from_json",
     "history_to_json",
-    "leftover_line",
     "load_app",
     "load_credentials",
     "make_backend",
     "new_run_record",
+    "rebuild_key",
     "record_run",
-    "runcomfy_server",
     "save_app",
     "seed_for_run",
     "server_defs",
-    "status_lines",
     "typed_inputs",
 ]

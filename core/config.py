@@ -12,8 +12,8 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,107 +38,74 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
 
 
 @dataclass(frozen=True)
-class Credentials:
-    """Secrets for the hosted services; repr() never shows them."""
+class Credential:
+    """One secret a back-end kind reads: from `env`, else `name` in the credentials file.
+    Kinds that share an account share the Credential (RunComfy's tokens)."""
 
-    runcomfy_user_id: str = ""
-    runcomfy_tokens: tuple[str, ...] = field(default=(), repr=False)  # Token1, then Token2
-    comfyicu_api_key: str = field(default="", repr=False)
-    comfyui_token: str = field(default="", repr=False)  # a bearer header for a remote ComfyUI
-    comfy_api_key: str = field(default="", repr=False)  # Comfy Cloud / Comfy API v2 key
-    # The key partner (API) nodes bill to, sent in a job's extra_data.api_key_comfy_org.
-    comfy_org_api_key: str = field(default="", repr=False)
+    name: str  # its key in credentials.json
+    env: str  # its environment variable
+
+
+class Credentials:
+    """Secrets by Credential.name; repr() never shows them. Immutable, so any thread may
+    read it."""
+
+    def __init__(self, values: Mapping[str, str] | None = None) -> None:
+        self._values = {k: v.strip() for k, v in (values or {}).items() if v and v.strip()}
+
+    def __getitem__(self, name: str) -> str:
+        """The secret, or "" when it is not set."""
+        return self._values.get(name, "")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Credentials) and other._values == self._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._values.items())))
+
+    def __repr__(self) -> str:
+        return f"Credentials({sorted(self._values)})"  # names only
+
+    def of(self, credentials: Iterable[Credential]) -> tuple[str, ...]:
+        """The values of these credentials, in order ("" for unset)."""
+        return tuple(self[c.name] for c in credentials)
 
     def secrets(self) -> list[str]:
         """Every secret, so tests and log filters can check none leaked."""
-        every = (*self.runcomfy_tokens, self.comfyicu_api_key, self.comfyui_token,
-                 self.comfy_api_key, self.comfy_org_api_key)
-        return [s for s in every if s]
+        return list(self._values.values())
 
-    def require_runcomfy(self) -> None:
-        if not self.runcomfy_user_id or not self.runcomfy_tokens:
-            raise ComfyRelayError(
-                "RunComfy credentials are missing. Set RUNCOMFY_USER_ID and RUNCOMFY_API_TOKEN "
-                "(and RUNCOMFY_API_TOKEN2 if you use Token2) in the environment, or put "
-                f"runcomfy_user_id and runcomfy_api_token in {credentials_path()}. Both are on "
-                "your RunComfy profile page."
-            )
-
-    def require_runcomfy_tokens(self) -> None:
-        """Serverless needs a token but not the user id."""
-        if not self.runcomfy_tokens:
-            raise ComfyRelayError(
-                "The RunComfy API token is missing. Set RUNCOMFY_API_TOKEN (Token1 on your "
-                f"RunComfy profile) in the environment, or runcomfy_api_token in "
-                f"{credentials_path()}."
-            )
-
-    def require_comfyicu(self) -> None:
-        if not self.comfyicu_api_key:
-            raise ComfyRelayError(
-                "The ComfyICU API key is missing. Set COMFYICU_API_KEY in the environment, or "
-                f"put comfyicu_api_key in {credentials_path()}. Create a key in your ComfyICU "
-                "account settings."
-            )
-
-
-    def require_comfy_api(self) -> None:
-        if not self.comfy_api_key:
-            raise ComfyRelayError(
-                "The Comfy API key is missing. Create an API key in your Comfy Cloud account, "
-                "then set COMFY_API_KEY in the environment, put comfy_api_key in "
-                f"{credentials_path()}, or enter it in the add-on's back-end settings. (A local "
-                "comfy-api-proxy started without --token needs no key: set its URL instead.)"
-            )
+    def overridden(self, typed: Mapping[str, str]) -> Credentials:
+        """These credentials with the non-empty `typed` ones (a host's fields) replacing
+        theirs."""
+        return Credentials({**self._values, **{k: v for k, v in typed.items() if v.strip()}})
 
 
 def credentials_path(env: Mapping[str, str] | None = None) -> Path:
     return config_dir(env) / CREDENTIALS_FILE
 
 
-def load_credentials(env: Mapping[str, str] | None = None) -> Credentials:
-    """Environment variables first, then the credentials file for whatever they leave out."""
+def read_credentials(
+    wanted: Iterable[Credential], env: Mapping[str, str] | None = None
+) -> Credentials:
+    """Each wanted credential from the environment, else from the credentials file."""
     env = os.environ if env is None else env
     stored = _read_file(credentials_path(env))
-
-    def pick(env_name: str, key: str) -> str:
-        return (env.get(env_name) or str(stored.get(key) or "")).strip()
-
-    tokens = (
-        pick("RUNCOMFY_API_TOKEN", "runcomfy_api_token"),
-        pick("RUNCOMFY_API_TOKEN2", "runcomfy_api_token2"),
-    )
-    return Credentials(
-        runcomfy_user_id=pick("RUNCOMFY_USER_ID", "runcomfy_user_id"),
-        runcomfy_tokens=tuple(t for t in tokens if t),
-        comfyicu_api_key=pick("COMFYICU_API_KEY", "comfyicu_api_key"),
-        comfyui_token=pick("COMFYUI_TOKEN", "comfyui_token"),
-        comfy_api_key=pick("COMFY_API_KEY", "comfy_api_key"),
-        comfy_org_api_key=pick("COMFY_ORG_API_KEY", "comfy_org_api_key"),
-    )
+    return Credentials({
+        c.name: (env.get(c.env) or str(stored.get(c.name) or "")).strip() for c in wanted
+    })
 
 
-def credentials_with(
-    *,
-    runcomfy_user_id: str = "",
-    runcomfy_tokens: tuple[str, str] = ("", ""),
-    comfyicu_api_key: str = "",
-    comfyui_token: str = "",
-    comfy_api_key: str = "",
-    comfy_org_api_key: str = "",
-    env: Mapping[str, str] | None = None,
-) -> Credentials:
-    """What a host's settings hold, falling back field by field to the environment and the
-    credentials file (load_credentials) for what the user left empty."""
-    base = load_credentials(env)
-    tokens = tuple(t.strip() for t in runcomfy_tokens if t.strip())
-    return Credentials(
-        runcomfy_user_id=runcomfy_user_id.strip() or base.runcomfy_user_id,
-        runcomfy_tokens=tokens or base.runcomfy_tokens,
-        comfyicu_api_key=comfyicu_api_key.strip() or base.comfyicu_api_key,
-        comfyui_token=comfyui_token.strip() or base.comfyui_token,
-        comfy_api_key=comfy_api_key.strip() or base.comfy_api_key,
-        comfy_org_api_key=comfy_org_api_key.strip() or base.comfy_org_api_key,
+def require(credentials: Credentials, needed: Iterable[Credential], what: str,
+            where_to_get: str = "") -> None:
+    """Raise, saying where to put them, when any of the `needed` credentials is missing."""
+    missing = [c for c in needed if not credentials[c.name]]
+    if not missing:
+        return
+    envs = " and ".join(c.env for c in missing)
+    keys = " and ".join(c.name for c in missing)
+    raise ComfyRelayError(
+        f"{what} missing. Set {envs} in the environment, or put {keys} in "
+        f"{credentials_path()}" + (f". {where_to_get}" if where_to_get else ".")
     )
 
 

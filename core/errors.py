@@ -104,7 +104,7 @@ class ExecutionFailed(ComfyRelayError):
 PLAIN_CANCEL = "Cancelled."
 
 
-class JobCancelled(ComfyRelayError):
+class CancelledByUser(ComfyRelayError):
     """The user cancelled the job. The message says more than PLAIN_CANCEL when the user
     needs to know it (RunComfy: the job may still finish and be billed)."""
 

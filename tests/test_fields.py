@@ -18,7 +18,7 @@ from comfyrelay.comfyui.fields import (
 )
 from comfyrelay.comfyui.nodes import NodeDefs
 from comfyrelay.errors import InvalidValues
-from comfyrelay.jobs.backend import ComfyUIServer
+from comfyrelay.jobs.backend_api import ComfyUIServer
 from comfyrelay.jobs.seeds import seed_for_run
 from comfyrelay.jobs.workflow import MAX_SEED, Bindings, Workflow
 

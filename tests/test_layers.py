@@ -15,7 +15,7 @@ LAYERS: list[set[str]] = [
     {"net"},
     {"comfyui"},
     {"runcomfy", "comfyicu", "comfyapi"},
-    {"backends"},
+    {"kinds"},
     {"host"},
     {"cli"},
     {"__init__", "__main__"},

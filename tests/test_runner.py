@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from comfyrelay import Backend, Job, JobContext, JobRunner, Workflow
-from comfyrelay.errors import ExecutionFailed, JobCancelled
+from comfyrelay.errors import ExecutionFailed, CancelledByUser
 from comfyrelay.jobs import events as ev
 
 from tests.paths import WORKFLOWS
@@ -173,7 +173,7 @@ def test_check_connection_reports_through_poll(tmp_path: Path) -> None:
 def test_cancelled_error_from_backend_is_a_cancel(tmp_path: Path) -> None:
     class Cancels(ScriptedBackend):
         def finish(self, handle: Any, ctx: JobContext) -> list[Path]:
-            raise JobCancelled("Cancelled.")
+            raise CancelledByUser("Cancelled.")
 
     runner = JobRunner(Cancels())
     runner.submit(make_job(tmp_path, "x"))

@@ -13,20 +13,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..backends import (
-    KINDS,
-    BackendSettings,
-    ComfyApiSettings,
-    comfy_api_backend,
-    make_backend,
-    runcomfy_server,
-)
-from ..comfyapi.backend import DEFAULT_API as COMFY_API
-from ..comfyicu import backend as comfyicu
-from ..config import load_credentials
+from ..comfyapi.api_backend import DEFAULT_API as COMFY_API
+from ..comfyapi.kind import ComfyApiSettings, comfy_api_backend
 from ..errors import ComfyRelayError
-from ..jobs.backend import Backend
+from ..jobs.backend_api import Backend
 from ..jobs.workflow import Workflow
+from ..kinds import DEFAULT_KIND, KINDS, BackendSettings, load_credentials, make_backend
+from ..runcomfy import account
 from ..runcomfy import api as runcomfy
 from ..runcomfy.ledger import Ledger
 from ..runcomfy.machine import MachineOptions, RunComfyMachineBackend, describe, find_running
@@ -88,55 +81,17 @@ def add_api_url(parser: argparse.ArgumentParser, default: str | None) -> None:
 
 
 def add_backend_arguments(run: argparse.ArgumentParser) -> None:
-    """Options of `comfyrelay run` that choose and configure the back end."""
+    """Options of `comfyrelay run` that choose and configure the back end: `--backend` and
+    every kind's own options (core/kinds.py)."""
     group = run.add_argument_group("back end (credentials come from the environment)")
-    group.add_argument("--backend", choices=KINDS, default="comfyui")
-    add_api_url(group, None)  # type: ignore[arg-type]
-    group.add_argument("--workflow-version", help="runcomfy-machine: version_id to launch")
-    group.add_argument("--server-id", help="runcomfy-machine: reuse this running machine")
-    group.add_argument("--server-type", default="medium", choices=runcomfy.SERVER_TYPES)
-    group.add_argument("--minutes", type=int, default=60, help="runcomfy-machine: running time")
-    group.add_argument("--idle-stop", type=float, default=15.0, metavar="MINUTES",
-                       help="runcomfy-machine: stop after this long without jobs")
-    group.add_argument("--keep-machine", action="store_true",
-                       help="runcomfy-machine: leave a machine launched here running at the end")
-    group.add_argument("--deployment", help="runcomfy-serverless: deployment id")
-    group.add_argument("--send-workflow", action="store_true",
-                       help="runcomfy-serverless: send the whole workflow, not overrides")
-    group.add_argument("--icu-workflow", help="comfyicu: workflow_id")
-    group.add_argument("--accelerator", choices=comfyicu.ACCELERATORS, help="comfyicu: GPU")
-    group.add_argument("--file", dest="files", action="append", default=[], metavar="PATH=URL",
-                       help="comfyicu: input file by URL, e.g. /input/photo.png=https://...")
+    group.add_argument("--backend", choices=KINDS.names(), default=DEFAULT_KIND)
+    for option in KINDS.cli_options():
+        option.add_to(group)
 
 
 def settings_from_args(args: argparse.Namespace) -> BackendSettings:
-    settings = BackendSettings(kind=getattr(args, "backend", "comfyui"))
-    api = getattr(args, "api_url", None)
-    if getattr(args, "server", None):
-        settings.comfyui.url = args.server
-    m = settings.runcomfy_machine
-    m.workflow_version_id = args.workflow_version or ""
-    m.server_id = args.server_id or ""
-    m.server_type = args.server_type
-    m.duration = args.minutes * 60
-    m.idle_stop = args.idle_stop * 60
-    m.stop_on_close = not args.keep_machine
-    settings.runcomfy_serverless.deployment_id = args.deployment or ""
-    settings.runcomfy_serverless.send_workflow = args.send_workflow
-    settings.comfyicu.workflow_id = args.icu_workflow or ""
-    settings.comfyicu.accelerator = args.accelerator
-    settings.comfyicu.files = dict(_file_arg(text) for text in args.files)
-    if api:
-        m.api_url = settings.runcomfy_serverless.api_url = settings.comfyicu.api_url = api
-        settings.comfy_api.api_url = api
-    return settings
-
-
-def _file_arg(text: str) -> tuple[str, str]:
-    path, eq, url = text.partition("=")
-    if not eq or not path.startswith("/") or not comfyicu.is_url(url):
-        raise ComfyRelayError(f"--file {text!r}: write /input/NAME=https://..., a public URL.")
-    return path, url
+    kind = KINDS.get(getattr(args, "backend", DEFAULT_KIND))
+    return BackendSettings(kind.name, kind.from_args(args))
 
 
 def backend_from_args(args: argparse.Namespace) -> Backend:
@@ -145,7 +100,7 @@ def backend_from_args(args: argparse.Namespace) -> Backend:
 
 # ---- commands ----
 def _server(args: argparse.Namespace) -> runcomfy.RunComfyServer:
-    return runcomfy_server(load_credentials(), args.api_url or "")
+    return account.machine_api(load_credentials(), args.api_url or "")
 
 
 def cmd_machines(args: argparse.Namespace) -> int:
@@ -247,8 +202,8 @@ def cmd_workflows(args: argparse.Namespace) -> int:
 
 def cmd_deployments(args: argparse.Namespace) -> int:
     creds = load_credentials()
-    creds.require_runcomfy_tokens()
-    client = RunComfyServerless(creds.runcomfy_tokens, api_url=args.api_url)
+    account.require_tokens(creds)
+    client = RunComfyServerless(account.tokens(creds), api_url=args.api_url)
     try:
         if args.action == "list":
             found = client.deployments(payload=False)

@@ -1,6 +1,7 @@
 """The `comfyrelay` command: run a workflow, check a server, list a workflow's inputs.
 
-The hosted commands (machines, workflows, deployments) and `run --backend` live in cli_hosted.
+The hosted commands (machines, workflows, deployments) and `run --backend` live in hosted.py;
+the back-end options of `run` come from the kinds (core/kinds.py).
 """
 
 from __future__ import annotations
@@ -13,20 +14,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..backends import BackendSettings, ComfyUISettings, make_backend
 from ..comfyui.convert import server_converter
 from ..comfyui.fields import check_values, server_defs, typed_inputs
+from ..comfyui.kind import DEFAULT_URL, TOKEN, URL_ENV
 from ..comfyui.nodes import NodeDefs, node_defs
-from ..config import load_credentials
 from ..errors import PLAIN_CANCEL, ComfyRelayError
 from ..jobs import events as ev
-from ..jobs.backend import Backend
+from ..jobs.backend_api import Backend
 from ..jobs.job import InputFile, Job
 from ..jobs.runner import JobRunner
 from ..jobs.workflow import Bindings, Workflow, WorkflowInput
+from ..kinds import KINDS, BackendSettings, load_credentials, make_backend
 from . import hosted as cli_hosted
-
-DEFAULT_SERVER = "http://127.0.0.1:8188"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,12 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    labels = ", ".join(KINDS.labels().values())
+    envs = ", ".join(c.env for c in KINDS.credentials())
     parser = argparse.ArgumentParser(
         prog="comfyrelay",
-        description="Run ComfyUI workflows on a ComfyUI server, a RunComfy machine, RunComfy "
-        "Serverless or ComfyICU. Tokens come from the environment (COMFYUI_TOKEN, "
-        "RUNCOMFY_USER_ID, RUNCOMFY_API_TOKEN, RUNCOMFY_API_TOKEN2, COMFYICU_API_KEY) or the "
-        "credentials file, never from arguments.",
+        description=f"Run ComfyUI workflows on any back end: {labels}. Tokens come from the "
+        f"environment ({envs}) or the credentials file, never from arguments.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -52,7 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "workflow", type=Path, help="workflow .json (API or UI format) or a ComfyUI PNG/WebP"
     )
-    add_server_argument(run)
     run.add_argument("--image", type=Path, help="image (or video) for the workflow's loader")
     run.add_argument("--image-node", help="id or title of the loader that gets --image")
     run.add_argument("--prompt", help="text for the positive prompt")
@@ -95,17 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
 def add_server_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--server",
-        default=os.environ.get("COMFYUI_URL", DEFAULT_SERVER),
-        help=f"ComfyUI URL (default: $COMFYUI_URL or {DEFAULT_SERVER})",
+        default=os.environ.get(URL_ENV, DEFAULT_URL),
+        help=f"ComfyUI URL (default: ${URL_ENV} or {DEFAULT_URL})",
     )
 
 
 def add_optional_server_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--server",
-        default=os.environ.get("COMFYUI_URL"),
+        default=os.environ.get(URL_ENV),
         help="ComfyUI URL whose node definitions convert UI-format workflows "
-        "(default: $COMFYUI_URL)",
+        f"(default: ${URL_ENV})",
     )
 
 
@@ -113,7 +111,7 @@ def load_workflow(path: Path, server: str | None) -> Workflow:
     """Any workflow file; UI-format ones are converted with the server's node definitions."""
     if not server:
         return Workflow.load(path)
-    token = load_credentials().comfyui_token or None
+    token = load_credentials()[TOKEN.name] or None
     return Workflow.load(path, server_converter(server, token=token))
 
 
@@ -132,9 +130,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    backend = make_backend(
-        BackendSettings(comfyui=ComfyUISettings(url=args.server)), load_credentials()
-    )
+    backend = make_backend(BackendSettings.of("comfyui", url=args.server), load_credentials())
     try:
         print(backend.check())
     finally:
@@ -162,7 +158,7 @@ def inputs_defs(server: str | None) -> NodeDefs | None:
     """The server's node definitions for `inputs`; without them the inputs are listed plain."""
     if not server:
         return None
-    token = load_credentials().comfyui_token or None
+    token = load_credentials()[TOKEN.name] or None
     try:
         return node_defs.get(server, token=token)
     except ComfyRelayError as exc:
@@ -182,8 +178,10 @@ def field_note(item: WorkflowInput) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # `--server` is the comfyui kind's option; UI-format files are converted with it.
+    server = args.server or os.environ.get(URL_ENV, DEFAULT_URL)
     job = Job(
-        workflow=load_workflow(args.workflow, args.server),
+        workflow=load_workflow(args.workflow, server),
         out_dir=args.out,
         bindings=bindings_from_args(args),
         image=InputFile.from_path(args.image) if args.image else None,

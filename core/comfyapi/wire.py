@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_validator
 
+from ..jobs.media import MediaKind
 from ..net.wire import Wire
 
 # [spec] JobStatus: queued → running → succeeded | failed | expired; a cancel request moves
@@ -134,16 +135,15 @@ def asset_reference(asset_id: str) -> dict[str, Any]:
     return {"__type": "core/ASSET", "info": {"id": asset_id}}
 
 
-OutputKind = Literal["image", "video", "audio", "file"]
 
 
-def output_kind(output: Output) -> OutputKind:
+def output_kind(output: Output) -> MediaKind:
     """The kind hosts show: from content_type first, because [proxy] 0.1.6 labels the mp4
     and webm of ComfyUI 0.3.64's SaveVideo as type "image" (they are reported under
     `images`); then from the spec's type (docs/WIRE.md §5.7, §5.10)."""
     major = output.content_type.split("/", 1)[0].strip().lower()
     if major in ("image", "video", "audio"):
-        return major  # type: ignore[return-value]
+        return MediaKind(major)
     if output.type in ("image", "video", "audio"):
-        return output.type  # type: ignore[return-value]
-    return "file"
+        return MediaKind(output.type)
+    return MediaKind.FILE

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ComfyRelayError, InvalidValues, ValueProblem
-from ..jobs.backend import ComfyUIServer
+from ..jobs.backend_api import ComfyUIServer
 from ..jobs.workflow import Bindings, Workflow, WorkflowInput
 from .nodes import InputDef, NodeDef, NodeDefs, node_defs, number
 

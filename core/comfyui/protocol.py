@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..jobs.media import media_kind
+from ..jobs.media import MediaKind, media_kind
 
 _TOLERANT = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
@@ -171,7 +171,7 @@ class OutputFile(BaseModel):
     animated: bool = False  # the node flagged its output as frames over time
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> MediaKind:
         """image, video, audio or file (docs/WIRE.md §1.5)."""
         return media_kind(self.filename, self.format)
 

@@ -1,20 +1,16 @@
 """What a host shows: one plain snapshot of the session, rebuilt on every pump.
 
 Hosts bind their widgets to these fields (Krita sets labels and enables buttons from them;
-Blender's panel draws them), so the two add-ons cannot drift apart on what they show.
+Blender's panel draws them), so the two add-ons cannot drift apart on what they show. A
+kind's own box comes as a ControlsView: hosts draw its lines and buttons without knowing
+the kind.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class LeftoverRow:
-    """A RunComfy machine left running by an earlier session, with its one-line state."""
-
-    server_id: str
-    line: str
+from ..jobs.backend_kind import ControlsView
 
 
 @dataclass(frozen=True)
@@ -39,17 +35,6 @@ class View:
     can_run: bool = True
     can_cancel: bool = False
     can_check: bool = True
-    # RunComfy machine box: shown while the machine back end is chosen
-    machine: bool = False
-    machine_lines: tuple[str, ...] = ()
-    can_launch: bool = False
-    can_stop: bool = False
-    can_extend: bool = False
-    # Machines left running by earlier sessions
-    leftovers: tuple[LeftoverRow, ...] = field(default_factory=tuple)
-    leftover_message: str = ""
-    can_act_on_leftovers: bool = False
-
-    @property
-    def show_leftovers(self) -> bool:
-        return bool(self.leftovers or self.leftover_message)
+    # Each back-end kind's own box (a machine's state and buttons) while it is chosen, and
+    # what its start-up scan found (machines left running) whichever is chosen.
+    controls: tuple[ControlsView, ...] = ()

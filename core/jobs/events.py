@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import PLAIN_CANCEL
+from .media import MediaKind
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class JobOutput(JobEvent):
 
     path: Path
     node_id: str = ""
-    kind: str = "image"
+    kind: MediaKind = MediaKind.IMAGE
     animated: bool = False
 
 

@@ -14,18 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ComfyRelayError, JobCancelled
-from .backend import Backend, JobContext
+from ..errors import CancelledByUser, ComfyRelayError
+from .backend_api import Backend, JobContext
 from .events import (
     FINAL_EVENTS,
     ConnectionChecked,
     Event,
+    JobCancelled,
     JobEvent,
     JobFailed,
     JobFinished,
     JobStarted,
 )
-from .events import JobCancelled as JobCancelledEvent
 from .job import Job
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ class JobRunner:
                 entry = self._waiting.popleft()
                 self._running.append(entry)
             if entry.ctx.cancelled:
-                self._end(entry, JobCancelledEvent(entry.job_id))
+                self._end(entry, JobCancelled(entry.job_id))
                 continue
             entry.ctx.emit(JobStarted(entry.job_id, entry.job.bindings.seed))
             start = functools.partial(self.backend.start, entry.job, entry.ctx)
@@ -173,9 +173,9 @@ class JobRunner:
         """Run one back-end step; a failure becomes the job's final event."""
         try:
             return True, step()
-        except JobCancelled as exc:
+        except CancelledByUser as exc:
             # The back end's text may say more than "Cancelled." (RunComfy's cancel answer).
-            entry.ctx.emit(JobCancelledEvent(entry.job_id, str(exc)))
+            entry.ctx.emit(JobCancelled(entry.job_id, str(exc)))
         except ComfyRelayError as exc:
             entry.ctx.emit(
                 JobFailed(

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ConnectionFailed, ServerError
-from ..jobs.backend import JobContext
+from ..jobs.backend_api import JobContext
 from .files import output_path, write_stream
 from .http import HttpClient
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import requests
 
-from ..errors import JobCancelled, RateLimited
+from ..errors import CancelledByUser, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class TokenBucket:
             return (1.0 - self._tokens) / self.rate
 
     def acquire(self, cancelled: Cancelled = never) -> None:
-        """Block until a request may be sent; raise JobCancelled if cancelled meanwhile."""
+        """Block until a request may be sent; raise CancelledByUser if cancelled meanwhile."""
         while (delay := self._take()) > 0:
             sleep(delay, cancelled)
 
@@ -74,10 +74,10 @@ def sleep(seconds: float, cancelled: Cancelled = never) -> None:
     end = time.monotonic() + seconds
     while (left := end - time.monotonic()) > 0:
         if cancelled():
-            raise JobCancelled()
+            raise CancelledByUser()
         time.sleep(min(SLICE, left))
     if cancelled():
-        raise JobCancelled()
+        raise CancelledByUser()
 
 
 _buckets: dict[str, TokenBucket] = {}

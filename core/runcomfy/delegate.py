@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from ..errors import ComfyRelayError, JobCancelled
-from ..jobs.backend import Backend, JobContext
+from ..errors import CancelledByUser, ComfyRelayError
+from ..jobs.backend_api import Backend, JobContext
 from .api import MachineFailed
 
 
@@ -87,4 +87,4 @@ class WatchedContext(JobContext):
 
     def raise_if_cancelled(self) -> None:
         if self.cancelled:
-            raise JobCancelled()
+            raise CancelledByUser()

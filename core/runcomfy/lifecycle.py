@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from ..errors import ComfyRelayError, ConnectionFailed, JobCancelled, ServerError, transient
-from ..jobs.backend import Backend, JobContext
+from ..errors import CancelledByUser, ComfyRelayError, ConnectionFailed, ServerError, transient
+from ..jobs.backend_api import Backend, JobContext
 from ..jobs.events import JobProgress
 from ..net.ratelimit import Cancelled, never
 from .api import Machine, MachineFailed, RunComfyServer
@@ -45,7 +45,7 @@ class _LaunchTurns:
         with self._changed:
             while key in self._busy:
                 if give_up():
-                    raise JobCancelled()
+                    raise CancelledByUser()
                 self._changed.wait(TURN_POLL)
             self._busy.add(key)
         try:
@@ -98,7 +98,7 @@ class MachineLifecycle:
 
         try:
             if give_up():
-                raise JobCancelled()
+                raise CancelledByUser()
             if relaunch:
                 self._launch_or_reuse(give_up)
             return self._became_ready(self._wait_ready(give_up, ctx))

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..comfyui.backend import ComfyUIBackend
+from ..comfyui.server_backend import ComfyUIBackend
 from ..errors import ComfyRelayError, ConnectionFailed, ServerError
-from ..jobs.backend import Backend, Capabilities, ComfyUIServer, JobContext
+from ..jobs.backend_api import Backend, Capabilities, ComfyUIServer, JobContext
 from ..jobs.job import Job
 from ..net.ratelimit import Cancelled, never
 from .api import Machine, RunComfyServer

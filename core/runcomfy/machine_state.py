@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from ..errors import JobCancelled
+from ..errors import CancelledByUser
 from ..net.ratelimit import Cancelled, never
 from .api import Machine
 from .delegate import SharedDelegate
@@ -110,10 +110,10 @@ class MachineRecord:
 
     # ---- taking turns (call these with the lock held) ----
     def wait_turn(self, give_up: Cancelled = never) -> None:
-        """Wait until no operation is under way; raise JobCancelled if `give_up` says so."""
+        """Wait until no operation is under way; raise CancelledByUser if `give_up` says so."""
         while self.busy:
             if give_up():
-                raise JobCancelled()
+                raise CancelledByUser()
             self.lock.wait(TURN_POLL)
 
     def claim(self, operation: str) -> threading.Event:

@@ -23,15 +23,15 @@ from urllib.parse import quote, urlsplit
 from pydantic import AliasChoices, Field, PrivateAttr, field_validator
 
 from ..errors import (
+    CancelledByUser,
     ComfyRelayError,
     ConnectionFailed,
     ExecutionFailed,
-    JobCancelled,
     ServerError,
     WorkflowError,
     transient,
 )
-from ..jobs.backend import Backend, Capabilities, JobContext
+from ..jobs.backend_api import Backend, Capabilities, JobContext
 from ..jobs.events import JobOutput, JobProgress, JobQueued
 from ..jobs.job import Job
 from ..jobs.media import media_kind
@@ -471,7 +471,7 @@ class RunComfyServerlessBackend(Backend):
         cancelled = ctx.is_cancelled
         while True:
             if ctx.cancelled:
-                raise JobCancelled(self._cancel(request))  # says what RunComfy answered
+                raise CancelledByUser(self._cancel(request))  # says what RunComfy answered
             if time.monotonic() - request.submitted > self.job_timeout:
                 answer = self._cancel(request)
                 limit = self.job_timeout
@@ -487,7 +487,7 @@ class RunComfyServerlessBackend(Backend):
                 if result is not None:
                     return result
                 lost.ok()
-            except JobCancelled:
+            except CancelledByUser:
                 continue  # the loop cancels on the server
             except (ConnectionFailed, ServerError) as exc:
                 if not transient(exc):

@@ -1,5 +1,5 @@
 """The back-end choice and its fields, built from the core's field table; only the fields of
-the chosen back end are shown."""
+the chosen back end are shown. Nothing here names a kind: the registry lists them."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _combo(items: list[tuple[str, str]] | tuple[tuple[str, str], ...], current: 
     return combo
 
 
-def _editor(field: core.Field, value: Any) -> Editor:
+def _editor(field: core.Setting, value: Any) -> Editor:
     if field.choices:
         return _combo(field.choices, str(value))
     if isinstance(value, (int, float)):
@@ -73,13 +73,13 @@ class BackendBox(QWidget):
 
     def __init__(self, s: Settings, changed: Callable[[], None]) -> None:
         super().__init__()
-        self.kind = _combo(list(core.KIND_LABELS.items()), s.backend)
+        self.kind = _combo(list(core.KINDS.labels().items()), s.backend)
         root = QVBoxLayout(self)
         root.setContentsMargins(0, 0, 0, 0)
         root.addWidget(self.kind)
         self.editors: dict[str, Editor] = {}
         self.rows: dict[str, QWidget] = {}
-        for name, field in core.FIELDS.items():
+        for name, field in core.KINDS.fields().items():
             editor = self.editors[name] = _editor(field, getattr(s, name))
             row = self.rows[name] = QWidget()
             line = QHBoxLayout(row)
@@ -101,7 +101,7 @@ class BackendBox(QWidget):
         return str(self.kind.currentData())
 
     def show_kind(self) -> None:
-        shown = set(core.KIND_FIELDS[self.chosen])
+        shown = set(core.KINDS.kind_fields(self.chosen)) if self.chosen in core.KINDS else set()
         for name, row in self.rows.items():
             row.setVisible(name in shown)
 

@@ -13,12 +13,12 @@ from typing import Any
 
 from . import settings as stored
 from .backend_box import BackendBox
+from .controls_box import ControlsBoxes
 from .core import core
 from .fields import short_combo
 from .history import read_history
 from .history_box import HistoryBox
 from .inputs import InputForm, wrapping_form
-from .machines import LeftoverBox, MachineBox
 from .qt import (
     KEEP_ASPECT,
     SMOOTH,
@@ -63,8 +63,7 @@ class Panel(QWidget):
         self.history_doc: Any = NO_DOCUMENT
         self._build()
         self.load_workflow(self.settings.workflow, quiet=True)  # also applies the settings
-        self.act(lambda: self.session.scan_leftovers(self.settings.credentials(),
-                                                     self.settings.rc_api_url))
+        self.act(lambda: self.session.scan_leftovers(self.settings))
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.pump)
@@ -87,10 +86,8 @@ class Panel(QWidget):
         form.addRow(self.server_status)  # its own row: beside the button it wraps word by word
         box.addLayout(form)
         root.addWidget(server)
-        self.machine_box = MachineBox(self.act, self.session)
-        root.addWidget(self.machine_box)
-        self.leftover_box = LeftoverBox(self.stop_leftover, self.reuse_machine)
-        root.addWidget(self.leftover_box)
+        self.controls_boxes = ControlsBoxes(self.backend_action)
+        root.addWidget(self.controls_boxes)
         root.addWidget(self._workflow_box())
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Run")
@@ -218,17 +215,15 @@ class Panel(QWidget):
             self.message = str(exc)
         self.refresh()
 
-    def reuse_machine(self, server_id: str) -> None:
-        """Send jobs to a machine found running; its status shows in the machine box."""
-        def reuse() -> None:
-            self.session.reuse(server_id)
-            self.backend_box.choose("runcomfy-machine")
-            self.save_settings()
+    def backend_action(self, button: core.Button) -> None:
+        """A button of a kind's box; Reuse also makes that kind the chosen back end."""
+        def act() -> None:
+            chosen = self.session.act(button.kind, button.action, button.target)
+            if chosen:
+                self.backend_box.choose(chosen)
+                self.save_settings()
 
-        self.act(reuse)
-
-    def stop_leftover(self, server_id: str) -> None:
-        self.act(lambda: self.session.stop_leftover(server_id))
+        self.act(act)
 
     def check_connection(self) -> None:
         self.save_settings()
@@ -380,8 +375,7 @@ class Panel(QWidget):
             error = f"Failed in {view.error_node}: {view.error}"
         step = f" · {view.node} {view.step}".rstrip() if view.node and not error else ""
         _show(self.status, error or f"{view.status}{step}", ERROR_STYLE if error else "")
-        self.machine_box.refresh(view)
-        self.leftover_box.refresh(view)
+        self.controls_boxes.refresh(view)
         self.history_box.refresh_buttons(view.can_run)
 
     def show_preview(self, data: bytes) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from comfyrelay import HostEvent, HostSession
-from comfyrelay.comfyicu.backend import ComfyICU
+from comfyrelay.comfyicu.icu_backend import ComfyICU
 from comfyrelay.jobs import events as ev
 from comfyrelay.net import ratelimit
 from comfyrelay.net.ratelimit import RetryPolicy

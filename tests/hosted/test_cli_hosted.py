@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from comfyrelay.cli.hosted import backend_from_args
 from comfyrelay.cli.main import build_parser, main, run_job
-from comfyrelay.comfyicu.backend import ComfyICUBackend
+from comfyrelay.comfyicu.icu_backend import ComfyICUBackend
 from comfyrelay.jobs.job import Job
 from comfyrelay.jobs.workflow import Bindings, Workflow
 from comfyrelay.runcomfy.ledger import Ledger

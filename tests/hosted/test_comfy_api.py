@@ -25,11 +25,11 @@ from comfyrelay import (
     load_credentials,
     make_backend,
 )
-from comfyrelay.backends import rebuild_key
+from comfyrelay.kinds import rebuild_key
 from comfyrelay.cli.main import main
 from comfyrelay.comfyapi import assets as comfyapi_assets
 from comfyrelay.comfyapi.api import ComfyApi
-from comfyrelay.comfyapi.backend import ComfyApiBackend
+from comfyrelay.comfyapi.api_backend import ComfyApiBackend
 from comfyrelay.comfyapi.errors import node_problems
 from comfyrelay.comfyapi.events import frames
 from comfyrelay.comfyapi.wire import Output, output_kind

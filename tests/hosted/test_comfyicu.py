@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from comfyrelay import Bindings, InputFile, Job, JobRunner
-from comfyrelay.comfyicu.backend import ComfyICUBackend, Run
+from comfyrelay.comfyicu.icu_backend import ComfyICUBackend, Run
 from comfyrelay.errors import ComfyRelayError
 from comfyrelay.jobs import events as ev
 from PIL import Image
@@ -89,7 +89,7 @@ def test_files_setting_and_no_cancel(icu: ComfyICUTestServer, tmp_path: Path) ->
 def test_bad_accelerator_and_wrong_key(icu: ComfyICUTestServer, tmp_path: Path) -> None:
     with pytest.raises(ComfyRelayError, match="T4, L4"):
         backend(icu, accelerator="RTX4090")
-    from comfyrelay.comfyicu.backend import ComfyICU
+    from comfyrelay.comfyicu.icu_backend import ComfyICU
     from comfyrelay.errors import AuthenticationFailed
 
     client = ComfyICU("wrong-key-SECRET", api_url=icu.url + "/api/v1")

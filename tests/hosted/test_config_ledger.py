@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from comfyrelay import config
-from comfyrelay.backends import BackendSettings, make_backend
-from comfyrelay.comfyicu.backend import ComfyICUBackend
-from comfyrelay.comfyui.backend import ComfyUIBackend
+from comfyrelay.kinds import BackendSettings, make_backend
+from comfyrelay.comfyicu.icu_backend import ComfyICUBackend
+from comfyrelay.comfyui.server_backend import ComfyUIBackend
 from comfyrelay.errors import ComfyRelayError
 from comfyrelay.runcomfy.ledger import Ledger, LedgerEntry
 from comfyrelay.runcomfy.machine import RunComfyMachineBackend

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 from comfyrelay import Bindings, Job, JobRunner, Workflow
-from comfyrelay.comfyicu.backend import ComfyICU, ComfyICUBackend
+from comfyrelay.comfyicu.icu_backend import ComfyICU, ComfyICUBackend
 from comfyrelay.errors import ServerError
 from comfyrelay.jobs import events as ev
-from comfyrelay.jobs.backend import Backend
+from comfyrelay.jobs.backend_api import Backend
 from comfyrelay.net.ratelimit import RetryPolicy
 from comfyrelay.runcomfy.ledger import Ledger
 from comfyrelay.runcomfy.serverless import RunComfyServerlessBackend

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from comfyrelay.config import credentials_with
-from comfyrelay.host.machines import MachinePanel, status_lines
+from comfyrelay.runcomfy.machine_controls import MachinePanel, status_lines
 from comfyrelay.runcomfy.ledger import Ledger
 from comfyrelay.runcomfy.machine import (
     MachineOptions,

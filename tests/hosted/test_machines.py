@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from comfyrelay import InputFile, Job, JobRunner
-from comfyrelay.comfyui.backend import ComfyUIBackend
+from comfyrelay.comfyui.server_backend import ComfyUIBackend
 from comfyrelay.errors import AuthenticationFailed, ComfyRelayError
 from comfyrelay.jobs import events as ev
-from comfyrelay.jobs.backend import JobContext
+from comfyrelay.jobs.backend_api import JobContext
 from comfyrelay.runcomfy.api import Machine, MachineFailed
 from comfyrelay.runcomfy.ledger import Ledger
 from comfyrelay.runcomfy.machine import (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from comfyrelay import InputFile, Job, JobRunner
-from comfyrelay.errors import JobCancelled, RateLimited
+from comfyrelay.errors import CancelledByUser, RateLimited
 from comfyrelay.jobs import events as ev
 from comfyrelay.net.ratelimit import RetryPolicy, TokenBucket, bucket
 
@@ -56,7 +56,7 @@ def test_waiting_for_the_bucket_is_cancellable() -> None:
     flag = threading.Event()
     threading.Timer(0.1, flag.set).start()
     start = time.monotonic()
-    with pytest.raises(JobCancelled):
+    with pytest.raises(CancelledByUser):
         limiter.acquire(flag.is_set)
     assert time.monotonic() - start < 0.5
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from comfyrelay import Bindings, Credentials, HostSession, InputFile, Job, JobRunner, Workflow
-from comfyrelay.backends import BackendSettings, ServerlessSettings
+from comfyrelay.kinds import BackendSettings, ServerlessSettings
 from comfyrelay.errors import ServerError, WorkflowError
 from comfyrelay.jobs import events as ev
 from comfyrelay.runcomfy.serverless import (

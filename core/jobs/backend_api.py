@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import JobCancelled
+from ..errors import CancelledByUser
 from .events import JobEvent
 from .job import Job
 
@@ -68,7 +68,7 @@ class JobContext:
 
     def raise_if_cancelled(self) -> None:
         if self._cancel.is_set():
-            raise JobCancelled()
+            raise CancelledByUser()
 
 
 class Backend(ABC):
@@ -95,7 +95,7 @@ class Backend(ABC):
 
         Must return or raise within a bounded time, call ctx.idle() and check
         ctx.cancelled at least every half second (also on entry: the job may have been
-        cancelled while it waited) and raise JobCancelled after cancelling it on the server.
+        cancelled while it waited) and raise CancelledByUser after cancelling it on the server.
         """
 
     @property

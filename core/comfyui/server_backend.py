@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import (
+    CancelledByUser,
     ComfyRelayError,
     ConnectionFailed,
     ExecutionFailed,
-    JobCancelled,
     ServerError,
     ServerRestarted,
 )
-from ..jobs.backend import Backend, Capabilities, ComfyUIServer, JobContext
+from ..jobs.backend_api import Backend, Capabilities, ComfyUIServer, JobContext
 from ..jobs.events import JobOutput, JobPreview, JobProgress, JobQueued
 from ..jobs.job import Job
 from ..jobs.workflow import node_title
@@ -183,7 +183,7 @@ class ComfyUIBackend(Backend):
             ctx.idle()
             if ctx.cancelled:
                 self._cancel(run)
-                raise JobCancelled()
+                raise CancelledByUser()
             if not run.ending:  # its end may have come in stashed
                 for message in self._receive(run, 0.25):
                     self._apply(run, message, ctx)

@@ -17,15 +17,15 @@ from pydantic import Field, PrivateAttr, ValidationError
 
 from ..errors import (
     AuthenticationFailed,
+    CancelledByUser,
     ComfyRelayError,
     ConnectionFailed,
     ExecutionFailed,
-    JobCancelled,
     ServerError,
     WorkflowError,
     transient,
 )
-from ..jobs.backend import Backend, Capabilities, JobContext
+from ..jobs.backend_api import Backend, Capabilities, JobContext
 from ..jobs.events import JobOutput, JobProgress, JobQueued
 from ..jobs.job import Job
 from ..jobs.media import media_kind
@@ -269,7 +269,7 @@ class ComfyICUBackend(Backend):
         while True:
             if ctx.cancelled:
                 log.warning(self.NO_CANCEL)
-                raise JobCancelled("Stopped waiting. " + self.NO_CANCEL)
+                raise CancelledByUser("Stopped waiting. " + self.NO_CANCEL)
             if time.monotonic() - run.started > self.job_timeout:
                 raise ServerError(
                     f"The ComfyICU run {run.run_id} did not finish within "
@@ -278,7 +278,7 @@ class ComfyICUBackend(Backend):
             try:
                 result = self.client.get_run(run.workflow_id, run.run_id, ctx.is_cancelled)
                 lost.ok()
-            except JobCancelled:
+            except CancelledByUser:
                 continue
             except (ConnectionFailed, ServerError) as exc:
                 if not transient(exc):

@@ -19,15 +19,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import (
+    CancelledByUser,
     ComfyRelayError,
     ConnectionFailed,
     ExecutionFailed,
-    JobCancelled,
     ServerError,
     ServerRestarted,
     transient,
 )
-from ..jobs.backend import Backend, Capabilities, JobContext
+from ..jobs.backend_api import Backend, Capabilities, JobContext
 from ..jobs.events import JobOutput, JobPreview, JobProgress, JobQueued
 from ..jobs.job import Job
 from ..jobs.workflow import node_title
@@ -161,7 +161,7 @@ class ComfyApiBackend(Backend):
             ctx.idle()
             if ctx.cancelled:
                 self._cancel(run, ctx)
-                raise JobCancelled()
+                raise CancelledByUser()
             if time.monotonic() - run.submitted > self.job_timeout:
                 self._cancel(run, ctx)
                 raise ServerError(
@@ -195,7 +195,7 @@ class ComfyApiBackend(Backend):
     def _poll(self, url: str, lost: Unreachable, ctx: JobContext) -> ApiJob | None:
         try:
             job = self.client.get_job(url, ctx.is_cancelled)
-        except JobCancelled:
+        except CancelledByUser:
             return None  # the loop cancels on the server
         except (ConnectionFailed, ServerError) as exc:
             if getattr(exc, "status", None) == 404:
