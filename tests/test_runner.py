@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from comfyrelay import Backend, Job, JobContext, JobRunner, Workflow
-from comfyrelay.errors import ExecutionFailed, CancelledByUser
+from comfyrelay.errors import CancelledByUser, ExecutionFailed
 from comfyrelay.jobs import events as ev
 
 from tests.paths import WORKFLOWS

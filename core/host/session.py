@@ -12,52 +12,24 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..config import Credentials
-from ..errors import PLAIN_CANCEL, ComfyRelayError
+from ..errors import ComfyRelayError
 from ..jobs.backend_api import Backend, Capabilities
-from ..jobs.events import (
-    FINAL_EVENTS,
-    ConnectionChecked,
-    Event,
-    JobCancelled,
-    JobFailed,
-    JobFinished,
-    JobOutput,
-    JobPreview,
-    JobProgress,
-    JobQueued,
-    JobStarted,
-)
+from ..jobs.events import FINAL_EVENTS, ConnectionChecked, Event, JobPreview
 from ..jobs.job import Job
 from ..jobs.runner import JobRunner
 from ..jobs.workflow import Bindings, Workflow
 from ..kinds import BackendSettings
 from .backend_slot import BackendSlot
 from .history import RunRecord, new_run_record
-from .runs import HostEvent, Run, RunEnded, WorkflowOpened
+from .runs import HostEvent, Run, RunEnded
 from .settings import HostSettings
+from .status import RunStatus
 from .view import View
 from .workflows import WorkflowOpener
-
-
-@dataclass
-class Shown:
-    """What the next View shows of the run and the connection, set by events (UI thread)."""
-
-    status: str = "Idle"
-    error: str = ""
-    error_node: str = ""
-    progress: float = 0.0
-    node: str = ""
-    step: str = ""
-    seed: int | None = None
-    connection: str = "Not checked"
-    connected: bool | None = None
-    converting: bool = False  # `status` says a workflow is being converted
 
 
 class HostSession:
@@ -72,7 +44,7 @@ class HostSession:
         self.workflows = WorkflowOpener()
         self.run: Run | None = None
         self.view = View()
-        self._shown = Shown()
+        self._shown = RunStatus()
         self._checking = False
         self._holds: Counter[str] = Counter()  # job id -> results the host is still placing
         self._held: list[Event] = []  # final events waiting for their job's results
@@ -155,8 +127,7 @@ class HostSession:
         api = self.workflows.open(path, server, refresh)
         if api is None:
             name = Path(path).stem
-            self._shown.status = f"Converting {name} with the server's node definitions…"
-            self._shown.converting = True
+            self._shown.converting_file(name)
             self._refresh_view()
         return api
 
@@ -191,9 +162,7 @@ class HostSession:
             raise ComfyRelayError("A run is in progress: wait for it, or Cancel it.")
         self.run = Run(label, data, noun, feeding, workflow_path, bindings or Bindings(),
                        cost_before=self.slot.cost())
-        self._shown = replace(self._shown, status="Rendering…" if feeding else "Sending…",
-                              error="", error_node="", progress=0.0, node="", step="",
-                              seed=self.run.bindings.seed_value(), converting=False)
+        self._shown.started(self.run, feeding)
         self._refresh_view()
         return self.run
 
@@ -221,7 +190,7 @@ class HostSession:
                 self.runner.cancel()
             if self.run is run and not run.open_jobs:
                 self.run = None
-        self._shown = replace(self._shown, status="Not started", error=message, error_node="")
+        self._shown.refused(message)
         self._refresh_view()
 
     def cancel(self, status: str = "Cancelling…") -> None:
@@ -260,7 +229,7 @@ class HostSession:
                 else:
                     self._deliver(event, handle)
         for opened in self.workflows.answers():
-            self._opened(opened)
+            self._shown.opened(opened.error)
             handle(opened)
         ready = [e for e in self._held if not self._holds[getattr(e, "job_id", "")]]
         self._held = [e for e in self._held if e not in ready]
@@ -269,17 +238,10 @@ class HostSession:
         run = self.run
         if run is not None and run.over and not any(j in self._holds for j in run.jobs):
             self.run = None
-            self._ended(run)
+            self._shown.ended(run)
             handle(RunEnded(run, self._record(run)))
         self._apply()
         self._refresh_view()
-
-    def _opened(self, opened: WorkflowOpened) -> None:
-        if opened.error:
-            self._shown = replace(self._shown, status="Not opened", error=opened.error,
-                                  error_node="", converting=False)
-        elif self._shown.converting:
-            self._shown.status, self._shown.converting = "Ready", False
 
     def _deliver(self, event: Event, handle: Callable[[HostEvent], None]) -> None:
         handle(event)
@@ -288,65 +250,10 @@ class HostSession:
 
     def _note(self, event: Event) -> None:
         """What an event changes in the view and the run's bookkeeping."""
-        shown = self._shown
         if isinstance(event, ConnectionChecked):
             self._checking = False
-            shown.connected, shown.connection = event.ok, event.message
-            return
-        run = self.run
-        if run is None or event.job_id not in run.jobs:
-            return  # a job of a run already closed
-        where = run.where(event.job_id)
-        if isinstance(event, JobStarted):
-            run.seed = event.seed if run.seed is None else run.seed
-            shown.seed, shown.status = event.seed, f"{where}Sending…"
-        elif isinstance(event, JobQueued):
-            ahead = f" ({event.position} ahead)" if event.position else ""
-            shown.status = f"{where}Queued{ahead}"
-        elif isinstance(event, JobProgress):
-            done = len(run.jobs) - len(run.open_jobs)
-            shown.progress = ((done + event.fraction) / max(len(run.jobs), 1) if run.noun
-                              else event.fraction)
-            shown.node = f"{event.node_title} ({event.node_id})" if event.node_id else ""
-            shown.step = f"step {event.value}/{event.max}" if event.max else ""
-            shown.status = event.message or f"{where}Running"
-        elif isinstance(event, JobOutput):
-            run.outputs.append(event)
-        elif isinstance(event, JobFinished):
-            run.finished += 1
-        elif isinstance(event, JobFailed):
-            self._failed(run, event, where)
-        elif isinstance(event, JobCancelled):
-            run.cancelled = True
-            if event.message not in (PLAIN_CANCEL, "", *run.cancel_notes):
-                run.cancel_notes.append(event.message)
-
-    def _failed(self, run: Run, event: JobFailed, where: str) -> None:
-        run.failed = True
-        node = ""
-        if event.node_id:
-            node = f"node {event.node_id}" + (f" ({event.node_type})" if event.node_type else "")
-        self._shown.error, self._shown.error_node = f"{where}{event.message}", node
-        if run.noun and self.runner is not None:
-            self.runner.cancel()  # the same workflow would fail on every other job too
-
-    def _ended(self, run: Run) -> None:
-        self._shown.node = self._shown.step = ""
-        total = len(run.jobs)
-        count = f" after {run.finished} of {total} {run.noun}s" if run.noun else ""
-        # The service's answers to cancels (the user may still be billed), also when a failed
-        # frame cancelled the others.
-        notes = " ".join(run.cancel_notes)
-        if run.failed:
-            self._shown.status = f"Failed{count}" + (f". {notes}" if notes else "")
-        elif notes:
-            self._shown.status = f"Cancelled{count}. {notes}" if count else notes
-        elif run.cancelled:
-            self._shown.status = f"Cancelled{count}"
-        else:
-            done = (f"{run.finished} of {total} {run.noun}s" if run.noun
-                    else f"{len(run.outputs)} result(s)")
-            self._shown.status, self._shown.progress = f"Done: {done}", 1.0
+        if self._shown.note(self.run, event) and self.runner is not None:
+            self.runner.cancel()  # a job of several failed: so would the others
 
     def _record(self, run: Run) -> RunRecord | None:
         """The run's history entry: what made its results, to see again or run again."""
@@ -374,10 +281,8 @@ class HostSession:
     def _refresh_view(self) -> None:
         caps = self.capabilities
         running = self.run is not None
-        shown = asdict(self._shown)
-        del shown["converting"]
         self.view = View(
-            **shown,
+            **self._shown.view_fields(),
             problem=self.slot.problem,
             previews=caps.previews,
             progress_known=caps.live_progress or not running,

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 import tomllib
 from comfyrelay import (
-    KIND_FIELDS,
-    KIND_LABELS,
+    KINDS,
     HostSettings,
     InputFile,
     Job,
@@ -25,7 +24,6 @@ from comfyrelay import (
     load_credentials,
     make_backend,
 )
-from comfyrelay.kinds import rebuild_key
 from comfyrelay.cli.main import main
 from comfyrelay.comfyapi import assets as comfyapi_assets
 from comfyrelay.comfyapi.api import ComfyApi
@@ -36,6 +34,7 @@ from comfyrelay.comfyapi.wire import Output, output_kind
 from comfyrelay.config import save_credentials
 from comfyrelay.errors import AuthenticationFailed, ComfyRelayError, RateLimited, WorkflowError
 from comfyrelay.jobs import events as ev
+from comfyrelay.kinds import rebuild_key
 from comfyrelay.net.ratelimit import RetryPolicy, TokenBucket
 
 from tests.hosted.conftest import FAST, assert_no_secret_logged, finals
@@ -474,24 +473,24 @@ def test_the_pinned_proxy_is_the_one_tested() -> None:
 def test_host_settings_build_the_backend_and_keys_come_from_env_or_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    assert KIND_LABELS["comfy-api"] == "Comfy API (Comfy Cloud)"
-    assert KIND_FIELDS["comfy-api"] == ["ca_api_key", "ca_partner_key", "ca_api_url"]
+    assert KINDS.labels()["comfy-api"] == "Comfy API (Comfy Cloud)"
+    assert KINDS.kind_fields("comfy-api") == ["ca_api_key", "ca_partner_key", "ca_api_url"]
     cloud = HostSettings(backend="comfy-api")
-    assert cloud.backend_settings().comfy_api.api_url == "https://cloud.comfy.org"
+    assert cloud.backend_settings().settings.api_url == "https://cloud.comfy.org"
     with pytest.raises(ComfyRelayError, match="COMFY_API_KEY"):
         make_backend(cloud.backend_settings(), cloud.credentials())
     save_credentials({"comfy_api_key": KEY, "comfy_org_api_key": PARTNER})
     creds = load_credentials()
-    assert (creds.comfy_api_key, creds.comfy_org_api_key) == (KEY, PARTNER)
+    assert (creds["comfy_api_key"], creds["comfy_org_api_key"]) == (KEY, PARTNER)
     assert KEY in creds.secrets() and PARTNER in creds.secrets() and KEY not in repr(creds)
     b = make_backend(cloud.backend_settings(), cloud.credentials())
     assert isinstance(b, ComfyApiBackend) and b.partner_key == PARTNER
     b.close()
     local = HostSettings(backend="comfy-api", ca_api_url="http://127.0.0.1:8189",
                          ca_api_key="typed-SECRET")
-    assert local.credentials().comfy_api_key == "typed-SECRET"
+    assert local.credentials()["comfy_api_key"] == "typed-SECRET"
     monkeypatch.setenv("COMFY_API_KEY", "env-SECRET")
-    assert load_credentials().comfy_api_key == "env-SECRET"
+    assert load_credentials()["comfy_api_key"] == "env-SECRET"
     other = local.model_copy(update={"ca_api_key": "other-SECRET"})
     assert rebuild_key(local.backend_settings(), local.credentials()) != rebuild_key(
         other.backend_settings(), other.credentials())

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from comfyrelay import config
-from comfyrelay.kinds import BackendSettings, make_backend
 from comfyrelay.comfyicu.icu_backend import ComfyICUBackend
 from comfyrelay.comfyui.server_backend import ComfyUIBackend
 from comfyrelay.errors import ComfyRelayError
+from comfyrelay.kinds import BackendSettings, load_credentials, make_backend
+from comfyrelay.runcomfy import account
 from comfyrelay.runcomfy.ledger import Ledger, LedgerEntry
 from comfyrelay.runcomfy.machine import RunComfyMachineBackend
 from comfyrelay.runcomfy.serverless import RunComfyServerlessBackend
@@ -40,20 +41,21 @@ def test_environment_wins_over_the_private_file(monkeypatch: pytest.MonkeyPatch)
                                     "comfyicu_api_key": "icu-file-SECRET"})
     if os.name == "posix":
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    creds = config.load_credentials()
-    assert creds.runcomfy_user_id == "file-user" and creds.runcomfy_tokens == ("file-token-SECRET",)
+    creds = load_credentials()
+    assert creds["runcomfy_user_id"] == "file-user"
+    assert account.tokens(creds) == ("file-token-SECRET",)
     monkeypatch.setenv("RUNCOMFY_API_TOKEN", TOKENS[0])
     monkeypatch.setenv("RUNCOMFY_API_TOKEN2", TOKENS[1])
-    creds = config.load_credentials()
-    assert creds.runcomfy_tokens == TOKENS and creds.comfyicu_api_key == "icu-file-SECRET"
+    creds = load_credentials()
+    assert account.tokens(creds) == TOKENS and creds["comfyicu_api_key"] == "icu-file-SECRET"
     assert all(secret not in repr(creds) for secret in creds.secrets())
 
 
 def test_missing_credentials_say_where_to_put_them() -> None:
     with pytest.raises(ComfyRelayError, match="RUNCOMFY_USER_ID and RUNCOMFY_API_TOKEN"):
-        config.load_credentials().require_runcomfy()
-    with pytest.raises(ComfyRelayError, match="COMFYICU_API_KEY"):
-        config.load_credentials().require_comfyicu()
+        account.machine_api(load_credentials())
+    with pytest.raises(ComfyRelayError, match=r"COMFYICU_API_KEY.*credentials\.json"):
+        make_backend(BackendSettings.of("comfyicu", workflow_id="w"), load_credentials())
 
 
 @pytest.mark.fault
@@ -62,7 +64,7 @@ def test_broken_credentials_file_does_not_echo_its_content() -> None:
     path.parent.mkdir(parents=True)
     path.write_text('{"runcomfy_api_token": "half-SECRET', encoding="utf-8")
     with pytest.raises(ComfyRelayError) as caught:
-        config.load_credentials()
+        load_credentials()
     assert "half-SECRET" not in str(caught.value)
 
 
@@ -95,17 +97,20 @@ def test_damaged_ledger_is_ignored_not_fatal() -> None:
 
 
 def test_make_backend_builds_every_kind() -> None:
-    creds = config.Credentials("user", TOKENS, "icu-key-SECRET")
+    creds = config.Credentials({"runcomfy_user_id": "user", "runcomfy_api_token": TOKENS[0],
+                                "comfyicu_api_key": "icu-key-SECRET"})
     assert isinstance(make_backend(BackendSettings(), creds), ComfyUIBackend)
-    settings = BackendSettings.model_validate({
-        "kind": "runcomfy-machine", "runcomfy_machine": {"workflow_version_id": "v"},
-        "runcomfy_serverless": {"deployment_id": "d"}, "comfyicu": {"workflow_id": "w"},
-        "future_option": 1,
-    })
-    assert isinstance(make_backend(settings, creds), RunComfyMachineBackend)
-    settings.kind = "runcomfy-serverless"
-    assert isinstance(make_backend(settings, creds), RunComfyServerlessBackend)
-    settings.kind = "comfyicu"
-    assert isinstance(make_backend(settings, creds), ComfyICUBackend)
+    built = {
+        "runcomfy-machine": {"workflow_version_id": "v", "future_option": 1},
+        "runcomfy-serverless": {"deployment_id": "d"},
+        "comfyicu": {"workflow_id": "w"},
+    }
+    backends = {kind: make_backend(BackendSettings.of(kind, **values), creds)
+                for kind, values in built.items()}
+    assert isinstance(backends["runcomfy-machine"], RunComfyMachineBackend)
+    assert isinstance(backends["runcomfy-serverless"], RunComfyServerlessBackend)
+    assert isinstance(backends["comfyicu"], ComfyICUBackend)
     with pytest.raises(ComfyRelayError, match="deployment"):
-        make_backend(BackendSettings(kind="runcomfy-serverless"), creds)
+        make_backend(BackendSettings.of("runcomfy-serverless"), creds)
+    with pytest.raises(ComfyRelayError, match="Unknown back end 'nope'"):
+        make_backend(BackendSettings("nope"), creds)

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from comfyrelay import (
-    FIELDS,
+    KINDS,
     BackendSettings,
     Bindings,
+    Button,
+    ControlsView,
     HostEvent,
     HostSession,
     HostSettings,
@@ -22,7 +24,7 @@ from comfyrelay import (
     RunEnded,
     WorkflowOpened,
 )
-from comfyrelay.runcomfy.ledger import Ledger
+from comfyrelay.runcomfy.machine import RunComfyMachineBackend
 
 from tests import workflows
 from tests.hosted.conftest import FAST_MACHINE, ICU_KEY, TOKENS, machine_api, pump_until
@@ -39,6 +41,33 @@ def comfyui(url: str) -> HostSettings:
 
 def configure(session: HostSession, settings: HostSettings) -> None:
     session.configure(settings.backend_settings(), settings.credentials())
+
+
+def machine_box(session: HostSession) -> ControlsView:
+    """The chosen kind's box (the RunComfy machine's)."""
+    return next(c for c in session.view.controls if c.title)
+
+
+def machine_lines(session: HostSession) -> str:
+    return "\n".join(machine_box(session).lines)
+
+
+def button(session: HostSession, label: str) -> Button:
+    return next(b for b in machine_box(session).buttons if b.label.startswith(label))
+
+
+def press(session: HostSession, label: str) -> None:
+    chosen = button(session, label)
+    session.act(chosen.kind, chosen.action, chosen.target)
+
+
+def machine(session: HostSession) -> RunComfyMachineBackend | None:
+    backend = session.backend
+    return backend if isinstance(backend, RunComfyMachineBackend) else None
+
+
+def found(session: HostSession) -> ControlsView:
+    return next(c for c in session.view.controls if c.found_title)
 
 
 def invert_job(out: Path) -> Job:
@@ -162,7 +191,7 @@ def test_every_choice_field_defaults_to_one_of_its_choices() -> None:
     """Blender warns on every redraw when an enum's default is not one of its items, and an
     empty value is a heading there, never an item."""
     defaults = HostSettings()
-    for name, field in FIELDS.items():
+    for name, field in KINDS.fields().items():
         if field.choices:
             values = [value for value, _ in field.choices]
             assert "" not in values, name
@@ -170,15 +199,15 @@ def test_every_choice_field_defaults_to_one_of_its_choices() -> None:
     # ComfyICU's own choice sends no accelerator, also from a setting stored blank earlier.
     for stored in ("", "default"):
         icu = HostSettings(backend="comfyicu", icu_accelerator=stored).backend_settings()
-        assert icu.comfyicu.accelerator is None
+        assert icu.settings.accelerator is None
     chosen = HostSettings(backend="comfyicu", icu_accelerator="L4").backend_settings()
-    assert chosen.comfyicu.accelerator == "L4"
+    assert chosen.settings.accelerator == "L4"
 
 
 def test_rebuilt_when_the_server_changes_tuned_when_only_the_price_does(
     comfy: ComfyTestServer, rc: RunComfyTestServer, tmp_path: Path
 ) -> None:
-    session = HostSession(ledger=Ledger(tmp_path / "machines.json"))
+    session = HostSession(config=tmp_path)
     configure(session, comfyui(comfy.url))
     first = session.backend
     configure(session, comfyui(comfy.url).model_copy(update={"rc_deployment": "x"}))
@@ -186,18 +215,18 @@ def test_rebuilt_when_the_server_changes_tuned_when_only_the_price_does(
     configure(session, comfyui(comfy.url.replace("127.0.0.1", "localhost")))
     assert session.backend is not first
 
-    machine = machine_settings(rc)
-    configure(session, machine)
-    backend = session.machine
-    assert backend is not None and session.view.machine
-    configure(session, machine.model_copy(update={"rc_hourly_price": 2.5,
-                                                  "rc_idle_minutes": 0}))
-    assert session.machine is backend  # a rebuild would stop a paid machine
+    chosen = machine_settings(rc)
+    configure(session, chosen)
+    backend = machine(session)
+    assert backend is not None and machine_box(session).title == "RunComfy machine"
+    configure(session, chosen.model_copy(update={"rc_hourly_price": 2.5,
+                                                 "rc_idle_minutes": 0}))
+    assert machine(session) is backend  # a rebuild would stop a paid machine
     status = backend.status()
     assert status.auto_stop_in is None  # idle stop now "never"
-    assert session.view.can_launch and not session.view.can_stop
-    settings: BackendSettings = machine.backend_settings()
-    assert settings.runcomfy_machine.idle_stop == 900.0
+    assert button(session, "Launch").enabled and not button(session, "Stop").enabled
+    settings: BackendSettings = chosen.backend_settings()
+    assert settings.settings.idle_stop == 900.0
     session.close()
 
 
@@ -212,17 +241,20 @@ def test_machines_left_running_are_found_and_stopped(rc: RunComfyTestServer,
     earlier = machine_api(rc)
     leftover = earlier.launch("ver-1", "medium", 600).server_id  # an earlier session's
     earlier.close()
-    session = HostSession(ledger=Ledger(tmp_path / "machines.json"))
+    session = HostSession(config=tmp_path)
     settings = machine_settings(rc)
-    assert session.scan_leftovers(settings.credentials(), settings.rc_api_url)
-    pump_until(session, lambda: bool(session.view.leftovers))
-    (row,) = session.view.leftovers
-    assert row.server_id == leftover and "not launched by ComfyRelay" in row.line
-    session.stop_leftover(leftover)
-    pump_until(session, lambda: not session.view.leftovers and session.view.can_act_on_leftovers)
+    assert session.scan_leftovers(settings)
+    pump_until(session, lambda: bool(found(session).found))
+    (row,) = found(session).found
+    assert row.target == leftover and "not launched by ComfyRelay" in row.line
+    assert [b.label for b in row.buttons] == ["Stop", "Reuse"]
+    stop = row.buttons[0]
+    session.act(stop.kind, stop.action, stop.target)
+    pump_until(session, lambda: not found(session).found
+               and not session.slot.controls[stop.kind].found.working)
     assert rc.machines[leftover].stopped is not None
-    assert session.view.leftover_message.startswith(f"Stopped {leftover}")
-    assert not HostSession().scan_leftovers(HostSettings().credentials())  # none set up
+    assert found(session).found_message.startswith(f"Stopped {leftover}")
+    assert not HostSession().scan_leftovers(HostSettings())  # none set up
     session.close()
 
 
@@ -232,23 +264,26 @@ def test_a_reused_machine_is_forgotten_once_stopped(rc: RunComfyTestServer,
     earlier = machine_api(rc)
     reused = earlier.launch("ver-1", "medium", 600).server_id
     earlier.close()
-    session = HostSession(ledger=Ledger(tmp_path / "machines.json"))
+    session = HostSession(config=tmp_path)
     settings = machine_settings(rc)
-    session.reuse(reused)  # the user's Reuse on a leftover row
+    # The user's Reuse on a leftover row: the host shows the kind it names as chosen.
+    assert session.act("runcomfy-machine", "reuse", reused) == "runcomfy-machine"
     configure(session, settings)
-    machine = session.machine
-    assert machine is not None and machine.server_id == reused
-    machine.timing = FAST_MACHINE
-    pump_until(session, lambda: f"{reused}: Ready" in "\n".join(session.view.machine_lines))
+    reusing = machine(session)
+    assert reusing is not None and reusing.server_id == reused
+    reusing.timing = FAST_MACHINE
+    pump_until(session, lambda: f"{reused}: Ready" in machine_lines(session))
     assert len(rc.called("POST", "/servers")) == 1  # attached, not launched
-    session.stop()
-    pump_until(session, lambda: session.machine is not machine and session.view.can_launch)
+    press(session, "Stop")
+    pump_until(session, lambda: machine(session) not in (None, reusing)
+               and button(session, "Launch").enabled)
     assert rc.machines[reused].stopped is not None
-    assert session.machine is not None and session.machine.server_id == ""  # forgotten
-    session.machine.timing = FAST_MACHINE
-    session.launch()  # a new machine, not the stopped one
-    pump_until(session, lambda: ": Ready" in "\n".join(session.view.machine_lines))
-    assert session.machine.server_id not in ("", reused)
+    fresh = machine(session)
+    assert fresh is not None and fresh.server_id == ""  # forgotten
+    fresh.timing = FAST_MACHINE
+    press(session, "Launch")  # a new machine, not the stopped one
+    pump_until(session, lambda: ": Ready" in machine_lines(session))
+    assert fresh.server_id not in ("", reused)
     assert len(rc.called("POST", "/servers")) == 2
     session.close()
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 import time
 
 import pytest
-from comfyrelay.config import credentials_with
-from comfyrelay.runcomfy.machine_controls import MachinePanel, status_lines
+from comfyrelay import HostSettings
+from comfyrelay.runcomfy import account
 from comfyrelay.runcomfy.ledger import Ledger
 from comfyrelay.runcomfy.machine import (
     MachineOptions,
     MachineStatus,
     RunComfyMachineBackend,
 )
+from comfyrelay.runcomfy.machine_controls import MachineActions, status_lines
 
 from tests.hosted.conftest import FAST_MACHINE, TOKENS, machine_api, wait_for
 from tests.servers.runcomfy import RunComfyTestServer
@@ -25,7 +26,7 @@ def test_launch_extend_stop_from_a_ui_thread(rc: RunComfyTestServer) -> None:
         MachineOptions(workflow_version_id="ver-1", duration=600, hourly_price=1.8),
         timing=FAST_MACHINE,
     )
-    panel = MachinePanel()
+    panel = MachineActions()
     started = time.monotonic()
     panel.launch(backend)
     panel.launch(backend)  # a double click
@@ -63,7 +64,7 @@ def test_scan_finds_a_leftover_and_stops_it(rc: RunComfyTestServer) -> None:
     sid = earlier.server_id
     earlier.close()  # the app quit without stopping it
 
-    panel = MachinePanel()
+    panel = MachineActions()
     server = machine_api(rc)
     panel.scan(server)
     panel.wait(10)
@@ -79,7 +80,7 @@ def test_scan_finds_a_leftover_and_stops_it(rc: RunComfyTestServer) -> None:
 
 def test_a_failed_action_leaves_its_reason_in_the_message(rc: RunComfyTestServer) -> None:
     rc.refused.update(TOKENS)
-    panel = MachinePanel()
+    panel = MachineActions()
     panel.scan(machine_api(rc))
     panel.wait(10)
     assert "token" in panel.message.lower() and panel.leftovers is None
@@ -106,8 +107,11 @@ def test_host_fields_win_and_empty_ones_fall_back(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("RUNCOMFY_USER_ID", "env-user")
     monkeypatch.setenv("RUNCOMFY_API_TOKEN", "env-token")
     monkeypatch.setenv("COMFYICU_API_KEY", "env-icu")
-    creds = credentials_with(runcomfy_tokens=("", " typed-token "), comfyicu_api_key="")
-    assert creds.runcomfy_user_id == "env-user"
-    assert creds.runcomfy_tokens == ("typed-token",)
-    assert creds.comfyicu_api_key == "env-icu"
+    creds = HostSettings(rc_token1=" typed-token ", icu_api_key="").credentials()
+    assert creds["runcomfy_user_id"] == "env-user"
+    assert account.tokens(creds) == ("typed-token",)
+    assert creds["comfyicu_api_key"] == "env-icu"
     assert "typed-token" not in repr(creds) and "env-icu" not in repr(creds)
+    # Each field falls back on its own: a typed Token2 keeps Token1 from the environment.
+    creds = HostSettings(rc_token2="typed-2").credentials()
+    assert account.tokens(creds) == ("env-token", "typed-2")

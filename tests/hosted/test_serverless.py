@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from comfyrelay import Bindings, Credentials, HostSession, InputFile, Job, JobRunner, Workflow
-from comfyrelay.kinds import BackendSettings, ServerlessSettings
 from comfyrelay.errors import ServerError, WorkflowError
 from comfyrelay.jobs import events as ev
+from comfyrelay.kinds import BackendSettings
 from comfyrelay.runcomfy.serverless import (
     DATA_URI_MAX,
     DeploymentSpec,
@@ -385,9 +385,10 @@ CANCELS: dict[str, tuple[Callable[[RunComfyTestServer], object], float, str, str
 
 def serverless_session(rc: RunComfyTestServer, dep: str, poll_interval: float) -> HostSession:
     session = HostSession()
-    settings = BackendSettings(kind="runcomfy-serverless", runcomfy_serverless=ServerlessSettings(
-        api_url=rc.url, deployment_id=dep, poll_interval=poll_interval))
-    session.configure(settings, Credentials(runcomfy_tokens=TOKENS))
+    settings = BackendSettings.of("runcomfy-serverless", api_url=rc.url, deployment_id=dep,
+                                  poll_interval=poll_interval)
+    session.configure(settings, Credentials({"runcomfy_api_token": TOKENS[0],
+                                             "runcomfy_api_token2": TOKENS[1]}))
     return session
 
 
