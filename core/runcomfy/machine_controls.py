@@ -265,17 +265,21 @@ class MachineControls(Controls):
 
     def _box(self) -> tuple[tuple[str, ...], tuple[Button, ...]]:
         machine = self._backend
-        if machine is None:
-            return (self._problem or "Set up the RunComfy machine in the settings.",), ()
+        if machine is None:  # the buttons stay in place, greyed out, until it is set up
+            problem = self._problem or "Set up the RunComfy machine in the settings."
+            return (problem,), self._buttons(MachineState.NONE, free=False, launching=False)
         status = machine.status()
         lines = status_lines(status)
         if self.actions.message and self.actions.message not in lines:
             lines.append(self.actions.message)
-        free = not self.actions.working
-        state = status.state
-        return tuple(lines), (
+        return tuple(lines), self._buttons(status.state, not self.actions.working,
+                                           machine.preparing)
+
+    def _buttons(self, state: MachineState, free: bool,
+                 launching: bool) -> tuple[Button, ...]:
+        return (
             self._button(MachineAction.LAUNCH, "Launch",
-                         free and not machine.preparing and state in (*IDLE, MachineState.ERROR),
+                         free and not launching and state in (*IDLE, MachineState.ERROR),
                          "Launch the machine; billing starts when it is Ready"),
             self._button(MachineAction.STOP, "Stop", free and state not in IDLE,  # also launching
                          "Stop the machine now; billing ends"),

@@ -59,7 +59,7 @@ def test_machine_from_the_panel(
     ready = "\n".join(r["ready_panel"])
     assert f"{sid}: Ready (medium)" in ready and "left before RunComfy stops it" in ready
     assert "so far" in ready  # the cost while it runs
-    assert "operator:comfyrelay.machine:Stop" in ready
+    assert "operator:comfyrelay.backend_action:Stop" in ready
 
     assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
     assert r["same_backend"]  # the run went through the launched machine, not a new one

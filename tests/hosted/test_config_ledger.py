@@ -8,6 +8,7 @@ import stat
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from comfyrelay import config
@@ -100,7 +101,7 @@ def test_make_backend_builds_every_kind() -> None:
     creds = config.Credentials({"runcomfy_user_id": "user", "runcomfy_api_token": TOKENS[0],
                                 "comfyicu_api_key": "icu-key-SECRET"})
     assert isinstance(make_backend(BackendSettings(), creds), ComfyUIBackend)
-    built = {
+    built: dict[str, dict[str, Any]] = {
         "runcomfy-machine": {"workflow_version_id": "v", "future_option": 1},
         "runcomfy-serverless": {"deployment_id": "d"},
         "comfyicu": {"workflow_id": "w"},

@@ -221,8 +221,8 @@ def test_rebuilt_when_the_server_changes_tuned_when_only_the_price_does(
     assert backend is not None and machine_box(session).title == "RunComfy machine"
     configure(session, chosen.model_copy(update={"rc_hourly_price": 2.5,
                                                  "rc_idle_minutes": 0}))
-    assert machine(session) is backend  # a rebuild would stop a paid machine
     status = backend.status()
+    assert machine(session) is backend  # a rebuild would stop a paid machine
     assert status.auto_stop_in is None  # idle stop now "never"
     assert button(session, "Launch").enabled and not button(session, "Stop").enabled
     settings: BackendSettings = chosen.backend_settings()

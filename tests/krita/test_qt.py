@@ -25,7 +25,8 @@ def test_docker_widgets_build_and_work(binding: str, krita_data: Path, tmp_path:
     r = json.loads(out.read_text())
     assert "error" not in r, r["error"]
     assert r["binding"] == binding and r["qt6"] == (binding == "PyQt6")
-    assert {"Run", "Cancel", "Check connection", "Launch", "Stop", "+30 min"} <= set(r["buttons"])
+    assert {"Run", "Cancel", "Check connection"} <= set(r["buttons"])
+    assert r["kind_buttons"] == ["+30 min", "Launch", "Stop"]  # the machine kind's, as built
     assert r["fields"] == ["token", "url"]  # ComfyUI's fields only
     assert r["icu_fields"] == ["icu_accelerator", "icu_api_key", "icu_api_url", "icu_workflow"]
     assert "ComfyICU API key is missing" in r["problem"]  # said at once, nothing sent

@@ -86,6 +86,13 @@ def comfy() -> Any:
     return bpy.ops.comfyrelay
 
 
+def press_button(session: Any, label: str) -> None:
+    """A button of the chosen back end's box, by its label, as the panel draws it."""
+    button = next(b for view in session.view.controls for b in view.buttons
+                  if b.label == label)
+    comfy().backend_action(kind=button.kind, action=button.action, target=button.target)
+
+
 def image_bytes(image: bpy.types.Image) -> list[int]:
     """RGBA bytes, top row first (Blender stores the bottom row first)."""
     w, h = image.size
@@ -195,7 +202,7 @@ def check_install(payload: Report) -> Report:
         "python": list(sys.version_info[:2]),
         "compiled": sorted(p.name for p in site_packages.glob("pydantic_core/_pydantic_core*")),
         "prefs_values": _prefs_values(ours),
-        "accelerator_sent": settings.backend_settings().comfyicu.accelerator,
+        "accelerator_sent": settings.backend_settings("comfyicu").settings.accelerator,
         "addon": addon,
         "classes": found,
         "space": [panel.bl_space_type, panel.bl_region_type, panel.bl_category],
@@ -380,18 +387,21 @@ def check_machine(payload: Report) -> Report:
     pump.configure()
     report: Report = {"before": draw_panel(addon)}
 
-    comfy().find_machines()
-    report["leftovers"] = [row.server_id for row in session.view.leftovers]
+    comfy().find_leftovers()
+    found = [row for view in session.view.controls for row in view.found]
+    report["leftovers"] = [row.target for row in found]
     report["leftover_panel"] = draw_panel(addon)
-    for sid in report["leftovers"]:
-        comfy().leftover(server_id=sid, action="STOP")
-    report["leftover_message"] = session.view.leftover_message
+    for row in found:
+        stop = next(b for b in row.buttons if b.label == "Stop")
+        comfy().backend_action(kind=stop.kind, action=stop.action, target=stop.target)
+    report["leftover_message"] = next(v.found_message for v in session.view.controls
+                                      if v.found_title)
 
-    backend = session.machine
+    backend = session.backend
     timing = addon_module(addon, "comfyrelay.runcomfy.machine").Timing
     backend.timing = timing(poll_first=0.05, poll_max=0.1, ready_timeout=20.0,
                             not_found_grace=5.0)
-    comfy().machine(action="LAUNCH")
+    press_button(session, "Launch")
     report["launched"] = backend.server_id
     ledger = addon_module(addon, "comfyrelay.runcomfy.ledger").Ledger()
     report["ledger_running"] = [e.server_id for e in ledger.entries()]
@@ -406,11 +416,11 @@ def check_machine(payload: Report) -> Report:
     report["result"] = bytes(image_bytes(image)).hex() if image else ""
     reference = Path(payload["output"]) / "reference.png"
     bpy.data.images["Render Result"].save_render(str(reference))
-    report["same_backend"] = session.machine is backend
+    report["same_backend"] = session.backend is backend
 
-    comfy().machine(action="STOP")
+    press_button(session, "Stop")
     report["stopped_status"] = backend.status().status
-    report["machine_message"] = session.machine_actions.message
+    report["machine_lines"] = [line for view in session.view.controls for line in view.lines]
     blend = Path(payload["output"]) / "scene.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend), compress=False)
     report["token_in_blend"] = payload["rc_token"].encode() in blend.read_bytes()

@@ -238,7 +238,8 @@ def machine_docker() -> dict[str, Any]:
     ratelimit.configure("runcomfy", 200.0, 50)
     doc, panel = docker_with_settings()
 
-    leftovers = panel.leftover_box  # scanned in the background at creation
+    # The machine kind's boxes: scanned in the background at creation.
+    kind_box, leftovers = panel.controls_boxes.boxes[0]
     seen = spin_until(lambda: bool(leftovers.labels), 15)
     rows = {sid: label.text() for sid, label in leftovers.labels.items()}
     for left in range(len(rows) - 1, -1, -1):
@@ -250,14 +251,15 @@ def machine_docker() -> dict[str, Any]:
         spin_until(dropped, 15)
     left_after = sorted(leftovers.labels)
 
-    backend = panel.session.machine
+    backend = panel.session.backend
     from comfyrelay_krita.comfyrelay.runcomfy.machine import Timing
 
     backend.timing = Timing(poll_first=0.05, poll_max=0.1, ready_timeout=15.0,
                             not_found_grace=5.0)
-    box = panel.machine_box
+    box = kind_box
+    buttons = {b.text(): b for b in box.buttons}
     started = time.monotonic()
-    box.launch_button.click()
+    buttons["Launch"].click()
     click_seconds = time.monotonic() - started
     ready = spin_until(lambda: ": Ready (" in box.status.text(), 20)
     status_ready = box.status.text()
@@ -269,9 +271,9 @@ def machine_docker() -> dict[str, Any]:
     status_after_job = box.status.text()
     server_id = backend.server_id
 
-    box.stop_button.click()
+    buttons["Stop"].click()
     stopped = spin_until(lambda: ": Stopped (" in box.status.text()
-                         and not panel.session.machine_actions.working, 15)
+                         and not panel.session.slot.working, 15)
     kra = PAYLOAD["out"] + ".kra"
     doc.saveAs(kra)
     result = {
@@ -338,7 +340,7 @@ def docker_run() -> dict[str, Any]:
         "finished": finished, "cancel_enabled": cancel_enabled,
         "status": panel.status.text(), "status_style": panel.status.styleSheet(),
         "preview_hidden": panel.preview.isHidden(), "kra": kra,
-        "machine_box_hidden": panel.machine_box.isHidden(), **describe(doc),
+        "machine_box_hidden": not panel.controls_boxes.kind_shown, **describe(doc),
     }
     panel.close_session()
     return result

@@ -44,6 +44,12 @@ def check(binding: str) -> dict[str, Any]:
     panel.backend_box.choose("comfyicu")  # the user picks another back end
     app.processEvents()
     icu_fields = sorted(n for n, row in panel.backend_box.rows.items() if row.isVisible())
+    panel.backend_box.choose("runcomfy-machine")  # its box: lines and buttons from the core
+    app.processEvents()
+    kind_buttons = sorted(b.text() for b in panel.controls_boxes.findChildren(qt.QPushButton)
+                          if b.isVisibleTo(panel))
+    panel.backend_box.choose("comfyicu")
+    app.processEvents()
     panel.run_button.click()  # no document open
     app.processEvents()
     result = {
@@ -52,6 +58,7 @@ def check(binding: str) -> dict[str, Any]:
         "buttons": buttons,
         "fields": shown_fields,
         "icu_fields": icu_fields,
+        "kind_buttons": kind_buttons,
         "problem": panel.server_status.text(),
         "status": panel.status.text(),
         "stored_backend": krita.settings.get(("ComfyRelay", "backend")),
