@@ -11,15 +11,18 @@ import bpy
 from . import operators, panel, preferences, props, pump
 
 CLASSES = (
-    preferences.ComfyRelayPreferences,
     *props.CLASSES,
     *operators.CLASSES,
     *panel.CLASSES,
 )
 
 
+_registered: list[type] = []
+
+
 def register() -> None:
-    for cls in CLASSES:
+    _registered[:] = [preferences.preferences_class(), *CLASSES]
+    for cls in _registered:
         bpy.utils.register_class(cls)
     props.register()
     if not bpy.app.background:
@@ -35,5 +38,6 @@ def _find_leftovers() -> None:
 def unregister() -> None:
     pump.shutdown()
     props.unregister()
-    for cls in reversed(CLASSES):
+    for cls in reversed(_registered):
         bpy.utils.unregister_class(cls)
+    _registered.clear()

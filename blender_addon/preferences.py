@@ -19,7 +19,6 @@ from .core import core
 
 # `__package__` is "bl_ext.<repo>.comfyrelay" when installed as an extension.
 ADDON_ID: str = __package__ or "comfyrelay"
-DEFAULTS = core.HostSettings()
 
 
 def _changed(self: Any, context: bpy.types.Context) -> None:
@@ -29,9 +28,9 @@ def _changed(self: Any, context: bpy.types.Context) -> None:
     pump.configure()
 
 
-def _prop(name: str, field: core.Setting) -> Any:
+def _prop(field: core.Setting) -> Any:
     """A bpy property for one back-end field, with the core's default."""
-    default = getattr(DEFAULTS, name)
+    default = field.default
     common: dict[str, Any] = {"name": field.label, "description": field.hint,
                               "update": _changed}
     if field.choices:
@@ -45,14 +44,15 @@ def _prop(name: str, field: core.Setting) -> Any:
                                     subtype="PASSWORD" if field.secret else "NONE")
 
 
-class ComfyRelayPreferences(bpy.types.AddonPreferences):
-    bl_idname = ADDON_ID
-    __annotations__ = {
+def preferences_class() -> type[bpy.types.AddonPreferences]:
+    """The preferences, made when the add-on registers: a field for every back-end kind
+    the core knows by then (a kind registered before the add-on is enabled included)."""
+    annotations = {
         "backend": bpy.props.EnumProperty(
             name="Back End", items=[(k, v, "") for k, v in core.KINDS.labels().items()],
-            default=DEFAULTS.backend, update=_changed,
+            default=core.DEFAULT_KIND, update=_changed,
         ),
-        **{name: _prop(name, field) for name, field in core.KINDS.fields().items()},
+        **{name: _prop(field) for name, field in core.KINDS.fields().items()},
         "output_dir": bpy.props.StringProperty(
             name="Output Folder", subtype="DIR_PATH",
             description="Where results are saved; empty: a ComfyRelay folder next to the "
@@ -67,14 +67,20 @@ class ComfyRelayPreferences(bpy.types.AddonPreferences):
             default="REPLACE",
         ),
     }
+    return type("ComfyRelayPreferences", (Drawn, bpy.types.AddonPreferences),
+                {"bl_idname": ADDON_ID, "__annotations__": annotations})
 
-    def draw(self, context: bpy.types.Context) -> None:
+
+class Drawn:
+    """How the preferences draw themselves: the chosen kind's fields only."""
+
+    def draw(self: Any, context: bpy.types.Context) -> None:  # self: the built class
         box = self.layout.box()
         box.prop(self, "backend")
         fields = core.KINDS.fields()
-        for name in core.KINDS.kind_fields(self.backend):  # type: ignore[attr-defined]
+        for name in core.KINDS.kind_fields(self.backend):
             box.prop(self, name)
-        for name in core.KINDS.kind_fields(self.backend):  # type: ignore[attr-defined]
+        for name in core.KINDS.kind_fields(self.backend):
             env = core.KINDS.credential_env(fields[name].credential)
             if env and not getattr(self, name) and os.environ.get(env):
                 box.label(text=f"{fields[name].label}: using ${env}", icon="INFO")

@@ -53,7 +53,7 @@ class RunRecord(BaseModel):
         return without_secrets(bindings)
 
     def describe(self) -> str:
-        """One line for a history list: "img2img · seed 42 · comfyui 0.3.64 · 12.5 s"."""
+        """One line for a history list: "img2img · seed 42 · <back end> 0.3.64 · 12.5 s"."""
         when, seed, where, cost = self._facts()
         parts = [when, self.workflow_name, seed, where, f"{self.seconds:.1f} s", cost]
         return " · ".join(p for p in parts if p)

@@ -1,7 +1,8 @@
 """The add-on on hosted back ends: a RunComfy machine (leftovers found and stopped, Launch,
 Run, Stop, with the ledger right and the token kept out of the .blend), RunComfy Serverless
 as RunComfy's own clients see it (a failure, a LoRA-style result, a cancel that may still be
-billed), and the Comfy API through the official comfy-api-proxy."""
+billed), the Comfy API through the official comfy-api-proxy, and a kind the test suite
+registers itself."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from comfyrelay.runcomfy.api import RunComfyServer
 from comfyrelay.runcomfy.ledger import Ledger
 from PIL import Image
 
+from tests import extra_kind
 from tests.blender.conftest import RunBlender, uploaded
 from tests.imaging import inverted_rgba, within_one_level
 from tests.paths import WORKFLOWS
@@ -26,6 +28,7 @@ from tests.servers.runcomfy import RunComfyTestServer
 
 TOKEN = "rc-BLENDER-token-SECRET"
 INVERT = str(WORKFLOWS / "invert_api.json")
+EXTRA_KIND = Path(extra_kind.__file__)
 
 
 @pytest.fixture
@@ -132,3 +135,16 @@ def test_comfy_api_back_end_through_the_official_proxy(
     assert r["status"].startswith("Done"), r["status"]
     assert within_one_level(bytes.fromhex(r["result"]), inverted_rgba(rgb))
     assert r["token_in_blend"] is False
+
+
+def test_a_kind_registered_before_enabling_shows_in_the_preferences(
+    run_blender: RunBlender,
+) -> None:
+    """A back-end kind registered into the add-on's own core (no add-on file edited): its
+    choice and its field in the preferences, drawn when chosen, and the back end built."""
+    r = run_blender("extra_kind", extra_kind=str(EXTRA_KIND))
+    assert extra_kind.NAME in r["choices"] and "comfyui" in r["choices"]
+    assert r["field"] == "blender" and r["field_label"] == "Prefix"
+    assert f"prop:{extra_kind.FIELD}:" in r["prefs_drawn"]
+    assert "prop:url:" not in r["prefs_drawn"]  # only the chosen kind's fields
+    assert r["backend"] == "Echo back end (blender)"

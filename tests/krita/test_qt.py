@@ -27,6 +27,10 @@ def test_docker_widgets_build_and_work(binding: str, krita_data: Path, tmp_path:
     assert r["binding"] == binding and r["qt6"] == (binding == "PyQt6")
     assert {"Run", "Cancel", "Check connection"} <= set(r["buttons"])
     assert r["kind_buttons"] == ["+30 min", "Launch", "Stop"]  # the machine kind's, as built
+    # A kind the test suite registered: listed, its own field shown, its back end built.
+    assert r["kinds"][-1] == "echo-test" and "comfyui" in r["kinds"]
+    assert r["extra_fields"] == ["echo_prefix"]
+    assert r["extra_backend"] == "Echo back end (echo)"
     assert r["fields"] == ["token", "url"]  # ComfyUI's fields only
     assert r["icu_fields"] == ["icu_accelerator", "icu_api_key", "icu_api_url", "icu_workflow"]
     assert "ComfyICU API key is missing" in r["problem"]  # said at once, nothing sent

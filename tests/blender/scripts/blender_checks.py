@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import json
 import sys
 import time
@@ -558,6 +559,46 @@ def check_video(payload: Report) -> Report:
     ]
     report["sequences"] = [i.name for i in bpy.data.images if i.source == "SEQUENCE"]
     return report
+
+
+def check_extra_kind(payload: Report) -> Report:
+    """A back-end kind registered into the add-on's own core before Blender enables it: its
+    choice and fields in the preferences, and the session builds it (no add-on file knows
+    it)."""
+    result = bpy.ops.extensions.package_install_files(
+        repo="user_default", filepath=payload["zip"], enable_on_install=False
+    )
+    assert result == {"FINISHED"}, result
+    addon = "bl_ext.user_default.comfyrelay"
+    core = importlib.import_module(f"{addon}.comfyrelay")  # the copy the add-on carries
+    spec = importlib.util.spec_from_file_location("extra_kind", payload["extra_kind"])
+    assert spec is not None and spec.loader is not None
+    extra = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(extra)
+    core.KINDS.register(extra.make_kind(core))
+    bpy.ops.preferences.addon_enable(module=addon)
+    prefs = bpy.context.preferences
+    assert prefs is not None
+    prefs.system.use_online_access = True
+    ours = prefs.addons[addon].preferences
+    choices = [i.identifier for i in ours.bl_rna.properties["backend"].enum_items]
+    ours.backend = extra.NAME  # its update applies the settings to the session
+    setattr(ours, extra.FIELD, "blender")
+    backend = addon_module(addon, "pump").SESSION.backend
+    return {
+        "choices": choices,
+        "field": getattr(ours, extra.FIELD),
+        "field_label": ours.bl_rna.properties[extra.FIELD].name,
+        "backend": backend.check() if backend is not None else "",
+        "prefs_drawn": draw_preferences(ours),
+    }
+
+
+def draw_preferences(ours: Any) -> list[str]:
+    """What the preferences draw, with the stand-in layout."""
+    calls: list[str] = []
+    type(ours).draw(type("P", (), {"layout": Layout(calls), **_prefs_values(ours)})(), None)
+    return calls
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ settings and asks for the active document."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -34,6 +35,7 @@ def check(binding: str) -> dict[str, Any]:
     from comfyrelay_krita.panel import Panel
 
     app = qt.QApplication.instance() or qt.QApplication([])  # before any widget
+    extra = register_extra_kind()
     krita = StandInKrita()
     panel = Panel(krita)
     panel.resize(300, 900)
@@ -48,6 +50,10 @@ def check(binding: str) -> dict[str, Any]:
     app.processEvents()
     kind_buttons = sorted(b.text() for b in panel.controls_boxes.findChildren(qt.QPushButton)
                           if b.isVisibleTo(panel))
+    panel.backend_box.choose(extra.NAME)  # the kind the test suite registered
+    app.processEvents()
+    extra_fields = sorted(n for n, row in panel.backend_box.rows.items() if row.isVisible())
+    extra_backend = panel.session.backend.check() if panel.session.backend else ""
     panel.backend_box.choose("comfyicu")
     app.processEvents()
     panel.run_button.click()  # no document open
@@ -59,6 +65,10 @@ def check(binding: str) -> dict[str, Any]:
         "fields": shown_fields,
         "icu_fields": icu_fields,
         "kind_buttons": kind_buttons,
+        "extra_fields": extra_fields,
+        "extra_backend": extra_backend,
+        "kinds": [panel.backend_box.kind.itemData(i)
+                  for i in range(panel.backend_box.kind.count())],
         "problem": panel.server_status.text(),
         "status": panel.status.text(),
         "stored_backend": krita.settings.get(("ComfyRelay", "backend")),
@@ -66,6 +76,20 @@ def check(binding: str) -> dict[str, Any]:
     }
     panel.close_session()
     return result
+
+
+def register_extra_kind() -> Any:
+    """The test suite's own back-end kind, registered into the plugin's copy of the core
+    before the docker is built: no plugin file knows it."""
+    from comfyrelay_krita.core import core
+
+    path = Path(__file__).resolve().parents[2] / "extra_kind.py"
+    spec = importlib.util.spec_from_file_location("extra_kind", path)
+    assert spec is not None and spec.loader is not None
+    extra = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(extra)
+    core.KINDS.register(extra.make_kind(core))
+    return extra
 
 
 TYPES: dict[str, dict[str, Any]] = {

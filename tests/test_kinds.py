@@ -1,0 +1,137 @@
+"""The registry of back-end kinds (core/kinds.py): a kind registered at run time appears in
+the CLI, the hosts' settings and make_backend; kinds cannot clash; no host file and no
+core/host/ file names a kind; each kind's price model."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import comfyrelay
+import pytest
+from comfyrelay import (
+    KINDS,
+    BackendSettings,
+    Bindings,
+    HostSession,
+    HostSettings,
+    InputFile,
+    Job,
+    RunEnded,
+    Setting,
+    load_credentials,
+    make_backend,
+)
+from comfyrelay.cli.main import main
+
+from tests import extra_kind, workflows
+from tests.hosted.conftest import pump_until
+from tests.imaging import gradient_png
+from tests.paths import ROOT, WORKFLOWS
+
+HOST_CODE = [*ROOT.joinpath("blender_addon").rglob("*.py"),
+             *ROOT.joinpath("krita_plugin").rglob("*.py"),
+             *ROOT.joinpath("core", "host").rglob("*.py")]
+
+
+@pytest.fixture
+def echo() -> Iterator[str]:
+    """The test suite's own kind, registered for one test."""
+    KINDS.register(extra_kind.make_kind(comfyrelay))
+    try:
+        yield extra_kind.NAME
+    finally:
+        KINDS.unregister(extra_kind.NAME)
+
+
+def test_a_kind_registered_at_run_time_appears_everywhere(
+    echo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    shown = capsys.readouterr().out
+    assert re.search(r"--backend \{[^}]*\becho-test\b[^}]*\}", shown), shown
+    assert extra_kind.OPTION in shown and "result file name prefix" in shown
+
+    assert KINDS.labels()[echo] == "Echo (test)"
+    assert KINDS.kind_fields(echo) == [extra_kind.FIELD]  # what both hosts show for it
+    assert HostSettings().value(extra_kind.FIELD) == "echo"  # its default, for the hosts
+    chosen = HostSettings(backend=echo, echo_prefix="mine")
+    backend = make_backend(chosen.backend_settings(), chosen.credentials())
+    assert backend.name == echo and backend.check() == "Echo back end (mine)"
+
+    image = tmp_path / "in.png"
+    image.write_bytes(gradient_png())
+    out = tmp_path / "out"
+    code = main(["run", str(WORKFLOWS / "invert_api.json"), "--backend", echo,
+                 extra_kind.OPTION, "cli", "--image", str(image), "--out", str(out)])
+    assert code == 0
+    assert (out / "cli_in.png").read_bytes() == image.read_bytes()
+
+    session = HostSession()  # the hosts' session runs it like any other
+    session.configure(chosen.backend_settings(), chosen.credentials())
+    run = session.start_run("echo")
+    session.submit(run, Job(workflows.invert(), tmp_path / "host", Bindings(),
+                            InputFile("in.png", gradient_png())))
+    seen: list[object] = []
+    pump_until(session, lambda: session.run is None, seen)
+    ended = next(e for e in seen if isinstance(e, RunEnded))
+    assert ended.record is not None and ended.record.backend == echo
+    assert (tmp_path / "host" / "mine_in.png").is_file()
+    session.close()
+
+
+def test_kinds_cannot_clash(echo: str) -> None:
+    kind = extra_kind.make_kind(comfyrelay)
+    with pytest.raises(ValueError, match="already registered"):
+        KINDS.register(kind)
+    type(kind).name = "echo-2"
+    type(kind).fields = (Setting("url", "Another URL"),)  # ComfyUI's field key, redefined
+    with pytest.raises(ValueError, match="field 'url' clashes"):
+        KINDS.register(kind)
+    assert "echo-2" not in KINDS
+
+
+def test_an_unknown_kind_says_which_there_are() -> None:
+    with pytest.raises(comfyrelay.ComfyRelayError, match="comfyui, runcomfy-machine"):
+        make_backend(BackendSettings("nope"), load_credentials())
+    stored = HostSettings(backend="a-kind-of-a-newer-version")  # it falls back, not fails
+    assert stored.backend_settings().kind == "comfyui"
+
+
+def test_no_host_file_names_a_kind() -> None:
+    """Hosts and the host session work from the registry: a kind's name in one of their
+    strings means a host knows that kind."""
+    names = "|".join(re.escape(n) for n in KINDS.names())
+    named = re.compile(rf"(?<![\w-])({names}|runcomfy)(?![\w-])")
+    found = []
+    for path in HOST_CODE:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            # Docstrings count too: no host describes a kind by its name.
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and named.search(node.value)):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
+    assert found == []
+
+
+def test_each_kind_says_what_a_job_costs() -> None:
+    comfyui = KINDS.get("comfyui")
+    assert comfyui.price(comfyui.settings_model()).cost(60) == 0.0  # the user's own GPU
+    machine = KINDS.get("runcomfy-machine")
+    priced = machine.price(machine.settings_model(hourly_price=1.8))
+    assert priced.cost(3600) == pytest.approx(1.8)  # per hour of the machine, the user's
+    assert machine.price(machine.settings_model()).cost(60) is None  # unknown: never guessed
+    for name in ("runcomfy-serverless", "comfyicu", "comfy-api"):
+        kind = KINDS.get(name)
+        assert not kind.price(kind.settings_model()).known, name
+
+
+def test_the_cli_and_the_hosts_list_the_same_kinds() -> None:
+    settings = HostSettings()
+    for kind in KINDS:
+        for field in kind.fields:
+            assert settings.value(field.key) == field.default, field.key
+        assert kind.capabilities is not None and kind.label
+    assert list(KINDS.labels()) == list(KINDS.names())
