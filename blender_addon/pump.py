@@ -168,9 +168,9 @@ def handle(event: core.HostEvent) -> None:
 
 
 def _output(target: Target, frame: int, event: core.JobOutput) -> None:
-    if event.kind == "video":
+    if event.kind == core.MediaKind.VIDEO:
         target.outputs.append(results.load_movie(event.path).name)
-    elif event.kind != "image":
+    elif event.kind != core.MediaKind.IMAGE:
         target.outputs.append(event.path.name)  # saved in the output folder; nothing to load
     elif target.animation:
         if frame not in target.frames:  # the first image of each frame makes the sequence

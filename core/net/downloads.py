@@ -1,4 +1,4 @@
-"""Shared pieces of the hosted back ends: output URLs to files, cancellable waits, data URIs."""
+"""Output URLs to files, cancellable waits and data URIs, for back ends that download results."""
 
 from __future__ import annotations
 

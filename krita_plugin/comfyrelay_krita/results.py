@@ -19,6 +19,8 @@ from .history import add_record
 from .layers import add_result_layer, unique_name
 from .pixels import Rect, load_image, png_bytes, read_region, source_rect
 
+SHOWN_KINDS = (core.MediaKind.IMAGE, core.MediaKind.VIDEO)  # become layers; the rest stay files
+
 
 @dataclass
 class Target:
@@ -97,9 +99,9 @@ class CanvasJobs:
             return
         if isinstance(event, core.JobStarted):
             target.seed = event.seed
-        elif isinstance(event, core.JobOutput) and event.kind in ("image", "video"):
+        elif isinstance(event, core.JobOutput) and event.kind in SHOWN_KINDS:
             work: Future[Any]
-            if event.kind == "video":  # a layer per frame, the frames read off this thread
+            if event.kind == core.MediaKind.VIDEO:  # a layer per frame, read off this thread
                 folder = event.path.with_name(f"{event.path.stem}_frames")
                 work = self._decoder.submit(extract_frames, event.path, folder)
             else:  # a selection's result is fitted to it; a whole canvas keeps its own size

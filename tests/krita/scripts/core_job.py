@@ -18,8 +18,7 @@ from typing import Any
 def run(payload: dict[str, Any]) -> dict[str, Any]:
     from comfyrelay_krita.core import core  # puts vendor/ on sys.path first
 
-    settings = core.BackendSettings.model_validate(
-        {"kind": "comfyui", "comfyui": {"url": payload["url"]}})
+    settings = core.BackendSettings.of("comfyui", url=payload["url"])
     runner = core.JobRunner(core.make_backend(settings, core.Credentials()))
     graph = json.loads(Path(payload["workflow"]).read_text(encoding="utf-8"))
     canvas = core.InputFile("canvas.png", Path(payload["image"]).read_bytes())
