@@ -10,7 +10,7 @@ from typing import Any
 from ..comfyui.nodes import NodeDefs
 from ..jobs.events import Event, JobOutput
 from ..jobs.workflow import Bindings, Workflow, WorkflowInput
-from .history import RunRecord
+from .history import RunRecord, new_run_record
 
 
 @dataclass(eq=False)
@@ -43,6 +43,22 @@ class Run:
     @property
     def over(self) -> bool:
         return not self.feeding and not self.open_jobs
+
+    def record(self, backend: str, server_version: str,
+               cost_now: float | None) -> RunRecord | None:
+        """Its history entry, what made its results (to see again or run again); None when
+        it gave none. `cost_now`: the back end's cost so far, when it knows."""
+        if not self.outputs or not backend:
+            return None
+        cost = None
+        if cost_now is not None and self.cost_before is not None:
+            cost = cost_now - self.cost_before
+        return new_run_record(
+            workflow_name=self.label, workflow_path=self.workflow_path, bindings=self.bindings,
+            seed=self.seed if self.seed is not None else self.bindings.seed_value(),
+            backend=backend, server_version=server_version, started=self.started,
+            ended=time.time(), cost=cost, outputs=[output.path for output in self.outputs],
+        )
 
     def where(self, job_id: str) -> str:
         """"Frame 12: " for a job of a run of several, else nothing."""

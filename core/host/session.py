@@ -9,7 +9,6 @@ it, results into it, widgets, settings storage, and the UI timer that calls pump
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,7 @@ from ..jobs.runner import JobRunner
 from ..jobs.workflow import Bindings, Workflow
 from ..kinds import BackendSettings
 from .backend_slot import BackendSlot
-from .history import RunRecord, new_run_record
+from .history import RunRecord
 from .runs import HostEvent, Run, RunEnded
 from .settings import HostSettings
 from .status import RunStatus
@@ -256,20 +255,9 @@ class HostSession:
             self.runner.cancel()  # a job of several failed: so would the others
 
     def _record(self, run: Run) -> RunRecord | None:
-        """The run's history entry: what made its results, to see again or run again."""
-        if not run.outputs or not self.slot.kind:
-            return None
-        cost_now, cost = self.slot.cost(), None
-        if cost_now is not None and run.cost_before is not None:
-            cost = cost_now - run.cost_before
+        """The run's history entry, when it gave results."""
         version = self.backend.server_version if self.backend is not None else ""
-        seed = run.seed if run.seed is not None else run.bindings.seed_value()
-        return new_run_record(
-            workflow_name=run.label, workflow_path=run.workflow_path, bindings=run.bindings,
-            seed=seed, backend=self.slot.kind, server_version=version,
-            started=run.started, ended=time.time(), cost=cost,
-            outputs=[output.path for output in run.outputs],
-        )
+        return run.record(self.slot.kind, version, self.slot.cost())
 
     def close(self) -> None:
         """The host quits: cancel, and close the back end now (a machine launched here is

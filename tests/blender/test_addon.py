@@ -106,6 +106,8 @@ def test_material_option_wires_the_texture_and_reruns_update_one_image(
     assert first != second  # the second run's file...
     assert r["images"].count("ComfyRelay Result") == 1  # ...went into the same image
     assert not any(name.startswith("ComfyRelay Result.") for name in r["images"])
+    # Two Runs apply no settings; one changed preference applies them once.
+    assert r["configured"] == 1
 
 
 def test_animation_gives_one_result_per_frame(

@@ -233,13 +233,19 @@ def check_invert(payload: Report) -> Report:
     if bpy.context.view_layer is not None:
         bpy.context.view_layer.objects.active = cube
     comfy().check()
-    connection = addon_module(addon, "pump").SESSION.view.connection
+    session = addon_module(addon, "pump").SESSION
+    connection = session.view.connection
+    configured: list[str] = []  # each time the preferences are applied to the session
+    given = session.configure
+    session.configure = lambda *args: (configured.append("run"), given(*args))
     paths = []
     for _ in range(payload.get("runs", 1)):
         error = run_op()
         image = bpy.data.images.get("ComfyRelay Result")
         paths.append(image.filepath if image else "")
-    report: Report = {"run_error": error, "inputs": [i.name for i in settings.inputs]}
+    bpy.context.preferences.addons[addon].preferences.url = payload["url"] + "/"
+    report: Report = {"run_error": error, "inputs": [i.name for i in settings.inputs],
+                      "configured": len(configured)}
     report["connection"] = connection
     report["result_paths"] = paths
     report["images"] = sorted(i.name for i in bpy.data.images)
