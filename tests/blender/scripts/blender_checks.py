@@ -568,21 +568,18 @@ def check_video(payload: Report) -> Report:
 
 
 def check_extra_kind(payload: Report) -> Report:
-    """A back-end kind registered into the add-on's own core before Blender enables it: its
-    choice and fields in the preferences, and the session builds it (no add-on file knows
-    it)."""
-    result = bpy.ops.extensions.package_install_files(
-        repo="user_default", filepath=payload["zip"], enable_on_install=False
-    )
-    assert result == {"FINISHED"}, result
-    addon = "bl_ext.user_default.comfyrelay"
+    """A back-end kind registered into the add-on's own core (its dependencies are set up
+    once Blender has enabled it), then the add-on enabled again: its choice and fields in the
+    preferences, and the session builds it (no add-on file knows it)."""
+    addon = install(payload["zip"])
     core = importlib.import_module(f"{addon}.comfyrelay")  # the copy the add-on carries
     spec = importlib.util.spec_from_file_location("extra_kind", payload["extra_kind"])
     assert spec is not None and spec.loader is not None
     extra = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(extra)
     core.KINDS.register(extra.make_kind(core))
-    bpy.ops.preferences.addon_enable(module=addon)
+    bpy.ops.preferences.addon_disable(module=addon)
+    bpy.ops.preferences.addon_enable(module=addon)  # register() builds the preferences anew
     prefs = bpy.context.preferences
     assert prefs is not None
     prefs.system.use_online_access = True
