@@ -235,9 +235,14 @@ def check_invert(payload: Report) -> Report:
     comfy().check()
     session = addon_module(addon, "pump").SESSION
     connection = session.view.connection
-    configured: list[str] = []  # each time the preferences are applied to the session
+    configured: list[Any] = []  # each time the preferences are applied to the session
     given = session.configure
-    session.configure = lambda *args: (configured.append("run"), given(*args))
+
+    def counted(*args: Any) -> None:
+        configured.append(args)
+        given(*args)
+
+    session.configure = counted
     paths = []
     for _ in range(payload.get("runs", 1)):
         error = run_op()
