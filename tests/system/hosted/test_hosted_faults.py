@@ -27,7 +27,7 @@ from comfyrelay.runcomfy.ledger import Ledger
 from comfyrelay.runcomfy.serverless import RunComfyServerlessBackend
 
 from tests import workflows
-from tests.hosted.conftest import (
+from tests.hosted import (
     ICU_KEY,
     SECRETS,
     TOKENS,
@@ -36,12 +36,12 @@ from tests.hosted.conftest import (
     machine_api,
     serverless_api,
 )
-from tests.hosted.test_machines import machine_backend
-from tests.hosted.test_serverless import SEEDED
+from tests.runcomfy.test_machine import machine_backend
+from tests.runcomfy.test_serverless import SEEDED
 from tests.servers.comfyicu import ComfyICUTestServer
 from tests.servers.comfyui import ComfyTestServer
 from tests.servers.runcomfy import RunComfyTestServer
-from tests.test_faults import (
+from tests.system.test_faults import (
     HOSTILE_NAMES,
     HOSTILE_SUBFOLDERS,
     assert_only_in,
@@ -531,7 +531,7 @@ def test_token_checks_in_the_host_documents_are_part_of_the_suite() -> None:
     tests/blender/test_addon.py::test_render_is_inverted_and_token_stays_out_of_the_blend and
     tests/krita/test_plugin.py::test_docker_run_adds_a_layer_and_keeps_the_token_out_of_the_kra,
     both marked `fault`."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for path, name in (
         ("blender/test_addon.py", "test_render_is_inverted_and_token_stays_out_of_the_blend"),
         ("krita/test_plugin.py", "test_docker_run_adds_a_layer_and_keeps_the_token_out_of_the_kra"),

@@ -25,7 +25,7 @@ from comfyrelay import (
 from comfyrelay.runcomfy.ledger import Ledger
 
 from tests import workflows
-from tests.hosted.conftest import FAST_MACHINE, ICU_KEY, TOKENS, machine_api, pump_until
+from tests.hosted import FAST_MACHINE, ICU_KEY, TOKENS, machine_api, pump_until
 from tests.imaging import gradient_png
 from tests.paths import WORKFLOWS
 from tests.servers.comfyicu import ComfyICUTestServer

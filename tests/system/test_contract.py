@@ -18,10 +18,10 @@ from comfyrelay.errors import PromptRejected
 from comfyrelay.jobs import events as ev
 
 from tests import workflows
+from tests.cli.test_main import comfyrelay
 from tests.conftest import ComfyTarget
 from tests.imaging import gradient_png, is_inverse
 from tests.media import have_av, looks_like_mp4, make_mp4, make_wav, mp4_frames
-from tests.test_cli import comfyrelay
 
 
 def run_jobs(url: str, jobs: list[Job], timeout: float = 60) -> list[ev.Event]:

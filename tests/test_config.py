@@ -19,7 +19,7 @@ from comfyrelay.runcomfy.ledger import Ledger, LedgerEntry
 from comfyrelay.runcomfy.machine import RunComfyMachineBackend
 from comfyrelay.runcomfy.serverless import RunComfyServerlessBackend
 
-from tests.hosted.conftest import TOKENS
+from tests.hosted import TOKENS, isolated  # noqa: F401  (isolated: autouse, a private config)
 
 
 def test_config_dir_per_platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from comfyrelay.runcomfy.machine import (
     RunComfyMachineBackend,
 )
 
-from tests.hosted.conftest import FAST_MACHINE, TOKENS, machine_api, wait_for
+from tests.hosted import FAST_MACHINE, TOKENS, machine_api, wait_for
 from tests.servers.runcomfy import RunComfyTestServer
 
 

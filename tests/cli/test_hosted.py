@@ -22,8 +22,8 @@ from comfyrelay.runcomfy.ledger import Ledger
 from comfyrelay.runcomfy.machine import RunComfyMachineBackend
 from comfyrelay.runcomfy.serverless import RunComfyServerlessBackend
 
-from tests.hosted.conftest import FAST_MACHINE, ICU_KEY, TOKENS
-from tests.hosted.test_serverless import CANCELS, SEEDED
+from tests.hosted import FAST_MACHINE, ICU_KEY, TOKENS
+from tests.runcomfy.test_serverless import CANCELS, SEEDED
 from tests.servers.comfyicu import ComfyICUTestServer
 from tests.servers.runcomfy import RunComfyTestServer
 from tests.workflows import invert

@@ -38,7 +38,7 @@ from comfyrelay.errors import AuthenticationFailed, ComfyRelayError, RateLimited
 from comfyrelay.jobs import events as ev
 from comfyrelay.net.ratelimit import RetryPolicy, TokenBucket
 
-from tests.hosted.conftest import FAST, assert_no_secret_logged, finals
+from tests.hosted import FAST, assert_no_secret_logged, finals
 from tests.imaging import gradient_png, is_inverse
 from tests.paths import ROOT, WORKFLOWS
 from tests.servers.api_proxy import proxy

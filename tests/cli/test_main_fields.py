@@ -9,11 +9,11 @@ import pytest
 from comfyrelay.cli.main import main
 from comfyrelay.comfyui.nodes import NodeDefs, node_defs
 
+from tests.cli.test_main import comfyrelay
 from tests.imaging import gradient_png
 from tests.paths import WORKFLOWS
 from tests.servers.comfy_nodes import SCHEMAS
 from tests.servers.comfyui import ComfyTestServer
-from tests.test_cli import comfyrelay
 
 SD15 = WORKFLOWS / "sd15_img2img_api.json"
 NOWHERE = "http://127.0.0.1:9"

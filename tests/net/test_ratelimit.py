@@ -12,9 +12,9 @@ from comfyrelay.errors import JobCancelled, RateLimited
 from comfyrelay.jobs import events as ev
 from comfyrelay.net.ratelimit import RetryPolicy, TokenBucket, bucket
 
-from tests.hosted.conftest import finals, machine_api
-from tests.hosted.test_machines import machine_backend
+from tests.hosted import finals, machine_api
 from tests.imaging import gradient_png
+from tests.runcomfy.test_machine import machine_backend
 from tests.servers.runcomfy import RunComfyTestServer
 from tests.workflows import invert
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import requests
 
-from tests.hosted.conftest import ICU_KEY, TOKENS
-from tests.hosted.test_serverless import SEEDED
+from tests.hosted import ICU_KEY, TOKENS
+from tests.runcomfy.test_serverless import SEEDED
 from tests.servers.comfyicu import ComfyICUTestServer
 from tests.servers.runcomfy import RunComfyTestServer
 

@@ -24,7 +24,7 @@ from comfyrelay.runcomfy.serverless import (
 )
 from PIL import Image
 
-from tests.hosted.conftest import (
+from tests.hosted import (
     TOKENS,
     finals,
     no_secret_in_requests,

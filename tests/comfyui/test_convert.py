@@ -16,12 +16,12 @@ from comfyrelay.errors import WorkflowError
 from comfyrelay.jobs.workflow import Workflow
 from PIL import Image
 
+from tests.cli.test_main import comfyrelay
+from tests.comfyui.test_convert_golden import defs
 from tests.conftest import ComfyTarget
 from tests.imaging import gradient_png, is_inverse
 from tests.paths import WORKFLOWS
 from tests.servers.aio import png
-from tests.test_cli import comfyrelay
-from tests.test_convert_golden import defs
 
 UI = WORKFLOWS / "ui"
 

@@ -24,7 +24,7 @@ from comfyrelay.runcomfy.machine import (
     find_running,
 )
 
-from tests.hosted.conftest import (
+from tests.hosted import (
     FAST_MACHINE,
     TOKENS,
     finals,

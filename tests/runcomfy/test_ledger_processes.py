@@ -20,7 +20,7 @@ from comfyrelay.runcomfy.api import RunComfyServer
 from comfyrelay.runcomfy.ledger import Ledger, LedgerEntry
 from comfyrelay.runcomfy.machine import MachineOptions, RunComfyMachineBackend
 
-from tests.hosted.conftest import FAST, FAST_MACHINE, TOKENS
+from tests.hosted import FAST, FAST_MACHINE, TOKENS
 from tests.servers.runcomfy import RunComfyTestServer
 
 PROCESSES = 3

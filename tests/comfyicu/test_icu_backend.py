@@ -13,7 +13,7 @@ from comfyrelay.errors import ComfyRelayError
 from comfyrelay.jobs import events as ev
 from PIL import Image
 
-from tests.hosted.conftest import ICU_KEY, finals, icu_api, no_secret_in_requests
+from tests.hosted import ICU_KEY, finals, icu_api, no_secret_in_requests
 from tests.servers.comfyicu import ComfyICUTestServer
 from tests.workflows import invert
 
