@@ -105,7 +105,7 @@ def test_ctrl_c_on_a_comfyui_run_says_cancelled(
     comfy_server: ComfyTestServer, tmp_path: Path
 ) -> None:
     """Ctrl-C cancels the job; on a plain ComfyUI nothing more is known than "Cancelled."
-    (a hosted service's answer replaces it: tests/hosted/test_cli_hosted.py)."""
+    (a hosted service's answer replaces it: tests/cli/test_hosted.py)."""
     comfy_server.node_delay = 0.5
     workflow = tmp_path / "slow.json"
     workflow.write_text(json.dumps(workflows.slow().graph), encoding="utf-8")

@@ -1,6 +1,6 @@
 """Bad input and misbehaving servers: a clear error or the result, never a hang, nothing
 written outside the output folder, no prompt sent twice. The hosted back ends' side is in
-tests/hosted/test_hosted_faults.py; run the whole suite with `pytest -m fault`."""
+tests/system/hosted/test_hosted_faults.py; run the whole suite with `pytest -m fault`."""
 
 from __future__ import annotations
 

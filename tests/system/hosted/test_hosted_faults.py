@@ -272,7 +272,7 @@ def test_comfyicu_errors_on_each_route(
     no_secret(tmp_path, repr(final))
 
 
-# ---- 429 storms (RunComfy's are in test_ratelimit.py and test_serverless.py) ----
+# ---- 429 storms (RunComfy's are in net/test_ratelimit.py and runcomfy/test_serverless.py) ----
 
 
 def test_comfyicu_429_storm_slows_the_job_but_does_not_fail_it(
