@@ -25,7 +25,7 @@ from comfyrelay import (
 from comfyrelay.runcomfy.ledger import Ledger
 
 from tests import workflows
-from tests.hosted import FAST_MACHINE, ICU_KEY, TOKENS, machine_api, pump_until
+from tests.hosted import FAST_MACHINE, ICU_KEY, TOKENS, machine_api, pump_until, wait_for
 from tests.imaging import gradient_png
 from tests.paths import WORKFLOWS
 from tests.servers.comfyicu import ComfyICUTestServer
@@ -76,7 +76,9 @@ def test_previews_of_one_batch_come_as_one(comfy: ComfyTestServer, tmp_path: Pat
     run = session.start_run("invert")
     session.submit(run, invert_job(tmp_path))
     assert comfy.wait_idle(20)
-    time.sleep(0.5)  # the runner has read every message: one batch for the next pump
+    runner = session.runner
+    assert runner is not None  # the runner has read every message: one batch for the next pump
+    wait_for(lambda: any(isinstance(e, JobFinished) for e in list(runner._events.queue)))
     seen: list[HostEvent] = []
     pump_until(session, lambda: session.run is None, seen)
     previews = [e for e in seen if isinstance(e, JobPreview)]
@@ -104,9 +106,9 @@ def test_a_final_event_waits_for_the_hosts_results(comfy: ComfyTestServer,
         assert time.monotonic() < end
         session.pump(hold_outputs)
         time.sleep(0.02)
-    for _ in range(20):  # the job has ended on the server, but its result is not placed
-        session.pump(seen.append)
-        time.sleep(0.02)
+    runner = session.runner
+    assert runner is not None  # the job has ended and its final event reached the session,
+    pump_until(session, lambda: not runner.busy, seen)  # but its result is not placed
     assert not any(isinstance(e, (JobFinished, RunEnded)) for e in seen)
     assert session.busy and not session.view.can_run
     output = next(e for e in seen if isinstance(e, JobOutput))

@@ -38,7 +38,7 @@ class ScriptedBackend(Backend):
         while time.monotonic() < end:
             ctx.idle()
             ctx.raise_if_cancelled()
-            time.sleep(0.005)
+            time.sleep(0.005)  # on purpose: a job that takes `duration`, checking for cancel
         self.calls.append(f"end {job.label}")
         if job.label in self.fail:
             raise ExecutionFailed("boom", node_id="2", node_type="ImageInvert")

@@ -91,7 +91,7 @@ def test_launch_ready_job_then_idle_stop_with_ledger_at_each_step(
     assert status.billed_seconds > 0 and status.auto_stop_in is None
     assert status.cost is not None and status.cost > 0
     billed = rc.billed_seconds(sid)
-    time.sleep(0.2)
+    time.sleep(0.2)  # on purpose: time passes, and a stopped machine's billed time stays
     assert rc.billed_seconds(sid) == billed  # no longer billed
     runner.close()
     no_secret_in_requests(rc)
@@ -187,8 +187,11 @@ def test_leaked_machine_from_an_earlier_session_is_found_at_start_up(
     earlier.close()  # the app quit without stopping it (or crashed)
     stranger = machine_api(rc).launch("ver-1", "large", 300)  # launched on the website
 
-    time.sleep(0.2)
-    found = {r.machine.server_id: r for r in find_running(machine_api(rc), Ledger())}
+    def running() -> dict[str, Any]:
+        return {r.machine.server_id: r for r in find_running(machine_api(rc), Ledger())}
+
+    wait_for(lambda: set(running()) == {earlier.server_id, stranger.server_id})
+    found = running()
     assert set(found) == {earlier.server_id, stranger.server_id}
     assert found[earlier.server_id].in_ledger and not found[stranger.server_id].in_ledger
     left = found[earlier.server_id].time_left()

@@ -222,10 +222,10 @@ def test_cancelled_spellings_and_expired_urls(rc: RunComfyTestServer, tmp_path: 
     sent = api.submit(dep, overrides={"2": {"inputs": {"seed": 5}}})
     import time
 
-    time.sleep(0.5)
+    wait_for(lambda: rc.inference[sent.request_id].state == "completed")
     result = api.result(dep, sent.request_id)
     url = result.files()[0][1]["url"]
-    time.sleep(0.1)
+    time.sleep(0.1)  # on purpose: the link's 0.05 s lifetime passes
     from comfyrelay.net.downloads import UrlFetcher
 
     with pytest.raises(ServerError, match="link has expired"):

@@ -7,7 +7,6 @@ import copy
 import io
 import json
 import struct
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import requests
 import websocket
 from PIL import Image, ImageChops
 
+from tests.hosted import wait_for
 from tests.imaging import gradient_png
 from tests.paths import WORKFLOWS
 from tests.servers import ComfyTestServer
@@ -683,7 +683,7 @@ def test_restart_forgets_everything_on_the_same_port(srv: ComfyTestServer) -> No
     srv.node_delay = 0.3
     ws = Client(srv)
     running = post(srv, blur_chain(), ws).json()["prompt_id"]
-    time.sleep(0.1)
+    wait_for(lambda: srv.running is not None)
     srv.restart()
     with pytest.raises((websocket.WebSocketConnectionClosedException, ConnectionError)):
         for _ in range(50):

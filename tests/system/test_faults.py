@@ -20,6 +20,7 @@ from comfyrelay.net import http
 from comfyrelay.net.files import safe_name, safe_subfolder
 
 from tests import workflows
+from tests.hosted import wait_for
 from tests.imaging import gradient_png, is_inverse
 from tests.servers.comfyui import ComfyTestServer
 
@@ -448,7 +449,7 @@ def test_close_during_a_job_returns_promptly(comfy_server: ComfyTestServer, tmp_
     comfy_server.node_delay = 1.0
     runner = JobRunner(ComfyUIBackend(comfy_server.url))
     runner.submit(Job(workflows.slow(blurs=5, size=64), tmp_path))
-    time.sleep(0.5)
+    wait_for(lambda: comfy_server.running is not None)
     closer = threading.Thread(target=runner.close)
     t0 = time.monotonic()
     closer.start()
