@@ -1,5 +1,6 @@
 """Fixtures for the hosted back ends: test servers, a private config folder, fast limits,
-and a check that no secret reaches any log line."""
+and a check that no secret reaches any log line. The conftest.py of each test folder that
+uses them imports the fixtures (tests/test_config.py imports `isolated` itself)."""
 
 from __future__ import annotations
 
