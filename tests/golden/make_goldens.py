@@ -3,7 +3,7 @@
 For every UI-format workflow of the corpus whose nodes the server knows, headless Chromium loads
 it with the frontend's `app.loadGraphData(wf)` and stores what `await app.graphToPrompt()` gives
 as `output`, next to the `/object_info` the frontend used. The converter must produce the same
-(tests/test_convert_golden.py).
+(tests/comfyui/test_convert_golden.py).
 
 Needs: a running ComfyUI (this script never builds or fetches one), Debian's `chromium`, and the
 `playwright` package (it drives the system browser; never `playwright install`).

@@ -1,0 +1,123 @@
+"""The `comfyrelay` command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests import workflows
+from tests.imaging import gradient_png, is_inverse
+from tests.paths import WORKFLOWS
+from tests.servers.comfyui import ComfyTestServer
+
+
+def comfyrelay(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "comfyrelay", *map(str, args)]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
+
+
+def test_run_inverts_a_4k_png(comfy_server: ComfyTestServer, tmp_path: Path) -> None:
+    source = tmp_path / "render.png"
+    png = gradient_png(3840, 2160)
+    source.write_bytes(png)
+    result = comfyrelay(
+        "run",
+        WORKFLOWS / "invert_api.json",
+        "--server",
+        comfy_server.url,
+        "--image",
+        source,
+        "--out",
+        tmp_path / "out",
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and Path(lines[0]).is_file()
+    assert Path(lines[0]).parent == (tmp_path / "out").resolve()
+    assert is_inverse(png, Path(lines[0]))
+    assert "Done" in result.stderr
+
+
+def test_run_with_sets_and_a_failing_node(comfy_server: ComfyTestServer, tmp_path: Path) -> None:
+    wf = tmp_path / "failing.json"
+    wf.write_text(json.dumps(workflows.failing().graph))
+    source = tmp_path / "in.png"
+    source.write_bytes(gradient_png())
+    result = comfyrelay(
+        "run",
+        wf,
+        "--server",
+        comfy_server.url,
+        "--image",
+        source,
+        "--set",
+        "Save.filename_prefix=mine",
+        "--out",
+        tmp_path / "out",
+    )
+    assert result.returncode == 1
+    assert "Node 4 'Alpha' (ImageToMask) failed" in result.stderr
+    assert result.stdout == ""
+    assert comfy_server.prompts[0]["prompt"]["3"]["inputs"]["filename_prefix"] == "mine"
+
+
+def test_run_refuses_ui_format_and_bad_sets_before_connecting(tmp_path: Path) -> None:
+    nowhere = "http://127.0.0.1:9"
+    ui = comfyrelay("run", WORKFLOWS / "invert_ui.json", "--server", nowhere, "--out", tmp_path)
+    assert ui.returncode == 1 and "Export (API)" in ui.stderr
+    bad = comfyrelay(
+        "run",
+        WORKFLOWS / "invert_api.json",
+        "--server",
+        nowhere,
+        "--set",
+        "Invert.strength=2",
+        "--out",
+        tmp_path,
+    )
+    assert bad.returncode == 1 and "has no input 'strength'" in bad.stderr
+
+
+def test_check_and_unreachable(comfy_server: ComfyTestServer) -> None:
+    ok = comfyrelay("check", "--server", comfy_server.url)
+    assert ok.returncode == 0 and "Connected to ComfyUI" in ok.stdout
+    down = comfyrelay("check", "--server", "http://127.0.0.1:9")
+    assert down.returncode == 1 and "http://127.0.0.1:9" in down.stderr
+
+
+def test_inputs_lists_bindable_inputs() -> None:
+    result = comfyrelay("inputs", WORKFLOWS / "sd15_txt2img_api.json", "--json")
+    rows = {row["key"]: row["kind"] for row in json.loads(result.stdout)}
+    assert rows["3.seed"] == "seed" and rows["6.text"] == "prompt"
+    plain = comfyrelay("inputs", WORKFLOWS / "invert_api.json")
+    assert plain.stdout.startswith("1.image") and "Input (LoadImage)" in plain.stdout
+
+
+def test_ctrl_c_on_a_comfyui_run_says_cancelled(
+    comfy_server: ComfyTestServer, tmp_path: Path
+) -> None:
+    """Ctrl-C cancels the job; on a plain ComfyUI nothing more is known than "Cancelled."
+    (a hosted service's answer replaces it: tests/cli/test_hosted.py)."""
+    comfy_server.node_delay = 0.5
+    workflow = tmp_path / "slow.json"
+    workflow.write_text(json.dumps(workflows.slow().graph), encoding="utf-8")
+    command = [sys.executable, "-m", "comfyrelay", "run", str(workflow), "--server",
+               comfy_server.url, "--out", str(tmp_path / "out")]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stderr is not None
+        seen = [proc.stderr.readline()]
+        while "%" not in seen[-1]:  # a progress line: the job runs on the server
+            assert seen[-1], seen  # not ended before it ran
+            seen.append(proc.stderr.readline())
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read().splitlines()
+        code = proc.wait(30)
+    assert code == 130 and rest[-1] == "Cancelled.", (seen, rest)
