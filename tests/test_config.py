@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from comfyrelay import config
-from comfyrelay.comfyicu.icu_backend import ComfyICUBackend
-from comfyrelay.comfyui.server_backend import ComfyUIBackend
 from comfyrelay.errors import ComfyRelayError
 from comfyrelay.kinds import BackendSettings, load_credentials, make_backend
 from comfyrelay.runcomfy import account
-from comfyrelay.runcomfy.ledger import Ledger, LedgerEntry
-from comfyrelay.runcomfy.machine import RunComfyMachineBackend
-from comfyrelay.runcomfy.serverless import RunComfyServerlessBackend
 
 from tests.hosted import TOKENS, isolated  # noqa: F401  (isolated: autouse, a private config)
 
@@ -67,51 +59,3 @@ def test_broken_credentials_file_does_not_echo_its_content() -> None:
     with pytest.raises(ComfyRelayError) as caught:
         load_credentials()
     assert "half-SECRET" not in str(caught.value)
-
-
-def test_ledger_round_trip_time_left_and_atomic_file() -> None:
-    ledger = Ledger()
-    now = time.time()
-    ledger.add(LedgerEntry(server_id="a", launched_at=now, expected_stop=now + 600,
-                           workflow_version_id="v", server_type="large"))
-    ledger.add(LedgerEntry(server_id="b", launched_at=now))
-    ledger.update("a", status="Ready")
-    assert [e.server_id for e in ledger.entries()] == ["a", "b"]
-    a = ledger.get("a")
-    assert a is not None and a.status == "Ready"
-    left = a.time_left(now)
-    assert left == pytest.approx(600)
-    b = ledger.get("b")
-    assert b is not None and b.time_left() is None
-    ledger.remove("b")
-    raw = json.loads(ledger.path.read_text())
-    assert [m["server_id"] for m in raw["machines"]] == ["a"]
-    assert not any(p.suffix == ".tmp" for p in ledger.path.parent.iterdir())
-    assert "token" not in ledger.path.read_text().lower()
-
-
-def test_damaged_ledger_is_ignored_not_fatal() -> None:
-    ledger = Ledger()
-    ledger.path.parent.mkdir(parents=True, exist_ok=True)
-    ledger.path.write_text("{not json")
-    assert ledger.entries() == []
-
-
-def test_make_backend_builds_every_kind() -> None:
-    creds = config.Credentials({"runcomfy_user_id": "user", "runcomfy_api_token": TOKENS[0],
-                                "comfyicu_api_key": "icu-key-SECRET"})
-    assert isinstance(make_backend(BackendSettings(), creds), ComfyUIBackend)
-    built: dict[str, dict[str, Any]] = {
-        "runcomfy-machine": {"workflow_version_id": "v", "future_option": 1},
-        "runcomfy-serverless": {"deployment_id": "d"},
-        "comfyicu": {"workflow_id": "w"},
-    }
-    backends = {kind: make_backend(BackendSettings.of(kind, **values), creds)
-                for kind, values in built.items()}
-    assert isinstance(backends["runcomfy-machine"], RunComfyMachineBackend)
-    assert isinstance(backends["runcomfy-serverless"], RunComfyServerlessBackend)
-    assert isinstance(backends["comfyicu"], ComfyICUBackend)
-    with pytest.raises(ComfyRelayError, match="deployment"):
-        make_backend(BackendSettings.of("runcomfy-serverless"), creds)
-    with pytest.raises(ComfyRelayError, match="Unknown back end 'nope'"):
-        make_backend(BackendSettings("nope"), creds)

@@ -8,6 +8,7 @@ import ast
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import comfyrelay
 import pytest
@@ -25,9 +26,14 @@ from comfyrelay import (
     make_backend,
 )
 from comfyrelay.cli.main import main
+from comfyrelay.comfyicu.icu_backend import ComfyICUBackend
+from comfyrelay.comfyui.server_backend import ComfyUIBackend
+from comfyrelay.config import Credentials
+from comfyrelay.runcomfy.machine import RunComfyMachineBackend
+from comfyrelay.runcomfy.serverless import RunComfyServerlessBackend
 
 from tests import extra_kind, workflows
-from tests.hosted.conftest import pump_until
+from tests.hosted import TOKENS, isolated, pump_until  # noqa: F401  (isolated: autouse)
 from tests.imaging import gradient_png
 from tests.paths import ROOT, WORKFLOWS
 
@@ -135,3 +141,23 @@ def test_the_cli_and_the_hosts_list_the_same_kinds() -> None:
             assert settings.value(field.key) == field.default, field.key
         assert kind.capabilities is not None and kind.label
     assert list(KINDS.labels()) == list(KINDS.names())
+
+
+def test_make_backend_builds_every_kind() -> None:
+    creds = Credentials({"runcomfy_user_id": "user", "runcomfy_api_token": TOKENS[0],
+                                "comfyicu_api_key": "icu-key-SECRET"})
+    assert isinstance(make_backend(BackendSettings(), creds), ComfyUIBackend)
+    built: dict[str, dict[str, Any]] = {
+        "runcomfy-machine": {"workflow_version_id": "v", "future_option": 1},
+        "runcomfy-serverless": {"deployment_id": "d"},
+        "comfyicu": {"workflow_id": "w"},
+    }
+    backends = {kind: make_backend(BackendSettings.of(kind, **values), creds)
+                for kind, values in built.items()}
+    assert isinstance(backends["runcomfy-machine"], RunComfyMachineBackend)
+    assert isinstance(backends["runcomfy-serverless"], RunComfyServerlessBackend)
+    assert isinstance(backends["comfyicu"], ComfyICUBackend)
+    with pytest.raises(comfyrelay.ComfyRelayError, match="deployment"):
+        make_backend(BackendSettings.of("runcomfy-serverless"), creds)
+    with pytest.raises(comfyrelay.ComfyRelayError, match="Unknown back end 'nope'"):
+        make_backend(BackendSettings("nope"), creds)
