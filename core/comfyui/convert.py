@@ -1,8 +1,9 @@
-"""UI-format workflow -> the API-format graph ComfyUI's frontend (1.27) queues for it."""
+"""UI-format workflow -> the API-format graph ComfyUI's frontend (1.58) queues for it."""
 
 # This follows the frontend's graphToPrompt: subgraphs are flattened into `outer:inner` ids,
 # frontend-only nodes (Reroute, PrimitiveNode, Note) and muted nodes are left out, bypassed
-# nodes pass their inputs through by type, and widget values become inputs.
+# nodes pass their inputs through by type, and widget values become inputs. Where frontend
+# 1.58 differs from 1.27 we do what 1.58 does (docs/WIRE.md lists each difference).
 
 from __future__ import annotations
 
@@ -134,6 +135,7 @@ class Exec:
     node: Node
     path: tuple[str, ...]
     instance: Node | None  # the subgraph node this one sits in
+    queued: bool = True  # False inside a muted or bypassed subgraph of the workflow itself
 
 
 class Converter:
@@ -145,14 +147,17 @@ class Converter:
 
     def run(self) -> dict[str, dict[str, Any]]:
         for node in self.root.nodes.values():
-            self.add(node, (), None)
+            # Frontend 1.58 queues none of the contents of a muted or bypassed subgraph node
+            # of the workflow itself (1.27 queued them all); one nested deeper is expanded
+            # whatever its mode, in both.
+            self.add(node, (), None, queued=node.mode not in (MUTED, BYPASSED))
         for item in self.order:  # primitives copy their value into the widgets they feed
             if item.node.type == "PrimitiveNode":
                 self.apply_primitive(item.node)
         output: dict[str, dict[str, Any]] = {}
         for item in self.order:
             node = item.node
-            if node.virtual or node.mode in (MUTED, BYPASSED):
+            if node.virtual or node.mode in (MUTED, BYPASSED) or not item.queued:
                 continue
             if node.class_type is None:
                 raise WorkflowError(f"Node {item.id} ({node.type}) is unknown to the server.")
@@ -167,14 +172,16 @@ class Converter:
                     del entry["inputs"][name]
         return output
 
-    def add(self, node: Node, path: tuple[str, ...], instance: Node | None) -> None:
-        item = Exec(":".join((*path, node.id)), node, path, instance)
+    def add(
+        self, node: Node, path: tuple[str, ...], instance: Node | None, *, queued: bool = True
+    ) -> None:
+        # check_structure() has refused self-containing and too deep subgraphs, so this
+        # recursion ends within MAX_DEPTH levels.
+        item = Exec(":".join((*path, node.id)), node, path, instance, queued)
         if node.subgraph is not None:
             self.execs[item.id] = item
-            if len(path) > 32:
-                raise WorkflowError(f"Subgraph {node.title!r} contains itself.")
             for inner in node.subgraph.nodes.values():
-                self.add(inner, (*path, node.id), node)
+                self.add(inner, (*path, node.id), node, queued=queued)
         self.execs[item.id] = item
         self.order.append(item)
 
@@ -240,6 +247,8 @@ class Converter:
             index = bypass_slot(item, slot, kind)
             return None if index < 0 else self.resolve_input(item, index, seen)
         if node.subgraph is not None:
+            if node.mode == MUTED:  # nothing inside is queued: the link is dropped
+                return Origin(item.id, slot)
             return self.from_subgraph_output(item, slot, kind, seen)
         if node.virtual:  # a Reroute passes its input on; a PrimitiveNode resolves to nothing
             if slot < len(node.inputs):

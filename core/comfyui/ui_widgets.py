@@ -1,8 +1,8 @@
-"""The widgets ComfyUI's frontend (1.27) gives a node, and how their saved values map onto them."""
+"""The widgets ComfyUI's frontend (1.58) gives a node, and how their saved values map onto them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..jobs.workflow import SEED_NAMES
@@ -39,8 +39,12 @@ class Widget:
     folder: str = "input"  # upload: the folder annotation added to names from elsewhere
     batch: bool = False  # upload: a list of files stays a list
     initial: str = ""  # upload: what an empty value reads as
+    target: Widget | None = None  # promoted: the inner widget this one shows and sets
 
     def set(self, value: Any) -> None:
+        if self.target is not None:
+            self.target.set(value)
+            return
         if self.kind == "empty":
             return
         if self.kind == "text":
@@ -48,6 +52,8 @@ class Widget:
         self.value = value
 
     def get(self) -> Any:
+        if self.target is not None:
+            return self.target.get()
         if self.kind == "empty":
             return ""
         if self.kind == "upload":
@@ -55,8 +61,10 @@ class Widget:
         return self.value
 
     def promoted(self, name: str) -> Widget:
-        """The plain copy a subgraph node shows for an inner widget (it keeps the value)."""
-        return replace(self, name=name, value=self.get(), kind="plain")
+        """What a subgraph node shows for an inner widget. Since frontend 1.58 it is a view:
+        reading it reads the inner widget, setting it sets the inner widget (1.27 made a
+        copy, which is how a subgraph's values could land one widget off)."""
+        return Widget(name, saved=self.saved, in_prompt=self.in_prompt, target=self)
 
     def _upload_value(self) -> Any:
         value = self.value
@@ -114,8 +122,6 @@ def make_widgets(node: NodeDef, specs: list[InputDef]) -> list[Widget]:
     for spec in specs:
         if is_widget(spec):
             widgets.extend(widgets_for(spec, widgets))
-    if node.name == "PreviewAny":  # its read-only text box, added when the node is created
-        widgets.append(Widget("preview", "", saved=False, kind="text"))
     return widgets
 
 
@@ -142,8 +148,8 @@ def widgets_for(spec: InputDef, existing: list[Widget]) -> list[Widget]:
         return [Widget(spec.name, "image", in_prompt=False)]
     if kind == "AUDIOUPLOAD":
         return [Widget(spec.name, "", in_prompt=False)]
-    if kind == "AUDIO_UI":
-        return [Widget(spec.name, "", saved=False, kind="empty")]
+    if kind == "AUDIO_UI":  # the audio player: 1.58 neither saves nor sends it (1.27 sent "")
+        return [Widget(spec.name, "", saved=False, in_prompt=False, kind="empty")]
     if kind in EMPTY_DOM:
         return [Widget(spec.name, "", kind="empty")]
     return [Widget(spec.name, UNDEFINED if default is None else default)]
