@@ -21,7 +21,13 @@ from tests.imaging import gradient_png, is_inverse
 from tests.paths import WORKFLOWS
 from tests.servers.aio import png
 from tests.test_cli import comfyrelay
-from tests.test_convert_golden import defs
+from tests.test_convert_golden import CURRENT
+from tests.test_convert_golden import defs as golden_defs
+
+
+def defs() -> NodeDefs:
+    """The node definitions of the ComfyUI the current golden set was made with."""
+    return golden_defs(CURRENT)
 
 UI = WORKFLOWS / "ui"
 
@@ -53,13 +59,15 @@ def test_muted_nodes_are_left_out_and_bypassed_ones_pass_through() -> None:
 
 def test_nested_subgraphs_flatten_with_path_ids_and_promoted_widgets() -> None:
     graph = to_api(ui("nested_subgraph"), defs())
-    assert sorted(graph) == ["5", "9:1:1", "9:2"]
-    assert graph["9:1:1"] == {
+    # The inner invert's saved id 1 is the id of the outer subgraph's first node: frontend 1.58
+    # renumbers it to the next free id after the workflow's last node id (9).
+    assert sorted(graph) == ["5", "9:1:10", "9:2"]
+    assert graph["9:1:10"] == {
         "inputs": {"image": ["5", 0]},
         "class_type": "ImageInvert",
         "_meta": {"title": "Inner invert"},
     }
-    assert graph["9:2"]["inputs"] == {"filename_prefix": "nested", "images": ["9:1:1", 0]}
+    assert graph["9:2"]["inputs"] == {"filename_prefix": "nested", "images": ["9:1:10", 0]}
 
 
 def test_widget_values_map_by_the_definition_order_with_controls_and_upload() -> None:

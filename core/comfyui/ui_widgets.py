@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..jobs.workflow import SEED_NAMES
@@ -39,12 +39,8 @@ class Widget:
     folder: str = "input"  # upload: the folder annotation added to names from elsewhere
     batch: bool = False  # upload: a list of files stays a list
     initial: str = ""  # upload: what an empty value reads as
-    target: Widget | None = None  # promoted: the inner widget this one shows and sets
 
     def set(self, value: Any) -> None:
-        if self.target is not None:
-            self.target.set(value)
-            return
         if self.kind == "empty":
             return
         if self.kind == "text":
@@ -52,8 +48,6 @@ class Widget:
         self.value = value
 
     def get(self) -> Any:
-        if self.target is not None:
-            return self.target.get()
         if self.kind == "empty":
             return ""
         if self.kind == "upload":
@@ -61,10 +55,8 @@ class Widget:
         return self.value
 
     def promoted(self, name: str) -> Widget:
-        """What a subgraph node shows for an inner widget. Since frontend 1.58 it is a view:
-        reading it reads the inner widget, setting it sets the inner widget (1.27 made a
-        copy, which is how a subgraph's values could land one widget off)."""
-        return Widget(name, saved=self.saved, in_prompt=self.in_prompt, target=self)
+        """The plain copy a subgraph node shows for an inner widget (it keeps the value)."""
+        return replace(self, name=name, value=self.get(), kind="plain")
 
     def _upload_value(self) -> Any:
         value = self.value
