@@ -289,7 +289,7 @@ def test_only_older_frontends_may_differ() -> None:
 def test_older_set_shows_the_1_27_bugs_we_do_not_copy() -> None:
     """The 1.27.10 set, made over the same templates-json, has the shift and the bypassed
     subgraphs; the current set does not."""
-    old_workflows, old_outputs = corpus("1.27.10", "templates_json")
+    _, old_outputs = corpus("1.27.10", "templates_json")
     assert old_outputs["image_ovis_text_to_image"]["57:44"]["inputs"]["steps"] == 775709856082329
     assert any(k.startswith("113:") for k in old_outputs["flux1_dev_uso_reference_image_gen"])
     _, outputs = corpus(CURRENT, "templates_json")
