@@ -71,6 +71,21 @@ def bomb() -> bytes:
     return b"".join(stream.compress(block) for _ in range(200)) + stream.flush()
 
 
+def loop_through_others() -> dict[str, Any]:
+    """A holds B, B holds C, C holds A."""
+    return ui([node(1, "A")], [
+        subgraph("A", [node(1, "EmptyImage"), node(2, "B")]),
+        subgraph("B", [node(3, "C")]),
+        subgraph("C", [node(4, "A")]),
+    ])  # fmt: skip
+
+
+def link_to_missing_node() -> dict[str, Any]:
+    """A Save Image whose input is linked from node 77, which the file lacks."""
+    images = {"name": "images", "type": "IMAGE", "link": 1}
+    return ui([node(2, "SaveImage", ["x"], inputs=[images])], links=[[1, 77, 0, 2, 0, "IMAGE"]])
+
+
 def write(path: Path, data: bytes | str | dict[str, Any]) -> Path:
     if isinstance(data, dict):
         data = json.dumps(data)
@@ -85,10 +100,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
         "Subgraph 'A' contains an instance of itself (",
     ),
     "through_others": (
-        lambda d: write(d / "loop.json", ui([node(1, "A")], [
-            subgraph("A", [node(1, "EmptyImage"), node(2, "B")]),
-            subgraph("B", [node(3, "C")]), subgraph("C", [node(4, "A")]),
-        ])),  # fmt: skip
+        lambda d: write(d / "loop.json", loop_through_others()),
         "Subgraph 'A' contains an instance of itself through 'B', 'C' ('A' → 'B' → 'C' → 'A')",
     ),
     "nested_34_deep": (
@@ -116,10 +128,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
         "brackets.json holds JSON nested too deeply",
     ),
     "link_to_a_missing_node": (
-        lambda d: write(d / "missing.json", ui(
-            [node(2, "SaveImage", ["x"], inputs=[{"name": "images", "type": "IMAGE", "link": 1}])],
-            links=[[1, 77, 0, 2, 0, "IMAGE"]],
-        )),  # fmt: skip
+        lambda d: write(d / "missing.json", link_to_missing_node()),
         "Node 2 (Save Image) input 'images' is linked to a missing node",
     ),
     "widget_of_the_wrong_type": (
