@@ -5,7 +5,6 @@ resident, and the same sentence from the core function both hosts' workflow fiel
 from __future__ import annotations
 
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -148,19 +147,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyTestServer
         yield running
 
 
+# Started from a small Python of its own: on Linux a child's peak resident size counts what it
+# shared with its parent before exec, and pytest's process is large by now.
+MEASURE = """
+import os, subprocess, sys, time
+start = time.monotonic()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(os.waitstatus_to_exitcode(status), time.monotonic() - start, usage.ru_maxrss * 1024)
+"""
+
+
 def measured(*args: str | Path) -> tuple[int, str, float, int]:
     """The CLI's exit code, stderr, seconds and peak resident bytes (its own, from wait4)."""
-    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"comfyrelay-{os.getpid()}.err"
-    with out.open("w") as err:
-        start = time.monotonic()
-        child = subprocess.Popen([sys.executable, "-m", "comfyrelay", *map(str, args)],
-                                 stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
-        _, status, usage = os.wait4(child.pid, 0)
-        elapsed = time.monotonic() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    text = out.read_text()
-    out.unlink()
-    return child.returncode, text, elapsed, usage.ru_maxrss * 1024  # Linux counts KiB
+    command = [sys.executable, "-c", MEASURE, sys.executable, "-m", "comfyrelay", *map(str, args)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    code, seconds, resident = done.stdout.split()
+    return int(code), done.stderr, float(seconds), int(resident)  # ru_maxrss: KiB on Linux
 
 
 @pytest.mark.parametrize("command", ["convert", "inputs", "run"])
