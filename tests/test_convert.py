@@ -183,3 +183,23 @@ def test_run_a_ui_workflow_gives_the_pixels_of_its_api_twin(
         results.append(Path(run.stdout.splitlines()[0]))
     assert is_inverse(png, results[0]) and is_inverse(png, results[1])
     assert Image.open(results[0]).tobytes() == Image.open(results[1]).tobytes()
+
+
+def test_a_subgraph_saved_before_the_one_it_holds_still_shows_its_widgets() -> None:
+    """Frontend 1.58 configures subgraphs inner ones first, whatever order they were saved in:
+    the inner subgraph node's promoted `width` (77) reaches the EmptyImage inside it."""
+    empty = {"id": 1, "type": "EmptyImage", "mode": 0, "widgets_values": [24, 24, 1, 0],
+             "inputs": [{"name": "width", "type": "INT", "widget": {"name": "width"}, "link": 1}]}
+    inner = {"id": "inner", "name": "Inner", "nodes": [empty], "outputs": [],
+             "inputs": [{"name": "width", "type": "INT", "linkIds": [1]}],
+             "links": [{"id": 1, "origin_id": -10, "origin_slot": 0, "target_id": 1,
+                        "target_slot": 0, "type": "INT"}]}
+    holder = {"id": 2, "type": "inner", "mode": 0, "widgets_values": [77],
+              "inputs": [{"name": "width", "type": "INT", "widget": {"name": "width"},
+                          "link": None}]}
+    outer = {"id": "outer", "name": "Outer", "nodes": [holder], "links": [], "inputs": [],
+             "outputs": []}
+    workflow = {"last_node_id": 9, "links": [], "definitions": {"subgraphs": [outer, inner]},
+                "nodes": [{"id": 9, "type": "outer", "mode": 0}]}  # fmt: skip
+    graph = to_api(workflow, defs())
+    assert graph["9:2:1"]["inputs"] == {"width": 77, "height": 24, "batch_size": 1, "color": 0}
