@@ -20,6 +20,7 @@ from comfyrelay.comfyui.convert import MAX_DEPTH, MAX_NODES, server_converter
 from comfyrelay.errors import WorkflowError
 from comfyrelay.jobs.workflow import Workflow
 from comfyrelay.jobs.workflow_file import MAX_TEXT
+from comfyrelay.net.http import MAX_BODY
 
 from tests.servers.comfyui import ComfyTestServer
 
@@ -239,3 +240,7 @@ def test_metadata_under_the_cap_is_still_read(tmp_path: Path) -> None:
     path = write(tmp_path / "ok.png", png_with(b"zTXt", "prompt", b"\0\0" + zlib.compress(
         text.encode())))  # fmt: skip
     assert Workflow.load(path).graph == graph
+
+
+def test_metadata_cap_is_the_cap_on_server_answers() -> None:
+    assert MAX_TEXT == MAX_BODY == 64 * 2**20

@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkflowError
-from ..net.http import MAX_BODY
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# One metadata text may inflate to at most what we read of a server's answer. A zTXt or iTXt
-# chunk is measured before it is kept, so a small file that inflates to gigabytes costs a
-# pass of zlib, not the memory.
-MAX_TEXT = MAX_BODY
+# One metadata text may inflate to at most what we read of a server's answer (net.http's
+# MAX_BODY, which sits above this layer; tests/test_hostile_files.py keeps the two equal). A
+# zTXt or iTXt chunk is measured before it is kept, so a small file that inflates to gigabytes
+# costs a pass of zlib, not the memory.
+MAX_TEXT = 64 * 2**20
 INFLATE_STEP = 2**20
 # A JSON workflow larger than this is not one ComfyUI saved (its templates are under 1 MB).
-MAX_JSON = MAX_BODY
+MAX_JSON = MAX_TEXT
 METADATA_KEYS = ("prompt", "workflow")  # what ComfyUI writes; other chunks are not read
 
 
