@@ -1,11 +1,13 @@
-"""UI-format workflow -> the API-format graph ComfyUI's frontend (1.27) queues for it."""
+"""UI-format workflow -> the API-format graph ComfyUI's frontend (1.58) queues for it."""
 
 # This follows the frontend's graphToPrompt: subgraphs are flattened into `outer:inner` ids,
 # frontend-only nodes (Reroute, PrimitiveNode, Note) and muted nodes are left out, bypassed
-# nodes pass their inputs through by type, and widget values become inputs.
+# nodes pass their inputs through by type, and widget values become inputs. Where frontend
+# 1.58 differs from 1.27 we do what 1.58 does (docs/WIRE.md lists each difference).
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +17,33 @@ from ..errors import ConnectionFailed, WorkflowError
 from ..jobs.workflow import UIConverter, Workflow
 from ..jobs.workflow_file import is_ui
 from .nodes import NodeDefs, node_defs
-from .ui_graph import FRONTEND_ONLY, RENAMED, SAVE_NODES, SUBGRAPH_INPUT, Graph, Loader, Node
+from .ui_graph import (
+    FRONTEND_ONLY,
+    RENAMED,
+    SAVE_NODES,
+    SUBGRAPH_INPUT,
+    Graph,
+    Loader,
+    Node,
+    collect_definitions,
+    first_by_id,
+    inner_first,
+)  # fmt: skip
 from .ui_text import dynamic_prompt, text_replacements
 from .ui_widgets import UNDEFINED, Widget, truthy
 
 MUTED, BYPASSED = 2, 4  # litegraph modes: NEVER and BYPASS
+# Bounds for files from anywhere: ComfyUI's templates nest subgraphs at most 2 levels deep and
+# expand to under 100 nodes, so these leave real workflows far inside while a hostile file
+# (a subgraph holding two of the next, 30 levels down) is refused before it is expanded.
+MAX_DEPTH = 16  # levels of subgraphs inside subgraphs
+MAX_NODES = 10_000  # nodes once every subgraph is expanded
+# What a widget's input takes. A value that is an object, a list or null there is refused: no
+# frontend saves one, and the server could not take it. Text where a number belongs is sent as
+# the frontend sends it (five ComfyUI templates have such values); `run` checks those against
+# the server's definitions before queueing.
+VALUE_KINDS = {"INT": "a whole number", "FLOAT": "a number", "BOOLEAN": "true or false",
+               "STRING": "text"}  # fmt: skip
 
 
 class UnknownNodeTypes(WorkflowError):
@@ -41,9 +65,117 @@ def to_api(
     """
     if not is_ui(ui_workflow):
         raise WorkflowError("This is not a ComfyUI UI-format workflow (no nodes and links).")
-    check_types(ui_workflow, defs)
-    root = Loader(ui_workflow, defs).load(ui_workflow)
-    return Converter(root, rng or random.Random()).run()
+    try:
+        check_structure(ui_workflow)
+        check_types(ui_workflow, defs)
+        root = Loader(ui_workflow, defs).load(ui_workflow)
+        output = Converter(root, rng or random.Random()).run()
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+        # A file from anywhere can hold anything where a node, link or value belongs; say so
+        # in a sentence instead of ending in a traceback.
+        raise WorkflowError(
+            "The workflow has a node, link or value of a form ComfyUI does not save "
+            f"({type(exc).__name__}: {str(exc)[:80]}); the file is damaged. Open it in ComfyUI "
+            "and save it again."
+        ) from None
+    check_values_kinds(output, defs)
+    return output
+
+
+def check_structure(data: dict[str, Any]) -> None:
+    """Refuse subgraphs that contain themselves, directly or through others, and nesting or
+    expansion past MAX_DEPTH / MAX_NODES, before anything is expanded."""
+    specs: dict[str, Any] = {}
+    collect_definitions(data, specs)
+    uses = {sid: instances_in(spec.get("nodes"), specs) for sid, spec in specs.items()}
+    names = {sid: str(spec.get("name") or sid) for sid, spec in specs.items()}
+    loop = find_loop(uses)
+    if loop:
+        path = " → ".join(repr(names[sid]) for sid in loop)
+        via = "" if len(loop) == 2 else f" through {', '.join(repr(names[s]) for s in loop[1:-1])}"
+        raise WorkflowError(
+            f"Subgraph {names[loop[0]]!r} contains an instance of itself{via} ({path}), so it "
+            "would never end; ComfyUI cannot run it either. Remove that node from the subgraph "
+            "in ComfyUI and save the workflow again."
+        )
+    depth: dict[str, int] = {}
+    size: dict[str, int] = {}
+    for sid in inner_first(specs):  # each after the ones it holds: no cycles are left
+        depth[sid] = 1 + max((depth[c] for c in uses[sid]), default=0)
+        size[sid] = min(MAX_NODES + 1, len(first_by_id(specs[sid].get("nodes")))
+                        + sum(size[c] for c in uses[sid]))  # fmt: skip
+    top = instances_in(data.get("nodes"), specs)
+    levels = max((depth[sid] for sid in top), default=0)
+    if levels > MAX_DEPTH:
+        raise WorkflowError(
+            f"Subgraphs in this workflow are nested {levels} levels deep; ComfyRelay reads at "
+            f"most {MAX_DEPTH} (ComfyUI's own templates use at most 2). Unpack some of them in "
+            "ComfyUI and save the workflow again."
+        )
+    total = len(first_by_id(data.get("nodes"))) + sum(size[sid] for sid in top)
+    if total > MAX_NODES:
+        raise WorkflowError(
+            f"This workflow's subgraphs expand to more than {MAX_NODES} nodes (the largest "
+            "ComfyUI template has under 100); ComfyRelay refuses it rather than expand it."
+        )
+
+
+def instances_in(nodes: Any, specs: dict[str, Any]) -> list[str]:
+    """The subgraph ids that these saved nodes are instances of, once per node."""
+    kinds = (str(n.get("type")) for n in first_by_id(nodes))
+    return [kind for kind in kinds if kind in specs]
+
+
+def find_loop(uses: dict[str, list[str]]) -> list[str]:
+    """A chain of subgraphs that comes back to its first one ([a, b, a]), or []."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in uses:
+        if state.get(start):
+            continue
+        path = [start]
+        pending = [iter(uses[start])]
+        state[start] = 1
+        while pending:  # depth-first without recursion: chains can be long
+            child = next(pending[-1], None)
+            if child is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(child) == 1:
+                return [*path[path.index(child) :], child]
+            elif not state.get(child):
+                state[child] = 1
+                path.append(child)
+                pending.append(iter(uses[child]))
+    return []
+
+
+def check_values_kinds(output: dict[str, dict[str, Any]], defs: NodeDefs) -> None:
+    """Refuse a widget value that is an object, a list or null: a damaged file, named node
+    and input."""
+    for node_id, entry in output.items():
+        definition = defs[entry["class_type"]]
+        for name, value in entry["inputs"].items():
+            spec = definition.input(name)
+            kind = VALUE_KINDS.get(spec.type) if spec is not None else None
+            if kind is None or value_fits(value):
+                continue
+            shown = json_preview(value)
+            raise WorkflowError(
+                f"Node {node_id} ({entry['_meta']['title']}) has {shown} for {name!r}, which "
+                f"takes {kind}; the workflow is damaged. Open it in ComfyUI, set that value and "
+                "save it again."
+            )
+
+
+def value_fits(value: Any) -> bool:
+    if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+        return True  # a link
+    return not (isinstance(value, dict | list) or value is None)
+
+
+def json_preview(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 40 else text[:37] + "…"
 
 
 def load_workflow(path: Path | str, defs: NodeDefs | None = None) -> Workflow:
@@ -92,7 +224,8 @@ def check_types(data: dict[str, Any], defs: NodeDefs) -> None:
 
 def find_scopes(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     found: list[tuple[str, dict[str, Any]]] = []
-    for spec in (data.get("definitions") or {}).get("subgraphs") or []:
+    definitions = data.get("definitions")
+    for spec in (definitions.get("subgraphs") or [] if isinstance(definitions, dict) else []):
         if isinstance(spec, dict):
             found.append((str(spec.get("name") or spec.get("id")), spec))
             found += find_scopes(spec)
@@ -134,6 +267,7 @@ class Exec:
     node: Node
     path: tuple[str, ...]
     instance: Node | None  # the subgraph node this one sits in
+    queued: bool = True  # False inside a muted or bypassed subgraph of the workflow itself
 
 
 class Converter:
@@ -145,14 +279,17 @@ class Converter:
 
     def run(self) -> dict[str, dict[str, Any]]:
         for node in self.root.nodes.values():
-            self.add(node, (), None)
+            # Frontend 1.58 queues none of the contents of a muted or bypassed subgraph node
+            # of the workflow itself (1.27 queued them all); one nested deeper is expanded
+            # whatever its mode, in both.
+            self.add(node, (), None, queued=node.mode not in (MUTED, BYPASSED))
         for item in self.order:  # primitives copy their value into the widgets they feed
             if item.node.type == "PrimitiveNode":
                 self.apply_primitive(item.node)
         output: dict[str, dict[str, Any]] = {}
         for item in self.order:
             node = item.node
-            if node.virtual or node.mode in (MUTED, BYPASSED):
+            if node.virtual or node.mode in (MUTED, BYPASSED) or not item.queued:
                 continue
             if node.class_type is None:
                 raise WorkflowError(f"Node {item.id} ({node.type}) is unknown to the server.")
@@ -167,14 +304,16 @@ class Converter:
                     del entry["inputs"][name]
         return output
 
-    def add(self, node: Node, path: tuple[str, ...], instance: Node | None) -> None:
-        item = Exec(":".join((*path, node.id)), node, path, instance)
+    def add(
+        self, node: Node, path: tuple[str, ...], instance: Node | None, *, queued: bool = True
+    ) -> None:
+        # check_structure() has refused self-containing and too deep subgraphs, so this
+        # recursion ends within MAX_DEPTH levels.
+        item = Exec(":".join((*path, node.id)), node, path, instance, queued)
         if node.subgraph is not None:
             self.execs[item.id] = item
-            if len(path) > 32:
-                raise WorkflowError(f"Subgraph {node.title!r} contains itself.")
             for inner in node.subgraph.nodes.values():
-                self.add(inner, (*path, node.id), node)
+                self.add(inner, (*path, node.id), node, queued=queued)
         self.execs[item.id] = item
         self.order.append(item)
 
@@ -240,6 +379,8 @@ class Converter:
             index = bypass_slot(item, slot, kind)
             return None if index < 0 else self.resolve_input(item, index, seen)
         if node.subgraph is not None:
+            if node.mode == MUTED:  # nothing inside is queued: the link is dropped
+                return Origin(item.id, slot)
             return self.from_subgraph_output(item, slot, kind, seen)
         if node.virtual:  # a Reroute passes its input on; a PrimitiveNode resolves to nothing
             if slot < len(node.inputs):

@@ -1,4 +1,4 @@
-"""A UI-format workflow loaded as ComfyUI's frontend (1.27) loads it, subgraphs included."""
+"""A UI-format workflow loaded as ComfyUI's frontend (1.58) loads it, subgraphs included."""
 
 from __future__ import annotations
 
@@ -106,15 +106,16 @@ class Loader:
         self.defs = defs
         self.specs: dict[str, Any] = {}  # subgraph id -> its definition
         collect_definitions(data, self.specs)
+        self.specs = unique_node_ids(data, self.specs)
         self.subgraphs = {sid: new_subgraph(spec) for sid, spec in self.specs.items()}
         self.root = Graph(None, "workflow")
 
     def load(self, data: dict[str, Any]) -> Graph:
-        for spec in (data.get("definitions") or {}).get("subgraphs") or []:
-            if isinstance(spec, dict):
-                self.configure(self.subgraphs[str(spec.get("id"))], spec)
+        # Subgraphs used by others first (frontend 1.58), so every subgraph node finds the
+        # widgets of its contents whatever order the definitions were saved in.
+        for sid in inner_first(self.specs):
+            self.configure(self.subgraphs[sid], self.specs[sid])
         self.configure(self.root, data)
-        fix_link_slots(self.root, set())
         for node in self.root.nodes.values():
             strip_sampler_prefix(node)
         for node in self.root.all_nodes():
@@ -126,19 +127,17 @@ class Loader:
         if graph.configured:
             return
         graph.configured = True
-        for spec in (data.get("definitions") or {}).get("subgraphs") or []:
-            if isinstance(spec, dict):
-                self.configure(self.subgraphs[str(spec.get("id"))], spec)
         for raw in data.get("links") or []:
             link = parse_link(raw)
             if link is not None:
                 graph.links[link.id] = link
-        raw_nodes = [n for n in data.get("nodes") or [] if isinstance(n, dict)]
+        raw_nodes = first_by_id(data.get("nodes"))
         for raw in raw_nodes:  # all nodes exist before any is configured, as in litegraph
             node = Node(str(raw.get("id")), node_type(raw), "", 0, graph)
             graph.nodes[node.id] = node
         for raw in raw_nodes:
             self.configure_node(graph.nodes[str(raw.get("id"))], raw)
+        fix_link_slots(graph)
 
     def configure_node(self, node: Node, raw: dict[str, Any]) -> None:
         mode = raw.get("mode")
@@ -208,8 +207,8 @@ class Loader:
 
 
 def promoted_widgets(node: Node, sub: Graph) -> list[Widget]:
-    """The widgets a subgraph node shows: for each of its inputs, the widget of the first
-    inner input it feeds that has one (only once that subgraph's contents are loaded)."""
+    """The widgets a subgraph node shows: for each of its inputs, a view of the widget of
+    the first inner input it feeds whose node has a widget of that input's name."""
     widgets: list[Widget] = []
     for slot in node.inputs:
         io = next((s for s in sub.inputs if s.name == slot.name), None)
@@ -254,16 +253,110 @@ def strip_sampler_prefix(node: Node) -> None:
             widget.value = str(widget.value)[7:]
 
 
-def fix_link_slots(graph: Graph, seen: set[int]) -> None:
+def fix_link_slots(graph: Graph) -> None:
     """Point each link at the input that holds it (saved slot numbers can be stale)."""
     for node in graph.nodes.values():
         for index, slot in enumerate(node.inputs):
             link = graph.links.get(slot.link) if slot.link else None
             if link is not None:
                 link.target_slot = index
-        if node.subgraph is not None and id(node.subgraph) not in seen:
-            seen.add(id(node.subgraph))
-            fix_link_slots(node.subgraph, seen)
+
+
+def first_by_id(nodes: Any) -> list[dict[str, Any]]:
+    """The nodes of one graph, the first of any that share an id (as frontend 1.58 keeps)."""
+    found: dict[str, dict[str, Any]] = {}
+    for raw in nodes if isinstance(nodes, list) else []:
+        if isinstance(raw, dict):
+            found.setdefault(str(raw.get("id")), raw)
+    return list(found.values())
+
+
+def inner_first(specs: dict[str, Any]) -> list[str]:
+    """Subgraph ids, each after the subgraphs its nodes are instances of (Kahn's order as
+    the frontend sorts them; the saved order where that is not possible)."""
+    uses = {
+        sid: {str(n.get("type")) for n in first_by_id(spec.get("nodes"))} & specs.keys()
+        for sid, spec in specs.items()
+    }
+    waiting = {sid: len(used) for sid, used in uses.items()}
+    users: dict[str, list[str]] = {sid: [] for sid in specs}
+    for sid, used in uses.items():
+        for inner in used:
+            users[inner].append(sid)
+    ready = [sid for sid, count in waiting.items() if count == 0]
+    order: list[str] = []
+    while ready:
+        sid = ready.pop(0)
+        order.append(sid)
+        for user in users[sid]:
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                ready.append(user)
+    return order if len(order) == len(specs) else list(specs)
+
+
+def unique_node_ids(data: dict[str, Any], specs: dict[str, Any]) -> dict[str, Any]:
+    """The subgraph definitions with node ids unique across the whole workflow.
+
+    Frontend 1.58 gives an inner node whose id the workflow's own nodes or an earlier
+    subgraph already use the next free id after the workflow's last node id, and points the
+    subgraph's links at it; ids in the prompt (`outer:inner`) follow. 1.27 kept ids as saved.
+    The definitions come back as copies; the workflow itself is left as it was.
+    """
+    used = {str(n.get("id")) for n in first_by_id(data.get("nodes"))}
+    numbers = {int(i) for i in used if is_int_id(i)}
+    state = data.get("state")
+    saved = [data.get("last_node_id"), state.get("lastNodeId") if isinstance(state, dict) else 0]
+    last = max([int(str(v)) for v in saved if is_int_id(v)] or [0])
+    fixed: dict[str, Any] = {}
+    for sid, spec in specs.items():
+        nodes = first_by_id(spec.get("nodes"))
+        remap: dict[str, int] = {}
+        for raw in nodes:
+            key = str(raw.get("id"))
+            if key in used:
+                new = last + 1
+                while new in numbers:
+                    new += 1
+                last = new
+                remap[key] = new
+                used.add(str(new))
+                numbers.add(new)
+            else:
+                used.add(key)
+                if is_int_id(key):
+                    numbers.add(int(key))
+                    last = max(last, int(key))
+        if not remap:
+            fixed[sid] = {**spec, "nodes": nodes}
+            continue
+        moved = [{**n, "id": remap[str(n.get("id"))]} if str(n.get("id")) in remap else n
+                 for n in nodes]  # fmt: skip
+        fixed[sid] = {**spec, "nodes": moved, "links": [relink(k, remap) for k in
+                                                         spec.get("links") or []]}  # fmt: skip
+    return fixed
+
+
+def relink(raw: Any, remap: dict[str, int]) -> Any:
+    """A saved link (either form) with its ends moved to their new node ids."""
+    if isinstance(raw, list) and len(raw) >= 5:
+        raw = list(raw)
+        for at in (1, 3):
+            raw[at] = remap.get(str(raw[at]), raw[at])
+    elif isinstance(raw, dict):
+        raw = {**raw}
+        for key in ("origin_id", "target_id"):
+            raw[key] = remap.get(str(raw.get(key)), raw.get(key))
+    return raw
+
+
+def is_int_id(value: Any) -> bool:
+    """A node id that is a whole number, as the frontend counts them."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    return isinstance(value, str) and value.isdigit() and str(int(value)) == value
 
 
 def collect_definitions(data: dict[str, Any], found: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""The widgets ComfyUI's frontend (1.27) gives a node, and how their saved values map onto them."""
+"""The widgets ComfyUI's frontend (1.58) gives a node, and how their saved values map onto them."""
 
 from __future__ import annotations
 
@@ -114,8 +114,6 @@ def make_widgets(node: NodeDef, specs: list[InputDef]) -> list[Widget]:
     for spec in specs:
         if is_widget(spec):
             widgets.extend(widgets_for(spec, widgets))
-    if node.name == "PreviewAny":  # its read-only text box, added when the node is created
-        widgets.append(Widget("preview", "", saved=False, kind="text"))
     return widgets
 
 
@@ -142,8 +140,8 @@ def widgets_for(spec: InputDef, existing: list[Widget]) -> list[Widget]:
         return [Widget(spec.name, "image", in_prompt=False)]
     if kind == "AUDIOUPLOAD":
         return [Widget(spec.name, "", in_prompt=False)]
-    if kind == "AUDIO_UI":
-        return [Widget(spec.name, "", saved=False, kind="empty")]
+    if kind == "AUDIO_UI":  # the audio player: 1.58 neither saves nor sends it (1.27 sent "")
+        return [Widget(spec.name, "", saved=False, in_prompt=False, kind="empty")]
     if kind in EMPTY_DOM:
         return [Widget(spec.name, "", kind="empty")]
     return [Widget(spec.name, UNDEFINED if default is None else default)]

@@ -17,11 +17,17 @@ from comfyrelay.jobs.workflow import Workflow
 from PIL import Image
 
 from tests.cli.test_main import comfyrelay
-from tests.comfyui.test_convert_golden import defs
+from tests.comfyui.test_convert_golden import CURRENT
+from tests.comfyui.test_convert_golden import defs as golden_defs
 from tests.conftest import ComfyTarget
 from tests.imaging import gradient_png, is_inverse
 from tests.paths import WORKFLOWS
 from tests.servers.aio import png
+
+
+def defs() -> NodeDefs:
+    """The node definitions of the ComfyUI the current golden set was made with."""
+    return golden_defs(CURRENT)
 
 UI = WORKFLOWS / "ui"
 
@@ -53,13 +59,15 @@ def test_muted_nodes_are_left_out_and_bypassed_ones_pass_through() -> None:
 
 def test_nested_subgraphs_flatten_with_path_ids_and_promoted_widgets() -> None:
     graph = to_api(ui("nested_subgraph"), defs())
-    assert sorted(graph) == ["5", "9:1:1", "9:2"]
-    assert graph["9:1:1"] == {
+    # The inner invert's saved id 1 is the id of the outer subgraph's first node: frontend 1.58
+    # renumbers it to the next free id after the workflow's last node id (9).
+    assert sorted(graph) == ["5", "9:1:10", "9:2"]
+    assert graph["9:1:10"] == {
         "inputs": {"image": ["5", 0]},
         "class_type": "ImageInvert",
         "_meta": {"title": "Inner invert"},
     }
-    assert graph["9:2"]["inputs"] == {"filename_prefix": "nested", "images": ["9:1:1", 0]}
+    assert graph["9:2"]["inputs"] == {"filename_prefix": "nested", "images": ["9:1:10", 0]}
 
 
 def test_widget_values_map_by_the_definition_order_with_controls_and_upload() -> None:
@@ -175,3 +183,23 @@ def test_run_a_ui_workflow_gives_the_pixels_of_its_api_twin(
         results.append(Path(run.stdout.splitlines()[0]))
     assert is_inverse(png, results[0]) and is_inverse(png, results[1])
     assert Image.open(results[0]).tobytes() == Image.open(results[1]).tobytes()
+
+
+def test_a_subgraph_saved_before_the_one_it_holds_still_shows_its_widgets() -> None:
+    """Frontend 1.58 configures subgraphs inner ones first, whatever order they were saved in:
+    the inner subgraph node's promoted `width` (77) reaches the EmptyImage inside it."""
+    empty = {"id": 1, "type": "EmptyImage", "mode": 0, "widgets_values": [24, 24, 1, 0],
+             "inputs": [{"name": "width", "type": "INT", "widget": {"name": "width"}, "link": 1}]}
+    inner = {"id": "inner", "name": "Inner", "nodes": [empty], "outputs": [],
+             "inputs": [{"name": "width", "type": "INT", "linkIds": [1]}],
+             "links": [{"id": 1, "origin_id": -10, "origin_slot": 0, "target_id": 1,
+                        "target_slot": 0, "type": "INT"}]}
+    holder = {"id": 2, "type": "inner", "mode": 0, "widgets_values": [77],
+              "inputs": [{"name": "width", "type": "INT", "widget": {"name": "width"},
+                          "link": None}]}
+    outer = {"id": "outer", "name": "Outer", "nodes": [holder], "links": [], "inputs": [],
+             "outputs": []}
+    workflow = {"last_node_id": 9, "links": [], "definitions": {"subgraphs": [outer, inner]},
+                "nodes": [{"id": 9, "type": "outer", "mode": 0}]}  # fmt: skip
+    graph = to_api(workflow, defs())
+    assert graph["9:2:1"]["inputs"] == {"width": 77, "height": 24, "batch_size": 1, "color": 0}
