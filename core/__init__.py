@@ -64,8 +64,7 @@ from .runcomfy.api import RunComfyServer
 from .runcomfy.ledger import Ledger
 from .runcomfy.machine import MachineStatus, RunComfyMachineBackend, find_running
 from .runcomfy.serverless import RunComfyServerlessBackend
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__  # re-exported
 
 __all__ = [
     "EXTEND_MINUTES",

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import tomllib
+
 from tests import workflows
 from tests.imaging import gradient_png, is_inverse
 from tests.paths import WORKFLOWS
@@ -121,3 +123,14 @@ def test_ctrl_c_on_a_comfyui_run_says_cancelled(
         rest = proc.stderr.read().splitlines()
         code = proc.wait(30)
     assert code == 130 and rest[-1] == "Cancelled.", (seen, rest)
+
+
+def test_version_names_the_package_and_the_add_ons_core() -> None:
+    """`--version` prints pyproject.toml's version (which names the add-on zips) and the
+    core's `__version__` (the core vendored into them): both the same."""
+    with (Path(__file__).resolve().parent.parent / "pyproject.toml").open("rb") as f:
+        project = tomllib.load(f)["project"]["version"]
+    result = comfyrelay("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (f"comfyrelay {project} (core {project}, as vendored into the "
+                             "Blender and Krita add-on zips)\n")

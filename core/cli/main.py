@@ -6,6 +6,7 @@ The hosted commands (machines, workflows, deployments) and `run --backend` live 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import sys
@@ -24,6 +25,7 @@ from ..jobs.backend import Backend
 from ..jobs.job import InputFile, Job
 from ..jobs.runner import JobRunner
 from ..jobs.workflow import Bindings, Workflow, WorkflowInput
+from ..version import __version__
 from . import hosted as cli_hosted
 
 DEFAULT_SERVER = "http://127.0.0.1:8188"
@@ -38,6 +40,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def version_text() -> str:
+    """The installed package's version and the core's, which the add-on zips vendor. They
+    differ only when the install is stale (pyproject.toml changed since `pip install`)."""
+    try:
+        package = importlib.metadata.version("comfyrelay")
+    except importlib.metadata.PackageNotFoundError:  # run from a vendored copy or a checkout
+        package = "(not installed)"
+    return (f"comfyrelay {package} (core {__version__}, as vendored into the Blender and "
+            "Krita add-on zips)")
+
+
+class VersionAction(argparse.Action):
+    """`--version`: argparse's own action would re-wrap the line to the terminal's width."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, default=argparse.SUPPRESS,
+                         help="print the package's version and the add-ons' core version")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="comfyrelay",
@@ -46,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "RUNCOMFY_USER_ID, RUNCOMFY_API_TOKEN, RUNCOMFY_API_TOKEN2, COMFYICU_API_KEY) or the "
         "credentials file, never from arguments.",
     )
+    parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a workflow and save its outputs")
