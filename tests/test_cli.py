@@ -7,11 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import tomllib
 
 from tests import workflows
+from tests.hosted.conftest import wait_for
 from tests.imaging import gradient_png, is_inverse
 from tests.paths import WORKFLOWS
 from tests.servers.comfyui import ComfyTestServer
@@ -109,20 +114,106 @@ def test_ctrl_c_on_a_comfyui_run_says_cancelled(
     """Ctrl-C cancels the job; on a plain ComfyUI nothing more is known than "Cancelled."
     (a hosted service's answer replaces it: tests/hosted/test_cli_hosted.py)."""
     comfy_server.node_delay = 0.5
-    workflow = tmp_path / "slow.json"
-    workflow.write_text(json.dumps(workflows.slow().graph), encoding="utf-8")
-    command = [sys.executable, "-m", "comfyrelay", "run", str(workflow), "--server",
-               comfy_server.url, "--out", str(tmp_path / "out")]
-    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
-        assert proc.stderr is not None
-        seen = [proc.stderr.readline()]
-        while "%" not in seen[-1]:  # a progress line: the job runs on the server
-            assert seen[-1], seen  # not ended before it ran
-            seen.append(proc.stderr.readline())
+    with mid_job(slow_run(comfy_server, tmp_path)) as (proc, seen):
         proc.send_signal(signal.SIGINT)
-        rest = proc.stderr.read().splitlines()
+        rest = read_rest(proc)
         code = proc.wait(30)
     assert code == 130 and rest[-1] == "Cancelled.", (seen, rest)
+
+
+def slow_run(server: ComfyTestServer, tmp_path: Path, *options: str) -> list[str]:
+    """`comfyrelay run` of a workflow that runs for seconds on the test server."""
+    workflow = tmp_path / "slow.json"
+    workflow.write_text(json.dumps(workflows.slow().graph), encoding="utf-8")
+    return [sys.executable, "-m", "comfyrelay", "run", str(workflow), "--server", server.url,
+            "--out", str(tmp_path / "out"), *options]
+
+
+def ignore_sigint() -> None:
+    """In the child before exec: what a non-interactive shell does to a background job
+    (`cmd &`), which Python then leaves ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def mid_job(
+    command: list[str], *, sigint_ignored: bool = False
+) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """Start the CLI and return once it prints a progress line (the job runs on the server),
+    with the stderr lines seen so far."""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=ignore_sigint if sigint_ignored else None) as proc:
+        assert proc.stderr is not None
+        try:
+            seen = [proc.stderr.readline()]
+            while "%" not in seen[-1]:  # a progress line: the job runs on the server
+                assert seen[-1], seen  # not ended before it ran
+                seen.append(proc.stderr.readline())
+            yield proc, seen
+        finally:
+            if proc.poll() is None:  # a failed assertion must not leave it running
+                proc.kill()
+
+
+def read_rest(proc: subprocess.Popen[str], timeout: float = 30) -> list[str]:
+    """The rest of stderr, once the process exits (bounded: communicate's timeout)."""
+    _, err = proc.communicate(timeout=timeout)
+    return err.splitlines()
+
+
+def interrupted_on_server(server: ComfyTestServer) -> bool:
+    """The server stopped our one job: its history ends with `execution_interrupted`."""
+    assert server.wait_idle(10), "the server still runs the job"
+    (entry,) = server.history.values()
+    return bool(entry["status"]["messages"][-1][0] == "execution_interrupted")
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [
+        (signal.SIGINT, 130, "Cancelling…"),
+        (signal.SIGTERM, 143, "Cancelling… (SIGTERM)"),
+        (signal.SIGHUP, 129, "Cancelling… (SIGHUP: the terminal closed)"),
+    ],
+    ids=["SIGINT while ignored", "SIGTERM", "SIGHUP"],
+)
+def test_a_signal_mid_job_cancels_it_on_the_server(
+    comfy_server: ComfyTestServer, tmp_path: Path, signum: int, code: int, said: str
+) -> None:
+    """Started with SIGINT ignored (a background job of a non-interactive shell), Ctrl-C
+    still cancels; SIGTERM (a supervisor, a timeout) and SIGHUP (the terminal closed) cancel
+    the same way: the server's job is interrupted, the message says so, and the exit code
+    is 128 + the signal."""
+    comfy_server.node_delay = 0.5
+    with mid_job(slow_run(comfy_server, tmp_path), sigint_ignored=True) as (proc, seen):
+        proc.send_signal(signum)
+        rest = read_rest(proc)
+    assert proc.returncode == code, (seen, rest)
+    assert said in rest and rest[-1] == "Cancelled.", rest
+    assert interrupted_on_server(comfy_server)
+    assert proc.stdout is not None and not (tmp_path / "out").exists()  # nothing saved
+
+
+def test_a_second_ctrl_c_while_cancelling_leaves_at_once(
+    comfy_server: ComfyTestServer, tmp_path: Path
+) -> None:
+    """The server does not answer the cancel (its answer never ends): a second Ctrl-C leaves
+    at once, exit 130, saying the job may go on there."""
+    comfy_server.node_delay = 0.5
+    for route in ("POST /queue", "POST /interrupt", "POST /jobs"):  # each profile's cancel
+        comfy_server.faults.endless_json[route] = 0.5
+    with mid_job(slow_run(comfy_server, tmp_path), sigint_ignored=True) as (proc, seen):
+        proc.send_signal(signal.SIGINT)
+        wait_for(lambda: any(r.startswith("POST") and ("/queue" in r or "/jobs/" in r)
+                             for r in list(comfy_server.seen)), message="no cancel sent")
+        proc.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        rest = read_rest(proc, timeout=10)
+        seconds = time.monotonic() - start
+    assert proc.returncode == 130, (seen, rest)
+    assert seconds < 3, seconds
+    assert rest[-1] == ("Stopped waiting (Ctrl-C): the job may go on on the server (and bill, "
+                        "on a hosted service)."), rest
 
 
 def test_version_names_the_package_and_the_add_ons_core() -> None:

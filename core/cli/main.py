@@ -10,6 +10,7 @@ import importlib.metadata
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,17 +28,27 @@ from ..jobs.runner import JobRunner
 from ..jobs.workflow import Bindings, Workflow, WorkflowInput
 from ..version import __version__
 from . import hosted as cli_hosted
+from . import signals
 
 DEFAULT_SERVER = "http://127.0.0.1:8188"
+# How long `run` waits for the server to confirm a cancel before it exits anyway, saying the
+# job may go on (ComfyUI's own cancel waits up to 10 s for the server to let go).
+CANCEL_WAIT = 30.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ComfyRelayError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    # Every command, not only `run`: a long conversion or a machine's launch --wait stops on
+    # SIGTERM or SIGHUP too, with a message and the signal's exit code, not a traceback.
+    with signals.Guard():
+        try:
+            return int(args.func(args))
+        except ComfyRelayError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except signals.Stop as stop:
+            print(f"Stopped ({stop.why}).", file=sys.stderr)
+            return stop.exit_code
 
 
 def version_text() -> str:
@@ -234,43 +245,83 @@ def check_against_server(backend: Backend, job: Job) -> None:
 
 
 def run_job(backend: Backend, job: Job, err: TextIO | None = None) -> int:
-    """Run one job to its end, reporting on stderr and printing saved paths on stdout."""
+    """Run one job to its end, reporting on stderr and printing saved paths on stdout.
+
+    Ctrl-C, SIGTERM and SIGHUP cancel the job on the server and exit 130, 143 or 129 (see
+    signals); a second one while cancelling leaves at once, saying the job may go on there.
+    """
     runner = JobRunner(backend)
     bar = ProgressLine(err or sys.stderr)  # looked up now: stderr may be redirected since import
-    runner.submit(job)
-    try:
-        final = wait(runner, bar)
-    except KeyboardInterrupt:
-        runner.cancel()
-        bar.note("Cancelling…")
-        final = wait(runner, bar)
-    finally:
-        runner.close()
+    final: ev.Event | None = None
+    stopped: signals.Signalled | None = None
+    with signals.Guard() as guard:
+        try:
+            runner.submit(job)
+            try:
+                final = wait(runner, bar, guard)
+            except signals.Signalled as stop:
+                stopped = stop
+                bar.note(signals.cancelling_note(stop))
+                runner.cancel()
+                final = wait(runner, bar, guard, CANCEL_WAIT)
+                if final is None:
+                    bar.note(f"The server did not confirm the cancel within {CANCEL_WAIT:.0f} s; "
+                             "its job may go on there.")
+            guard.closing()
+            runner.close()  # a RunComfy machine launched here is stopped now
+        except signals.Stop as stop:  # a signal while cancelling or closing: leave now
+            if final is None:
+                bar.note(f"Stopped waiting ({stop.why}): the job may go on on the server"
+                         " (and bill, on a hosted service).")
+            left = signals.machine_note(backend)
+            if left:
+                bar.note(left)
+            return stop.exit_code
+    # A machine still billing is always named; a stopped one only after a signal, which asks
+    # what was left behind.
+    left = signals.machine_note(backend, say_stopped=stopped is not None)
     if isinstance(final, ev.JobFinished):
         bar.note(f"Done: {len(final.outputs)} file(s) in {job.out_dir}")
-        return 0
-    if isinstance(final, ev.JobFailed):
+        code = 0
+    elif isinstance(final, ev.JobFailed):
         bar.note(f"error: {final.message}")
-        return 1
-    # A hosted job's cancel may not be final (RunComfy: "may still finish and be billed").
-    bar.note(final.message if isinstance(final, ev.JobCancelled) else PLAIN_CANCEL)
-    return 130
+        code = 1
+    else:
+        # A hosted job's cancel may not be final (RunComfy: "may still finish and be billed").
+        if isinstance(final, ev.JobCancelled):
+            bar.note(final.message)
+        elif stopped is None:
+            bar.note(PLAIN_CANCEL)
+        code = stopped.exit_code if stopped is not None else 130
+    if left:
+        bar.note(left)
+    return code
 
 
-def wait(runner: JobRunner, bar: ProgressLine) -> ev.Event | None:
-    """Report events until the job ends; return its final event."""
+def wait(runner: JobRunner, bar: ProgressLine, guard: signals.Guard,
+         timeout: float | None = None) -> ev.Event | None:
+    """Report events until the job ends (or `timeout` seconds pass); return its final event.
+    A signal is raised between two batches of events, never half-way through one."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     final = None
-    while runner.busy:
-        for event in runner.wait_idle(timeout=0.1):
-            if isinstance(event, ev.FINAL_EVENTS):
-                final = event
-            elif isinstance(event, ev.JobOutput):
-                bar.clear()
-                print(event.path, flush=True)
-            elif isinstance(event, ev.JobProgress):
-                bar.show(event)
-            elif isinstance(event, ev.JobQueued):
-                bar.note("Queued on the server.")
+    with guard.polled():
+        while runner.busy:
+            guard.check()
+            if deadline is not None and time.monotonic() > deadline:
+                return None
+            for event in runner.wait_idle(timeout=0.1):
+                if isinstance(event, ev.FINAL_EVENTS):
+                    final = event
+                elif isinstance(event, ev.JobOutput):
+                    bar.clear()
+                    print(event.path, flush=True)
+                elif isinstance(event, ev.JobProgress):
+                    bar.show(event)
+                elif isinstance(event, ev.JobQueued):
+                    bar.note("Queued on the server.")
+            bar.tick()
+    # A signal that came with the last events is not raised: the job has ended, and its
+    # final event must not be lost; a signal from now on leaves at once (guard.closing()).
     return final
 
 
@@ -316,6 +367,9 @@ class ProgressLine:
         elif what.split(" ")[0] != self.last.split(" ")[0]:
             self.stream.write(f"{event.fraction:4.0%} {what}\n")
         self.last = what
+
+    def tick(self) -> None:
+        """Called while waiting; the terminal line is redrawn on progress only."""
 
     def clear(self) -> None:
         if self.tty:
