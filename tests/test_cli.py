@@ -53,6 +53,23 @@ def test_run_inverts_a_4k_png(comfy_server: ComfyTestServer, tmp_path: Path) -> 
     assert "Done" in result.stderr
 
 
+def test_run_without_out_saves_under_comfyrelay_output(
+    comfy_server: ComfyTestServer, tmp_path: Path
+) -> None:
+    """No --out: the files go to ./comfyrelay-output/<workflow name>/, and stderr says so."""
+    source = tmp_path / "render.png"
+    source.write_bytes(gradient_png())
+    command = [sys.executable, "-m", "comfyrelay", "run", str(WORKFLOWS / "invert_api.json"),
+               "--server", comfy_server.url, "--image", str(source)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "comfyrelay-output" / "invert_api"
+    (saved,) = map(Path, result.stdout.splitlines())
+    assert saved.parent == folder.resolve() and saved.is_file()
+    assert f"Saving to comfyrelay-output{os.sep}invert_api{os.sep} (no --out given)" in (
+        result.stderr.splitlines()), result.stderr
+
+
 def test_run_with_sets_and_a_failing_node(comfy_server: ComfyTestServer, tmp_path: Path) -> None:
     wf = tmp_path / "failing.json"
     wf.write_text(json.dumps(workflows.failing().graph))

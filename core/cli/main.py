@@ -31,6 +31,7 @@ from . import hosted as cli_hosted
 from . import signals
 
 DEFAULT_SERVER = "http://127.0.0.1:8188"
+DEFAULT_OUT = Path("comfyrelay-output")  # `run` without --out: ./comfyrelay-output/<workflow>/
 # How long `run` waits for the server to confirm a cancel before it exits anyway, saying the
 # job may go on (ComfyUI's own cancel waits up to 10 s for the server to let go).
 CANCEL_WAIT = 30.0
@@ -105,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NODE.INPUT=V",
         help="set any input (node by id or title); V is JSON or plain text",
     )
-    run.add_argument("--out", type=Path, required=True, help="folder for the outputs")
+    run.add_argument("--out", type=Path,
+                     help=f"folder for the outputs (default: ./{DEFAULT_OUT}/<workflow name>/)")
     cli_hosted.add_backend_arguments(run)
     run.set_defaults(func=cmd_run)
 
@@ -220,13 +222,19 @@ def field_note(item: WorkflowInput) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    out_dir = args.out
+    if out_dir is None:
+        # A folder per workflow, so runs of different workflows do not mix their files.
+        out_dir = DEFAULT_OUT / (args.workflow.stem or "workflow")
     job = Job(
         workflow=load_workflow(args.workflow, args.server),
-        out_dir=args.out,
+        out_dir=out_dir,
         bindings=bindings_from_args(args),
         image=InputFile.from_path(args.image) if args.image else None,
     )
     job.workflow.bind(job.bindings, job.image.name if job.image else None)  # fail before connecting
+    if args.out is None:  # said once the run is known to go ahead
+        print(f"Saving to {out_dir}{os.sep} (no --out given)", file=sys.stderr)
     backend = cli_hosted.backend_from_args(args)
     try:
         check_against_server(backend, job)
