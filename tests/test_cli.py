@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import re
+import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -231,6 +237,60 @@ def test_a_second_ctrl_c_while_cancelling_leaves_at_once(
     assert seconds < 3, seconds
     assert rest[-1] == ("Stopped waiting (Ctrl-C): the job may go on on the server (and bill, "
                         "on a hosted service)."), rest
+
+
+def on_terminal(command: list[str], columns: int, timeout: float = 60) -> tuple[int, str]:
+    """Run with stderr on a pseudo-terminal `columns` wide; its exit code and what the
+    terminal received (stdout stays a pipe, as in `comfyrelay run ... > files.txt`)."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=follower) as proc:
+        os.close(follower)  # the child holds it: its exit ends the reads below
+        received = b""
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([leader], [], [], 0.5)
+                if not ready:
+                    continue
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                received += chunk
+            code = proc.wait(max(0.1, deadline - time.monotonic()))
+        finally:
+            os.close(leader)
+            if proc.poll() is None:
+                proc.kill()
+    return code, received.decode().replace("\r\n", "\n")  # the terminal's own newline
+
+
+def test_progress_on_a_terminal_is_one_updating_line(
+    comfy_server: ComfyTestServer, tmp_path: Path
+) -> None:
+    """On a terminal the job's progress is one line redrawn in place (bar, percentage,
+    elapsed, node and step), never wider than the terminal: after the run the screen holds
+    only the messages, not a line per step."""
+    comfy_server.node_delay = 0.5
+    code, shown = on_terminal(slow_run(comfy_server, tmp_path), columns=60)
+    assert code == 0, shown
+    assert shown.count("\n") == 2, shown  # "Queued on the server." and "Done: ..."
+    lines = shown.split("\n")
+    assert lines[0] == "Queued on the server." and lines[1].endswith("Done: 1 file(s) in "
+                                                                    f"{tmp_path / 'out'}")
+    draws = [d.rstrip() for d in lines[1].split("\r") if d.startswith("[")]
+    line = re.compile(r"\[[#.]{20}\] +(\d+)% (\d+):(\d\d)  (\w+)( \d+/\d+)?$")
+    parsed = [line.match(d) for d in draws]
+    assert all(parsed) and len(parsed) > 10, draws
+    assert any(m.group(4, 5) == ("ImageBlur", " 2/4") for m in parsed if m), draws  # node, step
+    assert all(len(d) < 60 for d in draws), draws
+    percents = [int(m.group(1)) for m in parsed if m]
+    seconds = [int(m.group(2)) * 60 + int(m.group(3)) for m in parsed if m]
+    assert percents == sorted(percents) and percents[-1] > percents[0], percents
+    assert seconds == sorted(seconds) and seconds[-1] >= 2, seconds  # 6 nodes of 0.5 s
 
 
 def test_version_names_the_package_and_the_add_ons_core() -> None:

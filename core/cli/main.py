@@ -9,6 +9,7 @@ import argparse
 import importlib.metadata
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -357,36 +358,79 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 class ProgressLine:
-    """A one-line progress bar on a terminal; plain lines when stderr is a file or pipe."""
+    """On a terminal, one line per job that updates in place: a bar, the percentage, the time
+    since the job was sent, the node and its step. When stderr is a file or a pipe, a plain
+    line each time another node starts, which logs read better."""
+
+    REDRAW = 1.0  # seconds: the elapsed time moves on a terminal even without new progress
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.tty = stream.isatty()
         self.last = ""
+        self.started = time.monotonic()
+        self.progress: ev.JobProgress | None = None  # what the terminal line shows
+        self.drawn_at = 0.0  # monotonic time of the last drawing; 0: the line is not drawn
+        self.width = 0  # characters drawn, to blank them
 
     def show(self, event: ev.JobProgress) -> None:
         step = f" {event.value}/{event.max}" if event.max else ""
         what = f"{event.node_title or event.node_id}{step}"
         if self.tty:
-            filled = int(event.fraction * 30)
-            bar = "#" * filled + "." * (30 - filled)
-            self.stream.write(f"\r[{bar}] {event.fraction:4.0%} {what[:40]:<40}")
-            self.stream.flush()
+            self.progress = event
+            self._draw()
         elif what.split(" ")[0] != self.last.split(" ")[0]:
             self.stream.write(f"{event.fraction:4.0%} {what}\n")
         self.last = what
 
     def tick(self) -> None:
-        """Called while waiting; the terminal line is redrawn on progress only."""
+        """Redraw the terminal line if its elapsed time is stale (called while waiting)."""
+        if self.tty and self.progress is not None and (
+            time.monotonic() - self.drawn_at >= self.REDRAW
+        ):
+            self._draw()
+
+    def _draw(self) -> None:
+        event = self.progress
+        assert event is not None
+        step = f" {event.value}/{event.max}" if event.max else ""
+        what = f"{event.node_title or event.node_id}{step}" if (
+            event.node_title or event.node_id) else event.message
+        filled = int(event.fraction * 20)
+        text = (f"[{'#' * filled}{'.' * (20 - filled)}] {event.fraction:4.0%} "
+                f"{elapsed(time.monotonic() - self.started)}  {what}")
+        # One character short of the width: a full line would wrap on some terminals, and
+        # the next \r would then redraw on a new line.
+        text = text[: self._columns() - 1]
+        # Spaces, not an erase-line escape: Windows consoles show escapes as text.
+        self.stream.write("\r" + text.ljust(self.width))
+        self.stream.flush()
+        self.width = len(text)
+        self.drawn_at = time.monotonic()
+
+    def _columns(self) -> int:
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns or 80
+        except (OSError, ValueError, AttributeError):
+            return shutil.get_terminal_size().columns
 
     def clear(self) -> None:
-        if self.tty:
-            self.stream.write("\r" + " " * 80 + "\r")
+        if self.tty and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.width = 0
+            self.drawn_at = 0.0  # redrawn at the next tick, below what is written now
 
     def note(self, text: str) -> None:
         self.clear()
         self.stream.write(text + "\n")
         self.stream.flush()
+
+
+def elapsed(seconds: float) -> str:
+    """"0:07", "12:30", "1:02:03"."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 if __name__ == "__main__":
