@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from comfyrelay.cli import signals
+from comfyrelay.cli.main import main
 
 from tests import workflows
 from tests.hosted.conftest import wait_for
@@ -291,6 +294,27 @@ def test_progress_on_a_terminal_is_one_updating_line(
     seconds = [int(m.group(2)) * 60 + int(m.group(3)) for m in parsed if m]
     assert percents == sorted(percents) and percents[-1] > percents[0], percents
     assert seconds == sorted(seconds) and seconds[-1] >= 2, seconds  # 6 nodes of 0.5 s
+
+
+def test_signal_handlers_only_in_the_main_thread_and_restored_after() -> None:
+    """The command's handlers replace the caller's only while it runs, and only in the main
+    thread (a host or a test calling the CLI from another thread keeps its own)."""
+    before = {signum: signal.getsignal(signum) for signum in signals.HANDLED}
+    with signals.Guard():
+        assert all(signal.getsignal(s) is not before[s] for s in signals.HANDLED)
+    assert {s: signal.getsignal(s) for s in signals.HANDLED} == before
+    assert main(["inputs", str(WORKFLOWS / "invert_api.json")]) == 0
+    assert {s: signal.getsignal(s) for s in signals.HANDLED} == before
+    inside: list[dict[int, object]] = []
+
+    def elsewhere() -> None:
+        with signals.Guard():
+            inside.append({s: signal.getsignal(s) for s in signals.HANDLED})
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join(5)
+    assert inside == [before]
 
 
 def test_version_names_the_package_and_the_add_ons_core() -> None:

@@ -265,15 +265,15 @@ def run_job(backend: Backend, job: Job, err: TextIO | None = None) -> int:
     stopped: signals.Signalled | None = None
     with signals.Guard() as guard:
         try:
-            runner.submit(job)
             try:
+                runner.submit(job)
                 final = wait(runner, bar, guard)
             except signals.Signalled as stop:
                 stopped = stop
                 bar.note(signals.cancelling_note(stop))
                 runner.cancel()
                 final = wait(runner, bar, guard, CANCEL_WAIT)
-                if final is None:
+                if final is None and runner.busy:
                     bar.note(f"The server did not confirm the cancel within {CANCEL_WAIT:.0f} s; "
                              "its job may go on there.")
             guard.closing()
