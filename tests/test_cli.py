@@ -170,6 +170,9 @@ def mid_job(
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           preexec_fn=ignore_sigint if sigint_ignored else None) as proc:
         assert proc.stderr is not None
+        # readline() has no timeout: a CLI that hangs silently is killed, which ends the reads.
+        limit = threading.Timer(120, proc.kill)
+        limit.start()
         try:
             seen = [proc.stderr.readline()]
             while "%" not in seen[-1]:  # a progress line: the job runs on the server
@@ -177,6 +180,7 @@ def mid_job(
                 seen.append(proc.stderr.readline())
             yield proc, seen
         finally:
+            limit.cancel()
             if proc.poll() is None:  # a failed assertion must not leave it running
                 proc.kill()
 
