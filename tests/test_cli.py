@@ -300,6 +300,30 @@ def test_progress_on_a_terminal_is_one_updating_line(
     assert seconds == sorted(seconds) and seconds[-1] >= 2, seconds  # 6 nodes of 0.5 s
 
 
+def test_sighup_after_the_terminal_closed_still_cancels(
+    comfy_server: ComfyTestServer, tmp_path: Path
+) -> None:
+    """The terminal window is closed: SIGHUP comes, and every write to stderr fails (EIO).
+    The job is still cancelled on the server, and the exit code is 129."""
+    comfy_server.node_delay = 0.5
+    leader, follower = pty.openpty()
+    with subprocess.Popen(slow_run(comfy_server, tmp_path), stdout=subprocess.DEVNULL,
+                          stderr=follower) as proc:
+        os.close(follower)
+        try:
+            received, deadline = b"", time.monotonic() + 60
+            while b"%" not in received:  # a progress line: the job runs on the server
+                assert time.monotonic() < deadline, received
+                if select.select([leader], [], [], 0.5)[0]:
+                    received += os.read(leader, 65536)
+        finally:
+            os.close(leader)  # the terminal is gone: the CLI's writes fail from now on
+        proc.send_signal(signal.SIGHUP)
+        code = proc.wait(30)
+    assert code == 129
+    assert interrupted_on_server(comfy_server)
+
+
 def test_signal_handlers_only_in_the_main_thread_and_restored_after() -> None:
     """The command's handlers replace the caller's only while it runs, and only in the main
     thread (a host or a test calling the CLI from another thread keeps its own)."""

@@ -197,8 +197,9 @@ def _launch(args: argparse.Namespace, server: runcomfy.RunComfyServer, ledger: L
         print(backend.server_id)
     except signals.Signalled:
         # Stopping the wait does not stop the machine, which bills from Ready: say so.
-        print(signals.machine_note(backend) or "The launch may have reached RunComfy: see "
-              "`comfyrelay machines list`.", file=sys.stderr)
+        note = signals.machine_note(backend) or (
+            "The launch may have reached RunComfy: see `comfyrelay machines list`.")
+        signals.write(sys.stderr, note + "\n")
         raise
     finally:
         backend.close()  # stop_on_close is off: only the watchdog ends

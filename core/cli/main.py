@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         except signals.Stop as stop:
-            print(f"Stopped ({stop.why}).", file=sys.stderr)
+            signals.write(sys.stderr, f"Stopped ({stop.why}).\n")
             return stop.exit_code
 
 
@@ -270,8 +270,8 @@ def run_job(backend: Backend, job: Job, err: TextIO | None = None) -> int:
                 final = wait(runner, bar, guard)
             except signals.Signalled as stop:
                 stopped = stop
+                runner.cancel()  # first: after SIGHUP the terminal may refuse the note below
                 bar.note(signals.cancelling_note(stop))
-                runner.cancel()
                 final = wait(runner, bar, guard, CANCEL_WAIT)
                 if final is None and runner.busy:
                     bar.note(f"The server did not confirm the cancel within {CANCEL_WAIT:.0f} s; "
@@ -323,7 +323,7 @@ def wait(runner: JobRunner, bar: ProgressLine, guard: signals.Guard,
                     final = event
                 elif isinstance(event, ev.JobOutput):
                     bar.clear()
-                    print(event.path, flush=True)
+                    signals.write(sys.stdout, f"{event.path}\n")
                 elif isinstance(event, ev.JobProgress):
                     bar.show(event)
                 elif isinstance(event, ev.JobQueued):
@@ -380,7 +380,7 @@ class ProgressLine:
             self.progress = event
             self._draw()
         elif what.split(" ")[0] != self.last.split(" ")[0]:
-            self.stream.write(f"{event.fraction:4.0%} {what}\n")
+            signals.write(self.stream, f"{event.fraction:4.0%} {what}\n")
         self.last = what
 
     def tick(self) -> None:
@@ -403,8 +403,7 @@ class ProgressLine:
         # the next \r would then redraw on a new line.
         text = text[: self._columns() - 1]
         # Spaces, not an erase-line escape: Windows consoles show escapes as text.
-        self.stream.write("\r" + text.ljust(self.width))
-        self.stream.flush()
+        signals.write(self.stream, "\r" + text.ljust(self.width))
         self.width = len(text)
         self.drawn_at = time.monotonic()
 
@@ -416,14 +415,13 @@ class ProgressLine:
 
     def clear(self) -> None:
         if self.tty and self.width:
-            self.stream.write("\r" + " " * self.width + "\r")
+            signals.write(self.stream, "\r" + " " * self.width + "\r")
             self.width = 0
             self.drawn_at = 0.0  # redrawn at the next tick, below what is written now
 
     def note(self, text: str) -> None:
         self.clear()
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        signals.write(self.stream, text + "\n")
 
 
 def elapsed(seconds: float) -> str:

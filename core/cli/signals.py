@@ -17,7 +17,7 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 from ..jobs.backend import Backend
 from ..runcomfy.machine import MachineState, RunComfyMachineBackend, describe
@@ -139,6 +139,16 @@ class _Polled:
 
     def __exit__(self, *exc: object) -> None:
         self.guard._polled = False
+
+
+def write(stream: TextIO, text: str) -> None:
+    """Write and flush, ignoring a stream that is gone: after SIGHUP the terminal refuses
+    writes (EIO), and the job must still be cancelled and the machine still stopped."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):  # ValueError: the stream was closed
+        pass
 
 
 def cancelling_note(stop: Signalled) -> str:
