@@ -86,8 +86,7 @@ from .runcomfy.ledger import Ledger
 from .runcomfy.machine import MachineStatus, RunComfyMachineBackend, find_running
 from .runcomfy.machine_controls import EXTEND_MINUTES, MachineAction
 from .runcomfy.serverless import RunComfyServerlessBackend
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__  # re-exported
 
 __all__ = [
     "DEFAULT_KIND",

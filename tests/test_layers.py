@@ -9,6 +9,7 @@ from pathlib import Path
 CORE = Path(__file__).resolve().parent.parent / "core"
 # Lowest first. A module may import from its own part and from any earlier layer.
 LAYERS: list[set[str]] = [
+    {"version"},
     {"errors"},
     {"config"},
     {"jobs"},

@@ -24,6 +24,7 @@ from ..runcomfy import api as runcomfy
 from ..runcomfy.ledger import Ledger
 from ..runcomfy.machine import MachineOptions, RunComfyMachineBackend, describe, find_running
 from ..runcomfy.serverless import RunComfyServerless
+from . import signals
 
 
 def register(subparsers: Any) -> None:
@@ -149,6 +150,12 @@ def _launch(args: argparse.Namespace, server: runcomfy.RunComfyServer, ledger: L
             backend.ensure_ready()
             print(f"Ready; {describe(backend.time_left())} left.", file=sys.stderr)
         print(backend.server_id)
+    except signals.Signalled:
+        # Stopping the wait does not stop the machine, which bills from Ready: say so.
+        note = signals.machine_note(backend) or (
+            "The launch may have reached RunComfy: see `comfyrelay machines list`.")
+        signals.write(sys.stderr, note + "\n")
+        raise
     finally:
         backend.close()  # stop_on_close is off: only the watchdog ends
     return 0

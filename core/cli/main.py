@@ -7,9 +7,12 @@ the back-end options of `run` come from the kinds (core/kinds.py).
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
+import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,16 +28,53 @@ from ..jobs.job import InputFile, Job
 from ..jobs.runner import JobRunner
 from ..jobs.workflow import Bindings, Workflow, WorkflowInput
 from ..kinds import KINDS, BackendSettings, load_credentials, make_backend
+from ..version import __version__
 from . import hosted as cli_hosted
+from . import signals
+
+DEFAULT_OUT = Path("comfyrelay-output")  # `run` without --out: ./comfyrelay-output/<workflow>/
+# How long `run` waits for the server to confirm a cancel before it exits anyway, saying the
+# job may go on (ComfyUI's own cancel waits up to 10 s for the server to let go).
+CANCEL_WAIT = 30.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Every command, not only `run`: a long conversion or a machine's launch --wait stops on
+    # SIGTERM or SIGHUP too, with a message and the signal's exit code, not a traceback.
+    with signals.Guard():
+        try:
+            return int(args.func(args))
+        except ComfyRelayError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except signals.Stop as stop:
+            signals.write(sys.stderr, f"Stopped ({stop.why}).\n")
+            return stop.exit_code
+
+
+def version_text() -> str:
+    """The installed package's version and the core's, which the add-on zips vendor. They
+    differ only when the install is stale (pyproject.toml changed since `pip install`)."""
     try:
-        return int(args.func(args))
-    except ComfyRelayError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        package = importlib.metadata.version("comfyrelay")
+    except importlib.metadata.PackageNotFoundError:  # run from a vendored copy or a checkout
+        package = "(not installed)"
+    return (f"comfyrelay {package} (core {__version__}, as vendored into the Blender and "
+            "Krita add-on zips)")
+
+
+class VersionAction(argparse.Action):
+    """`--version`: argparse's own action would re-wrap the line to the terminal's width."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, default=argparse.SUPPRESS,
+                         help="print the package's version and the add-ons' core version")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"Run ComfyUI workflows on any back end: {labels}. Tokens come from the "
         f"environment ({envs}) or the credentials file, never from arguments.",
     )
+    parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a workflow and save its outputs")
@@ -65,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NODE.INPUT=V",
         help="set any input (node by id or title); V is JSON or plain text",
     )
-    run.add_argument("--out", type=Path, required=True, help="folder for the outputs")
+    run.add_argument("--out", type=Path,
+                     help=f"folder for the outputs (default: ./{DEFAULT_OUT}/<workflow name>/)")
     cli_hosted.add_backend_arguments(run)
     run.set_defaults(func=cmd_run)
 
@@ -180,13 +222,19 @@ def field_note(item: WorkflowInput) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     # `--server` is the comfyui kind's option; UI-format files are converted with it.
     server = args.server or os.environ.get(URL_ENV, DEFAULT_URL)
+    out_dir = args.out
+    if out_dir is None:
+        # A folder per workflow, so runs of different workflows do not mix their files.
+        out_dir = DEFAULT_OUT / (args.workflow.stem or "workflow")
     job = Job(
         workflow=load_workflow(args.workflow, server),
-        out_dir=args.out,
+        out_dir=out_dir,
         bindings=bindings_from_args(args),
         image=InputFile.from_path(args.image) if args.image else None,
     )
     job.workflow.bind(job.bindings, job.image.name if job.image else None)  # fail before connecting
+    if args.out is None:  # said once the run is known to go ahead
+        print(f"Saving to {out_dir}{os.sep} (no --out given)", file=sys.stderr)
     backend = cli_hosted.backend_from_args(args)
     try:
         check_against_server(backend, job)
@@ -205,43 +253,83 @@ def check_against_server(backend: Backend, job: Job) -> None:
 
 
 def run_job(backend: Backend, job: Job, err: TextIO | None = None) -> int:
-    """Run one job to its end, reporting on stderr and printing saved paths on stdout."""
+    """Run one job to its end, reporting on stderr and printing saved paths on stdout.
+
+    Ctrl-C, SIGTERM and SIGHUP cancel the job on the server and exit 130, 143 or 129 (see
+    signals); a second one while cancelling leaves at once, saying the job may go on there.
+    """
     runner = JobRunner(backend)
     bar = ProgressLine(err or sys.stderr)  # looked up now: stderr may be redirected since import
-    runner.submit(job)
-    try:
-        final = wait(runner, bar)
-    except KeyboardInterrupt:
-        runner.cancel()
-        bar.note("Cancelling…")
-        final = wait(runner, bar)
-    finally:
-        runner.close()
+    final: ev.Event | None = None
+    stopped: signals.Signalled | None = None
+    with signals.Guard() as guard:
+        try:
+            try:
+                runner.submit(job)
+                final = wait(runner, bar, guard)
+            except signals.Signalled as stop:
+                stopped = stop
+                runner.cancel()  # first: after SIGHUP the terminal may refuse the note below
+                bar.note(signals.cancelling_note(stop))
+                final = wait(runner, bar, guard, CANCEL_WAIT)
+                if final is None and runner.busy:
+                    bar.note(f"The server did not confirm the cancel within {CANCEL_WAIT:.0f} s; "
+                             "its job may go on there.")
+            guard.closing()
+            runner.close()  # a RunComfy machine launched here is stopped now
+        except signals.Stop as stop:  # a signal while cancelling or closing: leave now
+            if final is None:
+                bar.note(f"Stopped waiting ({stop.why}): the job may go on on the server"
+                         " (and bill, on a hosted service).")
+            left = signals.machine_note(backend)
+            if left:
+                bar.note(left)
+            return stop.exit_code
+    # A machine still billing is always named; a stopped one only after a signal, which asks
+    # what was left behind.
+    left = signals.machine_note(backend, say_stopped=stopped is not None)
     if isinstance(final, ev.JobFinished):
         bar.note(f"Done: {len(final.outputs)} file(s) in {job.out_dir}")
-        return 0
-    if isinstance(final, ev.JobFailed):
+        code = 0
+    elif isinstance(final, ev.JobFailed):
         bar.note(f"error: {final.message}")
-        return 1
-    # A hosted job's cancel may not be final (RunComfy: "may still finish and be billed").
-    bar.note(final.message if isinstance(final, ev.JobCancelled) else PLAIN_CANCEL)
-    return 130
+        code = 1
+    else:
+        # A hosted job's cancel may not be final (RunComfy: "may still finish and be billed").
+        if isinstance(final, ev.JobCancelled):
+            bar.note(final.message)
+        elif stopped is None:
+            bar.note(PLAIN_CANCEL)
+        code = stopped.exit_code if stopped is not None else 130
+    if left:
+        bar.note(left)
+    return code
 
 
-def wait(runner: JobRunner, bar: ProgressLine) -> ev.Event | None:
-    """Report events until the job ends; return its final event."""
+def wait(runner: JobRunner, bar: ProgressLine, guard: signals.Guard,
+         timeout: float | None = None) -> ev.Event | None:
+    """Report events until the job ends (or `timeout` seconds pass); return its final event.
+    A signal is raised between two batches of events, never half-way through one."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     final = None
-    while runner.busy:
-        for event in runner.wait_idle(timeout=0.1):
-            if isinstance(event, ev.FINAL_EVENTS):
-                final = event
-            elif isinstance(event, ev.JobOutput):
-                bar.clear()
-                print(event.path, flush=True)
-            elif isinstance(event, ev.JobProgress):
-                bar.show(event)
-            elif isinstance(event, ev.JobQueued):
-                bar.note("Queued on the server.")
+    with guard.polled():
+        while runner.busy:
+            guard.check()
+            if deadline is not None and time.monotonic() > deadline:
+                return None
+            for event in runner.wait_idle(timeout=0.1):
+                if isinstance(event, ev.FINAL_EVENTS):
+                    final = event
+                elif isinstance(event, ev.JobOutput):
+                    bar.clear()
+                    signals.write(sys.stdout, f"{event.path}\n")
+                elif isinstance(event, ev.JobProgress):
+                    bar.show(event)
+                elif isinstance(event, ev.JobQueued):
+                    bar.note("Queued on the server.")
+            bar.tick()
+    # A signal that came with the last events is not raised: the job has ended, and its
+    # final event must not be lost; a signal from now on leaves at once (guard.closing()).
     return final
 
 
@@ -269,33 +357,77 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 class ProgressLine:
-    """A one-line progress bar on a terminal; plain lines when stderr is a file or pipe."""
+    """On a terminal, one line per job that updates in place: a bar, the percentage, the time
+    since the job was sent, the node and its step. When stderr is a file or a pipe, a plain
+    line each time another node starts, which logs read better."""
+
+    REDRAW = 1.0  # seconds: the elapsed time moves on a terminal even without new progress
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.tty = stream.isatty()
         self.last = ""
+        self.started = time.monotonic()
+        self.progress: ev.JobProgress | None = None  # what the terminal line shows
+        self.drawn_at = 0.0  # monotonic time of the last drawing; 0: the line is not drawn
+        self.width = 0  # characters drawn, to blank them
 
     def show(self, event: ev.JobProgress) -> None:
         step = f" {event.value}/{event.max}" if event.max else ""
         what = f"{event.node_title or event.node_id}{step}"
         if self.tty:
-            filled = int(event.fraction * 30)
-            bar = "#" * filled + "." * (30 - filled)
-            self.stream.write(f"\r[{bar}] {event.fraction:4.0%} {what[:40]:<40}")
-            self.stream.flush()
+            self.progress = event
+            self._draw()
         elif what.split(" ")[0] != self.last.split(" ")[0]:
-            self.stream.write(f"{event.fraction:4.0%} {what}\n")
+            signals.write(self.stream, f"{event.fraction:4.0%} {what}\n")
         self.last = what
 
+    def tick(self) -> None:
+        """Redraw the terminal line if its elapsed time is stale (called while waiting)."""
+        if self.tty and self.progress is not None and (
+            time.monotonic() - self.drawn_at >= self.REDRAW
+        ):
+            self._draw()
+
+    def _draw(self) -> None:
+        event = self.progress
+        assert event is not None
+        step = f" {event.value}/{event.max}" if event.max else ""
+        what = f"{event.node_title or event.node_id}{step}" if (
+            event.node_title or event.node_id) else event.message
+        filled = int(event.fraction * 20)
+        text = (f"[{'#' * filled}{'.' * (20 - filled)}] {event.fraction:4.0%} "
+                f"{elapsed(time.monotonic() - self.started)}  {what}")
+        # One character short of the width: a full line would wrap on some terminals, and
+        # the next \r would then redraw on a new line.
+        text = text[: self._columns() - 1]
+        # Spaces, not an erase-line escape: Windows consoles show escapes as text.
+        signals.write(self.stream, "\r" + text.ljust(self.width))
+        self.width = len(text)
+        self.drawn_at = time.monotonic()
+
+    def _columns(self) -> int:
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns or 80
+        except (OSError, ValueError, AttributeError):
+            return shutil.get_terminal_size().columns
+
     def clear(self) -> None:
-        if self.tty:
-            self.stream.write("\r" + " " * 80 + "\r")
+        if self.tty and self.width:
+            signals.write(self.stream, "\r" + " " * self.width + "\r")
+            self.width = 0
+            self.drawn_at = 0.0  # redrawn at the next tick, below what is written now
 
     def note(self, text: str) -> None:
         self.clear()
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        signals.write(self.stream, text + "\n")
+
+
+def elapsed(seconds: float) -> str:
+    """"0:07", "12:30", "1:02:03"."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import _thread
 import argparse
 import io
 import json
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,8 +27,10 @@ from comfyrelay.runcomfy.serverless import RunComfyServerlessBackend
 from tests.hosted import FAST_MACHINE, ICU_KEY, TOKENS
 from tests.runcomfy.test_serverless import CANCELS, SEEDED
 from tests.servers.comfyicu import ComfyICUTestServer
+from tests.servers.comfyui import ComfyTestServer
 from tests.servers.runcomfy import RunComfyTestServer
-from tests.workflows import invert
+from tests.test_cli import interrupted_on_server, mid_job, read_rest
+from tests.workflows import invert, slow
 
 
 @pytest.fixture(autouse=True)
@@ -205,3 +209,58 @@ def test_run_serverless_ctrl_c_prints_what_runcomfy_answered(
     assert code == 130 and "Cancelling…" in lines, lines
     assert lines[-1].startswith(said), lines  # instead of a bare "Cancelled."
     assert len(rc.called("POST", "/cancel")) == 1
+
+
+# ---- signals on a RunComfy machine run (issue 24) ----
+
+
+@pytest.mark.parametrize(
+    ("signum", "options", "code", "stopped"),
+    [(signal.SIGTERM, (), 143, True), (signal.SIGHUP, ("--keep-machine",), 129, False)],
+    ids=["SIGTERM: the machine launched here is stopped", "SIGHUP with --keep-machine"],
+)
+def test_a_signal_mid_job_on_a_runcomfy_machine_names_the_machine(
+    rc: RunComfyTestServer, comfy: ComfyTestServer, tmp_path: Path, signum: int,
+    options: tuple[str, ...], code: int, stopped: bool,
+) -> None:
+    """SIGTERM or SIGHUP during a job on a RunComfy machine: the job is cancelled on the
+    machine's ComfyUI, and the last line names the machine, stopped (billing ended) or left
+    running with the command that stops it."""
+    comfy.node_delay = 0.5
+    workflow = tmp_path / "slow.json"
+    workflow.write_text(json.dumps(slow().graph), encoding="utf-8")
+    command = [sys.executable, "-m", "comfyrelay", "run", str(workflow), "--backend",
+               "runcomfy-machine", "--workflow-version", "ver-1", "--api-url", rc.url,
+               "--out", str(tmp_path / "out"), *options]
+    with mid_job(command) as (proc, seen):
+        proc.send_signal(signum)
+        rest = read_rest(proc)
+    (sid,) = rc.machines
+    assert proc.returncode == code, (seen, rest)
+    assert interrupted_on_server(comfy)
+    assert "Cancelled." in rest, rest
+    if stopped:
+        assert rest[-1] == f"RunComfy machine {sid} is stopped; its billing has ended.", rest
+        assert rc.machines[sid].stopped is not None and Ledger().entries() == []
+    else:
+        assert rest[-1].startswith(f"RunComfy machine {sid} is still running and billing "
+                                   f"(Ready): stop it with `comfyrelay machines stop {sid}`; "
+                                   "otherwise RunComfy stops it in "), rest
+        assert rc.machines[sid].stopped is None and Ledger().get(sid) is not None
+
+
+def test_ctrl_c_while_machines_launch_waits_names_the_machine_left_starting(
+    rc: RunComfyTestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`machines launch --wait` stopped while the machine starts: it is not stopped (the
+    user asked for it), and stderr says which machine bills and how to stop it."""
+    rc.ready_delay = 60.0  # it stays Starting for the whole test
+    with ctrl_c_when(lambda: bool(rc.machines)):
+        code = main(["machines", "launch", "--workflow-version", "ver-1", "--wait",
+                     "--api-url", rc.url])
+    (sid,) = rc.machines
+    err = capsys.readouterr().err.splitlines()
+    assert code == 130, err
+    assert f"RunComfy machine {sid} is still running and billing" in err[-2], err
+    assert f"`comfyrelay machines stop {sid}`" in err[-2] and err[-1] == "Stopped (Ctrl-C).", err
+    assert rc.machines[sid].stopped is None and Ledger().get(sid) is not None
