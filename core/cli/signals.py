@@ -19,7 +19,7 @@ import threading
 from types import FrameType, TracebackType
 from typing import Any, TextIO
 
-from ..jobs.backend import Backend
+from ..jobs.backend_api import Backend
 from ..runcomfy.machine import MachineState, RunComfyMachineBackend, describe
 
 # SIGHUP does not exist on Windows.

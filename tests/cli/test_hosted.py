@@ -24,12 +24,12 @@ from comfyrelay.runcomfy.ledger import Ledger
 from comfyrelay.runcomfy.machine import RunComfyMachineBackend
 from comfyrelay.runcomfy.serverless import RunComfyServerlessBackend
 
+from tests.cli.test_main import interrupted_on_server, mid_job, read_rest
 from tests.hosted import FAST_MACHINE, ICU_KEY, TOKENS
 from tests.runcomfy.test_serverless import CANCELS, SEEDED
 from tests.servers.comfyicu import ComfyICUTestServer
 from tests.servers.comfyui import ComfyTestServer
 from tests.servers.runcomfy import RunComfyTestServer
-from tests.test_cli import interrupted_on_server, mid_job, read_rest
 from tests.workflows import invert, slow
 
 

@@ -25,9 +25,9 @@ from comfyrelay.cli import signals
 from comfyrelay.cli.main import main
 
 from tests import workflows
-from tests.hosted.conftest import wait_for
+from tests.hosted import wait_for
 from tests.imaging import gradient_png, is_inverse
-from tests.paths import WORKFLOWS
+from tests.paths import ROOT, WORKFLOWS
 from tests.servers.comfyui import ComfyTestServer
 
 
@@ -348,7 +348,7 @@ def test_signal_handlers_only_in_the_main_thread_and_restored_after() -> None:
 def test_version_names_the_package_and_the_add_ons_core() -> None:
     """`--version` prints pyproject.toml's version (which names the add-on zips) and the
     core's `__version__` (the core vendored into them): both the same."""
-    with (Path(__file__).resolve().parent.parent / "pyproject.toml").open("rb") as f:
+    with (ROOT / "pyproject.toml").open("rb") as f:
         project = tomllib.load(f)["project"]["version"]
     result = comfyrelay("--version")
     assert result.returncode == 0, result.stderr
