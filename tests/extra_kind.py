@@ -39,11 +39,12 @@ def make_kind(core: ModuleType) -> Any:
             return job
 
         def finish(self, job: Any, ctx: Any) -> list[Path]:
-            if job.image is None:
+            media = job.all_media()
+            if not media:
                 raise core.WorkflowError("The echo back end needs an input image.")
             job.out_dir.mkdir(parents=True, exist_ok=True)
-            path = job.out_dir / f"{self.prefix}_{Path(job.image.name).name}"
-            path.write_bytes(job.image.read())
+            path = job.out_dir / f"{self.prefix}_{Path(media[0].file.name).name}"
+            path.write_bytes(media[0].file.read())
             ctx.emit(core.JobOutput(ctx.job_id, path))
             return [path]
 

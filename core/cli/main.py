@@ -23,8 +23,9 @@ from ..comfyui.kind import DEFAULT_URL, TOKEN, URL_ENV
 from ..comfyui.nodes import NodeDefs, node_defs
 from ..errors import PLAIN_CANCEL, ComfyRelayError
 from ..jobs import events as ev
+from ..jobs import loaders
 from ..jobs.backend_api import Backend
-from ..jobs.job import InputFile, Job
+from ..jobs.job import InputFile, Job, MediaInput
 from ..jobs.runner import JobRunner
 from ..jobs.workflow import Bindings, Workflow, WorkflowInput
 from ..kinds import KINDS, BackendSettings, load_credentials, make_backend
@@ -92,8 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "workflow", type=Path, help="workflow .json (API or UI format) or a ComfyUI PNG/WebP"
     )
-    run.add_argument("--image", type=Path, help="image (or video) for the workflow's loader")
-    run.add_argument("--image-node", help="id or title of the loader that gets --image")
+    run.add_argument("--image", dest="images", action="append", default=[],
+                     metavar="[NODE=]PATH",
+                     help="image, video or sound for a loader (node by id or title; PATH "
+                     "alone: the only loader of its kind); repeat for several loaders")
+    run.add_argument("--image-node", help="id or title of the loader that gets --image PATH")
+    run.add_argument("--mask", dest="masks", action="append", default=[],
+                     metavar="[NODE=]PATH",
+                     help="a mask, white = change, for a LoadImageMask or LoadImage (PATH alone: "
+                     "the only LoadImageMask); sent in the form the loader reads")
+    run.add_argument("--output", dest="outputs", action="append", default=[],
+                     metavar="NODE",
+                     help="an output node whose files to save (repeatable; default: every "
+                     "saved file, or the previews when the workflow saves none)")
     run.add_argument("--prompt", help="text for the positive prompt")
     run.add_argument("--seed", type=int, help="seed for every sampler")
     run.add_argument("--random-seed", action="store_true", help="a new random seed")
@@ -184,16 +196,44 @@ def cmd_inputs(args: argparse.Namespace) -> int:
     workflow = load_workflow(args.workflow, args.server)
     found = typed_inputs(workflow, inputs_defs(args.server))
     if args.json:
-        # Typed fields appear where the server defines them; the plain ones always do.
-        print(json.dumps([i.model_dump(exclude_none=True) | {"key": i.key} for i in found],
-                         indent=2))
+        # Typed fields appear where the server defines them; the plain ones always do. A
+        # loader's own input also says what it reads and what binds it by default.
+        kinds = {(x.node_id): x for x in loaders.workflow_loaders(workflow)}
+        print(json.dumps([
+            i.model_dump(exclude_none=True) | {"key": i.key} | _loader_json(workflow, kinds, i)
+            for i in found], indent=2))
         return 0
     for item in found:
         print(
             f"{item.key:<24} {item.kind:<8} {item.node_title} ({item.class_type}) = "
             f"{json.dumps(item.value)[:60]}{field_note(item)}"
         )
+    listed = loaders.workflow_loaders(workflow)
+    if listed:
+        print("\nLoaders (bind one with --image NODE=PATH, or --mask NODE=PATH):")
+    for loader in listed:
+        print(f"  {loader.describe():<40} {default_binding(workflow, loader)}")
     return 0
+
+
+def _loader_json(workflow: Workflow, listed: dict[str, loaders.Loader],
+                 item: WorkflowInput) -> dict[str, Any]:
+    loader = listed.get(item.node_id)
+    if loader is None or item.kind not in ("image", "video", "audio"):
+        return {}
+    return {"loader": {"kind": loader.kind, "role": str(loader.role),
+                       "default": default_binding(workflow, loader)}}
+
+
+def default_binding(workflow: Workflow, loader: loaders.Loader) -> str:
+    """What a loader gets when the command line names none: `--image PATH` (or `--mask
+    PATH`) when it is the only loader of its kind, else the file it names now."""
+    same = [other for other in loaders.workflow_loaders(workflow) if other.kind == loader.kind]
+    keeps = f"keeps {loader.file!r}" if loader.file else "has no file"
+    if len(same) == 1:
+        flag = "--mask" if loader.kind == "mask" else "--image"
+        return f"{flag} PATH binds it; without it, it {keeps}"
+    return f"{keeps} unless bound"
 
 
 def inputs_defs(server: str | None) -> NodeDefs | None:
@@ -226,13 +266,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if out_dir is None:
         # A folder per workflow, so runs of different workflows do not mix their files.
         out_dir = DEFAULT_OUT / (args.workflow.stem or "workflow")
-    job = Job(
-        workflow=load_workflow(args.workflow, server),
-        out_dir=out_dir,
-        bindings=bindings_from_args(args),
-        image=InputFile.from_path(args.image) if args.image else None,
-    )
-    job.workflow.bind(job.bindings, job.image.name if job.image else None)  # fail before connecting
+    workflow = load_workflow(args.workflow, server)
+    job = Job(workflow=workflow, out_dir=out_dir, bindings=bindings_from_args(args),
+              media=media_from_args(args, workflow))
+    loaders.check(job)  # fail before connecting
     if args.out is None:  # said once the run is known to go ahead
         print(f"Saving to {out_dir}{os.sep} (no --out given)", file=sys.stderr)
     backend = cli_hosted.backend_from_args(args)
@@ -249,7 +286,8 @@ def check_against_server(backend: Backend, job: Job) -> None:
     definitions (no ComfyUI yet, or unreachable) the run goes on and reports for itself."""
     defs = server_defs(backend.comfyui_server())
     if defs is not None:
-        check_values(job.workflow, job.bindings, defs)
+        bound = loaders.assign(job.workflow, job.all_media())
+        check_values(job.workflow, job.bindings, defs, bound=set(bound))
 
 
 def run_job(backend: Backend, job: Job, err: TextIO | None = None) -> int:
@@ -333,6 +371,34 @@ def wait(runner: JobRunner, bar: ProgressLine, guard: signals.Guard,
     return final
 
 
+def media_from_args(args: argparse.Namespace, workflow: Workflow) -> tuple[MediaInput, ...]:
+    """--image and --mask as media inputs: NODE=PATH, or PATH for the only loader."""
+    given = [(text, False) for text in args.images] + [(text, True) for text in args.masks]
+    media = []
+    for text, mask in given:
+        node, path = _node_and_path(text, workflow)
+        if node is None and not mask:
+            node = args.image_node
+        media.append(MediaInput(node, _input_file(path), mask))
+    return tuple(media)
+
+
+def _node_and_path(text: str, workflow: Workflow) -> tuple[str | None, Path]:
+    """NODE=PATH when the text before "=" names a node of the workflow; else a path."""
+    node, eq, rest = text.partition("=")
+    if eq and not Path(text).exists():
+        workflow.node_id(node)  # the error lists the nodes there are
+        return node, Path(rest)
+    return None, Path(text)
+
+
+def _input_file(path: Path) -> InputFile:
+    try:
+        return InputFile.from_path(path)
+    except OSError as exc:
+        raise ComfyRelayError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+
+
 def bindings_from_args(args: argparse.Namespace) -> Bindings:
     values = dict(parse_assignment(text) for text in args.values)
     return Bindings(
@@ -342,6 +408,7 @@ def bindings_from_args(args: argparse.Namespace) -> Bindings:
         random_seed=args.random_seed,
         denoise=args.denoise,
         values=values,
+        outputs=list(args.outputs),
     )
 
 

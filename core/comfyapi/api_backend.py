@@ -27,10 +27,12 @@ from ..errors import (
     ServerRestarted,
     transient,
 )
+from ..jobs import loaders
 from ..jobs.backend_api import Backend, Capabilities, JobContext
 from ..jobs.events import JobOutput, JobPreview, JobProgress, JobQueued
 from ..jobs.job import Job
-from ..jobs.workflow import node_title
+from ..jobs.outputs import Produced, results
+from ..jobs.workflow import MEDIA_LOADERS, Workflow, node_title
 from ..net.downloads import Unreachable
 from .api import ComfyApi
 from .assets import Inputs
@@ -41,7 +43,6 @@ from .wire import Output, PreviewEvent, Progress, StatusEvent, output_kind
 log = logging.getLogger(__name__)
 
 DEFAULT_API = "https://cloud.comfy.org"  # [spec] servers: Comfy Cloud (docs/WIRE.md §5.1)
-PLACEHOLDER = "comfyrelay-input-placeholder"
 EXPIRED_CHECKS = 3
 FIRST_POLL = 0.05  # seconds after the submit; each next poll waits 1.5 times longer
 
@@ -58,6 +59,8 @@ class _Submitted:
     progressed: bool = False
     doubts: int = 0  # polls that said `expired`, before we believe it
     polls: int = 0
+    workflow: Workflow | None = None  # its output nodes decide which files come back
+    picked: tuple[str, ...] = ()
 
     def title(self, node_id: str, fallback: str = "") -> str:
         """The node's title ("12:5": its subgraph's); else `fallback` (the class)."""
@@ -109,25 +112,23 @@ class ComfyApiBackend(Backend):
     def start(self, job: Job, ctx: JobContext) -> _Submitted:
         ctx.raise_if_cancelled()
         cancelled = ctx.is_cancelled
-        # The placeholder keeps the file's extension: it picks the loader of that kind.
-        placeholder = PLACEHOLDER + Path(job.image.name).suffix if job.image else None
-        graph = job.workflow.bind(job.bindings, placeholder)
-        if job.image is not None:
+        loaders.check(job)  # WorkflowError before anything is read or sent
+        graph = job.workflow.bind(job.bindings)
+        for file in loaders.prepare(job.workflow, job.all_media()):
             # [spec] AssetReference goes where the loader's file name would go
-            # (docs/WIRE.md §5.6).
-            reference = self.inputs.reference(job.image.name, job.image.read(), cancelled)
-            for node in graph.values():  # the loader bind() chose for the file's kind
-                inputs = node.get("inputs", {})
-                for name, value in inputs.items():
-                    if value == placeholder:
-                        inputs[name] = reference
+            # (docs/WIRE.md §5.6); the same bytes are found by their hash, not sent again.
+            reference = self.inputs.reference(file.name, file.data, cancelled)
+            node = graph[file.node_id]
+            node["inputs"][MEDIA_LOADERS[node["class_type"]]] = reference
+            ctx.raise_if_cancelled()
         ctx.raise_if_cancelled()
         extra = {"api_key_comfy_org": self.partner_key} if self.partner_key else None
         submitted = self.client.submit(graph, extra_data=extra, cancelled=cancelled)
         log.info("Comfy API job %s %s", submitted.id, submitted.status or "submitted")
         ctx.emit(JobQueued(ctx.job_id, submitted.queue_position))
         return _Submitted(submitted, graph, job.out_dir, time.monotonic(),
-                          position=submitted.queue_position)
+                          position=submitted.queue_position, workflow=job.workflow,
+                          picked=tuple(job.bindings.outputs))
 
     # ---- finish: poll, show live events, save outputs ----
     def finish(self, handle: Any, ctx: JobContext) -> list[Path]:
@@ -261,8 +262,12 @@ class ComfyApiBackend(Backend):
                 f"The Comfy API listed outputs of job {job.id} with neither a link nor an "
                 f"asset id, so they cannot be fetched: {_names(unusable)}."
             )
+        outputs = list(job.outputs)
+        if run.workflow is not None:  # output nodes' files; previews only if alone
+            produced = [Produced(o.node_id, o) for o in outputs]
+            outputs = [p.item for p in results(produced, run.workflow, run.picked)]
         paths = []
-        for index, output in enumerate(job.outputs):
+        for index, output in enumerate(outputs):
             ctx.raise_if_cancelled()
             if not output.url:
                 output = output.model_copy(update={"url": self.client.get_asset(output.id).url})

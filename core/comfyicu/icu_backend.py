@@ -236,9 +236,10 @@ class ComfyICUBackend(Backend):
 
     def start(self, job: Job, ctx: JobContext) -> _Run:
         ctx.raise_if_cancelled()
-        if job.image is not None:
+        if job.all_media():
+            name = job.all_media()[0].file.name
             raise WorkflowError(
-                f"ComfyICU cannot take the image {job.image.name!r} from this app: it only "
+                f"ComfyICU cannot take the image {name!r} from this app: it only "
                 "downloads input files from public URLs. Upload the image somewhere public "
                 "(https://...) and give that URL as the image loader's value (the workflow's "
                 "input field, or `--set NODE.image=URL` on the command line), or add it to "

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -93,6 +94,11 @@ def version_tuple(version: str) -> tuple[int, ...] | None:
     return tuple(int(part or 0) for part in found.groups()) if found else None
 
 
+# (server URL, content-named file) -> the name the server gave it, while this process runs.
+_UPLOADED: dict[tuple[str, str], str] = {}
+_UPLOADED_LOCK = threading.Lock()
+
+
 class ComfyClient:
     """HTTP routes of one ComfyUI server (docs/WIRE.md §1.2)."""
 
@@ -170,6 +176,28 @@ class ComfyClient:
         return value if isinstance(value, int) else None
 
     # ---- inputs ----
+    def upload_once(self, name: str, data: bytes) -> tuple[str, bool]:
+        """Upload `data` named after its content (jobs/loaders.content_name) unless this
+        process has sent it to this server already: the server keeps one file for the same
+        bytes (docs/WIRE.md §1.2), and a second loader or run needs no transfer. Returns the
+        server's name for it, and True when it was not sent now (known from before)."""
+        key = (self.url, name)
+        with _UPLOADED_LOCK:
+            known = _UPLOADED.get(key)
+        if known is not None:
+            return known, True
+        answer = self.upload(name, data)
+        with _UPLOADED_LOCK:
+            _UPLOADED[key] = answer
+        return answer, False
+
+    def forget_uploads(self) -> None:
+        """This server may have lost what was sent to it (another server at the same address,
+        an emptied input folder): send everything again from now on."""
+        with _UPLOADED_LOCK:
+            for key in [k for k in _UPLOADED if k[0] == self.url]:
+                del _UPLOADED[key]
+
     def upload(self, name: str, data: bytes, *, overwrite: bool = False) -> str:
         """Upload an image or video to the input folder; returns the name the server chose."""
         form = {"overwrite": "true" if overwrite else "false", "type": "input"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..errors import ComfyRelayError, InvalidValues, ValueProblem
@@ -165,9 +165,32 @@ def value_problems(
     return problems
 
 
-def check_values(workflow: Workflow, bindings: Bindings, defs: Mapping[str, NodeDef]) -> None:
-    """Raise InvalidValues listing each value the server would refuse, before queueing."""
+def loader_problems(workflow: Workflow, bound: Collection[str],
+                    defs: Mapping[str, NodeDef]) -> list[ValueProblem]:
+    """Each loader that gets no file (not in `bound`) and names one the server does not
+    have: the job would fail there, or a stale file of the same name would be used."""
+    problems = []
+    for item in typed_inputs(workflow, defs):
+        if item.kind not in MEDIA_KINDS or item.node_id in bound or item.choices is None:
+            continue
+        if item.value not in item.choices:
+            problems.append(ValueProblem(
+                item.key,
+                f"loader {item.node_id} ({item.node_title}) keeps {show(item.value)}, which the "
+                "server does not have: bind a file to it (the command line: --image "
+                f"{item.node_id}=PATH; Blender and Krita: choose its source)",
+            ))
+    return problems
+
+
+def check_values(workflow: Workflow, bindings: Bindings, defs: Mapping[str, NodeDef],
+                 bound: Collection[str] | None = None) -> None:
+    """Raise InvalidValues listing each value the server would refuse, before queueing;
+    with `bound` (the loaders that get a file), also each other loader whose file the server
+    lacks."""
     problems = value_problems(workflow, bindings, defs)
+    if bound is not None:
+        problems += loader_problems(workflow, bound, defs)
     if problems:
         raise InvalidValues(
             f"The server would refuse these values of {workflow.name}, so nothing was sent:",

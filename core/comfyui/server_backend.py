@@ -18,13 +18,17 @@ from ..errors import (
     ComfyRelayError,
     ConnectionFailed,
     ExecutionFailed,
+    PromptRejected,
     ServerError,
     ServerRestarted,
 )
+from ..jobs import loaders
 from ..jobs.backend_api import Backend, Capabilities, ComfyUIServer, JobContext
 from ..jobs.events import JobOutput, JobPreview, JobProgress, JobQueued
 from ..jobs.job import Job
-from ..jobs.workflow import node_title
+from ..jobs.loaders import LoaderFile
+from ..jobs.outputs import Produced, results
+from ..jobs.workflow import Workflow, node_title
 from .client import MARKER, ComfyClient, EventSocket, new_id
 from .protocol import (
     Executed,
@@ -53,6 +57,8 @@ class _Run:
     graph: dict[str, Any]
     out_dir: Path
     marker: str = ""  # ours, also in extra_data: finds the prompt if the answer is lost
+    workflow: Workflow | None = None  # what the graph was bound from: its output nodes
+    picked: tuple[str, ...] = ()  # the output nodes the user wants back; empty: the rule
     done: set[str] = field(default_factory=set)
     current: str = ""
     error: ExecutionError | None = None
@@ -128,20 +134,41 @@ class ComfyUIBackend(Backend):
         if not self.client.traits.version:  # asked once per server, for the history
             with contextlib.suppress(ComfyRelayError):
                 self.client.system_stats()
-        media = job.image
-        job.workflow.bind(job.bindings, media.name if media else None)  # fail before upload
-        name = self.client.upload(media.name, media.read()) if media else None
-        graph = job.workflow.bind(job.bindings, name)
+        loaders.check(job)  # fail before reading or uploading anything
+        files = loaders.prepare(job.workflow, job.all_media())
+        names, remembered = self._upload(files, ctx)
+        graph = job.workflow.bind(job.bindings, files=names)
         ctx.raise_if_cancelled()
         self._connect()  # events of a fast prompt are only seen if the socket is already open
         ours = new_id()
-        run = _Run(ours, graph, job.out_dir, marker=ours)
-        self._queue(run)
+        run = _Run(ours, graph, job.out_dir, marker=ours, workflow=job.workflow,
+                   picked=tuple(job.bindings.outputs))
+        try:
+            self._queue(run)
+        except PromptRejected:
+            if not remembered:
+                raise
+            # A file this process sent earlier may be gone (another server now answers at
+            # this address): send them all again, once.
+            self.client.forget_uploads()
+            names, _ = self._upload(files, ctx)
+            run.graph = job.workflow.bind(job.bindings, files=names)
+            self._queue(run)
         if self._socket is not None:  # its frames tell the end: no history read before then
             run.last_poll = time.monotonic()
         self._stash[run.prompt_id] = []
         ctx.emit(JobQueued(ctx.job_id))
         return run
+
+    def _upload(self, files: list[LoaderFile], ctx: JobContext) -> tuple[dict[str, str], bool]:
+        """Each loader's file on the server (sent once per content); True when any was
+        known from before rather than sent now."""
+        names, remembered = {}, False
+        for file in files:
+            ctx.raise_if_cancelled()
+            names[file.node_id], known = self.client.upload_once(file.name, file.data)
+            remembered = remembered or known
+        return names, remembered
 
     def _queue(self, run: _Run) -> None:
         """Queue under our id, then follow the id the server answers with: servers before
@@ -325,6 +352,9 @@ class ComfyUIBackend(Backend):
 
     def _download(self, run: _Run, entry: HistoryEntry, ctx: JobContext) -> list[Path]:
         files = entry.files()
+        if files and run.workflow is not None:
+            produced = [Produced(nid, file, file.type) for nid, file in files]
+            files = [(p.node_id, p.item) for p in results(produced, run.workflow, run.picked)]
         if not files:
             raise ExecutionFailed(
                 "The ComfyUI server finished the job but sent back no output files "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,9 @@ class Bindings(BaseModel):
     random_seed: bool = False
     denoise: float | None = Field(default=None, ge=0.0, le=1.0)
     values: dict[str, Any] = Field(default_factory=dict)  # "node.input" -> value
+    # Output nodes (id or title) whose files come back; empty: every saved file, or the
+    # previews when nothing is saved (jobs/outputs.py).
+    outputs: list[str] = Field(default_factory=list)
 
     def seed_value(self) -> int | None:
         """The seed these bindings set: `seed`, else the first seed input among `values`
@@ -195,16 +198,20 @@ class Workflow:
             media_name = _PLACEHOLDER[self.loader_kind(self.image_node(bindings.image_node))]
         self.bind(bindings, media_name)
 
-    def bind(self, bindings: Bindings, image_name: str | None = None) -> dict[str, Any]:
+    def bind(self, bindings: Bindings, image_name: str | None = None,
+             files: Mapping[str, str] | None = None) -> dict[str, Any]:
         """A new graph with the bindings applied; raises WorkflowError before anything is sent.
 
         `image_name` (an image, a video or a sound, by its extension) goes to the loader's
-        own input: LoadImage.image, LoadVideo.file, LoadAudio.audio, VHS_LoadVideo.video...
+        own input: LoadImage.image, LoadVideo.file, LoadAudio.audio, VHS_LoadVideo.video...;
+        `files` names the file of each loader by node id (jobs/loaders.py assigns them).
         """
         graph = copy.deepcopy(self.graph)
         if image_name is not None:
             nid = self.image_node(bindings.image_node, media_kind(image_name), image_name)
             graph[nid]["inputs"][MEDIA_LOADERS[graph[nid]["class_type"]]] = image_name
+        for nid, name in (files or {}).items():
+            graph[nid]["inputs"][MEDIA_LOADERS[graph[nid]["class_type"]]] = name
         if bindings.prompt is not None:
             nid = self._prompt_node(bindings.prompt_node)
             graph[nid]["inputs"]["text"] = bindings.prompt

@@ -31,10 +31,12 @@ from ..errors import (
     WorkflowError,
     transient,
 )
+from ..jobs import loaders
 from ..jobs.backend_api import Backend, Capabilities, JobContext
 from ..jobs.events import JobOutput, JobProgress, JobQueued
 from ..jobs.job import Job
 from ..jobs.media import media_kind
+from ..jobs.outputs import Produced, results
 from ..jobs.workflow import Workflow
 from ..net.downloads import Unreachable, UrlFetcher, data_uri, wait
 from ..net.ratelimit import Cancelled, never
@@ -385,6 +387,8 @@ class _Request:
     submitted: float
     position: int | None = None
     running: bool = False
+    workflow: Workflow | None = None  # its output nodes decide which files come back
+    picked: tuple[str, ...] = ()
 
 
 class RunComfyServerlessBackend(Backend):
@@ -428,8 +432,10 @@ class RunComfyServerlessBackend(Backend):
     # ---- start: build the body, check it, submit ----
     def start(self, job: Job, ctx: JobContext) -> _Request:
         ctx.raise_if_cancelled()
-        image = image_value(job.image.name, job.image.read()) if job.image else None
-        graph = job.workflow.bind(job.bindings, image)  # WorkflowError before anything is sent
+        loaders.check(job)  # WorkflowError before anything is read or sent
+        files = {f.node_id: image_value(f.name, f.data)
+                 for f in loaders.prepare(job.workflow, job.all_media())}
+        graph = job.workflow.bind(job.bindings, files=files)
         cancelled = ctx.is_cancelled
         extra = {"api_key_comfy_org": self.partner_key} if self.partner_key else None
         if self.send_workflow:
@@ -440,7 +446,8 @@ class RunComfyServerlessBackend(Backend):
             overrides = diff_overrides(self.client.workflow_of(self.deployment_id), graph)
             sent = self._submit_overrides(overrides, extra, cancelled)
         ctx.emit(JobQueued(ctx.job_id))
-        return _Request(self.deployment_id, sent.request_id, job.out_dir, time.monotonic())
+        return _Request(self.deployment_id, sent.request_id, job.out_dir, time.monotonic(),
+                        workflow=job.workflow, picked=tuple(job.bindings.outputs))
 
     def _submit_overrides(
         self, overrides: dict[str, Any], extra: dict[str, Any] | None, cancelled: Cancelled
@@ -534,6 +541,10 @@ class RunComfyServerlessBackend(Backend):
                 "results (a SaveImage, SaveVideo... node), or that a LoRA deployment's "
                 "pipeline returns images."
             )
+        if request.workflow is not None:  # output nodes' files; previews only if alone
+            produced = [Produced(nid, (nid, file, animated), _file_type(file))
+                        for nid, file, animated in files]
+            files = [p.item for p in results(produced, request.workflow, request.picked)]
         paths = []
         for node_id, file, animated in files:
             name = str(file.get("filename") or "")
@@ -631,3 +642,11 @@ def _last_line(text: str) -> str:
 def _squash(text: str, limit: int = 400) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _file_type(file: dict[str, Any]) -> str:
+    """ComfyUI's own file type ("output", "temp") when the result carries it [guess: the
+    seeds show `outputs` in ComfyUI's history shape, which has it]; else "" (the node's
+    class decides)."""
+    kind = file.get("type")
+    return kind if kind in ("output", "temp") else ""

@@ -581,7 +581,7 @@ class ComfyTestServer:
     def _schema(self, name: str) -> dict[str, Any]:
         node = NODES.get(name)
         schema = json.loads(json.dumps(node.schema if node else DESCRIBED_ONLY[name]))
-        if name == "LoadImage":
+        if name in ("LoadImage", "LoadImageMask"):
             schema["input"]["required"]["image"][0] = self.folders.input_files()
         if name == "LoadVideo":
             schema["input"]["required"]["file"][1]["options"] = video_files(self.folders)
