@@ -67,8 +67,11 @@ from .jobs.events import (
     JobQueued,
     JobStarted,
 )
-from .jobs.job import InputFile, Job
+from .jobs.job import InputFile, Job, MediaInput
+from .jobs.loaders import Loader, Role, workflow_loaders
+from .jobs.masks import MaskForm, mask_form
 from .jobs.media import MediaKind
+from .jobs.raster import Pixels, decode_png, encode_png
 from .jobs.runner import JobRunner
 from .jobs.seeds import SEED_CONTROLS, SeedControl, seed_for_run
 from .jobs.workflow import Bindings, Workflow, WorkflowInput
@@ -141,11 +144,16 @@ __all__ = [
     "KindSettings",
     "LabelledInput",
     "Ledger",
+    "Loader",
     "MachineAction",
     "MachineStatus",
+    "MaskForm",
+    "MediaInput",
     "MediaKind",
+    "Pixels",
     "Price",
     "PromptRejected",
+    "Role",
     "Run",
     "RunComfyMachineBackend",
     "RunComfyServer",
@@ -164,9 +172,12 @@ __all__ = [
     "WorkflowError",
     "WorkflowInput",
     "WorkflowOpened",
+    "__version__",
     "arrange",
     "bindings_for_rerun",
     "check_values",
+    "decode_png",
+    "encode_png",
     "field_problem",
     "find_running",
     "history_from_json",
@@ -174,6 +185,7 @@ __all__ = [
     "load_app",
     "load_credentials",
     "make_backend",
+    "mask_form",
     "new_run_record",
     "rebuild_key",
     "record_run",
@@ -181,4 +193,5 @@ __all__ = [
     "seed_for_run",
     "server_defs",
     "typed_inputs",
+    "workflow_loaders",
 ]

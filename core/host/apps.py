@@ -40,6 +40,12 @@ class AppView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     fields: list[AppField] = []
+    # The output nodes (ids) whose files come back; empty: every saved file, or the
+    # previews when the workflow saves none (jobs/outputs.py).
+    outputs: list[str] = []
+
+    def with_outputs(self, outputs: list[str]) -> AppView:
+        return self.model_copy(update={"outputs": list(outputs)})
 
     def keys(self) -> list[str]:
         return [f.key for f in self.fields]

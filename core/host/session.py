@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from ..config import Credentials
 from ..errors import ComfyRelayError
 from ..jobs.backend_api import Backend, Capabilities
 from ..jobs.events import FINAL_EVENTS, ConnectionChecked, Event, JobPreview
-from ..jobs.job import Job
+from ..jobs.job import Job, MediaInput
 from ..jobs.runner import JobRunner
 from ..jobs.workflow import Bindings, Workflow
 from ..kinds import BackendSettings
@@ -146,10 +146,13 @@ class HostSession:
         converted."""
         return self.workflows.workflow(path)
 
-    def check_values(self, workflow: Workflow, bindings: Bindings) -> None:
+    def check_values(self, workflow: Workflow, bindings: Bindings,
+                     media: Sequence[MediaInput] | None = None) -> None:
         """Raise InvalidValues for values the server would refuse (not in its list, out of
-        range), with the closest valid ones, when its node definitions are known."""
-        self.workflows.check_values(workflow, bindings)
+        range), with the closest valid ones, when its node definitions are known; with the
+        run's `media` (bytes not read), also for loaders that cannot take them and loaders
+        left unbound whose file the server lacks."""
+        self.workflows.check_values(workflow, bindings, media)
 
     # ---- runs ----
     def start_run(self, label: str, *, data: Any = None, noun: str = "", feeding: bool = False,

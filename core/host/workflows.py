@@ -6,13 +6,16 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..comfyui.convert import conversion_defs, to_api
 from ..comfyui.fields import check_values, server_defs, typed_inputs
 from ..comfyui.nodes import NodeDefs
 from ..errors import ComfyRelayError, WorkflowError
+from ..jobs import loaders
 from ..jobs.backend_api import ComfyUIServer
+from ..jobs.job import Job, MediaInput
 from ..jobs.workflow import Bindings, Workflow, ui_needs_server
 from ..jobs.workflow_file import WorkflowSource, read_workflow_file
 from .runs import WorkflowOpened
@@ -101,10 +104,17 @@ class WorkflowOpener:
             raise WorkflowError(BEING_CONVERTED)
         return None
 
-    def check_values(self, workflow: Workflow, bindings: Bindings) -> None:
-        workflow.check(bindings)
+    def check_values(self, workflow: Workflow, bindings: Bindings,
+                     media: Sequence[MediaInput] | None = None) -> None:
+        """See HostSession.check_values()."""
+        if media is None:
+            workflow.check(bindings)
+            bound = None
+        else:
+            loaders.check(Job(workflow, Path(), bindings, media=tuple(media)))
+            bound = set(loaders.assign(workflow, media))
         if self.defs is not None:
-            check_values(workflow, bindings, self.defs)
+            check_values(workflow, bindings, self.defs, bound=bound)
 
 
 def _with_defs(source: WorkflowSource, api: Workflow | None, server: ComfyUIServer,
