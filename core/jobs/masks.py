@@ -1,5 +1,5 @@
 """A host's mask ("white = change this") turned into what a ComfyUI loader reads as its
-MASK, by ComfyUI's own rules (docs/WIRE.md §1.8):
+MASK, by ComfyUI's own rules (docs/WIRE.md §1.9):
 
 - LoadImage (and LoadImageOutput) gives MASK = 1 − alpha, and 0 where the file has no alpha;
   LoadImageMask with channel "alpha" reads 1 − alpha too. Such a loader gets RGBA whose

@@ -1,5 +1,5 @@
 """8-bit pixels in memory, and the small part of PNG the core needs to turn a host's mask
-into what a ComfyUI loader expects (docs/WIRE.md §1.8).
+into what a ComfyUI loader expects (docs/WIRE.md §1.9).
 
 The core has no imaging library (its dependencies stay few): hosts hand masks and images
 as raw pixels (encoding them here is fast: rows unfiltered, one zlib pass); only a mask

@@ -16,6 +16,7 @@ from comfyrelay import Bindings, ComfyUIBackend, InputFile, Job, JobRunner, Work
 from comfyrelay.comfyui.client import ComfyClient, new_id
 from comfyrelay.errors import PromptRejected
 from comfyrelay.jobs import events as ev
+from PIL import Image
 
 from tests import workflows
 from tests.cli.test_main import comfyrelay
@@ -318,3 +319,117 @@ def test_outputs_say_their_kind(comfy: ComfyTarget, tmp_path: Path) -> None:
     assert all(isinstance(e, ev.JobFinished) for e in finals(events)), finals(events)
     kinds = {(e.path.suffix, e.kind, e.animated) for e in events if isinstance(e, ev.JobOutput)}
     assert kinds == {(".mp4", "video", True), (".webp", "image", True), (".flac", "audio", False)}
+
+
+# ---- every input a workflow has (issue: several loaders, masks, only real results) ----
+def _composite_workflow() -> dict[str, object]:
+    """Two images and a mask: where the mask is white, B over A (ImageCompositeMasked)."""
+    return {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "a.png"}, "_meta": {"title": "A"}},
+        "2": {"class_type": "LoadImage", "inputs": {"image": "b.png"}, "_meta": {"title": "B"}},
+        "3": {"class_type": "LoadImageMask", "inputs": {"image": "m.png", "channel": "alpha"},
+              "_meta": {"title": "M"}},
+        "4": {"class_type": "ImageCompositeMasked",
+              "inputs": {"destination": ["1", 0], "source": ["2", 0], "x": 0, "y": 0,
+                         "resize_source": False, "mask": ["3", 0]}},
+        "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0],
+                                                    "filename_prefix": "composite"}},
+    }
+
+
+def _png(image: Image.Image, path: Path) -> Path:
+    image.save(path)
+    return path
+
+
+def test_three_loaders_and_a_mask_give_the_exact_composite(comfy: ComfyTarget,
+                                                           tmp_path: Path) -> None:
+    """`run --image A=… --image B=… --mask M=…`: each file reaches its loader, and the host
+    mask (white = change) is sent as the alpha LoadImageMask inverts (docs/WIRE.md §1.9)."""
+    w, h = 48, 32
+    tag = uuid.uuid4().hex[:6]  # files of their own on a real server
+    a = Image.new("RGB", (w, h), (200, 40, 10))
+    a.putdata([(x * 5, y * 7, (x + y + len(tag)) % 256) for y in range(h) for x in range(w)])
+    b = Image.new("RGB", (w, h), (10, 220, 90))
+    mask = Image.new("L", (w, h), 0)
+    mask.paste(255, (8, 4, 30, 20))  # white: take B here
+    workflow = tmp_path / "composite.json"
+    workflow.write_text(json.dumps(_composite_workflow()))
+    result = comfyrelay(
+        "run", workflow, "--server", comfy.url, "--out", tmp_path / "out",
+        "--image", f"A={_png(a, tmp_path / f'a-{tag}.png')}",
+        "--image", f"B={_png(b, tmp_path / f'b-{tag}.png')}",
+        "--mask", f"M={_png(mask, tmp_path / f'm-{tag}.png')}",
+    )
+    assert result.returncode == 0, result.stderr
+    (saved,) = [Path(line) for line in result.stdout.splitlines()]
+    got = Image.open(saved).convert("RGB")
+    expected = a.copy()
+    expected.paste(b, (0, 0), mask)
+    assert got.size == (w, h) and got.tobytes() == expected.tobytes()
+
+
+def _input_files(comfy: ComfyTarget) -> list[str]:
+    """What the server's LoadImage offers: its input folder."""
+    info = requests.get(f"{comfy.url}/object_info/LoadImage", timeout=10).json()
+    return list(info["LoadImage"]["input"]["required"]["image"][0])
+
+
+def test_the_same_bytes_for_two_loaders_are_one_file_on_the_server(
+    comfy: ComfyTarget, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    source = tmp_path / f"same-{tag}.png"
+    source.write_bytes(gradient_png(40, 30))
+    graph = _composite_workflow()
+    graph["3"] = {"class_type": "ImageToMask", "inputs": {"image": ["1", 0], "channel": "red"}}
+    workflow = tmp_path / "two.json"
+    workflow.write_text(json.dumps(graph))
+    for _ in range(2):  # a second run sends nothing new either
+        result = comfyrelay("run", workflow, "--server", comfy.url, "--out", tmp_path / "out",
+                            "--image", f"A={source}", "--image", f"B={source}")
+        assert result.returncode == 0, result.stderr
+    ours = [name for name in _input_files(comfy) if name.startswith(f"same-{tag}")]
+    assert len(ours) == 1, ours
+
+
+def test_a_preview_of_the_input_is_not_a_result(comfy: ComfyTarget, tmp_path: Path) -> None:
+    graph = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "x.png"}},
+        "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+        "3": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0],
+                                                    "filename_prefix": "inverted"}},
+    }
+    workflow = tmp_path / "preview.json"
+    workflow.write_text(json.dumps(graph))
+    name, png = unique_png()
+    source = tmp_path / name
+    source.write_bytes(png)
+    result = comfyrelay("run", workflow, "--server", comfy.url, "--image", source,
+                        "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    (saved,) = [Path(line) for line in result.stdout.splitlines()]
+    assert is_inverse(png, saved)  # the SaveImage result, not the user's own image back
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [saved.name]
+    picked = comfyrelay("run", workflow, "--server", comfy.url, "--image", source,
+                        "--output", "2", "--out", tmp_path / "picked")
+    assert picked.returncode == 0, picked.stderr
+    (preview,) = [Path(line) for line in picked.stdout.splitlines()]
+    assert Image.open(preview).convert("RGB").tobytes() == Image.open(source).convert(
+        "RGB").tobytes()
+
+
+def test_a_loader_without_a_file_stops_the_run_before_queueing(comfy: ComfyTarget,
+                                                               tmp_path: Path) -> None:
+    workflow = tmp_path / "composite.json"
+    graph = _composite_workflow()
+    graph["2"]["inputs"]["image"] = f"missing-{uuid.uuid4().hex}.png"  # type: ignore[index]
+    workflow.write_text(json.dumps(graph))
+    source = tmp_path / "a.png"
+    source.write_bytes(gradient_png(40, 30))
+    result = comfyrelay("run", workflow, "--server", comfy.url, "--out", tmp_path / "out",
+                        "--image", f"A={source}", "--mask", f"M={source}")
+    assert result.returncode == 1
+    assert "loader 2 (B) keeps" in result.stderr and "--image 2=PATH" in result.stderr
+    assert not (tmp_path / "out").exists()
