@@ -119,13 +119,13 @@ def load_app(workflow_path: str | Path, env: Mapping[str, str] | None = None) ->
 def save_app(
     workflow_path: str | Path, app: AppView, env: Mapping[str, str] | None = None
 ) -> None:
-    """Keep `app` for this workflow (an empty view forgets it); other workflows' views are
-    kept, also when another process saved one meanwhile."""
+    """Keep `app` for this workflow (a view with no fields and no outputs picked forgets
+    it); other workflows' views are kept, also when another process saved one meanwhile."""
     path = apps_path(env)
     key = workflow_key(workflow_path)
     with _lock, file_lock(path.with_suffix(".lock")):
         apps = _read(path)
-        if app.fields:
+        if app.fields or app.outputs:
             apps[key] = app
         else:
             apps.pop(key, None)

@@ -81,3 +81,11 @@ def test_a_damaged_file_is_logged_and_replaced(
     assert "Cannot read the app views" in caplog.text
     save_app(WORKFLOW, view(), env)
     assert load_app(WORKFLOW, env) == view()
+
+
+def test_the_output_nodes_picked_are_kept_with_the_view(tmp_path: Path) -> None:
+    workflow = tmp_path / "wf.json"
+    save_app(workflow, AppView().with_outputs(["9"]))  # no inputs shown, one output picked
+    assert load_app(workflow).outputs == ["9"]
+    save_app(workflow, AppView())
+    assert load_app(workflow).outputs == []
