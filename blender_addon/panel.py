@@ -69,7 +69,7 @@ class ComfyRelayPanel:
         row = box.row()
         row.label(text="Server", icon="URL")
         row.operator("comfyrelay.check", text="Check", icon="FILE_REFRESH")
-        if any(c.title for c in view.controls):  # the chosen kind may leave things running
+        if any(c.scan_tip for c in view.controls):  # the chosen kind may leave things running
             row.operator("comfyrelay.find_leftovers", text="", icon="VIEWZOOM")
         _wrapped(box, view.problem or view.connection, "ERROR" if view.problem else icon)
 

@@ -8,6 +8,7 @@ Preferences live in Blender's userpref.blend, never in the scene, so tokens stay
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -22,10 +23,13 @@ ADDON_ID: str = __package__ or "comfyrelay"
 
 
 def _changed(self: Any, context: bpy.types.Context) -> None:
-    """A back-end setting changed: the session applies them (a new back end if needed)."""
+    """A back-end setting changed: the session applies them (a new back end if needed).
+    A problem (a broken credentials file) is reported by the next action that needs the
+    back end, which applies them again."""
     from . import pump  # pump imports this module
 
-    pump.configure()
+    with contextlib.suppress(core.ComfyRelayError, ValueError):
+        pump.configure()
 
 
 def _prop(field: core.Setting) -> Any:

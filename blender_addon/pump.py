@@ -51,23 +51,23 @@ class Shown:
 
 SHOWN = Shown()
 _timer_on = False
-_configured = False
+_applied: tuple[Any, ...] | None = None  # the settings and credentials the session has
 
 
 def configure() -> None:
-    """Apply the preferences to the session (a new back end only when needed): when a
-    back-end preference changes (its update callback), and on Check Connection."""
-    global _configured
+    """Apply the preferences (and the credentials file) to the session when they differ
+    from what it has: once per change, not on every action. Called when a back-end
+    preference changes (its update callback) and before an action needs the back end (the
+    preferences cannot be read while the add-on registers; the file may have changed)."""
+    global _applied
     settings = preferences.host_settings()
-    SESSION.configure(settings.backend_settings(), settings.credentials())
-    _configured = True
+    given = (settings.backend_settings(), settings.credentials())
+    if given != _applied:
+        SESSION.configure(*given)
+        _applied = given
 
 
-def ensure_configured() -> None:
-    """Configure once, before the first action needs the back end (the preferences cannot
-    be read while the add-on registers)."""
-    if not _configured:
-        configure()
+ensure_configured = configure  # before an action: the same, cheap when nothing changed
 
 
 def start(target: Target, bindings: core.Bindings, image: Path | None,
@@ -258,4 +258,6 @@ def shutdown() -> None:
     if run is not None and isinstance(run.data, Target) and run.data.render is not None:
         run.data.render.finish()
     SESSION.close()
+    global _applied
+    _applied = None  # a session enabled again applies the settings anew
     results.drop_thumbnails()

@@ -44,6 +44,9 @@ class Credential:
 
     name: str  # its key in credentials.json
     env: str  # its environment variable
+    # Credentials of one group are one unit where a host's fields are typed: typing any of
+    # them replaces the whole group (RunComfy's Token1 and Token2 are a pair).
+    group: str = ""
 
 
 class Credentials:
@@ -74,10 +77,18 @@ class Credentials:
         """Every secret, so tests and log filters can check none leaked."""
         return list(self._values.values())
 
-    def overridden(self, typed: Mapping[str, str]) -> Credentials:
+    def overridden(self, typed: Mapping[str, str],
+                   specs: Iterable[Credential] = ()) -> Credentials:
         """These credentials with the non-empty `typed` ones (a host's fields) replacing
-        theirs."""
-        return Credentials({**self._values, **{k: v for k, v in typed.items() if v.strip()}})
+        theirs; where any credential of a group (`specs` say which) is typed, the group's
+        others are what was typed too, empty or not."""
+        values = {**self._values, **{k: v for k, v in typed.items() if v.strip()}}
+        groups = {c.name: c.group for c in specs if c.group}
+        typed_groups = {groups[k] for k, v in typed.items() if v.strip() and k in groups}
+        for name, group in groups.items():
+            if group in typed_groups:
+                values[name] = typed.get(name, "")
+        return Credentials(values)
 
 
 def credentials_path(env: Mapping[str, str] | None = None) -> Path:

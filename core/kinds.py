@@ -24,6 +24,8 @@ from .runcomfy.machine_kind import KIND as RUNCOMFY_MACHINE
 from .runcomfy.serverless_kind import KIND as RUNCOMFY_SERVERLESS
 
 AnyKind = BackendKind[Any]
+# Keys hosts store beside the kinds' fields (the chosen kind): no kind's field may take one.
+RESERVED_KEYS = frozenset({"backend"})
 
 
 class KindRegistry:
@@ -41,6 +43,8 @@ class KindRegistry:
             raise ValueError(f"A back-end kind named {kind.name!r} is already registered.")
         known = self.fields()
         for setting in kind.fields:
+            if setting.key in RESERVED_KEYS:
+                raise ValueError(f"{kind.name}: field key {setting.key!r} is the hosts' own.")
             if known.get(setting.key, setting) != setting:
                 raise ValueError(f"{kind.name}: field {setting.key!r} clashes with another "
                                  "kind's field of that name.")

@@ -4,6 +4,7 @@ core/host/ file names a kind; each kind's price model."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 import re
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from comfyrelay import (
     load_credentials,
     make_backend,
 )
-from comfyrelay.cli.main import main
+from comfyrelay.cli.main import build_parser, main
 from comfyrelay.comfyicu.icu_backend import ComfyICUBackend
 from comfyrelay.comfyui.server_backend import ComfyUIBackend
 from comfyrelay.config import Credentials
@@ -135,12 +136,22 @@ def test_each_kind_says_what_a_job_costs() -> None:
 
 
 def test_the_cli_and_the_hosts_list_the_same_kinds() -> None:
+    """`run --backend` offers exactly the registered kinds; the hosts' settings hold every
+    kind's fields with their defaults, and refuse no stored value a kind gave."""
+    parser = build_parser()
+    run = next(a for a in parser._subparsers._group_actions
+               if isinstance(a, argparse._SubParsersAction)).choices["run"]
+    backend = next(a for a in run._actions if a.dest == "backend")
+    assert list(backend.choices or []) == list(KINDS.names())
     settings = HostSettings()
     for kind in KINDS:
+        assert KINDS.kind_fields(kind.name) == [f.key for f in kind.fields]
         for field in kind.fields:
             assert settings.value(field.key) == field.default, field.key
-        assert kind.capabilities is not None and kind.label
-    assert list(KINDS.labels()) == list(KINDS.names())
+    with pytest.raises(ValueError, match="hosts' own"):
+        kind = extra_kind.make_kind(comfyrelay)
+        type(kind).name, type(kind).fields = "echo-3", (Setting("backend", "Backend"),)
+        KINDS.register(kind)
 
 
 def test_make_backend_builds_every_kind() -> None:

@@ -27,27 +27,14 @@ WHOLE_CORE = {
     "test_layers.py": "the core's layering: which folder may import which",
     "test_layout.py": "where every test file lives (this file)",
 }
-# Modules being renamed in issue 23 (new name: old name): a test already named after the new
-# module passes while only the old one exists. Inert once the new module is there.
-RENAMING = {
-    "comfyapi/api_backend.py": "comfyapi/backend.py",
-    "comfyicu/icu_backend.py": "comfyicu/backend.py",
-    "runcomfy/machine_controls.py": "host/machines.py",
-}
-
-
 def mirrored_files() -> list[Path]:
     return sorted(p for p in TESTS.rglob("test_*.py")
                   if p.relative_to(TESTS).parts[0] not in OWN_FOLDERS)
 
 
 def modules_in(folder: Path) -> list[str]:
-    """The module names `core/<folder>` holds (a renamed module under its new name too)."""
-    names = {p.stem for p in (CORE / folder).glob("*.py") if p.stem != "__init__"}
-    for new, old in RENAMING.items():
-        if Path(new).parent == folder and (CORE / old).exists():
-            names.add(Path(new).stem)
-    return sorted(names)
+    """The module names `core/<folder>` holds."""
+    return sorted(p.stem for p in (CORE / folder).glob("*.py") if p.stem != "__init__")
 
 
 def module_of(test: Path) -> Path | None:
@@ -84,7 +71,6 @@ def test_test_folders_are_packages() -> None:
 def test_the_exceptions_name_what_exists() -> None:
     assert all((TESTS / name).is_file() for name in WHOLE_CORE)
     assert all((TESTS / folder).is_dir() for folder in OWN_FOLDERS)
-    assert all((CORE / new).exists() or (CORE / old).exists() for new, old in RENAMING.items())
 
 
 def test_the_mirror_rule_itself() -> None:

@@ -173,14 +173,28 @@ def loader_problems(workflow: Workflow, bound: Collection[str],
     for item in typed_inputs(workflow, defs):
         if item.kind not in MEDIA_KINDS or item.node_id in bound or item.choices is None:
             continue
-        if item.value not in item.choices:
-            problems.append(ValueProblem(
-                item.key,
-                f"loader {item.node_id} ({item.node_title}) keeps {show(item.value)}, which the "
-                "server does not have: bind a file to it (the command line: --image "
-                f"{item.node_id}=PATH; Blender and Krita: choose its source)",
-            ))
+        name, folder = _annotated(item.value)
+        if folder not in ("", "input") or name in item.choices:
+            continue  # output and temp files are not listed: the server checks those
+        flag = "--mask" if item.class_type == "LoadImageMask" else "--image"
+        problems.append(ValueProblem(
+            item.key,
+            f"loader {item.node_id} ({item.node_title}) keeps {show(item.value)}, which the "
+            f"server does not have: bind a file to it (the command line: {flag} "
+            f"{item.node_id}=PATH; Blender and Krita: choose its source), or Refresh if it was "
+            "just added there",
+        ))
     return problems
+
+
+def _annotated(value: Any) -> tuple[Any, str]:
+    """"x.png [output]" → ("x.png", "output"), as ComfyUI's annotated file names read
+    (docs/WIRE.md §1.9); a plain name has folder ""."""
+    if isinstance(value, str):
+        for folder in ("input", "output", "temp"):
+            if value.endswith(f" [{folder}]"):
+                return value[: -len(folder) - 3], folder
+    return value, ""
 
 
 def check_values(workflow: Workflow, bindings: Bindings, defs: Mapping[str, NodeDef],

@@ -14,7 +14,7 @@ from typing import Any
 from ..config import Credentials
 from ..errors import ComfyRelayError
 from ..jobs.backend_api import Backend, Capabilities
-from ..jobs.backend_kind import Controls, ControlsView
+from ..jobs.backend_kind import After, Controls, ControlsView
 from ..jobs.runner import JobRunner
 from ..kinds import KINDS, BackendSettings, make_backend, rebuild_key
 from .settings import HostSettings
@@ -101,8 +101,8 @@ class BackendSlot:
         return True
 
     def _bind(self) -> None:
-        for name, controls in self.controls.items():
-            controls.bind(self.backend, name == self.kind, self.problem)
+        for controls in self.controls.values():
+            controls.bind(self.backend, self.kind, self.problem)
 
     def _retire(self) -> None:
         """Close the old back end on a thread: closing a machine back end stops its machine."""
@@ -110,16 +110,17 @@ class BackendSlot:
         if old is not None:
             threading.Thread(target=old.close, name="comfyrelay-close", daemon=True).start()
 
-    def act(self, kind: str, action: str, target: str = "") -> str:
-        """A kind's button; returns the kind the host must now show as chosen (Reuse a
-        machine), else "". The back end follows at the next apply()."""
+    def act(self, kind: str, action: str, target: str = "", *, busy: bool = False) -> str:
+        """A kind's button (`busy`: a run is under way); returns the kind the host must now
+        show as chosen (Reuse a machine), else "". The back end follows at the next apply()."""
         controls = self.controls.get(kind)
         if controls is None:
             raise ComfyRelayError(f"{KINDS.get(kind).label} has no action {action!r}.")
-        if not controls.act(action, target):
+        after = controls.act(action, target, busy=busy)
+        if after is After.NOTHING:
             return ""
         self._pending = True
-        return kind
+        return kind if after is After.CHOOSE else ""
 
     def scan(self, settings: HostSettings) -> bool:
         """Every kind with Controls looks for what earlier sessions left running, in the

@@ -89,7 +89,7 @@ class HostSession:
     def act(self, kind: str, action: str, target: str = "") -> str:
         """A button of a kind's box (View.controls); returns the kind the host must now show
         as chosen in its settings, else "" (then configure() as after any change)."""
-        chosen = self.slot.act(kind, action, target)
+        chosen = self.slot.act(kind, action, target, busy=self.busy)
         self._refresh_view()
         return chosen
 

@@ -52,7 +52,7 @@ class HostSettings(BaseModel):
         """The secrets typed here; empty ones from the environment or the credentials file."""
         typed = {s.credential: str(self.value(s.key)) for s in KINDS.fields().values()
                  if s.credential}
-        return load_credentials().overridden(typed)
+        return load_credentials().overridden(typed, KINDS.credentials())
 
     def backend_settings(self, kind: str | None = None) -> BackendSettings:
         """The core's settings for make_backend() (no secrets in them): of the chosen kind,

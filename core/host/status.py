@@ -49,6 +49,7 @@ class RunStatus:
 
     def refused(self, message: str) -> None:
         self.status, self.error, self.error_node = "Not started", message, ""
+        self.converting = False  # the status no longer says so
 
     def converting_file(self, name: str) -> None:
         self.status = f"Converting {name} with the server's node definitions…"

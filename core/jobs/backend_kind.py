@@ -13,6 +13,7 @@ import argparse
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -119,7 +120,9 @@ class Price:
 
 # The option every hosted kind shares: a service's other API (RunComfy's beta, a Comfy API
 # deployment or a local comfy-api-proxy, a test server).
-API_URL_OPTION = CliOption("--api-url", "hosted API base URL (default: the service's own)")
+API_URL_OPTION = CliOption(
+    "--api-url", "hosted API base URL (default: the service's own; RunComfy also has "
+    "https://beta-api.runcomfy.net; comfy-api: a deployment's or a local comfy-api-proxy's URL)")
 
 FREE = Price(0.0, basis="nothing billed that ComfyRelay knows of")
 UNKNOWN = Price(None, basis="no price known")
@@ -158,6 +161,17 @@ class ControlsView:
     found_title: str = ""
     found: tuple[Found, ...] = ()
     found_message: str = ""
+    # A look for what earlier sessions left running suits the chosen back end: a host offers
+    # it (HostSession.scan_leftovers) with this as its tooltip; empty: it does not.
+    scan_tip: str = ""
+
+
+class After(Enum):
+    """What the session does after a kind's action (Controls.act)."""
+
+    NOTHING = "nothing"
+    REBUILD = "rebuild"  # build the back end again (through Controls.adjust)
+    CHOOSE = "choose"  # this kind becomes the chosen one, then REBUILD (Reuse a machine)
 
 
 class Controls(ABC):
@@ -168,18 +182,18 @@ class Controls(ABC):
     network work runs on the controls' own threads."""
 
     @abstractmethod
-    def bind(self, backend: Backend | None, chosen: bool, problem: str) -> None:
-        """The session's back end now: `backend` (None: none built; `problem` says why),
-        `chosen` True while this kind is the one chosen."""
+    def bind(self, backend: Backend | None, chosen: str, problem: str) -> None:
+        """The session's back end now: `backend` (None: none built; `problem` says why), of
+        the kind named `chosen`."""
 
     @abstractmethod
     def view(self) -> ControlsView:
         """The current state, from memory (no network)."""
 
     @abstractmethod
-    def act(self, action: str, target: str = "") -> bool:
-        """Do `action` (on `target`); True when this kind must now be the chosen one (Reuse a
-        machine found running): the session rebuilds its back end through adjust()."""
+    def act(self, action: str, target: str = "", *, busy: bool = False) -> After:
+        """Do `action` (on `target`); `busy`: a run is under way. Raise ComfyRelayError for
+        what cannot be done now, saying why."""
 
     @property
     def working(self) -> bool:

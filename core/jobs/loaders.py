@@ -12,11 +12,11 @@ from enum import Enum
 from pathlib import PurePath
 
 from ..errors import WorkflowError
-from .job import Job, MediaInput
-from .masks import MASK_LOADERS, MaskForm, loader_pixels, mask_form
+from .job import InputFile, Job, MediaInput
+from .masks import MASK_LOADERS, loader_pixels, mask_form
 from .media import media_kind
 from .outputs import check_picked
-from .raster import encode_png
+from .raster import Pixels, decode_png, encode_png
 from .workflow import MEDIA_LOADERS, Workflow, is_link
 
 
@@ -50,7 +50,15 @@ def assign(workflow: Workflow, media: Sequence[MediaInput]) -> dict[str, list[Me
 def _loader(workflow: Workflow, item: MediaInput) -> str:
     if not item.mask:
         name = item.file.name
-        return workflow.image_node(item.node, media_kind(name), name)
+        kind = media_kind(name)
+        if item.node is None and kind == "image":
+            # An image goes to the only image loader that is not a mask loader: the usual
+            # inpainting graph has a LoadImage and a LoadImageMask.
+            plain = [n for n in workflow.image_nodes()
+                     if workflow.graph[n]["class_type"] != "LoadImageMask"]
+            if len(plain) == 1:
+                return plain[0]
+        return workflow.image_node(item.node, kind, name)
     if item.node:
         nid = workflow.node_id(item.node)
     else:
@@ -71,33 +79,54 @@ def _loader(workflow: Workflow, item: MediaInput) -> str:
 
 
 def prepare(workflow: Workflow, media: Sequence[MediaInput]) -> list[LoaderFile]:
-    """The files to send, one per loader (the runner's thread: it reads and converts)."""
+    """The files to send, one per loader (the runner's thread: it reads and converts).
+    A file bound to several loaders is read once (a host's temporary file is gone after)."""
+    read = _Reader()
     files = []
     for nid, items in assign(workflow, media).items():
         mask = next((i for i in items if i.mask), None)
         plain = next((i for i in items if not i.mask), None)
         if mask is None:
             assert plain is not None
-            data = plain.file.read()
+            data = read.data(plain.file)
             files.append(LoaderFile(nid, content_name(plain.file.name, data), data))
             continue
-        node = workflow.graph[nid]
         where = f"loader {nid} ({workflow.title(nid)})"
-        form = mask_form(node)
-        image = plain.file.pixels() if plain is not None else None
-        pixels = loader_pixels(mask.file.pixels(), form, image, where)
+        image = read.pixels(plain.file) if plain is not None else None
+        pixels = loader_pixels(read.pixels(mask.file), mask_form(workflow.graph[nid]), image,
+                               where)
         data = encode_png(pixels)
-        stem = PurePath((plain or mask).file.name).stem
-        suffix = "mask" if form is MaskForm.CHANNEL or plain is None else "masked"
-        files.append(LoaderFile(nid, content_name(f"{stem}-{suffix}.png", data), data))
+        files.append(LoaderFile(nid, content_name("mask.png", data), data))
     return files
 
 
+class _Reader:
+    """Each InputFile's bytes and pixels, made once per prepare() (runner's thread)."""
+
+    def __init__(self) -> None:
+        self._data: dict[int, bytes] = {}
+        self._pixels: dict[int, Pixels] = {}
+        self._keep: list[InputFile] = []  # ids stay valid while the files live
+
+    def data(self, file: InputFile) -> bytes:
+        if id(file) not in self._data:
+            self._keep.append(file)
+            self._data[id(file)] = file.read()
+        return self._data[id(file)]
+
+    def pixels(self, file: InputFile) -> Pixels:
+        if id(file) not in self._pixels:
+            self._keep.append(file)
+            self._pixels[id(file)] = (file.raw() if file.raw is not None
+                                      else decode_png(self.data(file), file.name))
+        return self._pixels[id(file)]
+
+
 def content_name(name: str, data: bytes) -> str:
-    """`name` with a hash of `data` before its extension: the same bytes, the same name."""
-    path = PurePath(name)
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    return f"{path.stem}-{digest}{path.suffix}"
+    """A name made of a hash of `data` and `name`'s extension: the same bytes, the same
+    name, whatever the file was called, so they are one file on a server."""
+    digest = hashlib.sha256(data).hexdigest()[:24]
+    return f"comfyrelay-{digest}{PurePath(name).suffix.lower()}"
 
 
 def placeholders(workflow: Workflow, media: Sequence[MediaInput]) -> dict[str, str]:
@@ -143,6 +172,18 @@ _ROLE_WORDS = (
 )
 
 
+class LoaderKind(str, Enum):
+    """What a loader reads."""
+
+    IMAGE = "image"
+    MASK = "mask"  # a LoadImageMask
+    VIDEO = "video"
+    AUDIO = "audio"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Loader:
     """One loader of a workflow, for `comfyrelay inputs` and the hosts' source lists."""
@@ -150,7 +191,7 @@ class Loader:
     node_id: str
     title: str
     class_type: str
-    kind: str  # image, mask, video or audio: what it reads
+    kind: LoaderKind
     file: str  # the file the workflow names now (kept when nothing is bound to it)
     role: Role
 
@@ -163,16 +204,17 @@ def workflow_loaders(workflow: Workflow) -> list[Loader]:
     found = []
     for nid in workflow.media_nodes():
         node = workflow.graph[nid]
-        kind = "mask" if node["class_type"] == "LoadImageMask" else workflow.loader_kind(nid)
+        kind = LoaderKind.MASK if node["class_type"] == "LoadImageMask" else LoaderKind(
+            workflow.loader_kind(nid))
         value = node["inputs"].get(MEDIA_LOADERS[node["class_type"]], "")
         found.append(Loader(nid, workflow.title(nid), node["class_type"], kind,
                             value if isinstance(value, str) else "", _role(workflow, nid, kind)))
     return found
 
 
-def _role(workflow: Workflow, nid: str, kind: str) -> Role:
-    if kind in ("video", "audio", "mask"):
-        return Role(kind)
+def _role(workflow: Workflow, nid: str, kind: LoaderKind) -> Role:
+    if kind is not LoaderKind.IMAGE:
+        return Role(kind.value)
     words = [workflow.title(nid).lower()]
     for consumer in _consumers(workflow, nid):
         words.append(_words(workflow, consumer))

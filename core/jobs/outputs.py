@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from ..errors import WorkflowError
+from ..errors import ExecutionFailed, WorkflowError
 from .workflow import Workflow
 
 T = TypeVar("T")
@@ -43,7 +43,15 @@ def results(produced: Sequence[Produced[T]], workflow: Workflow,
     title (the user's choice); empty: every saved file, else the previews."""
     if picked:
         wanted = {workflow.node_id(ref) for ref in picked}
-        return [p for p in produced if p.node_id in wanted or _inside(p.node_id, wanted)]
+        chosen = [p for p in produced if p.node_id in wanted or _inside(p.node_id, wanted)]
+        if produced and not chosen:
+            made = sorted({f"{p.node_id} ({workflow.title(p.node_id)})" for p in produced})
+            raise ExecutionFailed(
+                f"The output nodes picked ({', '.join(sorted(wanted))}) saved no file in this "
+                f"run; files came from {', '.join(made)}: pick those, or none for every saved "
+                "file."
+            )
+        return chosen
     saved = [p for p in produced if not p.temporary(workflow)]
     return saved or list(produced)
 

@@ -10,8 +10,9 @@ from ..jobs.backend_kind import Setting
 from .api import DEFAULT_API, RunComfyServer
 
 USER_ID = Credential("runcomfy_user_id", "RUNCOMFY_USER_ID")
-TOKEN1 = Credential("runcomfy_api_token", "RUNCOMFY_API_TOKEN")
-TOKEN2 = Credential("runcomfy_api_token2", "RUNCOMFY_API_TOKEN2")  # used when Token1 fails
+TOKEN1 = Credential("runcomfy_api_token", "RUNCOMFY_API_TOKEN", group="runcomfy-tokens")
+# Used when Token1 fails, or alone; typed in a host, the two replace the stored pair together.
+TOKEN2 = Credential("runcomfy_api_token2", "RUNCOMFY_API_TOKEN2", group="runcomfy-tokens")
 FROM_ENV = "empty: from the environment or credentials.json"
 PROFILE = "Both are on your RunComfy profile page."
 
@@ -34,12 +35,14 @@ def tokens(credentials: Credentials) -> tuple[str, ...]:
 
 
 def require_tokens(credentials: Credentials) -> None:
-    """Serverless needs a token but not the user id."""
-    require(credentials, (TOKEN1,), "The RunComfy API token is",
-            "Token1 is on your RunComfy profile page.")
+    """Serverless needs a token (either) but not the user id."""
+    if not tokens(credentials):
+        require(credentials, (TOKEN1,), "The RunComfy API token is",
+                "Token1 is on your RunComfy profile page.")
 
 
 def machine_api(credentials: Credentials, url: str = "") -> RunComfyServer:
     """The RunComfy machine API for these credentials; raises if they are incomplete."""
-    require(credentials, (USER_ID, TOKEN1), "RunComfy credentials are", PROFILE)
+    needed = (USER_ID,) if tokens(credentials) else (USER_ID, TOKEN1)
+    require(credentials, needed, "RunComfy credentials are", PROFILE)
     return RunComfyServer(credentials[USER_ID.name], tokens(credentials), api_url=api_url(url))

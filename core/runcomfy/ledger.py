@@ -57,6 +57,11 @@ class Ledger:
         self.path = path or config_dir() / LEDGER_FILE
         self.lock_path = self.path.with_name(self.path.name + ".lock")
 
+    @classmethod
+    def in_folder(cls, config: Path | None) -> Ledger:
+        """The ledger in `config` (a test's or a host's own folder), else the user's."""
+        return cls(config / LEDGER_FILE if config is not None else None)
+
     def entries(self) -> list[LedgerEntry]:
         return list(self._read().values())
 

@@ -218,6 +218,13 @@ class RunComfyMachineBackend(Backend):
                 self._record.last_error = str(exc)
             log.warning("RunComfy machine not ready: %s", exc)
 
+    def wait_prepared(self, timeout: float) -> None:
+        """Wait up to `timeout` for a Launch under way (scripts and tests; never a UI)."""
+        with self._record.lock:
+            thread = self._record.preparing
+        if thread is not None:
+            thread.join(timeout)
+
     @property
     def preparing(self) -> bool:
         """A Launch (prepare()) is under way: hosts grey out Launch and Stop stays live."""

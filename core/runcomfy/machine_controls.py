@@ -17,10 +17,10 @@ from pathlib import Path
 from ..config import Credentials
 from ..errors import ComfyRelayError
 from ..jobs.backend_api import Backend
-from ..jobs.backend_kind import Button, Controls, ControlsView, Found, KindSettings
-from .account import TOKEN1, USER_ID, machine_api
+from ..jobs.backend_kind import After, Button, Controls, ControlsView, Found, KindSettings
+from .account import USER_ID, machine_api, tokens
 from .api import RunComfyServer
-from .ledger import LEDGER_FILE, Ledger
+from .ledger import Ledger
 from .machine import MachineState, MachineStatus, RunComfyMachineBackend, RunningMachine, describe
 from .machine import find_running as _find_running
 
@@ -159,24 +159,27 @@ def status_lines(status: MachineStatus) -> list[str]:
 class MachineControls(Controls):
     """The machine box and the machines found running, for one host session (UI thread)."""
 
-    def __init__(self, kind: str, config: Path | None = None) -> None:
+    def __init__(self, kind: str, config: Path | None = None,
+                 account_kinds: frozenset[str] = frozenset()) -> None:
         self.kind = kind
-        self.ledger = Ledger(config / LEDGER_FILE) if config is not None else Ledger()
+        self.ledger = Ledger.in_folder(config)
+        self.account_kinds = account_kinds | {kind}  # kinds of a RunComfy account
         self.actions = MachineActions()  # on the back end's machine
         self.found = MachineActions()  # the start-up scan and its Stop buttons
         self._backend: RunComfyMachineBackend | None = None
-        self._chosen = False
+        self._chosen = ""
         self._problem = ""
         self._reuse_id = ""  # a machine found running that the user chose to reuse
         self._attach = False  # attach to it once its back end is bound
 
     # ---- the session ----
-    def bind(self, backend: Backend | None, chosen: bool, problem: str) -> None:
+    def bind(self, backend: Backend | None, chosen: str, problem: str) -> None:
         machine = backend if isinstance(backend, RunComfyMachineBackend) else None
         self._backend, self._chosen, self._problem = machine, chosen, problem
         if self._attach and machine is not None:
             self.actions.launch(machine)  # attach to the machine chosen for reuse
-            self._attach = False
+        if backend is not None:
+            self._attach = False  # only the back end built for the Reuse attaches
 
     def adjust(self, settings: KindSettings) -> KindSettings:
         if not self._reuse_id:
@@ -198,7 +201,7 @@ class MachineControls(Controls):
         return self._backend.status().cost if self._backend is not None else None
 
     def scan(self, settings: KindSettings, credentials: Credentials) -> bool:
-        if not (credentials[USER_ID.name] and credentials[TOKEN1.name]):
+        if not (credentials[USER_ID.name] and tokens(credentials)):
             return False
         self.found.scan(machine_api(credentials, getattr(settings, "api_url", "")),
                         self.ledger)
@@ -208,24 +211,23 @@ class MachineControls(Controls):
         deadline = time.monotonic() + timeout
         self.actions.wait(timeout)
         self.found.wait(max(0.0, deadline - time.monotonic()))
-        machine = self._backend
-        while machine is not None and machine.preparing and time.monotonic() < deadline:
-            time.sleep(0.05)  # a Launch's own thread; the back end offers no event for it
+        if self._backend is not None:
+            self._backend.wait_prepared(max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
         self.found.close()
 
     # ---- the buttons ----
-    def act(self, action: str, target: str = "") -> bool:
+    def act(self, action: str, target: str = "", *, busy: bool = False) -> After:
         chosen = MachineAction(action)
         if chosen is MachineAction.STOP_FOUND:
             self.found.stop_leftover(target, self.ledger)
-            return False
+            return After.NOTHING
         if chosen is MachineAction.REUSE:
-            if self.working:
-                raise ComfyRelayError("Wait for the current machine action to end.")
+            if busy or self.working:
+                raise ComfyRelayError("Wait for the current job or machine action to end.")
             self._reuse_id, self._attach = target, True
-            return True
+            return After.CHOOSE
         machine = self._require()
         if chosen is MachineAction.LAUNCH:
             self.actions.launch(machine)
@@ -235,8 +237,8 @@ class MachineControls(Controls):
             self.actions.stop(machine)
             if self._reuse_id:  # a stopped machine cannot run jobs again: launch our own
                 self._reuse_id = ""
-                return True
-        return False
+                return After.REBUILD
+        return After.NOTHING
 
     def _require(self) -> RunComfyMachineBackend:
         if self._backend is None:
@@ -245,7 +247,8 @@ class MachineControls(Controls):
 
     # ---- what the host shows ----
     def view(self) -> ControlsView:
-        lines, buttons = self._box() if self._chosen else ((), ())
+        chosen = self._chosen == self.kind
+        lines, buttons = self._box() if chosen else ((), ())
         in_use = self._backend.server_id if self._backend is not None else ""
         can_act = not self.found.working
         found = tuple(
@@ -258,9 +261,11 @@ class MachineControls(Controls):
             for m in self.found.leftovers or [] if m.machine.server_id != in_use
         )
         return ControlsView(
-            title="RunComfy machine" if self._chosen else "", lines=lines, buttons=buttons,
+            title="RunComfy machine" if chosen else "", lines=lines, buttons=buttons,
             found_title="RunComfy machines still running", found=found,
             found_message=self.found.message,
+            scan_tip=("Look for RunComfy machines still running from earlier sessions (they "
+                      "cost money)") if self._chosen in self.account_kinds else "",
         )
 
     def _box(self) -> tuple[tuple[str, ...], tuple[Button, ...]]:

@@ -27,7 +27,7 @@ from ..jobs.backend_kind import (
 )
 from . import account
 from .api import SERVER_TYPES
-from .ledger import LEDGER_FILE, Ledger
+from .ledger import Ledger
 from .machine import MachineOptions, RunComfyMachineBackend
 from .machine_controls import MachineControls
 
@@ -112,7 +112,7 @@ class MachineKind(BackendKind[MachineSettings]):
         return RunComfyMachineBackend(
             account.machine_api(credentials, settings.api_url), settings.options(),
             server_id=settings.server_id,
-            ledger=Ledger(config / LEDGER_FILE) if config is not None else None,
+            ledger=Ledger.in_folder(config),
             comfy_factory=lambda url: ComfyUIBackend(url, partner_key=partner),
         )
 
@@ -129,7 +129,9 @@ class MachineKind(BackendKind[MachineSettings]):
                          duration=settings.duration)
 
     def controls(self, config: Path | None) -> Controls:
-        return MachineControls(self.name, config)
+        # Its box offers the look for machines left running also while Serverless (the same
+        # RunComfy account) is chosen.
+        return MachineControls(self.name, config, frozenset({"runcomfy-serverless"}))
 
 
 KIND = MachineKind()

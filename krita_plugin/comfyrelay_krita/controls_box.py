@@ -21,8 +21,9 @@ def _set_text(label: QLabel, text: str) -> None:
         label.setText(text)
 
 
-def _same(buttons: list[QPushButton], wanted: tuple[core.Button, ...]) -> bool:
-    return [b.text() for b in buttons] == [w.label for w in wanted]
+def _ids(buttons: tuple[core.Button, ...]) -> list[tuple[str, str, str, str]]:
+    """What a button does: rebuilt when this changes, only re-enabled when it does not."""
+    return [(b.kind, b.action, b.target, b.label) for b in buttons]
 
 
 def _button(button: core.Button, act: Act) -> QPushButton:
@@ -52,6 +53,7 @@ class KindBox(QGroupBox):
         self.status.setWordWrap(True)
         self.grid = QGridLayout()
         self.buttons: list[QPushButton] = []
+        self.shown: tuple[core.Button, ...] = ()
         box = QVBoxLayout(self)
         box.addWidget(self.status)
         box.addLayout(self.grid)
@@ -60,9 +62,9 @@ class KindBox(QGroupBox):
     def refresh(self, view: core.ControlsView) -> None:
         self.setTitle(view.title)
         _set_text(self.status, "\n".join(view.lines))
-        if not _same(self.buttons, view.buttons):
+        if _ids(self.shown) != _ids(view.buttons):
             _clear(self.grid)
-            self.buttons = []
+            self.buttons, self.shown = [], view.buttons
             for i, button in enumerate(view.buttons):
                 self.buttons.append(_button(button, self.act))
                 self.grid.addWidget(self.buttons[-1], i // 2, i % 2)

@@ -180,3 +180,28 @@ def test_files_the_host_uploads_are_not_checked() -> None:
     load_audio = {"input": {"required": {"audio": [[], {"audio_upload": True}]}}}
     defs = NodeDefs({**SCHEMAS, "LoadAudio": load_audio})
     assert value_problems(Workflow(graph), Bindings(), defs) == []
+
+
+def test_unbound_loaders_are_checked_against_the_server_files_annotations_too() -> None:
+    """An annotated name ("x.png [input]") is the input folder's x.png; `[output]` and
+    `[temp]` files are not listed, so the server checks those itself."""
+    from comfyrelay.comfyui.fields import loader_problems
+    from comfyrelay.comfyui.nodes import parse_node
+    from comfyrelay.jobs.workflow import Workflow
+
+    schema = {"input": {"required": {"image": [["x.png"], {"image_upload": True}],
+                                     "channel": [["alpha", "red"]]}},
+              "input_order": {"required": ["image", "channel"]}, "output": ["MASK"],
+              "name": "LoadImageMask", "display_name": "Load Image (as Mask)",
+              "output_node": False, "category": "mask", "python_module": "nodes"}
+    defs = {"LoadImageMask": parse_node("LoadImageMask", schema)}
+    for value, refused in (("x.png", False), ("x.png [input]", False), ("y.png", True),
+                           ("y.png [output]", False), ("clipspace/y.png [input]", True)):
+        wf = Workflow({"1": {"class_type": "LoadImageMask",
+                             "inputs": {"image": value, "channel": "red"}},
+                       "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}})
+        problems = loader_problems(wf, set(), defs)
+        assert bool(problems) is refused, value
+        if refused:
+            assert "--mask 1=PATH" in problems[0].message
+        assert loader_problems(wf, {"1"}, defs) == []  # bound: its file is sent

@@ -70,13 +70,13 @@ def test_an_image_and_a_mask_to_one_load_image_become_one_rgba_file() -> None:
     (file,) = loaders.prepare(wf, [MediaInput("1", png()), MediaInput("1", mask, mask=True)])
     image = Image.open(io.BytesIO(file.data))
     assert image.mode == "RGBA" and image.getchannel("A").tobytes() == bytes([0, 255, 255, 255] * 2)
-    assert file.name.startswith("in-masked-") and file.name.endswith(".png")
+    assert file.name.startswith("comfyrelay-") and file.name.endswith(".png")
 
 
 def test_the_same_bytes_get_the_same_name_and_other_bytes_another() -> None:
     assert content_name("render.png", b"abc") == content_name("render.png", b"abc")
     assert content_name("render.png", b"abc") != content_name("render.png", b"abd")
-    assert content_name("render.png", b"abc").startswith("render-")
+    assert content_name("render.png", b"abc").startswith("comfyrelay-")
 
 
 def test_roles_come_from_titles_and_the_nodes_a_loader_feeds() -> None:
@@ -86,3 +86,29 @@ def test_roles_come_from_titles_and_the_nodes_a_loader_feeds() -> None:
     titled = graph(**{"7": {"class_type": "LoadImage", "inputs": {"image": "n.png"},
                             "_meta": {"title": "Normal map"}}})
     assert {x.node_id: x.role for x in workflow_loaders(titled)}["7"] is Role.NORMAL
+
+
+def test_an_image_alone_goes_to_the_image_loader_beside_a_mask_loader() -> None:
+    """The usual inpainting graph: `--image PATH` finds the LoadImage, not the mask loader."""
+    wf = Workflow({
+        "1": {"class_type": "LoadImage", "inputs": {"image": "photo.png"}},
+        "2": {"class_type": "LoadImageMask", "inputs": {"image": "m.png", "channel": "red"}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}},
+    }, "inpaint")
+    chosen = loaders.assign(wf, [MediaInput(None, png()), MediaInput(None, png(), mask=True)])
+    assert {nid: [i.mask for i in items] for nid, items in chosen.items()} == {
+        "1": [False], "2": [True]}
+
+
+def test_a_file_bound_to_two_loaders_is_read_once(tmp_path: Path) -> None:
+    """A host's temporary save is deleted once read: the second loader must not read it."""
+    path = tmp_path / "render.png"
+    path.write_bytes(png().data)
+    once = InputFile.from_path(path, read_now=False, temporary=True)
+    files = loaders.prepare(graph(), [MediaInput("1", once), MediaInput("2", once)])
+    assert [f.node_id for f in files] == ["1", "2"] and files[0].data == files[1].data
+    assert files[0].name == files[1].name and not path.exists()
+
+
+def test_the_name_follows_the_bytes_not_the_file_name() -> None:
+    assert content_name("render.png", b"abc") == content_name("copy.PNG", b"abc")

@@ -112,6 +112,7 @@ def test_host_fields_win_and_empty_ones_fall_back(monkeypatch: pytest.MonkeyPatc
     assert account.tokens(creds) == ("typed-token",)
     assert creds["comfyicu_api_key"] == "env-icu"
     assert "typed-token" not in repr(creds) and "env-icu" not in repr(creds)
-    # Each field falls back on its own: a typed Token2 keeps Token1 from the environment.
+    # The tokens are a pair: a typed Token2 replaces the environment's pair, as before.
     creds = HostSettings(rc_token2="typed-2").credentials()
-    assert account.tokens(creds) == ("env-token", "typed-2")
+    assert account.tokens(creds) == ("typed-2",)
+    assert creds["runcomfy_user_id"] == "env-user"  # not of the pair: its own fallback
