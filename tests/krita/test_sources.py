@@ -160,3 +160,11 @@ def test_docker_lists_a_source_per_loader_and_inpaints(run_krita: RunKrita, serv
     assert json.loads(r["stored_sources"]) == {INVERT: {"1": "canvas+mask"}}
     assert r["finished"] and r["status"].startswith("Done"), r["status"]
     assert r["layers"] == ["invert_api", "Sketch", "Background"]
+
+
+def test_docker_says_why_a_selection_mask_cannot_go(run_krita: RunKrita, server) -> None:
+    r = run_krita("docker", url=server.url, workflow=INVERT, width=W, height=H,
+                  sources={"1": "selection"})
+    assert r["status"] == "Selection as mask needs a selection: select the area to change."
+    assert "color" in r["status_style"]  # shown as an error
+    assert r["layers"] == ["Background"] and server.prompts == []
