@@ -151,6 +151,7 @@ def read_media(doc: Any, choices: Sequence[Choice], rect: Rect) -> Sent:
         if source != SELECTION:
             image = _image(doc, source, rect)
             if source == CANVAS_MASK:  # the core merges the mask into the image's alpha
+                _check_size(nid, image, rect)
                 media.append(core.MediaInput(nid, _raw(_name(source), image)))
             else:
                 media.append(core.MediaInput(nid, _png(_name(source), image)))
@@ -158,6 +159,14 @@ def read_media(doc: Any, choices: Sequence[Choice], rect: Rect) -> Sent:
             gray = core.InputFile.from_pixels("krita-selection.png", mask_pixels(mask, rect))
             media.append(core.MediaInput(nid, gray, mask=True))
     return Sent(media, mask)
+
+
+def _check_size(nid: str, image: QImage, rect: Rect) -> None:
+    """The core would refuse the job on its thread; say it here, before it is queued."""
+    if (image.width(), image.height()) != (rect.width, rect.height):
+        raise core.WorkflowError(
+            f"The mask for loader {nid} is {rect.width}×{rect.height} but its image is "
+            f"{image.width()}×{image.height()}: they must be the same size.")
 
 
 def _image(doc: Any, source: str, rect: Rect) -> QImage:

@@ -146,6 +146,13 @@ def test_two_sources_for_one_loader_are_refused(run_krita: RunKrita, server) -> 
     assert said == "Two sources are set for loader 1 (Input): give it one."
 
 
+def test_a_mask_of_another_size_than_its_image_is_refused(run_krita: RunKrita, server) -> None:
+    said = refused(run_krita, server, selection=SEL, sources=[["1", "canvas+mask"]],
+                   narrow_canvas=True)
+    assert said == (f"The mask for loader 1 is {W}×{H} but its image is {W - 1}×{H}: they "
+                    "must be the same size.")
+
+
 def test_docker_lists_a_source_per_loader_and_inpaints(run_krita: RunKrita, server) -> None:
     """The docker as a user sees it: the loader's title and its sources (the document's
     layers among them), the pick kept for the workflow, the inpaint done."""

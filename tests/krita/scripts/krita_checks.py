@@ -122,6 +122,11 @@ def flow() -> dict[str, Any]:
     events: list[str] = []
     workflow = core.Workflow.load(PAYLOAD["workflow"])
     out_dir = Path(PAYLOAD["out"]).parent / "results"
+    if PAYLOAD.get("narrow_canvas"):  # as if the canvas came out a pixel narrower
+        from comfyrelay_krita import sources
+
+        read = sources.read_region
+        sources.read_region = lambda d, r: read(d, r).copy(0, 0, r.width - 1, r.height)
     try:
         jobs.run(doc, workflow, core.Bindings(), PAYLOAD.get("region") == "selection", out_dir,
                  sources=[tuple(c) for c in PAYLOAD["sources"]] if "sources" in PAYLOAD
