@@ -126,7 +126,11 @@ def flow() -> dict[str, Any]:
         from comfyrelay_krita import sources
 
         read = sources.read_region
-        sources.read_region = lambda d, r: read(d, r).copy(0, 0, r.width - 1, r.height)
+
+        def narrower(doc: Any, rect: Any) -> Any:
+            return read(doc, rect).copy(0, 0, rect.width - 1, rect.height)
+
+        sources.read_region = narrower
     try:
         jobs.run(doc, workflow, core.Bindings(), PAYLOAD.get("region") == "selection", out_dir,
                  sources=[tuple(c) for c in PAYLOAD["sources"]] if "sources" in PAYLOAD
