@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .core import core
-from .fields import short_combo
+from .fields import COMBO_CHARS, short_combo
 from .inputs import wrapping_form, wrapping_label
-from .qt import QComboBox, QLabel, QWidget
+from .qt import SHORT_COMBO, QComboBox, QLabel, QWidget
 from .sources import LAYER, Choice, choices_for, default_source, label
 
 REGIONS = [("canvas", "Whole canvas"), ("selection", "Selection's bounds and a margin")]
@@ -23,10 +23,8 @@ class LayerCombo(QComboBox):
         super().__init__()
         self.fixed = fixed
         self.layers = layers
-        short = short_combo()  # the same narrow sizing as every other combo of the docker
-        self.setSizeAdjustPolicy(short.sizeAdjustPolicy())
-        self.setMinimumContentsLength(short.minimumContentsLength())
-        short.deleteLater()
+        self.setSizeAdjustPolicy(SHORT_COMBO)  # as short_combo(): a docker is narrow
+        self.setMinimumContentsLength(COMBO_CHARS)
 
     def fill(self, chosen: str) -> None:
         """The fixed sources, then every layer; `chosen` stays listed even when its layer is
