@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from comfyrelay_krita import docker, pixels, results
+from comfyrelay_krita import docker, pixels, results, sources
 from comfyrelay_krita import panel as panel_module
 from comfyrelay_krita.qt import WRITE_ONLY, QBuffer, QByteArray, QtGui
 from krita import Krita
@@ -66,12 +66,12 @@ def instrument() -> None:
     replace(panel_module.Panel, "pump", pump_slice)
     replace(panel_module.Panel, "run", run_press)
     replace(results.CanvasJobs, "_add_layer", result_import)
-    # results imported these by name: wrap its own references, which CanvasJobs calls.
+    # sources and results imported these by name: wrap their own references.
     # png_bytes runs on the runner's thread (InputFile.make): timed, but not a UI slice.
     # load_image runs on the decode thread: timed, not a UI slice either.
-    for name, part in [("read_region", "read"), ("png_bytes", "encode"),
-                       ("load_image", "decode")]:
-        replace(results, name, adding(part))
+    for module, name, part in [(sources, "read_region", "read"), (sources, "png_bytes", "encode"),
+                               (results, "load_image", "decode")]:
+        replace(module, name, adding(part))
 
 
 def replace(owner: Any, name: str, wrap: Callable[[Callable[..., Any]], Any]) -> None:

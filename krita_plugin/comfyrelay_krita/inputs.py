@@ -14,13 +14,12 @@ from typing import Any
 
 from .app_editor import AppEditor
 from .core import core
-from .fields import Field, SeedField, TextField, make_field, short_combo
+from .fields import Field, SeedField, TextField, make_field
 from .qt import (
     DOWN_ARROW,
     RIGHT_ARROW,
     TEXT_BESIDE_ICON,
     WRAP_LONG_ROWS,
-    QComboBox,
     QFormLayout,
     QLabel,
     QToolButton,
@@ -28,7 +27,7 @@ from .qt import (
     QWidget,
 )
 
-CANVAS_KINDS = ("image", "video")  # the canvas goes there: no field
+CANVAS_KINDS = ("image", "video")  # a loader's file: its source is chosen (source_box.py)
 
 
 class InputForm(QWidget):
@@ -48,7 +47,6 @@ class InputForm(QWidget):
         self.fields: dict[str, Field] = {}  # input key -> its editor
         self.labels: dict[str, QLabel] = {}  # app input key -> its label
         self.seed_keys: list[str] = []  # every seed input: the one seed field sets them all
-        self.image_node: QComboBox | None = None
         self.customizing = False
         self.all_open: bool | None = None  # None: open when the app shows nothing
         self.all_toggle: QToolButton | None = None
@@ -64,7 +62,6 @@ class InputForm(QWidget):
         The same workflow again keeps the values set so far; another brings its app view."""
         same = bool(path) and path == self.path and workflow is not None
         kept = self.values() if same else {}
-        loader = self.image_node.currentData() if same and self.image_node else None
         if path != self.path:
             self.app = core.load_app(path) if path else core.AppView()
             self.all_open = None
@@ -72,18 +69,17 @@ class InputForm(QWidget):
         found = list(inputs) if inputs is not None else (workflow.inputs() if workflow else [])
         self.inputs = found
         self.seed_keys = [i.key for i in found if i.kind == "seed"]
-        self.rebuild(kept, loader)
+        self.rebuild(kept)
 
-    def rebuild(self, values: dict[str, Any] | None = None, loader: Any = None) -> None:
+    def rebuild(self, values: dict[str, Any] | None = None) -> None:
         """Build the fields anew in a fresh body; the old one goes once Qt is done with it
         (a click in it may be what asked for this)."""
         old, self.body = self.body, QWidget()
         self.fields, self.labels = {}, {}
-        self.image_node, self.all_toggle, self.all_box, self.editor = None, None, None, None
+        self.all_toggle, self.all_box, self.editor = None, None, None
         box = QVBoxLayout(self.body)
         box.setContentsMargins(0, 0, 0, 0)
         if self.workflow is not None:
-            self._loader_row(box, self.workflow, loader)
             self._fill(box)
         self.root.replaceWidget(old, self.body)
         old.hide()
@@ -92,19 +88,6 @@ class InputForm(QWidget):
             if key in self.fields:
                 self.fields[key].set_value(value)
         self.check()
-
-    def _loader_row(self, box: QVBoxLayout, workflow: core.Workflow, chosen: Any) -> None:
-        loaders = workflow.image_nodes() or workflow.media_nodes()
-        if len(loaders) < 2:
-            return
-        self.image_node = short_combo()  # the user picks which loader receives the canvas
-        for nid in loaders:
-            self.image_node.addItem(f"{nid} · {workflow.title(nid)}", nid)
-        if chosen is not None:
-            self.image_node.setCurrentIndex(max(0, self.image_node.findData(chosen)))
-        form = wrapping_form()
-        form.addRow(wrapping_label("Canvas goes to"), self.image_node)
-        box.addLayout(form)
 
     def _fill(self, box: QVBoxLayout) -> None:
         offered = self.offered()
@@ -161,7 +144,7 @@ class InputForm(QWidget):
     # ---- the app view ----
     def customize(self, on: bool) -> None:
         self.customizing = on
-        self.rebuild(self.values(), self._loader())
+        self.rebuild(self.values())
 
     def app_changed(self, app: core.AppView) -> None:
         """Keep the view for this workflow; a new label only renames, anything else
@@ -177,7 +160,7 @@ class InputForm(QWidget):
             for entry in entries:
                 self.labels[entry.input.key].setText(entry.label)
         else:
-            self.rebuild(self.values(), self._loader())
+            self.rebuild(self.values())
 
     def open_all(self, opened: bool) -> None:
         self.all_open = opened
@@ -208,7 +191,7 @@ class InputForm(QWidget):
                   else field.value() for key, field in self.fields.items()}
         # A seed too big for a seed field (a text field) goes in as its input's value.
         seed = values.pop(self.seed_keys[0]) if self.seed_field is not None else None
-        return core.Bindings(image_node=self._loader(), seed=seed, values=values)
+        return core.Bindings(seed=seed, values=values)
 
     def show_seeds(self, bindings: core.Bindings) -> None:
         """The fields show the seeds the run used."""
@@ -227,12 +210,7 @@ class InputForm(QWidget):
         for field in self.fields.values():
             if isinstance(field, SeedField):
                 field.set_control("fixed")
-        if self.image_node is not None and bindings.image_node:
-            self.image_node.setCurrentIndex(max(0, self.image_node.findData(bindings.image_node)))
         self.check()
-
-    def _loader(self) -> Any:
-        return self.image_node.currentData() if self.image_node is not None else None
 
     # ---- problems ----
     def check(self) -> list[str]:

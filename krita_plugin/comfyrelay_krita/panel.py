@@ -15,7 +15,6 @@ from . import settings as stored
 from .backend_box import BackendBox
 from .controls_box import ControlsBoxes
 from .core import core
-from .fields import short_combo
 from .history import read_history
 from .history_box import HistoryBox
 from .inputs import InputForm, wrapping_form
@@ -36,9 +35,10 @@ from .qt import (
     QWidget,
 )
 from .results import CanvasJobs, is_open
+from .source_box import SourceBox
+from .sources import Choice, defaults
 
 POLL_MS = 100
-SOURCES = [("canvas", "Whole canvas"), ("selection", "Selection bounds")]
 ERROR_STYLE = "color: #d04040;"
 PLAIN_FIELDS = ("Plain fields: the server could not be asked what these inputs take. "
                 "Refresh once it is reachable.")
@@ -125,15 +125,11 @@ class Panel(QWidget):
         self.types_note.setText(PLAIN_FIELDS)
         self.types_note.setVisible(False)  # shown when the server could not be asked
         box.addWidget(self.types_note)
+        self.sources = SourceBox(self.settings.source, self.layer_names, self.sources_changed)
+        box.addWidget(self.sources)
         box.addWidget(self.form)
-        self.source_combo = short_combo()
-        for key, label in SOURCES:
-            self.source_combo.addItem(label, key)
-        self.source_combo.setCurrentIndex(max(0, self.source_combo.findData(self.settings.source)))
-        box.addWidget(self.source_combo)
         self.workflow_edit.editingFinished.connect(self._workflow_edited)
         self.browse_button.clicked.connect(self.browse)
-        self.source_combo.currentIndexChanged.connect(self.save_settings)
         return flow
 
     def _workflow_tools(self) -> QHBoxLayout:
@@ -155,10 +151,29 @@ class Panel(QWidget):
     def save_settings(self) -> None:
         self.backend_box.read_into(self.settings)
         self.settings.output_folder = self.output_edit.text().strip()
-        self.settings.source = str(self.source_combo.currentData())
+        self.settings.source = str(self.sources.region.currentData())
         stored.save(self.krita, self.settings)
         self.act(lambda: self.session.configure(self.settings.backend_settings(),
                                                 self.settings.credentials()))
+
+    def sources_changed(self) -> None:
+        """A source or the region picked: kept for this workflow (Krita's settings)."""
+        if self.path:
+            self.settings.keep_sources(self.path, dict(self.sources.choices()))
+        self.save_settings()
+
+    def layer_names(self) -> list[str]:
+        """The active document's layers and groups, top-down, for the sources' lists."""
+        doc = self.document()
+        return _layer_names(doc.topLevelNodes()) if doc is not None else []
+
+    def _sources_for(self, workflow: core.Workflow, path: str) -> list[Choice]:
+        """The sources shown for the workflow in the docker; another's as kept, else its
+        defaults."""
+        if path == self.path and self.sources.combos:
+            return self.sources.choices()
+        kept = self.settings.sources_of(path)
+        return [(nid, kept.get(nid, source)) for nid, source in defaults(workflow)]
 
     def browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -187,6 +202,7 @@ class Panel(QWidget):
         self.types_note.setVisible(False)  # until the server's answer says otherwise
         if workflow is not None or not same or not asking:
             self.form.set_workflow(workflow, path)  # the same file keeps the values set
+            self.sources.set_workflow(workflow, self.settings.sources_of(path))
         self._fill_pending()
         self.save_settings()
 
@@ -283,10 +299,10 @@ class Panel(QWidget):
         """Check the values (the server's rules, when known) and send the canvas; a value it
         would refuse stops it here, flagged in its field when it came from the fields."""
         self.save_settings()
-        use_selection = self.source_combo.currentData() == "selection"
         try:
-            self.jobs.run(doc, workflow, bindings, use_selection, self.settings.results_dir(),
-                          workflow_path=path)
+            self.jobs.run(doc, workflow, bindings, self.sources.use_selection,
+                          self.settings.results_dir(), workflow_path=path,
+                          sources=self._sources_for(workflow, path))
         except core.InvalidValues as exc:
             self.message = str(exc)
             if from_fields:
@@ -348,6 +364,7 @@ class Panel(QWidget):
             return  # the session shows event.error
         self.workflow = event.workflow
         self.form.set_workflow(event.workflow, event.path, event.inputs)
+        self.sources.set_workflow(event.workflow, self.settings.sources_of(event.path))
         self.types_note.setVisible(not event.typed)
         self._fill_pending()
 
@@ -390,6 +407,18 @@ def _same(doc: Any, other: Any) -> bool:
     if doc is None or other is None or other is NO_DOCUMENT:
         return doc is other
     return bool(doc == other)
+
+
+def _layer_names(nodes: list[Any]) -> list[str]:
+    """Layers and groups, each group followed by what it holds; masks left out."""
+    names: list[str] = []
+    for node in reversed(nodes):  # Krita lists bottom-up; the Layers docker shows top-down
+        if node.type().endswith("mask"):
+            continue
+        names.append(node.name())
+        if node.type() == "grouplayer":
+            names += _layer_names(node.childNodes())
+    return names
 
 
 def _connection(view: core.View) -> str:

@@ -27,6 +27,7 @@ QDesktopServices = QtGui.QDesktopServices
 QIcon = QtGui.QIcon
 QImage: TypeAlias = QtGui.QImage
 QImageReader = QtGui.QImageReader
+QPainter = QtGui.QPainter
 QPixmap = QtGui.QPixmap
 QApplication = QtWidgets.QApplication
 QCheckBox = QtWidgets.QCheckBox
@@ -54,6 +55,8 @@ QWidget: TypeAlias = QtWidgets.QWidget
 # Enums moved into scoped classes in PyQt6; PyQt5 also accepts the scoped spelling for
 # these since 5.11, so one spelling serves both.
 ARGB32 = QImage.Format.Format_ARGB32
+ALPHA8 = QImage.Format.Format_Alpha8
+DESTINATION_IN = QPainter.CompositionMode.CompositionMode_DestinationIn
 SMOOTH = Qt.TransformationMode.SmoothTransformation
 IGNORE_ASPECT = Qt.AspectRatioMode.IgnoreAspectRatio
 KEEP_ASPECT = Qt.AspectRatioMode.KeepAspectRatio

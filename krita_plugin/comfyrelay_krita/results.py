@@ -1,4 +1,5 @@
-"""Runs workflows on Krita documents: the canvas goes out, result images come back as layers.
+"""Runs workflows on Krita documents: the canvas, layers and the selection go out, result
+images come back as layers (masked by the selection when it went out as a mask).
 
 No widgets here, so the docker and the headless tests drive the same code. Krita's API is
 used on the Qt main thread only; encoding the canvas runs on the runner's thread and
@@ -8,6 +9,7 @@ session holds a job's final event until its results are layers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,8 @@ from .animation import Frames, add_frame_layers, extract_frames
 from .core import core
 from .history import add_record
 from .layers import add_result_layer, unique_name
-from .pixels import Rect, load_image, png_bytes, read_region, source_rect
+from .pixels import Rect, apply_mask, load_image, source_rect
+from .sources import Choice, check_choices, defaults, placeholders, read_media
 
 SHOWN_KINDS = (core.MediaKind.IMAGE, core.MediaKind.VIDEO)  # become layers; the rest stay files
 
@@ -32,6 +35,7 @@ class Target:
     name: str
     seed: int | None = None
     last_layer: Any = None  # the next result goes above it, keeping results in order
+    mask: bytes | None = None  # the selection over `rect`: results are masked by it
 
 
 @dataclass
@@ -57,25 +61,26 @@ class CanvasJobs:
         self._decoding: list[_Decoding] = []
 
     def run(self, doc: Any, workflow: core.Workflow, bindings: core.Bindings,
-            use_selection: bool, out_dir: Path, workflow_path: str = "") -> str:
-        """Send the canvas (or the selection's bounds) through `workflow`; return the job id.
+            use_selection: bool, out_dir: Path, workflow_path: str = "",
+            sources: Sequence[Choice] | None = None) -> str:
+        """Send the canvas (or the selection's bounds and a margin) through `workflow`, each
+        loader fed from its source (None: the defaults); return the job id.
 
         Result files are kept in out_dir: the layers hold the pixels, the files are the backup.
-        Raises InvalidValues, before any pixel is read, for values the server would refuse.
-        The run's history entry goes into `doc` (with `workflow_path`, to run it again).
+        Raises WorkflowError or InvalidValues, before any pixel is read, for sources or values
+        that cannot work. The run's history entry goes into `doc` (with `workflow_path`).
         """
-        self.session.check_values(workflow, bindings)
+        choices = list(defaults(workflow) if sources is None else sources)
+        check_choices(doc, workflow, choices)
+        self.session.check_values(workflow, bindings, placeholders(choices))
         rect = source_rect(doc, use_selection)
-        image = None  # a text-to-image workflow: nothing to upload
-        if workflow.media_nodes():
-            pixels = read_region(doc, rect)  # Krita's API: on this thread
-            # Encoding takes seconds at 4K: the runner's thread does it when it sends the job.
-            image = core.InputFile("krita.png", make=lambda: png_bytes(pixels))
+        sent = read_media(doc, choices, rect)  # Krita's API: on this thread
         whole = rect == Rect(0, 0, doc.width(), doc.height())
-        target = Target(doc, rect, not whole, workflow.name)
+        target = Target(doc, rect, not whole, workflow.name, mask=sent.mask)
         run = self.session.start_run(workflow.name, data=target, workflow_path=workflow_path,
                                      bindings=bindings)
-        job = core.Job(workflow, out_dir, bindings, image, label=workflow.name)
+        job = core.Job(workflow, out_dir, bindings, label=workflow.name,
+                       media=tuple(sent.media))
         return self.session.submit(run, job)
 
     def pump(self, handle: Any = None) -> None:
@@ -104,9 +109,9 @@ class CanvasJobs:
             if event.kind == core.MediaKind.VIDEO:  # a layer per frame, read off this thread
                 folder = event.path.with_name(f"{event.path.stem}_frames")
                 work = self._decoder.submit(extract_frames, event.path, folder)
-            else:  # a selection's result is fitted to it; a whole canvas keeps its own size
-                size = (target.rect.width, target.rect.height) if target.from_selection else None
-                work = self._decoder.submit(load_image, event.path, size)
+            else:
+                work = self._decoder.submit(_decode, event.path, target.rect, target.mask,
+                                            target.from_selection)
             self.session.hold(event.job_id)
             self._decoding.append(_Decoding(event.job_id, target, event.path, work))
 
@@ -161,6 +166,14 @@ class CanvasJobs:
             target.last_layer = add_result_layer(target.doc, decoded, name, at,
                                                  target.last_layer)
         self.layers.append(target.last_layer)
+
+
+def _decode(path: Path, rect: Rect, mask: bytes | None, fitted: bool) -> Any:
+    """A result as the layer shows it: fitted to a selection's region (a whole canvas keeps
+    its own size unless masked), masked by the selection when it went out as a mask."""
+    size = (rect.width, rect.height) if fitted or mask is not None else None
+    image = load_image(path, size)
+    return image if mask is None else apply_mask(image, mask)
 
 
 def is_open(doc: Any) -> bool:

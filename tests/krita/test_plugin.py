@@ -50,13 +50,16 @@ def test_whole_canvas_becomes_an_inverted_layer(run_krita: RunKrita, server) -> 
     assert "/pykrita/comfyrelay_krita/vendor/pydantic/" in r["pydantic"]  # the bundled one
 
 
-def test_selection_result_lands_on_the_selection(run_krita: RunKrita, server) -> None:
-    sel = (7, 5, 18, 11)
-    r = run_krita("flow", url=server.url, workflow=INVERT, width=W, height=H, selection=sel)
+def test_selection_region_is_its_bounds_and_a_margin(run_krita: RunKrita, server) -> None:
+    """The selection's bounds and 8 px around them (the least margin), within the canvas."""
+    sel = (12, 9, 18, 11)
+    around = (4, 1, 34, 27)  # x 12-8 .. 30+8, y 9-8 .. 20+8 (the canvas ends at 40, 30)
+    r = run_krita("flow", url=server.url, workflow=INVERT, width=W, height=H, selection=sel,
+                  region="selection")
     assert r["finished"] and r["errors"] == [], r["errors"]
     assert r["layers"] == ["invert_api", "Background"]
-    assert r["bounds"] == list(sel)
-    assert_inverted(base64.b64decode(r["pixels"]), sel)
+    assert r["bounds"] == list(around)
+    assert_inverted(base64.b64decode(r["pixels"]), around)
 
 
 @pytest.mark.fault
@@ -98,7 +101,9 @@ def test_docker_cancel_stops_the_job(run_krita: RunKrita, server) -> None:
 def test_docker_names_the_failing_node(run_krita: RunKrita, server, tmp_path: Path) -> None:
     failing = tmp_path / "failing_api.json"
     failing.write_text(json.dumps(workflows.failing().graph))
-    r = run_krita("docker", url=server.url, workflow=str(failing), width=W, height=H)
+    # Its loader feeds ImageToMask, so it would get the selection: the canvas is picked.
+    r = run_krita("docker", url=server.url, workflow=str(failing), width=W, height=H,
+                  sources={"1": "canvas"})
     assert r["finished"] and r["events"][-2:] == ["JobFailed", "RunEnded"], r["events"]
     assert "node 4 (ImageToMask)" in r["status"], r["status"]
     assert "color" in r["status_style"]  # shown as an error

@@ -42,3 +42,11 @@ def test_docker_widgets_build_and_work(binding: str, krita_data: Path, tmp_path:
     assert r["flagged"] == ["1.sampler_name", "1.steps"]  # not listed; below the minimum
     assert r["denoise"] == 0.8 and r["next_seed"] == 6  # the slider; increment
     assert r["app_labels"] == ["Node: steps"]
+    # A labelled source per loader: the pick kept for the workflow, a mask loader's
+    # selection, a sound's own file; the region beside them.
+    assert r["source_labels"] == ["Picture", "Area", "Sound"]
+    assert r["source_shown"] == ["Active layer", "Selection as mask",
+                                 "Keep (the workflow's file)"]
+    assert r["source_items"] == [5, 4, 1]  # LoadImage also takes the canvas with its mask
+    assert r["region_items"] == ["Whole canvas", "Selection's bounds and a margin"]
+    assert r["region_visible"]

@@ -77,9 +77,15 @@ def painted_document() -> Any:
     data = bytes(v for y in range(height) for x in range(width) for v in pattern(x, y))
     background = doc.rootNode().childNodes()[0]
     background.setPixelData(QByteArray(data), 0, 0, width, height)
+    for name, (x, y, w, h, bgra) in PAYLOAD.get("layers", {}).items():
+        layer = doc.createNode(name, "paintlayer")  # a solid patch, above the background
+        layer.setPixelData(QByteArray(bytes(bgra) * (w * h)), x, y, w, h)
+        doc.rootNode().addChildNode(layer, None)
     if PAYLOAD.get("selection"):
         selection = Selection()
         selection.select(*PAYLOAD["selection"], 255)
+        if PAYLOAD.get("feather"):
+            selection.feather(PAYLOAD["feather"])
         doc.setSelection(selection)
     doc.setActiveNode(background)  # as a painter has it: the selection made, a layer active
     doc.refreshProjection()
@@ -116,7 +122,22 @@ def flow() -> dict[str, Any]:
     events: list[str] = []
     workflow = core.Workflow.load(PAYLOAD["workflow"])
     out_dir = Path(PAYLOAD["out"]).parent / "results"
-    jobs.run(doc, workflow, core.Bindings(), bool(PAYLOAD.get("selection")), out_dir)
+    if PAYLOAD.get("narrow_canvas"):  # as if the canvas came out a pixel narrower
+        from comfyrelay_krita import sources
+
+        read = sources.read_region
+
+        def narrower(doc: Any, rect: Any) -> Any:
+            return read(doc, rect).copy(0, 0, rect.width - 1, rect.height)
+
+        sources.read_region = narrower
+    try:
+        jobs.run(doc, workflow, core.Bindings(), PAYLOAD.get("region") == "selection", out_dir,
+                 sources=[tuple(c) for c in PAYLOAD["sources"]] if "sources" in PAYLOAD
+                 else None)
+    except core.ComfyRelayError as exc:  # bad input: said, nothing sent
+        jobs.close()
+        return {"raised": str(exc), "busy": jobs.busy, **describe(doc)}
 
     failures: list[str] = []
 
@@ -134,8 +155,25 @@ def flow() -> dict[str, Any]:
     errors = jobs.errors + failures
     kept = sorted(p.name for p in out_dir.glob("*.png"))
     result = {"finished": finished, "events": events, "errors": errors, "kept": kept,
-              **describe(doc)}
+              **describe(doc), **canvas(doc)}
+    result["added"] = [{"name": layer.name(), "pixels": b64(layer.pixelData(0, 0, doc.width(),
+                                                                            doc.height()))}
+                       for layer in jobs.layers]
     return {**result, "pydantic": pydantic}
+
+
+def b64(data: Any) -> str:
+    return base64.b64encode(bytes(data)).decode()
+
+
+def canvas(doc: Any) -> dict[str, Any]:
+    """What the user sees (all layers merged) and the selection, over the whole canvas."""
+    doc.refreshProjection()
+    doc.waitForDone()
+    selection = doc.selection()
+    mask = selection.pixelData(0, 0, doc.width(), doc.height()) if selection else b""
+    return {"projection": b64(doc.pixelData(0, 0, doc.width(), doc.height())),
+            "selection_mask": b64(mask)}
 
 
 @reporting
@@ -176,9 +214,16 @@ def docker() -> dict[str, Any]:
     editors["token"].setText(PAYLOAD.get("token", ""))
     panel.output_edit.setText(str(Path(PAYLOAD["out"]).parent / "results"))
     editors["token"].editingFinished.emit()
-    panel.source_combo.setCurrentIndex(panel.source_combo.findData(PAYLOAD.get("source", "canvas")))
+    panel.sources.region.setCurrentIndex(panel.sources.region.findData(
+        PAYLOAD.get("region", "canvas")))
     panel.load_workflow(PAYLOAD["workflow"])
     spin_until(lambda: panel.workflow is not None, 30)  # a UI-format one is converted first
+    shown = {nid: combo.source() for nid, combo in panel.sources.combos.items()}
+    for nid, source in PAYLOAD.get("sources", {}).items():  # picked as a user would
+        combo = panel.sources.combos[nid]
+        combo.showPopup()  # lists the document's layers
+        combo.hidePopup()
+        combo.setCurrentIndex(combo.findData(source))
     panel.check_button.click()
     spin_until(lambda: panel.server_status.text().startswith(("Connected", "Cannot")), 30)
 
@@ -201,10 +246,16 @@ def docker() -> dict[str, Any]:
         "progress": panel.progress.value(),
         "cancel_enabled": panel.cancel_button.isEnabled(),
         "inputs": sorted(panel.form.fields),
+        "source_labels": panel.sources.labels(),
+        "source_defaults": shown,
+        "source_items": {nid: [combo.itemText(i) for i in range(combo.count())]
+                         for nid, combo in panel.sources.combos.items()},
+        "stored_sources": krita.readSetting("ComfyRelay", "loader_sources", ""),
         "stored_url": krita.readSetting("ComfyRelay", "url", ""),
         "stored_token": krita.readSetting("ComfyRelay", "token", ""),
         "kra": kra,
         **describe(doc),
+        **canvas(doc),
     }
 
 

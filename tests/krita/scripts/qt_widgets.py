@@ -73,6 +73,7 @@ def check(binding: str) -> dict[str, Any]:
         "status": panel.status.text(),
         "stored_backend": krita.settings.get(("ComfyRelay", "backend")),
         **typed_form(panel, app),
+        **sources_form(panel, app),
     }
     panel.close_session()
     return result
@@ -128,6 +129,31 @@ def typed_form(panel: Any, app: Any) -> dict[str, Any]:
         "denoise": form.fields["1.denoise"].value(),
         "next_seed": bindings.seed,
         "app_labels": form.shown_labels(),
+    }
+
+
+def sources_form(panel: Any, app: Any) -> dict[str, Any]:
+    """A combo per loader, labelled with its title, with its defaults; the region's combo."""
+    from comfyrelay_krita.core import core
+
+    graph = {
+        "1": {"class_type": "LoadImage", "_meta": {"title": "Picture"},
+              "inputs": {"image": "a.png"}},
+        "2": {"class_type": "LoadImageMask", "_meta": {"title": "Area"},
+              "inputs": {"image": "m.png", "channel": "red"}},
+        "3": {"class_type": "LoadAudio", "_meta": {"title": "Sound"},
+              "inputs": {"audio": "a.wav"}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}},
+    }
+    box = panel.sources
+    box.set_workflow(core.Workflow(graph, "loaders"), {"1": "active"})
+    app.processEvents()
+    return {
+        "source_labels": box.labels(),
+        "source_shown": [combo.currentText() for combo in box.combos.values()],
+        "source_items": [combo.count() for combo in box.combos.values()],
+        "region_items": [box.region.itemText(i) for i in range(box.region.count())],
+        "region_visible": box.region.isVisibleTo(panel),
     }
 
 
