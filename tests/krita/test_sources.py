@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from tests import workflows
 from tests.krita.conftest import RunKrita
 from tests.krita.test_plugin import INVERT, H, W, pattern
@@ -62,7 +64,10 @@ def test_selection_as_mask_inpaints_only_the_selection(run_krita: RunKrita, serv
     counts = check_inpaint(r)
     assert counts == {"outside": W * H - 14 * 10, "inside": 14 * 10, "edge": 0}
     (sent,) = [p for p in server.input_dir.iterdir() if p.suffix == ".png"]
-    assert sent.name.startswith("krita-masked-")  # the canvas with the mask in its alpha
+    with Image.open(sent) as image:  # the canvas with the mask in its alpha: 0 = change
+        assert image.mode == "RGBA" and image.size == (W, H)
+        clear = image.getchannel("A").tobytes().count(0)
+    assert clear == 14 * 10
 
 
 def test_a_feathered_selection_keeps_its_soft_edge(run_krita: RunKrita, server) -> None:
