@@ -123,3 +123,28 @@ def test_bad_choices_are_refused_before_anything_is_queued(
     assert "is 64×48" in r["mask_size"] and "32×32" in r["mask_size"], r["mask_size"]
     assert r["renders"] == 0
     assert not any(server.input_dir.iterdir())  # nothing sent
+
+
+def test_scene_is_restored_after_a_failed_and_a_cancelled_render(
+    run_blender: RunBlender, server: ComfyTestServer, tmp_path: Path
+) -> None:
+    r = run_blender("restore", url=server.url,
+                    workflow=saved(tmp_path, workflows.passes("Render", "Depth")))
+    assert "the render failed" in r["failed_error"] and r["failed_restored"] is True, r
+    assert r["cancel_run_error"] == "" and r["changed_while_rendering"] is True
+    assert r["cancel_restored"] is True
+    assert r["cancelled"]["busy"] is False and not any(server.input_dir.iterdir())
+
+
+def test_line_art_is_white_freestyle_lines_on_black(
+    run_blender: RunBlender, server: ComfyTestServer, tmp_path: Path
+) -> None:
+    r = run_blender("depth", url=server.url,
+                    workflow=saved(tmp_path, workflows.passes("Line Art")))
+    assert r["sources"] == [["Line Art", "LINEART"]]
+    assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
+    assert r["renders"] == 1 and r["restored"] is True
+    lines = sent(server, "pass_lineart").convert("L").tobytes()
+    white = sum(v > 127 for v in lines)
+    assert 0.01 < white / len(lines) < 0.3, white  # the planes' outlines, not filled
+    assert px(sent(server, "pass_lineart").convert("L"), 32, 2) == (0,)  # background

@@ -768,6 +768,45 @@ def check_refusals(payload: Report) -> Report:
     return report
 
 
+class Proxy:
+    """Stands in for a bpy module or struct with some attributes replaced."""
+
+    def __init__(self, real: Any, **replaced: Any) -> None:
+        self._real, self._replaced = real, replaced
+
+    def __getattr__(self, name: str) -> Any:
+        return self._replaced[name] if name in self._replaced else getattr(self._real, name)
+
+
+def check_restore(payload: Report) -> Report:
+    """A render that fails, then one cancelled (Esc in the render window, as the UI's render
+    job reports it): the scene is as it was after each."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = tiny_scene()
+    settings = use_workflow(scene, payload["workflow"])  # Render + Depth loaders
+    settings.media[0].source = "RENDER"
+    rendering = addon_module(addon, "rendering")
+    before = scene_state(scene)
+
+    def failing(*_args: Any, **_kwargs: Any) -> set[str]:
+        raise RuntimeError("Error: the render failed")
+
+    rendering.bpy = Proxy(bpy, ops=Proxy(bpy.ops, render=Proxy(bpy.ops.render, render=failing)))
+    report: Report = {"failed_error": run_op(), "failed_restored": scene_state(scene) == before}
+    started = Proxy(bpy.ops.render, render=lambda *_a, **_k: {"RUNNING_MODAL"})
+    rendering.bpy = Proxy(bpy, ops=Proxy(bpy.ops, render=started),
+                          app=Proxy(bpy.app, background=False))  # the UI's render job
+    report["cancel_run_error"] = run_op(wait=False)
+    report["changed_while_rendering"] = scene_state(scene) != before
+    for handler in list(bpy.app.handlers.render_cancel):
+        handler(scene)
+    addon_module(addon, "pump").drive(timeout=30)
+    report["cancel_restored"] = scene_state(scene) == before
+    report["cancelled"] = session_state(addon)
+    return report
+
+
 def draw_preferences(ours: Any) -> list[str]:
     """What the preferences draw, with the stand-in layout."""
     calls: list[str] = []
