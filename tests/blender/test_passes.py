@@ -106,6 +106,7 @@ def test_two_loaders_get_render_and_depth_from_one_render(
     assert names[:2] == ["frame_", "pass_depth"], names  # both reached the server
     assert r["two"]["status"] == "Done: 2 result(s)", r["two"]["status"]
     assert len(r["two"]["outputs"]) == 2
+    assert r["after_reload"] == ["RENDER", "NORMAL"]  # kept when the workflow is reread
     # A PreviewImage of the input is not a result: only the SaveImage comes back.
     assert r["preview_error"] == "" and r["preview"]["error"] == "", r["preview"]
     (shown,) = r["preview"]["outputs"]

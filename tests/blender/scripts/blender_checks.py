@@ -733,6 +733,9 @@ def check_two_loaders(payload: Report) -> Report:
     report["renders"] = len(renders)
     report["restored"] = scene_state(scene) == before
     report["two"] = session_state(addon)
+    settings.media[1].source = "NORMAL"
+    comfy().load_workflow(refresh=True)  # the same workflow read again: its choices kept
+    report["after_reload"] = [m.source for m in settings.media]
     settings.workflow_path = payload["preview"]
     bpy.ops.render.render()
     report["preview_error"] = run_op()
