@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from build_addons import build_blender
+from tests import workflows
 from tests.blender.conftest import bpy_env, link_bpy_only
 from tests.paths import WORKFLOWS
 from tests.servers.comfyui import ComfyTestServer
@@ -33,6 +34,8 @@ SIZES = ((1920, 1080), (3840, 2160))
 ENCODE_SIZE = (3840, 2160)
 NODE_DELAY = 0.3  # seconds per node: a few progress events and previews per job
 BUDGET_MS = 10.0
+PASSES_SIZE = (3840, 2160)
+PASSES_BUDGET_MS = 100.0  # Run pressed, beyond Blender's own render of image and passes
 TIMEOUT = 600  # seconds for the whole bpy process; a normal run takes 2-3 minutes
 
 
@@ -41,7 +44,7 @@ def run(repeats: int, workdir: Path) -> list[Row]:
     rows: list[Row] = []
     for size, jobs in report["responsiveness"].items():
         rows += responsiveness_rows(size, jobs)
-    return rows + encode_rows(report["encode"])
+    return rows + encode_rows(report["encode"]) + passes_rows(report["passes"])
 
 
 def measure(repeats: int, workdir: Path) -> dict[str, Any]:
@@ -58,7 +61,12 @@ def measure(repeats: int, workdir: Path) -> dict[str, Any]:
         "sizes": SIZES,
         "encode_size": ENCODE_SIZE,
         "repeats": repeats,
+        "passes_size": PASSES_SIZE,
+        "passes_repeats": min(repeats, 3),  # a 4K Cycles render each
+        "passes_workflow": str(workdir / "passes_api.json"),
     }
+    passes = workflows.passes("Render", "Depth", "Normal")
+    Path(payload["passes_workflow"]).write_text(json.dumps(passes.graph))
     with ComfyTestServer(workdir / "server", node_delay=NODE_DELAY) as server:
         payload["url"] = server.url
         (io / "in.json").write_text(json.dumps(payload))
@@ -98,6 +106,20 @@ def responsiveness_rows(size: str, jobs: list[dict[str, Any]]) -> list[Row]:
 
 def within_budget(case: str, runs: list[float]) -> Row:
     return row("responsiveness", case, runs, "ms", f"< {BUDGET_MS:g} ms", lambda v: v < BUDGET_MS)
+
+
+def passes_rows(runs: list[dict[str, Any]]) -> list[Row]:
+    """Image, depth and normal from one fresh render: what pressing Run costs the main
+    thread beyond Blender's render job, which renders and writes all three."""
+    width, height = PASSES_SIZE
+    case = f"blender {width}×{height} image + depth + normal"
+    beyond = [(r["press"] - r["render"]) * 1000 for r in runs]
+    return [
+        row("responsiveness", f"{case}: Run pressed, beyond Blender's render", beyond, "ms",
+            f"< {PASSES_BUDGET_MS:g} ms", lambda v: v < PASSES_BUDGET_MS),
+        row("responsiveness", f"{case}: Blender's render job (1 sample)",
+            [r["render"] * 1000 for r in runs], "ms"),
+    ]
 
 
 def encode_rows(encode: dict[str, Any]) -> list[Row]:

@@ -162,6 +162,36 @@ def responsiveness(addon: str, payload: Report) -> Report:
     return jobs
 
 
+# ---------------------------------------------------------------- passes
+
+
+def passes(addon: str, payload: Report) -> list[Report]:
+    """Run pressed for a fresh 3840×2160 render with its depth and normal passes, each to
+    its own loader: the press's time against Blender's own render job (render_init to
+    render_complete: rendering, compositing, writing the files), per repeat."""
+    scene = checks.tiny_scene()
+    scene.render.resolution_x, scene.render.resolution_y = payload["passes_size"]
+    scene.cycles.samples = 1  # the render's length is Blender's; only the rest is measured
+    settings = checks.use_workflow(scene, payload["passes_workflow"])
+    for entry in settings.media:
+        entry.source = {"Render": "RENDER"}.get(entry.title, entry.source)
+    marks: dict[str, float] = {}
+    handlers = bpy.app.handlers
+    for name in ("render_init", "render_complete"):
+        getattr(handlers, name).append(lambda *_, n=name: marks.__setitem__(n, time.perf_counter()))
+    session = checks.addon_module(addon, "pump").SESSION
+    done = []
+    for _ in range(payload["passes_repeats"]):
+        started = time.perf_counter()
+        error = checks.run_op(wait=False)
+        press = time.perf_counter() - started
+        assert not error, error
+        checks.addon_module(addon, "pump").drive(timeout=120)
+        assert session.view.status.startswith("Done"), (session.view.status, session.view.error)
+        done.append({"press": press, "render": marks["render_complete"] - marks["render_init"]})
+    return done
+
+
 # ---------------------------------------------------------------- encode
 
 
@@ -243,6 +273,7 @@ def main() -> None:
         checks.configure(addon, payload)
         report["responsiveness"] = responsiveness(addon, payload)
         report["encode"] = encode(addon, payload)
+        report["passes"] = passes(addon, payload)
     except Exception:
         report["exception"] = traceback.format_exc()
     Path(payload["out"]).write_text(json.dumps(report))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import bpy
 
-from . import pixels, preferences, pump
+from . import pixels, preferences, pump, sources
 from .core import core
 from .props import settings
 from .pump import SESSION, Target
@@ -139,40 +139,73 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
             workflow = SESSION.workflow(s.workflow_file())
         if workflow is None:
             raise core.WorkflowError(s.workflow_error or "The workflow could not be opened.")
+        plan = sources.plan(scene, s, workflow)  # a bad choice stops here, nothing rendered
         s.next_seeds()
         bindings = s.bindings()
-        SESSION.check_values(workflow, bindings)  # fail before rendering
-        needs_image = bool(workflow.media_nodes())
+        SESSION.check_values(workflow, bindings, plan.placeholders())  # fail before rendering
         out_dir = preferences.output_dir()
-        if s.animation:
-            if not needs_image:
-                raise core.WorkflowError(
-                    f"Workflow {workflow.name!r} has no image loader to receive the frames."
-                )
+        if plan.frame_range:
             out_dir = out_dir / f"{workflow.name}_{time.strftime('%Y%m%d-%H%M%S')}"
         obj = context.active_object if s.use_material else None
-        target = Target(workflow, out_dir, obj.name if obj else None, s.animation, scene.name)
+        target = Target(workflow, out_dir, obj.name if obj else None, plan.frame_range,
+                        scene.name)
         SESSION.require_runner()
-        image = None
-        if needs_image and (s.animation or s.source == "RENDER"):
+        if plan.frame_range or (plan.single and plan.rendered):
+            self._frames(scene, target, bindings, plan)
+            pump.start(target, bindings, None, s.workflow_file())
+        elif plan.single:  # one loader, one picture: as it always went
+            image = self._source_image(context, scene, plan.entries[0])
+            pump.start(target, bindings, image, s.workflow_file())
+        elif plan.rendered:
+            self._passes(scene, s, target, bindings, plan, context)
+            pump.start(target, bindings, None, s.workflow_file())
+        else:
+            pictures = self._pictures(context, scene, plan)
+            target.temp_files += [p for p in pictures.values() if p.parent == pixels.temp_dir()]
+            media = plan.media(pictures, {})
+            pump.start(target, bindings, None, s.workflow_file(), media=media)
 
-            def sink(frame: int, path: Path) -> None:
-                if SESSION.run is not None:
-                    pump.submit(SESSION.run, bindings, frame, path)
+    def _frames(self, scene: bpy.types.Scene, target: Target, bindings: core.Bindings,
+                plan: sources.Plan) -> None:
+        """A fresh render of the one loader's frame, or of the range, fed in frame by frame."""
 
-            loader = workflow.image_node(bindings.image_node)
-            video = s.animation and workflow.loader_kind(loader) == "video"  # one clip
-            target.render = FrameRender(scene, sink, animation=s.animation, video=video)
-        elif needs_image:
-            image = self._source_image(context, scene)
-        pump.start(target, bindings, image, s.workflow_file())
+        def sink(frame: int, path: Path) -> None:
+            if SESSION.run is not None:
+                pump.submit(SESSION.run, bindings, frame, path)
 
-    def _source_image(self, context: bpy.types.Context, scene: bpy.types.Scene) -> Path:
-        source = settings(scene).source
-        if source == "VIEWPORT":
+        workflow = target.workflow
+        loader = workflow.image_node(plan.entries[0].node)
+        video = plan.frame_range and workflow.loader_kind(loader) == "video"  # one clip
+        target.render = FrameRender(scene, sink, animation=plan.frame_range, video=video)
+
+    def _passes(self, scene: bpy.types.Scene, s: Any, target: Target, bindings: core.Bindings,
+                plan: sources.Plan, context: bpy.types.Context) -> None:
+        """One render makes the image and every pass; they go when it completes."""
+        pictures = self._pictures(context, scene, plan)  # before the render replaces them
+        target.temp_files += [p for p in pictures.values() if p.parent == pixels.temp_dir()]
+
+        def sink(files: dict[str, Path]) -> None:
+            if SESSION.run is not None:
+                pump.submit_media(SESSION.run, bindings, plan.media(pictures, files))
+
+        target.render = FrameRender(
+            scene, lambda _frame, _path: None, animation=False, passes=plan.passes(),
+            on_passes=sink, opengl_normals=s.normal_convention == "OPENGL",
+        )
+
+    def _pictures(self, context: bpy.types.Context, scene: bpy.types.Scene,
+                  plan: sources.Plan) -> dict[str, Path]:
+        """Each loader's picture that needs no render (Render Result, Viewport, Image)."""
+        fresh = {"RENDER_RESULT"} if plan.rendered else set()  # the fresh render serves it
+        return {e.node: self._source_image(context, scene, e) for e in plan.entries
+                if e.source in sources.PICTURES - fresh}
+
+    def _source_image(self, context: bpy.types.Context, scene: bpy.types.Scene,
+                      entry: sources.Entry) -> Path:
+        if entry.source == "VIEWPORT":
             return pixels.viewport(context)
-        if source == "IMAGE":
-            return pixels.existing_image(settings(scene).source_image, scene)
+        if entry.source == "IMAGE":
+            return pixels.existing_image(entry.image, scene)
         return pixels.render_result(scene)
 
     def _report(self) -> set[OperatorReturnItems]:

@@ -119,8 +119,7 @@ class ComfyRelayPanel:
     def _input(self, col: bpy.types.UILayout, s: Any, item: Any, label: str) -> None:
         """One field: typed by the server where it said how, flagged if it would refuse it."""
         if item.kind in ("image", "video"):
-            col.prop(item, "receives_source", text=f"{label} ← source")
-            return
+            return  # its loader's source is chosen under Sources
         typed = item.input if item.typed else None
         problem = value_problem(item.typed, item.value) if typed else None
         row = col.row(align=True)
@@ -144,13 +143,15 @@ class ComfyRelayPanel:
             op = row.operator("comfyrelay.app_move", text="", icon=icon)
             op.key, op.offset = item.name, offset  # type: ignore[union-attr]
 
-    def _source(self, layout: bpy.types.UILayout, s: bpy.types.PropertyGroup) -> None:
+    def _source(self, layout: bpy.types.UILayout, s: Any) -> None:
+        """Each loader's source: a render pass, the selection's mask, an image, or Keep."""
         box = layout.box()
-        box.prop(s, "animation")
-        if not s.animation:  # type: ignore[attr-defined]
-            box.prop(s, "source")
-            if s.source == "IMAGE":  # type: ignore[attr-defined]
-                box.template_ID(s, "source_image", open="image.open")
+        for entry in s.media:
+            box.prop(entry, "source", text=entry.title or entry.node)
+            if entry.source == "IMAGE":
+                box.template_ID(entry, "image", open="image.open")
+        if any(entry.source == "NORMAL" for entry in s.media):
+            box.prop(s, "normal_convention")
         box.prop(s, "use_material")
 
     def _run(self, layout: bpy.types.UILayout) -> None:

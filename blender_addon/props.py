@@ -23,6 +23,28 @@ SOURCES = [
     ("VIEWPORT", "Viewport", "A viewport render of the 3D View"),
     ("IMAGE", "Image", "An existing image"),
 ]
+# Every source a loader can get (docs/WIRE.md "Render passes" says what each pass looks like).
+MEDIA_SOURCES = [
+    *SOURCES,
+    ("DEPTH", "Depth", "Depth pass: near white, far black, background black"),
+    ("NORMAL", "Normal", "Camera-space normals (NormalBae colours, or OpenGL)"),
+    ("MIST", "Mist", "Mist pass, near white (the World's mist range)"),
+    ("LINEART", "Line Art", "Freestyle lines, white on black"),
+    ("OBJECT_MASK", "Object Mask", "The selected objects' silhouette, white"),
+    ("ALPHA", "Alpha", "Coverage from a transparent film, white = something rendered"),
+    ("FRAME_RANGE", "Frame Range", "Every frame of the scene's range (one video for a video "
+     "loader)"),
+    ("KEEP", "Keep", "Send nothing: the workflow's own file"),
+]
+# The source a loader starts with, from what the core reads it wants.
+ROLE_SOURCES = {"depth": "DEPTH", "normal": "NORMAL", "mask": "OBJECT_MASK",
+                "lineart": "LINEART", "canny": "LINEART", "video": "FRAME_RANGE",
+                "audio": "KEEP"}
+NORMAL_CONVENTIONS = [
+    ("NORMALBAE", "NormalBae", "ControlNet 1.1 normalbae: red = left, green = up, "
+     "blue = toward the camera"),
+    ("OPENGL", "OpenGL", "Red = right, green = up, blue = toward the camera"),
+]
 
 
 _CHOICES: dict[str, list[tuple[str, str, str]]] = {}  # Blender keeps no reference to items
@@ -76,8 +98,6 @@ class ComfyRelayInput(bpy.types.PropertyGroup):
     float_value: bpy.props.FloatProperty(name="Value")  # type: ignore[valid-type]
     string_value: bpy.props.StringProperty(name="Value")  # type: ignore[valid-type]
     bool_value: bpy.props.BoolProperty(name="Value")  # type: ignore[valid-type]
-    # For image inputs: this loader receives the source image.
-    receives_source: bpy.props.BoolProperty(name="Receives the source image")  # type: ignore[valid-type]
     typed: bpy.props.StringProperty()  # type: ignore[valid-type]  # the WorkflowInput, as JSON
     choice: bpy.props.EnumProperty(name="Value", items=_choice_items)  # type: ignore[valid-type]
     control: bpy.props.EnumProperty(  # type: ignore[valid-type]
@@ -117,6 +137,28 @@ class ComfyRelayInput(bpy.types.PropertyGroup):
         return getattr(self, f"{self.value_type.lower()}_value")
 
 
+def _legacy_source(settings: ComfyRelaySettings, context: bpy.types.Context) -> None:
+    """`source`, `source_image` and `animation` predate per-loader sources: with one loader
+    they set its entry, so scripts written for them keep working."""
+    if len(settings.media) != 1:
+        return
+    entry = settings.media[0]
+    entry.source = "FRAME_RANGE" if settings.animation else settings.source
+    entry.image = settings.source_image
+
+
+class ComfyRelayMedia(bpy.types.PropertyGroup):
+    """What one loader of the workflow gets; `node` is its id, `title` its title."""
+
+    node: bpy.props.StringProperty(name="Node")  # type: ignore[valid-type]
+    title: bpy.props.StringProperty(name="Title")  # type: ignore[valid-type]
+    role: bpy.props.StringProperty()  # type: ignore[valid-type]  # core.Role, for the tooltip
+    source: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Source", items=MEDIA_SOURCES, default="RENDER_RESULT"
+    )
+    image: bpy.props.PointerProperty(name="Image", type=bpy.types.Image)  # type: ignore[valid-type]
+
+
 def _workflow_changed(settings: ComfyRelaySettings, context: bpy.types.Context) -> None:
     settings.load_inputs()
 
@@ -131,15 +173,21 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
     workflow_error: bpy.props.StringProperty()  # type: ignore[valid-type]
     loaded_path: bpy.props.StringProperty()  # type: ignore[valid-type]  # inputs listed from
     inputs: bpy.props.CollectionProperty(type=ComfyRelayInput)  # type: ignore[valid-type]
+    media: bpy.props.CollectionProperty(type=ComfyRelayMedia)  # type: ignore[valid-type]
+    normal_convention: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Normals", items=NORMAL_CONVENTIONS, default="NORMALBAE"
+    )
+    # One loader's source, as before per-loader sources (kept for scripts): see _legacy_source.
     source: bpy.props.EnumProperty(  # type: ignore[valid-type]
-        name="Source", items=SOURCES, default="RENDER_RESULT"
+        name="Source", items=SOURCES, default="RENDER_RESULT", update=_legacy_source
     )
     source_image: bpy.props.PointerProperty(  # type: ignore[valid-type]
-        name="Image", type=bpy.types.Image
+        name="Image", type=bpy.types.Image, update=_legacy_source
     )
     animation: bpy.props.BoolProperty(  # type: ignore[valid-type]
         name="Frame Range",
         description="Render every frame of the scene's range and send each through the workflow",
+        update=_legacy_source,
     )
     use_material: bpy.props.BoolProperty(  # type: ignore[valid-type]
         name="Set as Texture",
@@ -182,13 +230,13 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
         same_file = self.loaded_path == self.workflow_path
         old = {item.name: (item.value, item.control) for item in self.inputs} if same_file else {}
         self.inputs.clear()
+        self._show_media(workflow, same_file)
         self.loaded_path = self.workflow_path
         self.workflow_error = error
         if workflow is None:
             return
         app = core.load_app(self.workflow_file())
         chosen = {f.key: (n, f.label) for n, f in enumerate(app.fields)}
-        first_image = True
         for wf_input in inputs if inputs is not None else workflow.inputs():
             item = self.inputs.add()
             item.name = wf_input.key
@@ -196,14 +244,26 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
             item.kind = wf_input.kind
             item.value_type = value_type(wf_input.value)
             item.typed = wf_input.model_dump_json()
-            if wf_input.kind in ("image", "video"):
-                item.receives_source = first_image
-                first_image = False
             value, control = old.get(item.name, (wf_input.value, "fixed"))
             set_value(item, value)
             item.control = control
             item["app_order"], item["app_label"] = chosen.get(item.name, (0, ""))
             item["in_app"] = item.name in chosen
+
+    def _show_media(self, workflow: core.Workflow | None, same_file: bool) -> None:
+        """One entry per loader; a reload of the same file keeps each loader's source."""
+        old = {m.node: (m.source, m.image) for m in self.media} if same_file else {}
+        self.media.clear()
+        for loader in core.workflow_loaders(workflow) if workflow is not None else []:
+            entry = self.media.add()
+            entry.name = entry.node = loader.node_id
+            entry.title, entry.role = loader.title, str(loader.role)
+            source = _default(loader)
+            if source == "RENDER_RESULT" and self.animation:  # set by a script before
+                source = "FRAME_RANGE"
+            elif source == "RENDER_RESULT":
+                source = self.source
+            entry.source, entry.image = old.get(loader.node_id, (source, self.source_image))
 
     def save_app(self) -> None:
         """The app view as the fields say: chosen inputs in their saved order, new ones last."""
@@ -236,7 +296,7 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
 
     def bindings(self) -> core.Bindings:
         """The core's Bindings for the current fields."""
-        image_node = next((i.name.split(".")[0] for i in self.inputs if i.receives_source), None)
+        image_node = next((m.node for m in self.media if m.source != "KEEP"), None)
         values = {i.name: i.value for i in self.inputs if i.kind not in ("image", "video")}
         return core.Bindings(image_node=image_node, values=values)
 
@@ -246,6 +306,12 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
             if item.name in bindings.values:
                 set_value(item, bindings.values[item.name])
                 item.control = "fixed"
+
+
+def _default(loader: core.Loader) -> str:
+    if loader.kind == "video":
+        return "FRAME_RANGE"
+    return ROLE_SOURCES.get(str(loader.role), "RENDER_RESULT")
 
 
 def value_type(value: Any) -> str:
@@ -279,7 +345,7 @@ def settings(scene: bpy.types.Scene) -> ComfyRelaySettings:
     return scene.comfyrelay  # type: ignore[attr-defined]
 
 
-CLASSES = (ComfyRelayInput, ComfyRelaySettings)
+CLASSES = (ComfyRelayInput, ComfyRelayMedia, ComfyRelaySettings)
 
 
 def register() -> None:

@@ -71,8 +71,9 @@ ensure_configured = configure  # before an action: the same, cheap when nothing 
 
 
 def start(target: Target, bindings: core.Bindings, image: Path | None,
-          workflow_path: str = "") -> None:
-    """Submit the one job (image or none), or start the render that feeds frames in."""
+          workflow_path: str = "", media: tuple[core.MediaInput, ...] | None = None) -> None:
+    """Submit the one job (an image, `media` for several loaders, or none), or start the
+    render that feeds frames (or a still and its passes) in."""
     one_clip = target.render is not None and target.render.video  # the range as one video
     noun = "frame" if target.animation and not one_clip else ""
     run = SESSION.start_run(target.workflow.name, data=target, noun=noun,
@@ -85,6 +86,8 @@ def start(target: Target, bindings: core.Bindings, image: Path | None,
             target.render.start()  # blocks until the render ends under `blender -b`
             if target.render.done.is_set():
                 SESSION.end_feed(run)
+        elif media is not None:
+            submit_media(run, bindings, media)
         else:
             submit(run, bindings, 0, image)
     except (RuntimeError, OSError) as exc:
@@ -103,6 +106,16 @@ def submit(run: core.Run, bindings: core.Bindings, frame: int, image: Path | Non
             target.temp_files.append(image)
     label = f"frame {frame}" if target.animation else target.workflow.name
     SESSION.submit(run, core.Job(target.workflow, target.out_dir, bindings, data, label), frame)
+
+
+def submit_media(run: core.Run, bindings: core.Bindings,
+                 media: tuple[core.MediaInput, ...]) -> None:
+    """Queue the one job of a run with a file per loader; called on the render thread when a
+    render made them, so it touches no bpy data."""
+    target: Target = run.data
+    job = core.Job(target.workflow, target.out_dir, bindings, label=target.workflow.name,
+                   media=media)
+    SESSION.submit(run, job, 0)
 
 
 # ---- the pump ----

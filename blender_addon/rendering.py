@@ -24,8 +24,10 @@ import bpy
 from bpy.app.handlers import persistent
 
 from . import pixels
+from .passes import PassSetup
 
 FrameSink = Callable[[int, Path], None]
+PassSink = Callable[[dict[str, Path]], None]  # "RENDER" and each pass -> its file
 _FRAME = re.compile(r"(\d+)\.png$")
 
 
@@ -33,7 +35,8 @@ class FrameRender:
     """One render of a frame or a range; `done` is set once Blender finished or cancelled."""
 
     def __init__(self, scene: bpy.types.Scene, on_frame: FrameSink, animation: bool,
-                 video: bool = False) -> None:
+                 video: bool = False, passes: list[str] | None = None,
+                 on_passes: PassSink | None = None, opengl_normals: bool = False) -> None:
         self.scene_name = scene.name
         self.on_frame = on_frame
         self.animation = animation
@@ -46,6 +49,10 @@ class FrameRender:
         self.cancelled = False
         self._lock = threading.Lock()
         self._restore: contextlib.ExitStack | None = None
+        # One still with its passes, handed over together once the render completes.
+        self.passes = PassSetup(scene.name, passes, self.folder, opengl_normals) if (
+            passes and on_passes) else None
+        self.on_passes = on_passes
 
     # ---- main thread ----
     def start(self) -> None:
@@ -54,6 +61,12 @@ class FrameRender:
         output = pixels.video_output(scene) if self.video else pixels.png_output(scene)
         self._restore.enter_context(output)
         self._restore.enter_context(_render_path(scene, str(self.folder / "frame_")))
+        try:
+            if self.passes is not None:
+                self._restore.enter_context(self.passes.applied())
+        except BaseException:
+            self.finish()
+            raise
         for handlers in self._handler_lists():
             handlers.append(self._handler_for(handlers))
         blocking = bpy.app.background
@@ -113,7 +126,10 @@ class FrameRender:
     def _collect(self) -> None:
         """Hand over every frame file written since the last call, in frame order; the
         movie only once it is complete."""
-        if self.video and not self.complete:
+        if (self.video or self.passes is not None) and not self.complete:
+            return
+        if self.passes is not None:
+            self._hand_over_passes()
             return
         with self._lock:
             written = self.folder.glob("*.mp4" if self.video else "*.png")
@@ -123,6 +139,19 @@ class FrameRender:
             match = _FRAME.search(path.name)
             frame = self.first_frame if self.video else int(match.group(1)) if match else 0
             self.on_frame(frame, path)
+
+    def _hand_over_passes(self) -> None:
+        """The still and its passes, once: the files Blender wrote for this render."""
+        assert self.passes is not None and self.on_passes is not None
+        with self._lock:
+            if "passes" in self.seen:
+                return
+            self.seen.add("passes")
+        still = sorted(self.folder.glob("frame_*.png"))
+        files = {s: p for s, p in self.passes.files().items() if p.is_file()}
+        if still:
+            files["RENDER"] = still[0]
+        self.on_passes(files)
 
     def _ended(self) -> None:
         self.complete = True

@@ -85,3 +85,51 @@ def audio_copy() -> Workflow:
               "inputs": {"audio": ["1", 0], "filename_prefix": "audio/relay"}},
     }
     return Workflow(graph, "audio copy")
+
+
+def _save(prefix: str, source: list[Any]) -> dict[str, Any]:
+    return {"class_type": "SaveImage", "inputs": {"images": source, "filename_prefix": prefix}}
+
+
+def passes(*loaders: str) -> Workflow:
+    """A LoadImage per title, each saved as it came (prefix: its title in lower case): the
+    files a host sends are the results."""
+    graph: dict[str, Any] = {}
+    for n, title in enumerate(loaders):
+        load, save = str(2 * n + 1), str(2 * n + 2)
+        graph[load] = {"class_type": "LoadImage", "inputs": {"image": "example.png"},
+                       "_meta": {"title": title}}
+        graph[save] = _save(title.lower(), [load, 0])
+    return Workflow(graph, "passes")
+
+
+def object_mask() -> Workflow:
+    """LoadImageMask (red channel: the mask as sent, gray) -> MaskToImage -> SaveImage."""
+    graph: dict[str, Any] = {
+        "1": {"class_type": "LoadImageMask", "inputs": {"image": "mask.png", "channel": "red"},
+              "_meta": {"title": "Mask"}},
+        "2": {"class_type": "MaskToImage", "inputs": {"mask": ["1", 0]}},
+        "3": _save("mask", ["2", 0]),
+    }
+    return Workflow(graph, "object mask")
+
+
+def preview_and_save() -> Workflow:
+    """The input previewed as it came, and saved inverted: only the saved file is a result."""
+    graph: dict[str, Any] = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "example.png"},
+              "_meta": {"title": "Render"}},
+        "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+        "3": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "4": _save("inverted", ["3", 0]),
+    }
+    return Workflow(graph, "preview and save")
+
+
+def render_and_mask() -> Workflow:
+    """A LoadImage for the render and a LoadImageMask for the mask, each saved."""
+    graph = dict(passes("Render").graph)
+    graph.update({f"1{k}": v for k, v in object_mask().graph.items()})
+    graph["12"]["inputs"]["mask"] = ["11", 0]
+    graph["13"]["inputs"]["images"] = ["12", 0]
+    return Workflow(graph, "render and mask")

@@ -42,9 +42,9 @@ def test_panel_draws_inputs_progress_errors_and_offline_state(
     r = run_blender("panel", url=server.url, workflow=INVERT)
     idle = "\n".join(r["idle"])
     assert "prop:workflow_path:" in idle
-    assert "prop:receives_source:Input › image ← source" in idle  # the loader gets the image
+    assert "prop:source:Input" in idle  # the loader's source, by its title
     assert "prop:string_value:Save › filename_prefix" in idle
-    assert "template_ID:source_image:" in idle  # source: an existing image
+    assert "template_ID:image:" in idle  # source: an existing image
     assert "operator:comfyrelay.run:" in idle and "operator:comfyrelay.cancel:" in idle
     assert "progress::Idle" in idle
     failed = "\n".join(r["failed"])

@@ -602,6 +602,214 @@ def check_extra_kind(payload: Report) -> Report:
     }
 
 
+# ---------------------------------------------------------------- render passes
+
+
+def ortho_scene(width: int, height: int, scale: float) -> bpy.types.Scene:
+    """No objects but an orthographic camera at z = 10 looking down -Z, `scale` wide."""
+    scene = tiny_scene()
+    for obj in list(scene.objects):
+        if obj.type != "CAMERA":
+            bpy.data.objects.remove(obj)
+    camera = scene.camera
+    camera.location, camera.rotation_euler = (0, 0, 10), (0, 0, 0)
+    camera.data.type, camera.data.ortho_scale = "ORTHO", scale
+    scene.render.resolution_x, scene.render.resolution_y = width, height
+    return scene
+
+
+def count_renders() -> list[int]:
+    """A list that grows by one per render Blender starts."""
+    renders: list[int] = []
+    bpy.app.handlers.render_pre.append(lambda *_: renders.append(1))
+    return renders
+
+
+def scene_state(scene: bpy.types.Scene) -> Report:
+    """The settings a run of passes changes, to compare before and after."""
+    layer = bpy.context.view_layer
+    return {
+        "group": scene.compositing_node_group.name if scene.compositing_node_group else None,
+        "groups": sorted(g.name for g in bpy.data.node_groups),
+        "passes": [layer.use_pass_z, layer.use_pass_normal, layer.use_pass_mist,
+                   layer.use_pass_object_index],
+        "film_transparent": scene.render.film_transparent,
+        "freestyle": scene.render.use_freestyle,
+        "pass_index": {o.name: o.pass_index for o in scene.objects},
+        "filepath": scene.render.filepath,
+    }
+
+
+def check_depth(payload: Report) -> Report:
+    """Three planes 10, 12 and 14 units from the camera, side by side (a band across the
+    middle of the frame, background above and below)."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = ortho_scene(64, 48, 8.0)
+    for x, z in ((-2.5, 0.0), (0.0, -2.0), (2.5, -4.0)):
+        bpy.ops.mesh.primitive_plane_add(size=2.0, location=(x, 0.0, z))
+    settings = use_workflow(scene, payload["workflow"])
+    before = scene_state(scene)
+    renders = count_renders()
+    report: Report = {"sources": [(m.title, m.source) for m in settings.media]}
+    report["run_error"] = run_op()
+    report["renders"] = len(renders)
+    report.update(session_state(addon))
+    report["restored"] = scene_state(scene) == before
+    return report
+
+
+def check_normal(payload: Report) -> Report:
+    """A smooth UV sphere of radius 1 facing an orthographic camera 2.4 units wide."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = ortho_scene(64, 64, 2.4)
+    bpy.ops.mesh.primitive_uv_sphere_add(segments=64, ring_count=32, radius=1.0)
+    bpy.ops.object.shade_smooth()
+    settings = use_workflow(scene, payload["workflow"])
+    settings.normal_convention = payload.get("convention", "NORMALBAE")
+    report: Report = {"sources": [(m.title, m.source) for m in settings.media]}
+    report["run_error"] = run_op()
+    report.update(session_state(addon))
+    return report
+
+
+def check_object_mask(payload: Report) -> Report:
+    """The cube selected, a sphere beside it not: the mask against Blender's own Object Index
+    pass of the same scene."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = ortho_scene(64, 48, 8.0)
+    bpy.ops.mesh.primitive_cube_add(size=2.0, location=(-1.0, 0.0, 0.0),
+                                    rotation=(0.3, 0.5, 0.2))
+    cube = bpy.context.active_object
+    bpy.ops.mesh.primitive_uv_sphere_add(radius=1.0, location=(2.0, 0.5, 1.0))
+    bpy.ops.object.select_all(action="DESELECT")
+    cube.select_set(True)
+    settings = use_workflow(scene, payload["workflow"])
+    before = scene_state(scene)
+    renders = count_renders()
+    report: Report = {"sources": [(m.title, m.source) for m in settings.media]}
+    report["run_error"] = run_op()
+    report["renders"] = len(renders)
+    report["restored"] = scene_state(scene) == before
+    report.update(session_state(addon))
+    report["reference"] = index_silhouette(scene, cube, Path(payload["output"]))
+    return report
+
+
+def index_silhouette(scene: bpy.types.Scene, obj: Any, folder: Path) -> list[int]:
+    """Blender's Object Index pass for `obj` (index 9), top row first: 1 inside, 0 outside."""
+    bpy.context.view_layer.use_pass_object_index = True
+    obj.pass_index = 9
+    group = bpy.data.node_groups.new("reference", "CompositorNodeTree")
+    layers = group.nodes.new("CompositorNodeRLayers")
+    out = group.nodes.new("CompositorNodeOutputFile")
+    out.directory, out.file_name = str(folder) + "/", "index_"
+    out.format.media_type, out.format.file_format = "IMAGE", "OPEN_EXR"
+    out.format.color_depth = "32"
+    out.file_output_items.new("FLOAT", "index")
+    group.links.new(layers.outputs["Object Index"], out.inputs["index"])
+    scene.compositing_node_group = group
+    bpy.ops.render.render()
+    image = bpy.data.images.load(str(folder / "index_index.exr"))
+    w, h = image.size
+    values = image.pixels[:]
+    rows = [[int(abs(values[(y * w + x) * 4] - 9) < 0.5) for x in range(w)] for y in range(h)]
+    return [v for row in reversed(rows) for v in row]
+
+
+def check_two_loaders(payload: Report) -> Report:
+    """Render and depth to two loaders in one run; then a workflow that previews its input."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = tiny_scene()
+    settings = use_workflow(scene, payload["workflow"])
+    before = scene_state(scene)
+    renders = count_renders()
+    report: Report = {"sources": [(m.node, m.title, m.source) for m in settings.media]}
+    settings.media[0].source = "RENDER"  # a fresh render for the image, its depth beside
+    report["run_error"] = run_op()
+    report["renders"] = len(renders)
+    report["restored"] = scene_state(scene) == before
+    report["two"] = session_state(addon)
+    settings.media[1].source = "NORMAL"
+    comfy().load_workflow(refresh=True)  # the same workflow read again: its choices kept
+    report["after_reload"] = [m.source for m in settings.media]
+    settings.workflow_path = payload["preview"]
+    bpy.ops.render.render()
+    report["preview_error"] = run_op()
+    report["preview"] = session_state(addon)
+    report["images"] = sorted(i.name for i in bpy.data.images)
+    return report
+
+
+def check_refusals(payload: Report) -> Report:
+    """Bad choices are refused before anything renders or is queued."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = tiny_scene()
+    settings = use_workflow(scene, payload["workflow"])  # Render + Depth loaders
+    renders = count_renders()
+    report: Report = {}
+    extra = settings.media.add()  # a script giving the render loader a second source
+    extra.node, extra.title, extra.source = settings.media[0].node, "again", "VIEWPORT"
+    report["two_sources"] = run_op()
+    settings.media.remove(len(settings.media) - 1)
+    scene.render.engine = "BLENDER_WORKBENCH"
+    settings.media[1].source = "NORMAL"
+    report["engine"] = run_op()
+    scene.render.engine = "CYCLES"
+    settings.workflow_path = payload["mask_workflow"]  # Render + Mask loaders
+    settings.media[0].source = "IMAGE"
+    settings.media[0].image = bpy.data.images.new("small", 32, 32)
+    bpy.data.objects["Cube"].select_set(True)
+    report["mask_size"] = run_op()
+    report["sources"] = [(m.title, m.source) for m in settings.media]
+    report["renders"] = len(renders)
+    report.update(session_state(addon))
+    return report
+
+
+class Proxy:
+    """Stands in for a bpy module or struct with some attributes replaced."""
+
+    def __init__(self, real: Any, **replaced: Any) -> None:
+        self._real, self._replaced = real, replaced
+
+    def __getattr__(self, name: str) -> Any:
+        return self._replaced[name] if name in self._replaced else getattr(self._real, name)
+
+
+def check_restore(payload: Report) -> Report:
+    """A render that fails, then one cancelled (Esc in the render window, as the UI's render
+    job reports it): the scene is as it was after each."""
+    addon = install(payload["zip"])
+    configure(addon, payload)
+    scene = tiny_scene()
+    settings = use_workflow(scene, payload["workflow"])  # Render + Depth loaders
+    settings.media[0].source = "RENDER"
+    rendering = addon_module(addon, "rendering")
+    before = scene_state(scene)
+
+    def failing(*_args: Any, **_kwargs: Any) -> set[str]:
+        raise RuntimeError("Error: the render failed")
+
+    rendering.bpy = Proxy(bpy, ops=Proxy(bpy.ops, render=Proxy(bpy.ops.render, render=failing)))
+    report: Report = {"failed_error": run_op(), "failed_restored": scene_state(scene) == before}
+    started = Proxy(bpy.ops.render, render=lambda *_a, **_k: {"RUNNING_MODAL"})
+    rendering.bpy = Proxy(bpy, ops=Proxy(bpy.ops, render=started),
+                          app=Proxy(bpy.app, background=False))  # the UI's render job
+    report["cancel_run_error"] = run_op(wait=False)
+    report["changed_while_rendering"] = scene_state(scene) != before
+    for handler in list(bpy.app.handlers.render_cancel):
+        handler(scene)
+    addon_module(addon, "pump").drive(timeout=30)
+    report["cancel_restored"] = scene_state(scene) == before
+    report["cancelled"] = session_state(addon)
+    return report
+
+
 def draw_preferences(ours: Any) -> list[str]:
     """What the preferences draw, with the stand-in layout."""
     calls: list[str] = []
