@@ -20,12 +20,15 @@ def saved(tmp_path: Path, workflow: Workflow) -> str:
     return str(path)
 
 
-def sent(server: ComfyTestServer, stem: str) -> Image.Image:
-    """The one file the server received whose name starts with `stem`."""
-    found = [p for p in server.input_dir.iterdir() if p.name.startswith(stem)]
-    assert len(found) == 1, sorted(p.name for p in server.input_dir.iterdir())
-    (path,) = found
-    return Image.open(path)
+def sent(server: ComfyTestServer, title: str) -> Image.Image:
+    """The file the loader titled `title` was given in the last prompt the server took that
+    has it (files are named after their content, so the prompt says which is which)."""
+    for body in reversed(server.prompts):
+        names = [n["inputs"]["image"] for n in body["prompt"].values()
+                 if n.get("_meta", {}).get("title") == title]
+        if names:
+            return Image.open(server.input_dir / names[0])
+    raise AssertionError(f"no prompt had a loader titled {title!r}")
 
 
 def px(image: Image.Image, x: int, y: int) -> tuple[int, ...]:
@@ -41,7 +44,7 @@ def test_depth_is_white_near_black_far_over_the_visible_planes(
     assert r["sources"] == [["Depth", "DEPTH"]]  # the loader's title picks the source
     assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
     assert r["renders"] == 1 and r["restored"] is True
-    depth = sent(server, "pass_depth").convert("L")
+    depth = sent(server, "Depth").convert("L")
     near, middle, far = (px(depth, x, 24)[0] for x in (12, 32, 52))  # 10, 12, 14 away
     assert near == 255 and far == 0 and 100 < middle < 155, (near, middle, far)
     assert px(depth, 32, 2) == (0,) and px(depth, 32, 45) == (0,)  # background
@@ -55,7 +58,7 @@ def test_normals_of_a_sphere_follow_normalbae(
                     workflow=saved(tmp_path, workflows.passes("Normal")))
     assert r["sources"] == [["Normal", "NORMAL"]]
     assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
-    normal = sent(server, "pass_normal").convert("RGB")
+    normal = sent(server, "Normal").convert("RGB")
     centre = px(normal, 32, 32)
     assert all(abs(c - e) <= 3 for c, e in zip(centre, (128, 128, 255), strict=True)), centre
     # 0.9 units off centre, 8 px in from each edge: n = ±0.9 along one axis, 0.44 toward us
@@ -72,7 +75,7 @@ def test_normals_can_follow_opengl(
     r = run_blender("normal", url=server.url, convention="OPENGL",
                     workflow=saved(tmp_path, workflows.passes("Normal")))
     assert r["run_error"] == "", r["run_error"]
-    normal = sent(server, "pass_normal").convert("RGB")
+    normal = sent(server, "Normal").convert("RGB")
     left, right = px(normal, 8, 32), px(normal, 55, 32)
     assert left[0] < 30 and right[0] > 225, (left, right)  # red = right
 
@@ -85,7 +88,7 @@ def test_object_mask_is_the_selected_objects_index_pass_silhouette(
     assert r["sources"] == [["Mask", "OBJECT_MASK"]]
     assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
     assert r["renders"] == 1 and r["restored"] is True
-    mask = sent(server, "pass_object_mask").convert("L")
+    mask = sent(server, "Mask").convert("L")
     ours = [int(v > 127) for v in mask.tobytes()]
     reference = r["reference"]
     both = sum(a and b for a, b in zip(ours, reference, strict=True))
@@ -102,8 +105,9 @@ def test_two_loaders_get_render_and_depth_from_one_render(
     assert r["sources"] == [["1", "Render", "RENDER_RESULT"], ["3", "Depth", "DEPTH"]]
     assert r["run_error"] == "" and r["two"]["error"] == "", (r["run_error"], r["two"])
     assert r["renders"] == 1 and r["restored"] is True
-    names = sorted(p.name.split("-")[0] for p in server.input_dir.iterdir())
-    assert names[:2] == ["frame_", "pass_depth"], names  # both reached the server
+    render, depth = sent(server, "Render"), sent(server, "Depth")  # both reached the server
+    assert render.mode == "RGBA" or render.mode == "RGB"
+    assert depth.convert("RGB").tobytes() != render.convert("RGB").tobytes()
     assert r["two"]["status"] == "Done: 2 result(s)", r["two"]["status"]
     assert len(r["two"]["outputs"]) == 2
     assert r["after_reload"] == ["RENDER", "NORMAL"]  # kept when the workflow is reread
@@ -145,7 +149,7 @@ def test_line_art_is_white_freestyle_lines_on_black(
     assert r["sources"] == [["Line Art", "LINEART"]]
     assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
     assert r["renders"] == 1 and r["restored"] is True
-    lines = sent(server, "pass_lineart").convert("L").tobytes()
+    lines = sent(server, "Line Art").convert("L").tobytes()
     white = sum(v > 127 for v in lines)
     assert 0.01 < white / len(lines) < 0.3, white  # the planes' outlines, not filled
-    assert px(sent(server, "pass_lineart").convert("L"), 32, 2) == (0,)  # background
+    assert px(sent(server, "Line Art").convert("L"), 32, 2) == (0,)  # background
