@@ -105,6 +105,8 @@ class Price:
     per_second: float | None
     startup_seconds: float = 0.0
     basis: str = ""  # how it is billed, in words: "per hour of the machine, your price"
+    # True: billed while the machine is up (the run's whole time), not per job's seconds.
+    while_up: bool = False
 
     @property
     def known(self) -> bool:
