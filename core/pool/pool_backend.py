@@ -11,7 +11,6 @@ folder of its own, and only the winner's files are moved into the job's folder.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import heapq
 import logging
@@ -103,6 +102,7 @@ class PoolJob:
         self.error: JobFailed | None = None
         self.cancel_message = ""
         self.cancel_sent = 0.0  # when the dispatcher cancelled its tries
+        self.staging: Path | None = None  # the winning try's folder
 
     def __lt__(self, other: PoolJob) -> bool:  # the pending heap: earliest job first
         return self.index < other.index
@@ -128,6 +128,7 @@ class PoolBackend(Backend):
         self._jobs: dict[int, PoolJob] = {}  # sent to the pool, not yet done
         self._tries: dict[int, list[Attempt]] = {}
         self._count = 0
+        self._out_dirs: set[Path] = set()  # where tries stage their files
         self._stopped_by: ComfyRelayError | None = None  # all down, or the cost cap
         self._notes: list[str] = []
         self._wake = threading.Event()
@@ -198,7 +199,8 @@ class PoolBackend(Backend):
             shutil.move(str(output.path), target)
             paths.append(target)
             ctx.emit(dataclasses.replace(output, job_id=ctx.job_id, path=target))
-        _remove_staging(job.job.out_dir)
+        if job.staging is not None:  # this try's own folder only: others may be writing
+            shutil.rmtree(job.staging, ignore_errors=True)
         return paths
 
     # ---- the dispatcher thread ----
@@ -222,6 +224,8 @@ class PoolBackend(Backend):
         finally:
             for worker in self.workers:
                 worker.close()
+            for folder in self._out_dirs:  # no try writes any more: drop what is left
+                shutil.rmtree(folder / STAGING, ignore_errors=True)
 
     def _round(self) -> None:
         now = time.monotonic()
@@ -278,7 +282,7 @@ class PoolBackend(Backend):
         elif isinstance(event, JobFinished):
             worker.live.pop(attempt.inner_id)
             worker.measured(attempt, now)
-            job.outputs = attempt.outputs
+            job.outputs, job.staging = attempt.outputs, attempt.staging
             self._complete(job)
         elif isinstance(event, JobFailed) and event.error_type in WORKER_ERRORS \
                 and not job.ctx.cancelled:
@@ -414,6 +418,7 @@ class PoolBackend(Backend):
     def _send(self, job: PoolJob, worker: Worker, now: float) -> None:
         assert worker.runner is not None
         tries = self._tries[job.index]
+        self._out_dirs.add(job.job.out_dir)
         staging = job.job.out_dir / STAGING / f"{job.ctx.job_id}-{len(tries) + 1}"
         inner = worker.runner.submit(dataclasses.replace(job.job, out_dir=staging))
         attempt = Attempt(job.index, worker, inner, staging, now, len(worker.live))
@@ -496,12 +501,3 @@ def _free_name(path: Path) -> Path:
         candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
         n += 1
     return candidate
-
-
-def _remove_staging(out_dir: Path) -> None:
-    """The staging folder, once no try of any job uses it (rmdir refuses while one does)."""
-    for folder in (out_dir / STAGING).glob("*"):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-    with contextlib.suppress(OSError):  # other tries still download there
-        (out_dir / STAGING).rmdir()

@@ -92,7 +92,10 @@ class Worker:
         began = attempt.dispatched if attempt.ahead < self.spec.slots else max(
             attempt.dispatched, self.last_end)
         seconds = max(0.001, now - began)
-        self.spj = seconds if self.spj is None else EWMA * seconds + (1 - EWMA) * self.spj
+        # The first job also carried the worker's start-up (a machine's launch, the first
+        # connection): the second one replaces it instead of averaging with it.
+        first = self.spj is None or self.done == 1
+        self.spj = seconds if first else EWMA * seconds + (1 - EWMA) * (self.spj or seconds)
         self.busy_seconds += seconds
         self.last_end = now
         self.done += 1
