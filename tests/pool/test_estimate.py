@@ -100,7 +100,7 @@ def machine_run(tmp_path: Path, count: int, start: int) -> tuple[PoolBackend, fl
     backend = make_backend(BackendSettings.of("pool", files=[str(tmp_path / "pool.json")]),
                            load_credentials())
     assert isinstance(backend, PoolBackend)
-    backend.workers[0].backend.timing = FAST_MACHINE  # type: ignore[attr-defined]
+    backend.workers[0].backend.timing = FAST_MACHINE
     runner = JobRunner(backend)
     began = time.monotonic()
     try:
