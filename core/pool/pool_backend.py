@@ -67,7 +67,7 @@ class WorkerView:
     """One worker as the CLI and both hosts show it."""
 
     name: str
-    state: str  # starting, up, resting, down
+    state: str  # idle, up, resting, down
     done: int
     in_flight: int
     failed_over: int

@@ -53,7 +53,7 @@ class Worker:
         self.backend = backend
         self.runner: JobRunner | None = None  # made when the worker answers at start
         self.spj: float | None = None  # measured here only (the file's is for estimates)
-        self.state = "starting"  # starting, up, resting, down
+        self.state = "idle"  # idle (before the first job), up, resting, down
         self.note = ""  # why it rests or is down
         self.failures = 0  # in a row
         self.rest_until = 0.0
