@@ -67,7 +67,7 @@ def before_run(choice: BackendSettings, credentials: Credentials, jobs: int,
 
 @dataclass
 class Outcome:
-    """What a batch ended with, in job order."""
+    """What a batch ended with, in job order (the command's main thread fills it)."""
 
     finished: list[tuple[str, tuple[Path, ...]]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)

@@ -163,6 +163,8 @@ class PoolBackend(Backend):
             ctx.idle()
             if ctx.cancelled:
                 self._wake.set()
+            if self._stop.is_set() and not job.done.wait(CANCEL_WAIT):
+                raise CancelledByUser("The pool was closed before this job ended.")
         if job.cancel_message:
             raise CancelledByUser(job.cancel_message)
         if job.error is not None:
@@ -220,6 +222,8 @@ class PoolBackend(Backend):
         except Exception:  # a bug must end the jobs visibly, not leave finish() waiting
             log.exception("the pool's dispatcher failed")
             self._stopped_by = AllWorkersDown("The pool stopped on an internal error.")
+            for job in list(self._jobs.values()):
+                heapq.heappush(self._pending, job)
             self._end_pending()
         finally:
             for worker in self.workers:

@@ -26,7 +26,7 @@ DOWN_AFTER = len(BENCH)  # consecutive failures that take a worker out of the ru
 
 @dataclass
 class Attempt:
-    """One try of a pool job on one worker."""
+    """One try of a pool job on one worker (the dispatcher thread's, like its worker)."""
 
     job_index: int
     worker: Worker

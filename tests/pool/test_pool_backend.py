@@ -90,14 +90,18 @@ def test_a_killed_and_a_restarted_server_lose_no_job_and_repeat_none(tmp_path: P
                                  float32_pixels=False).__enter__()
         backend = pool([kept.url, restarted.url, victim.url])
         runner = JobRunner(backend)
+        began = time.monotonic()
         try:
             ids = [runner.submit(job) for job in h.jobs(tmp_path, 60)]
             wait_for(lambda: sum(w.done for w in backend.view().workers) >= 15)
             victim.__exit__(None, None, None)  # gone mid-job: its port closes
             restarted.restart()  # forgets its queue and running job
             events = runner.wait_idle(timeout=120)
+            took = time.monotonic() - began
         finally:
             runner.close()
+        print(f"\nkilled + restarted: 60 jobs in {took:.1f} s; "
+              + "; ".join(w.line() for w in backend.view().workers))
         assert_each_once_in_order(events, 60, tmp_path / "out")
         assert [e.job_id for e in h.finals(events)] == ids
         view = {w.name.split()[-1]: w for w in backend.view().workers}
