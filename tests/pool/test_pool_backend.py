@@ -192,3 +192,28 @@ def test_soak_a_thousand_jobs_leak_nothing(tmp_path: Path) -> None:
     assert len([e for e in h.finals(events) if isinstance(e, ev.JobFinished)]) == 1000
     assert after[0] - before[0] < 20
     assert after[1] <= before[1] and after[2] <= before[2] and after[3] <= before[3]
+
+
+def test_a_stalled_server_has_its_jobs_moved_and_the_late_copy_cancelled(
+    tmp_path: Path
+) -> None:
+    with h.servers(tmp_path, 2) as (good, slow):
+        backend = pool([good.url, slow.url])
+        runner = JobRunner(backend)
+        began = time.monotonic()
+        try:
+            for job in h.jobs(tmp_path, 24):
+                runner.submit(job)
+            wait_for(lambda: backend.view().workers[1].done >= 3)
+            slow.node_delay = 20.0  # still answering, but its jobs now take a minute
+            events = runner.wait_idle(timeout=90)
+            took = time.monotonic() - began
+        finally:
+            runner.close()
+        cancels = [r for r in slow.seen if r in ("POST /interrupt", "POST /api/interrupt",
+                                                "POST /queue", "POST /api/queue")]
+    print(f"\nstalled server: 24 jobs in {took:.1f} s; "
+          + "; ".join(w.line() for w in backend.view().workers))
+    assert_each_once_in_order(events, 24, tmp_path / "out")
+    assert backend.view().workers[1].failed_over >= 1 and cancels  # moved, and cancelled there
+    assert took < 45  # not the minute the stalled server would take per job
