@@ -70,7 +70,9 @@ def estimate(specs: Sequence[WorkerSpec], jobs: int,
                            "price_per_second in the pool file)")
         total += cost or 0.0
         shares.append(WorkerShare(spec.name, n, ends[spec.name], cost))
-    cost_all = None if missing or not timed else total
+    # A worker with no time may still take jobs: only a free one leaves the cost known.
+    missing = missing or any(times[s.name] is None and s.price.per_second != 0 for s in specs)
+    cost_all = None if missing else total
     return Estimate(jobs, run_seconds, cost_all, tuple(shares), tuple(unknown))
 
 

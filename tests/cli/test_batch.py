@@ -5,6 +5,10 @@ estimate, and a bad pool file refused before anything is sent."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +145,33 @@ def test_a_bad_pool_file_is_refused_before_anything_is_sent(
         sent = [r for r in found[0].seen if r.startswith("POST")]
     assert code == 1 and sent == []
     assert f"{pool} worker 2 (runcomfy-serverless dep-1)" in capsys.readouterr().err
+
+
+def test_ctrl_c_mid_batch_cancels_the_rest_and_keeps_the_results(tmp_path: Path) -> None:
+    images = frames(tmp_path / "in", 12)
+    out = tmp_path / "out"
+    with h.servers(tmp_path, 2, job_seconds=1.0) as found:
+        command = [sys.executable, "-m", "comfyrelay", "batch", INVERT, "--images", str(images),
+                   "--out", str(out), "--server", found[0].url, "--server", found[1].url]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) as proc:
+            limit = threading.Timer(60, proc.kill)  # readline() has no timeout
+            limit.start()
+            try:
+                assert proc.stdout is not None
+                first = proc.stdout.readline()  # one result is in: the batch runs
+                proc.send_signal(signal.SIGINT)
+                # read() keeps what readline() buffered (communicate() would lose it); the
+                # timer above bounds both.
+                rest = proc.stdout.read()
+                assert proc.stderr is not None
+                err = proc.stderr.read()
+                proc.wait(10)
+            finally:
+                limit.cancel()
+        assert all(s.wait_idle(10) for s in found)  # nothing left running on the servers
+    kept = [Path(line.strip()) for line in [first, *rest.splitlines()] if line.strip()]
+    assert proc.returncode == 130, err
+    assert 1 <= len(kept) < 12 and all(p.exists() for p in kept)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in kept), (rest, err)
+    assert "cancelled." in err and "Cancelling" in err

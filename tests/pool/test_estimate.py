@@ -128,3 +128,12 @@ def test_machine_estimate_within_ten_percent_of_the_bill(tmp_path: Path, tokens:
         billed = rc.billed_seconds(second) * hourly / 3600
     print(f"\nmachine: estimate ${guess.cost:.5f}, billed ${billed:.5f}")
     assert guess.cost is not None and abs(guess.cost - billed) <= 0.10 * billed
+
+
+def test_free_workers_with_no_time_yet_cost_nothing_and_say_the_time_is_unknown(
+    tmp_path: Path
+) -> None:
+    guess = estimate(specs_of(tmp_path, [{"kind": "comfyui", "url": "http://127.0.0.1:1"}]), 5)
+    assert guess.cost == 0.0
+    assert guess.unknown == ("comfyui http://127.0.0.1:1: seconds per job (give "
+                             "seconds_per_job in the pool file, or run once to measure)",)
