@@ -5,6 +5,7 @@ one of them, for the speed-up."""
 from __future__ import annotations
 
 import io
+import os
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -53,6 +54,7 @@ def timed(urls: list[str], workdir: Path, tag: str) -> float:
 
 
 def run(repeats: int, workdir: Path) -> list[Row]:
+    os.environ["COMFYRELAY_CONFIG_DIR"] = str(workdir / "config")  # the pool's measured times
     pooled, alone = [], []
     with ExitStack() as stack:
         urls = [stack.enter_context(server("comfyui", str(workdir / f"s{n}"), "--node-delay",

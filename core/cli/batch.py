@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from ..config import Credentials
+from ..config import Credentials, config_dir
 from ..errors import PLAIN_CANCEL, ComfyRelayError
 from ..jobs import events as ev
 from ..jobs.backend_api import Backend
@@ -23,6 +23,7 @@ from ..pool.estimate import Estimate, estimate
 from ..pool.kind import NAME as POOL
 from ..pool.kind import PoolKind, PoolSettings, pool_lines
 from ..pool.pool_backend import PoolBackend
+from ..pool.times import measured_times
 from . import signals
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".exr", ".bmp"}
@@ -42,19 +43,22 @@ def find_inputs(pattern: str) -> list[Path]:
     return images
 
 
-def pool_estimate(choice: BackendSettings, credentials: Credentials, jobs: int) -> Estimate:
-    """The estimate of `jobs` on the pool `choice` names, its workers checked first."""
+def pool_estimate(choice: BackendSettings, credentials: Credentials, jobs: int,
+                  workflow: str) -> Estimate:
+    """The estimate of `jobs` of `workflow` on the pool `choice` names, its workers checked
+    first; seconds per job measured by earlier runs of that workflow beat the pool file's."""
     kind = KINDS.get(POOL)
     assert isinstance(kind, PoolKind) and isinstance(choice.settings, PoolSettings)
-    return estimate(kind.specs(choice.settings, credentials), jobs)
+    specs = kind.specs(choice.settings, credentials)
+    return estimate(specs, jobs, measured_times(config_dir(), specs, workflow))
 
 
-def before_run(choice: BackendSettings, credentials: Credentials, jobs: int,
+def before_run(choice: BackendSettings, credentials: Credentials, jobs: int, workflow: str,
                err: TextIO) -> Estimate | None:
     """The estimate, said before anything is sent; refuses a cap that cannot be kept."""
     if choice.kind != POOL:
         return None
-    guess = pool_estimate(choice, credentials, jobs)
+    guess = pool_estimate(choice, credentials, jobs, workflow)
     cap = getattr(choice.settings, "max_cost", None)
     if cap is not None and guess.cost is None:
         raise ComfyRelayError("--max-cost needs the price and seconds per job of every worker "

@@ -294,8 +294,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     loaders.check(job)  # fail before connecting
     choice, credentials = cli_hosted.settings_from_args(args), load_credentials()
     if args.estimate:
-        return print_estimate(choice, credentials, 1)
-    guess = batch.before_run(choice, credentials, 1, sys.stderr)
+        return print_estimate(choice, credentials, 1, workflow.name)
+    guess = batch.before_run(choice, credentials, 1, workflow.name, sys.stderr)
     if args.out is None:  # said once the run is known to go ahead
         print(f"Saving to {out_dir}{os.sep} (no --out given)", file=sys.stderr)
     backend = make_backend(choice, credentials)
@@ -310,11 +310,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
-def print_estimate(choice: BackendSettings, credentials: Credentials, jobs: int) -> int:
+def print_estimate(choice: BackendSettings, credentials: Credentials, jobs: int,
+                   workflow: str) -> int:
     """`--estimate`: the time and cost, nothing sent. Unknown prices are named, not guessed."""
     if choice.kind != batch.POOL:
         raise ComfyRelayError("--estimate needs a pool: --pool POOL.json or several --server.")
-    guess = batch.pool_estimate(choice, credentials, jobs)
+    guess = batch.pool_estimate(choice, credentials, jobs, workflow)
     print("\n".join(guess.lines()))
     return 0
 
@@ -328,8 +329,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     loaders.check(jobs[0][1])  # fail before connecting
     choice, credentials = cli_hosted.settings_from_args(args), load_credentials()
     if args.estimate:
-        return print_estimate(choice, credentials, len(jobs))
-    guess = batch.before_run(choice, credentials, len(jobs), sys.stderr)
+        return print_estimate(choice, credentials, len(jobs), workflow.name)
+    guess = batch.before_run(choice, credentials, len(jobs), workflow.name, sys.stderr)
     backend = make_backend(choice, credentials)
     try:
         check_against_server(backend, jobs[0][1])

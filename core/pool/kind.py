@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
-from ..config import Credentials
+from ..config import Credentials, config_dir
 from ..errors import ComfyRelayError
 from ..jobs.backend_api import Backend, Capabilities
 from ..jobs.backend_kind import (
@@ -85,7 +85,8 @@ class PoolKind(BackendKind[PoolSettings]):
         registry = self._registry()
         kinds = [registry.get(s.kind).capabilities for s in specs]
         return PoolBackend(specs, builder(registry, credentials, config),
-                           capabilities=_common(kinds), max_cost=settings.max_cost)
+                           capabilities=_common(kinds), max_cost=settings.max_cost,
+                           times=config if config is not None else config_dir())
 
     def price(self, settings: PoolSettings) -> Price:
         return UNKNOWN  # per worker: see estimate()

@@ -38,6 +38,7 @@ from ..jobs.events import (
 )
 from ..jobs.job import Job
 from .poolfile import WorkerSpec
+from .times import record_times
 from .workers import Attempt, Worker
 
 log = logging.getLogger(__name__)
@@ -116,10 +117,12 @@ class PoolBackend(Backend):
 
     def __init__(self, specs: Sequence[WorkerSpec], build: Callable[[WorkerSpec], Backend], *,
                  capabilities: Capabilities = ALL,
-                 max_cost: float | None = None) -> None:
+                 max_cost: float | None = None, times: Path | None = None) -> None:
         self.workers = [Worker(spec, build(spec)) for spec in specs]
         self.capabilities = capabilities
         self.max_cost = max_cost
+        self.times = times  # the folder that keeps measured seconds per job; None: not kept
+        self._workflow = ""  # the last job's workflow, whose times are kept
         capacity = sum(w.capacity for w in self.workers)
         # Enough jobs to keep every worker busy while early ones wait for their turn.
         self.parallel = max(2 * capacity, capacity + 8)
@@ -230,6 +233,9 @@ class PoolBackend(Backend):
                 worker.close()
             for folder in self._out_dirs:  # no try writes any more: drop what is left
                 shutil.rmtree(folder / STAGING, ignore_errors=True)
+            if self.times is not None and self._workflow:
+                record_times(self.times, self._workflow,
+                             [(w.spec, w.spj) for w in self.workers if w.spj and w.done > 1])
 
     def _round(self) -> None:
         now = time.monotonic()
@@ -259,6 +265,7 @@ class PoolBackend(Backend):
                 return
             self._jobs[job.index] = job
             self._tries[job.index] = []
+            self._workflow = job.job.workflow.name
             heapq.heappush(self._pending, job)
 
     def _route(self, worker: Worker, now: float) -> None:

@@ -175,3 +175,24 @@ def test_ctrl_c_mid_batch_cancels_the_rest_and_keeps_the_results(tmp_path: Path)
     assert 1 <= len(kept) < 12 and all(p.exists() for p in kept)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in kept), (rest, err)
     assert "cancelled." in err and "Cancelling" in err
+
+
+def test_the_next_estimate_uses_the_times_a_run_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = frames(tmp_path / "in", 6)
+    with h.servers(tmp_path, 2) as found:
+        servers = ["--server", found[0].url, "--server", found[1].url]
+        main(["batch", INVERT, "--images", str(images), "--out", str(tmp_path / "o1"),
+              *servers, "--estimate"])
+        before = capsys.readouterr().out
+        assert main(["batch", INVERT, "--images", str(images), "--out", str(tmp_path / "o2"),
+                     *servers]) == 0
+        capsys.readouterr()
+        main(["batch", INVERT, "--images", str(images), "--out", str(tmp_path / "o3"),
+              *servers, "--estimate"])
+        after = capsys.readouterr().out
+    assert "unknown: comfyui" in before  # nothing measured yet
+    assert "unknown" not in after and "cost $0.00" in after
+    seconds = float(after.split("in about ")[1].split(" s")[0])
+    assert 1.0 <= seconds <= 2.5  # 6 jobs of 0.5 s on two servers

@@ -42,8 +42,9 @@ def urls(tmp_path: Path) -> Iterator[list[str]]:
 
 
 def test_twelve_frames_over_two_versions_come_back_inverted_in_order(
-    urls: list[str], tmp_path: Path
+    urls: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COMFYRELAY_CONFIG_DIR", str(tmp_path / "config"))  # measured times
     backend = make_backend(BackendSettings.of("pool", servers=urls), load_credentials())
     assert isinstance(backend, PoolBackend)
     runner = JobRunner(backend)
