@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 # Errors that say the worker, not the job, went wrong: the job is moved to another worker.
 WORKER_ERRORS = {"ConnectionFailed", "ServerRestarted", "ServerError", "RateLimited",
                  "AuthenticationFailed", "MachineError"}
+# A job that failed this many tries (at least twice the workers), each on a worker error,
+# fails with the last one: the job itself (too large an upload, say) must not take every
+# worker out of the run.
+MAX_TRIES = 3
 STAGING = ".comfyrelay-pool"  # inside the job's folder: each try's own downloads
 TICK = 0.02  # seconds between the dispatcher's rounds when nothing wakes it
 CANCEL_WAIT = 12.0  # seconds a cancelled job waits for its worker to confirm
@@ -119,6 +123,7 @@ class PoolBackend(Backend):
                  capabilities: Capabilities = ALL,
                  max_cost: float | None = None, times: Path | None = None) -> None:
         self.workers = [Worker(spec, build(spec)) for spec in specs]
+        self._max_tries = max(MAX_TRIES, 2 * len(self.workers))
         self.capabilities = capabilities
         self.max_cost = max_cost
         self.times = times  # the folder that keeps measured seconds per job; None: not kept
@@ -296,7 +301,7 @@ class PoolBackend(Backend):
             job.outputs, job.staging = attempt.outputs, attempt.staging
             self._complete(job)
         elif isinstance(event, JobFailed) and event.error_type in WORKER_ERRORS \
-                and not job.ctx.cancelled:
+                and not job.ctx.cancelled and len(self._tries[job.index]) < self._max_tries:
             worker.live.pop(attempt.inner_id)
             shutil.rmtree(attempt.staging, ignore_errors=True)
             self._worker_failed(worker, event.message, now, moved=[job])
