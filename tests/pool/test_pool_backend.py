@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import os
 import threading
 import time
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
+import pytest
 from comfyrelay import BackendSettings, JobRunner, load_credentials, make_backend
 from comfyrelay.jobs import events as ev
 from comfyrelay.pool.pool_backend import STAGING, PoolBackend
@@ -176,7 +178,10 @@ def counts() -> tuple[float, int, int, int]:
     return rss / 1024, threading.active_count(), len(fds), sockets
 
 
-def test_soak_a_thousand_jobs_leak_nothing(tmp_path: Path) -> None:
+def test_soak_a_thousand_jobs_leak_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)  # pytest would keep every debug record in memory
     # The servers run in processes of their own: what is measured is the client's process.
     with ExitStack() as stack:
         urls = [stack.enter_context(serve.server("comfyui", str(tmp_path / f"s{n}")))["url"]
