@@ -196,3 +196,17 @@ def test_the_next_estimate_uses_the_times_a_run_measured(
     assert "unknown" not in after and "cost $0.00" in after
     seconds = float(after.split("in about ")[1].split(" s")[0])
     assert 1.0 <= seconds <= 2.5  # 6 jobs of 0.5 s on two servers
+
+
+def test_run_over_several_servers_saves_its_result_and_says_the_cost(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = frames(tmp_path / "in", 1) / "frame_000.png"
+    with h.servers(tmp_path, 2) as found:
+        code = main(["run", INVERT, "--image", str(image), "--out", str(tmp_path / "out"),
+                     "--server", found[0].url, "--server", found[1].url])
+    shown = capsys.readouterr()
+    assert code == 0, shown.err
+    (saved,) = [Path(line) for line in shown.out.splitlines()]
+    assert saved.parent == tmp_path / "out" and h.frame_of(saved) == 0
+    assert "Cost: $0.00" in shown.err
