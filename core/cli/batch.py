@@ -105,6 +105,10 @@ def run_jobs(backend: Backend, jobs: Sequence[tuple[str, Job]], namer: Namer,
             signals.write(err, f"Stopped waiting ({stop.why}): jobs may go on on the servers.\n")
             outcome.stopped = outcome.stopped or signals.Signalled(stop.signum)
     report.show(force=True)
+    # A machine still billing is always named; a stopped one only after a signal.
+    left = signals.machine_note(backend, say_stopped=outcome.stopped is not None)
+    if left:
+        signals.write(err, left + "\n")
     return outcome
 
 

@@ -210,3 +210,21 @@ def test_run_over_several_servers_saves_its_result_and_says_the_cost(
     (saved,) = [Path(line) for line in shown.out.splitlines()]
     assert saved.parent == tmp_path / "out" and h.frame_of(saved) == 0
     assert "Cost: $0.00" in shown.err
+
+
+def test_a_machine_the_pool_leaves_running_is_named(
+    tmp_path: Path, rc: RunComfyTestServer, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RUNCOMFY_USER_ID", rc.user_id)
+    monkeypatch.setenv("RUNCOMFY_API_TOKEN", TOKENS[0])
+    pool = h.pool_file(tmp_path / "pool.json", [
+        {"kind": "runcomfy-machine", "workflow_version_id": "ver-1", "api_url": rc.url,
+         "stop_on_close": False, "price_per_hour": 1.0}])
+    code = main(["batch", INVERT, "--images", str(frames(tmp_path / "in", 2)),
+                 "--out", str(tmp_path / "out"), "--pool", str(pool)])
+    err = capsys.readouterr().err
+    (server_id,) = rc.machines
+    assert code == 0, err
+    assert f"RunComfy machine {server_id} is still running and billing" in err
+    assert f"comfyrelay machines stop {server_id}" in err
