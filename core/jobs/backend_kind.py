@@ -201,6 +201,11 @@ class Controls(ABC):
         """Money spent so far by the bound back end, when known (a run's history entry)."""
         return None
 
+    def estimate(self, jobs: int) -> float | None:
+        """What `jobs` jobs were expected to cost here before they ran, when known (shown
+        beside the cost in a run's history entry)."""
+        return None
+
     def scan(self, settings: KindSettings, credentials: Credentials) -> bool:
         """Look for what earlier sessions left running (at start-up), in the background;
         False when there are no credentials to ask with."""

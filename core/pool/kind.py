@@ -132,6 +132,12 @@ class PoolControls(Controls):
     def cost(self) -> float | None:
         return None if self._pool is None else self._pool.view().spent
 
+    def estimate(self, jobs: int) -> float | None:
+        """From the pool file's seconds per job and prices: what was planned before Run."""
+        if self._pool is None:
+            return None
+        return estimate([w.spec for w in self._pool.workers], jobs).cost
+
 
 def pool_lines(pool: PoolBackend) -> list[str]:
     """Per-worker progress, the estimate per job and the spending: the CLI and the hosts."""

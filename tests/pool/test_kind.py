@@ -36,4 +36,6 @@ def test_the_hosts_session_runs_a_pool_and_shows_each_worker(tmp_path: Path) -> 
     assert sum(done) == 6 and all(n > 0 for n in done), box.lines
     ended = next(e for e in seen if isinstance(e, RunEnded))
     assert ended.record is not None and ended.record.backend == "pool"
-    assert ended.record.cost == 0.0  # the run's history entry: two free servers
+    assert ended.record.cost == 0.0  # the run's history entry: two free servers...
+    assert ended.record.estimate == 0.0  # ...beside what was expected
+    assert "cost 0.00 (estimate 0.00)" in ended.record.describe()
