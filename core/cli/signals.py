@@ -20,7 +20,6 @@ from types import FrameType, TracebackType
 from typing import Any, TextIO
 
 from ..jobs.backend_api import Backend
-from ..pool.pool_backend import PoolBackend
 from ..runcomfy.machine import MachineState, RunComfyMachineBackend, describe
 
 # SIGHUP does not exist on Windows.
@@ -163,8 +162,9 @@ def machine_note(backend: Backend, *, say_stopped: bool = True) -> str:
     runs inside this process, so after it exits only RunComfy's running time ends the
     machine. Empty for other back ends, when no machine was launched or reused, and for a
     stopped one unless `say_stopped`. A pool's machines are each named."""
-    if isinstance(backend, PoolBackend):
-        notes = [machine_note(w.backend, say_stopped=say_stopped) for w in backend.workers]
+    workers = getattr(backend, "workers", None)  # a pool: each of its machines is named
+    if isinstance(workers, list):
+        notes = [machine_note(w.backend, say_stopped=say_stopped) for w in workers]
         return "\n".join(n for n in notes if n)
     if not isinstance(backend, RunComfyMachineBackend):
         return ""
