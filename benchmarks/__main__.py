@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .table import Row, render
 
-SUITES = ("overhead", "overhead_steps", "batch", "transfer", "blender", "krita")
+SUITES = ("overhead", "overhead_steps", "batch", "pool", "transfer", "blender", "krita")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from .config import Credential, Credentials, read_credentials
 from .errors import ComfyRelayError
 from .jobs.backend_api import Backend
 from .jobs.backend_kind import BackendKind, CliOption, KindSettings, Setting
+from .pool.kind import PoolKind
 from .runcomfy.machine_kind import KIND as RUNCOMFY_MACHINE
 from .runcomfy.serverless_kind import KIND as RUNCOMFY_SERVERLESS
 
@@ -101,7 +102,8 @@ class KindRegistry:
 
 
 KINDS = KindRegistry()
-for _kind in (COMFYUI, RUNCOMFY_MACHINE, RUNCOMFY_SERVERLESS, COMFYICU, COMFY_API):
+for _kind in (COMFYUI, RUNCOMFY_MACHINE, RUNCOMFY_SERVERLESS, COMFYICU, COMFY_API,
+              PoolKind(lambda: KINDS)):  # the pool builds its workers through this registry
     KINDS.register(_kind)
 DEFAULT_KIND = COMFYUI.name
 

@@ -16,6 +16,7 @@ LAYERS: list[set[str]] = [
     {"net"},
     {"comfyui"},
     {"runcomfy", "comfyicu", "comfyapi"},
+    {"pool"},
     {"kinds"},
     {"host"},
     {"cli"},

@@ -91,7 +91,11 @@ def add_backend_arguments(run: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> BackendSettings:
-    kind = KINDS.get(getattr(args, "backend", DEFAULT_KIND))
+    name = getattr(args, "backend", DEFAULT_KIND)
+    several = len(getattr(args, "server", None) or []) > 1
+    if name == DEFAULT_KIND and (getattr(args, "pools", None) or several):
+        name = "pool"  # --pool, or several --server: one job list over them all
+    kind = KINDS.get(name)
     return BackendSettings(kind.name, kind.from_args(args))
 
 

@@ -21,6 +21,7 @@ from ..comfyui.convert import server_converter
 from ..comfyui.fields import check_values, server_defs, typed_inputs
 from ..comfyui.kind import DEFAULT_URL, TOKEN, URL_ENV
 from ..comfyui.nodes import NodeDefs, node_defs
+from ..config import Credentials
 from ..errors import PLAIN_CANCEL, ComfyRelayError
 from ..jobs import events as ev
 from ..jobs import loaders
@@ -30,8 +31,8 @@ from ..jobs.runner import JobRunner
 from ..jobs.workflow import Bindings, Workflow, WorkflowInput
 from ..kinds import KINDS, BackendSettings, load_credentials, make_backend
 from ..version import __version__
+from . import batch, signals
 from . import hosted as cli_hosted
-from . import signals
 
 DEFAULT_OUT = Path("comfyrelay-output")  # `run` without --out: ./comfyrelay-output/<workflow>/
 # How long `run` waits for the server to confirm a cancel before it exits anyway, saying the
@@ -102,22 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="[NODE=]PATH",
                      help="a mask, white = change, for a LoadImageMask or LoadImage (PATH alone: "
                      "the only LoadImageMask); sent in the form the loader reads")
-    run.add_argument("--output", dest="outputs", action="append", default=[],
-                     metavar="NODE",
-                     help="an output node whose files to save (repeatable; default: every "
-                     "saved file, or the previews when the workflow saves none)")
-    run.add_argument("--prompt", help="text for the positive prompt")
-    run.add_argument("--seed", type=int, help="seed for every sampler")
-    run.add_argument("--random-seed", action="store_true", help="a new random seed")
-    run.add_argument("--denoise", type=float, help="denoise strength 0..1")
-    run.add_argument(
-        "--set",
-        dest="values",
-        action="append",
-        default=[],
-        metavar="NODE.INPUT=V",
-        help="set any input (node by id or title); V is JSON or plain text",
-    )
+    add_binding_arguments(run)
     run.add_argument("--out", type=Path,
                      help=f"folder for the outputs (default: ./{DEFAULT_OUT}/<workflow name>/)")
     cli_hosted.add_backend_arguments(run)
@@ -140,8 +126,38 @@ def build_parser() -> argparse.ArgumentParser:
     add_optional_server_argument(convert)
     convert.add_argument("-o", "--out", type=Path, help="output .json (default: stdout)")
     convert.set_defaults(func=cmd_convert)
+    batch_cmd = commands.add_parser(
+        "batch", help="each image through the workflow, results named after their input")
+    batch_cmd.add_argument("workflow", type=Path, help="workflow .json (API or UI format)")
+    batch_cmd.add_argument("--images", required=True, metavar="DIR_OR_GLOB",
+                           help="a folder of images, or a glob (quoted): each is one job")
+    batch_cmd.add_argument("--image-node", help="id or title of the loader the images go to")
+    add_binding_arguments(batch_cmd)
+    batch_cmd.add_argument("--out", type=Path, required=True, help="folder for the results")
+    cli_hosted.add_backend_arguments(batch_cmd)
+    batch_cmd.set_defaults(func=cmd_batch)
     cli_hosted.register(commands)
     return parser
+
+
+def add_binding_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that set a workflow's values, shared by `run` and `batch`."""
+    parser.add_argument("--output", dest="outputs", action="append", default=[],
+                     metavar="NODE",
+                     help="an output node whose files to save (repeatable; default: every "
+                     "saved file, or the previews when the workflow saves none)")
+    parser.add_argument("--prompt", help="text for the positive prompt")
+    parser.add_argument("--seed", type=int, help="seed for every sampler")
+    parser.add_argument("--random-seed", action="store_true", help="a new random seed")
+    parser.add_argument("--denoise", type=float, help="denoise strength 0..1")
+    parser.add_argument(
+        "--set",
+        dest="values",
+        action="append",
+        default=[],
+        metavar="NODE.INPUT=V",
+        help="set any input (node by id or title); V is JSON or plain text",
+    )
 
 
 def add_server_argument(parser: argparse.ArgumentParser) -> None:
@@ -259,9 +275,15 @@ def field_note(item: WorkflowInput) -> str:
     return ""
 
 
+def first_server(args: argparse.Namespace) -> str:
+    """`--server` is the comfyui kind's option (repeatable: a pool); UI-format files are
+    converted with the first one's node definitions."""
+    given = args.server[0] if args.server else None
+    return given or os.environ.get(URL_ENV, DEFAULT_URL)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    # `--server` is the comfyui kind's option; UI-format files are converted with it.
-    server = args.server or os.environ.get(URL_ENV, DEFAULT_URL)
+    server = first_server(args)
     out_dir = args.out
     if out_dir is None:
         # A folder per workflow, so runs of different workflows do not mix their files.
@@ -270,15 +292,53 @@ def cmd_run(args: argparse.Namespace) -> int:
     job = Job(workflow=workflow, out_dir=out_dir, bindings=bindings_from_args(args),
               media=media_from_args(args, workflow))
     loaders.check(job)  # fail before connecting
+    choice, credentials = cli_hosted.settings_from_args(args), load_credentials()
+    if args.estimate:
+        return print_estimate(choice, credentials, 1, workflow.name)
+    guess = batch.before_run(choice, credentials, 1, workflow.name, sys.stderr)
     if args.out is None:  # said once the run is known to go ahead
         print(f"Saving to {out_dir}{os.sep} (no --out given)", file=sys.stderr)
-    backend = cli_hosted.backend_from_args(args)
+    backend = make_backend(choice, credentials)
     try:
         check_against_server(backend, job)
     except BaseException:
         backend.close()
         raise
-    return run_job(backend, job)
+    code = run_job(backend, job)
+    if guess is not None:
+        print(batch.cost_line(guess, backend), file=sys.stderr)
+    return code
+
+
+def print_estimate(choice: BackendSettings, credentials: Credentials, jobs: int,
+                   workflow: str) -> int:
+    """`--estimate`: the time and cost, nothing sent. Unknown prices are named, not guessed."""
+    if choice.kind != batch.POOL:
+        raise ComfyRelayError("--estimate needs a pool: --pool POOL.json or several --server.")
+    guess = batch.pool_estimate(choice, credentials, jobs, workflow)
+    print("\n".join(guess.lines()))
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    workflow = load_workflow(args.workflow, first_server(args))
+    bindings = bindings_from_args(args)
+    jobs = [(str(path), Job(workflow=workflow, out_dir=args.out, bindings=bindings,
+                            media=(MediaInput(args.image_node, _input_file(path)),)))
+            for path in batch.find_inputs(args.images)]
+    loaders.check(jobs[0][1])  # fail before connecting
+    choice, credentials = cli_hosted.settings_from_args(args), load_credentials()
+    if args.estimate:
+        return print_estimate(choice, credentials, len(jobs), workflow.name)
+    guess = batch.before_run(choice, credentials, len(jobs), workflow.name, sys.stderr)
+    backend = make_backend(choice, credentials)
+    try:
+        check_against_server(backend, jobs[0][1])
+    except BaseException:
+        backend.close()
+        raise
+    outcome = batch.run_jobs(backend, jobs, batch.named_after(args.out))
+    return batch.summary(outcome, guess, backend, sys.stderr)
 
 
 def check_against_server(backend: Backend, job: Job) -> None:

@@ -161,7 +161,11 @@ def machine_note(backend: Backend, *, say_stopped: bool = True) -> str:
     user left at once): stopped, or running and billing, with how to stop it. The idle stop
     runs inside this process, so after it exits only RunComfy's running time ends the
     machine. Empty for other back ends, when no machine was launched or reused, and for a
-    stopped one unless `say_stopped`."""
+    stopped one unless `say_stopped`. A pool's machines are each named."""
+    workers = getattr(backend, "workers", None)  # a pool: each of its machines is named
+    if isinstance(workers, list):
+        notes = [machine_note(w.backend, say_stopped=say_stopped) for w in workers]
+        return "\n".join(n for n in notes if n)
     if not isinstance(backend, RunComfyMachineBackend):
         return ""
     status = backend.status()

@@ -35,7 +35,8 @@ class ComfyUIKind(BackendKind[ComfyUISettings]):
     )
     credentials = (TOKEN, PARTNER_KEY)
     cli_options = (
-        CliOption("--server", f"ComfyUI URL (default: ${URL_ENV} or {DEFAULT_URL})"),
+        CliOption("--server", f"ComfyUI URL (default: ${URL_ENV} or {DEFAULT_URL}); several: "
+                  "a pool of them, one job each at a time", action="append", metavar="URL"),
     )
     capabilities = ComfyUIBackend.capabilities
 
@@ -43,7 +44,10 @@ class ComfyUIKind(BackendKind[ComfyUISettings]):
         return ComfyUISettings(url=str(values["url"]).strip() or DEFAULT_URL)
 
     def from_args(self, args: argparse.Namespace) -> ComfyUISettings:
-        url = getattr(args, "server", None) or os.environ.get(URL_ENV) or DEFAULT_URL
+        given = getattr(args, "server", None)
+        if isinstance(given, list):  # `run --server` repeats (several: a pool)
+            given = given[0] if given else None
+        url = given or os.environ.get(URL_ENV) or DEFAULT_URL
         return ComfyUISettings(url=url)
 
     def build(self, settings: ComfyUISettings, credentials: Credentials,

@@ -135,6 +135,11 @@ class BackendSlot:
         controls = self.controls.get(self.kind)
         return controls.cost() if controls is not None else None
 
+    def estimate(self, jobs: int) -> float | None:
+        """What the chosen kind expected `jobs` jobs to cost, when it knows."""
+        controls = self.controls.get(self.kind)
+        return controls.estimate(jobs) if controls is not None else None
+
     def views(self) -> tuple[ControlsView, ...]:
         return tuple(c.view() for c in self.controls.values())
 

@@ -45,6 +45,7 @@ class RunRecord(BaseModel):
     started_at: float = 0.0  # epoch seconds
     seconds: float = 0.0  # time taken
     cost: float | None = None  # in the unit of the user's price, when known
+    estimate: float | None = None  # what the run was expected to cost, when known
     outputs: list[str] = []  # result files
 
     @field_validator("bindings")
@@ -71,6 +72,9 @@ class RunRecord(BaseModel):
         seed = f"seed {self.seed}" if self.seed is not None else ""
         where = " ".join(p for p in (self.backend, self.server_version) if p)
         cost = f"cost {self.cost:.2f}" if self.cost is not None else ""
+        if self.estimate is not None:  # what was expected, beside what it came to
+            cost = f"{cost} (estimate {self.estimate:.2f})" if cost else \
+                f"estimate {self.estimate:.2f}"
         return when, seed, where, cost
 
     def image_output(self) -> str:
@@ -109,6 +113,7 @@ def new_run_record(
     started: float,
     ended: float,
     cost: float | None = None,
+    estimate: float | None = None,
     outputs: Iterable[str | Path] = (),
 ) -> RunRecord:
     """The entry for a run that ended. `started` and `ended` are time.time() values; `seed`
@@ -127,6 +132,7 @@ def new_run_record(
         started_at=started,
         seconds=max(0.0, ended - started),
         cost=cost,
+        estimate=estimate,
         outputs=[str(p) for p in outputs],
     )
 

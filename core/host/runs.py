@@ -44,10 +44,11 @@ class Run:
     def over(self) -> bool:
         return not self.feeding and not self.open_jobs
 
-    def record(self, backend: str, server_version: str,
-               cost_now: float | None) -> RunRecord | None:
+    def record(self, backend: str, server_version: str, cost_now: float | None,
+               estimate: float | None = None) -> RunRecord | None:
         """Its history entry, what made its results (to see again or run again); None when
-        it gave none. `cost_now`: the back end's cost so far, when it knows."""
+        it gave none. `cost_now`: the back end's cost so far, when it knows; `estimate`:
+        what its jobs were expected to cost."""
         if not self.outputs or not backend:
             return None
         cost = None
@@ -57,7 +58,8 @@ class Run:
             workflow_name=self.label, workflow_path=self.workflow_path, bindings=self.bindings,
             seed=self.seed if self.seed is not None else self.bindings.seed_value(),
             backend=backend, server_version=server_version, started=self.started,
-            ended=time.time(), cost=cost, outputs=[output.path for output in self.outputs],
+            ended=time.time(), cost=cost, estimate=estimate,
+            outputs=[output.path for output in self.outputs],
         )
 
     def where(self, job_id: str) -> str:

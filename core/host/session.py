@@ -260,7 +260,8 @@ class HostSession:
     def _record(self, run: Run) -> RunRecord | None:
         """The run's history entry, when it gave results."""
         version = self.backend.server_version if self.backend is not None else ""
-        return run.record(self.slot.kind, version, self.slot.cost())
+        return run.record(self.slot.kind, version, self.slot.cost(),
+                          self.slot.estimate(len(run.jobs)))
 
     def close(self) -> None:
         """The host quits: cancel, and close the back end now (a machine launched here is

@@ -80,6 +80,9 @@ class Backend(ABC):
 
     name: str = "backend"
     capabilities = Capabilities()
+    # Jobs the runner should hand over at once (start() before the first finish()): a pool
+    # spreads them over its workers, so it asks for more than the runner's own default.
+    parallel: int = 1
 
     @abstractmethod
     def check(self) -> str:

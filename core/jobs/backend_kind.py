@@ -106,6 +106,8 @@ class Price:
     per_second: float | None
     startup_seconds: float = 0.0
     basis: str = ""  # how it is billed, in words: "per hour of the machine, your price"
+    # True: billed while the machine is up (the run's whole time), not per job's seconds.
+    while_up: bool = False
 
     @property
     def known(self) -> bool:
@@ -211,6 +213,11 @@ class Controls(ABC):
 
     def cost(self) -> float | None:
         """Money spent so far by the bound back end, when known (a run's history entry)."""
+        return None
+
+    def estimate(self, jobs: int) -> float | None:
+        """What `jobs` jobs were expected to cost here before they ran, when known (shown
+        beside the cost in a run's history entry)."""
         return None
 
     def scan(self, settings: KindSettings, credentials: Credentials) -> bool:

@@ -48,7 +48,8 @@ class JobRunner:
 
     def __init__(self, backend: Backend, *, max_in_flight: int = 1) -> None:
         self.backend = backend
-        self.max_in_flight = max(1, max_in_flight)
+        # A back end that works on many jobs at once (a pool) asks for them through `parallel`.
+        self.max_in_flight = max(1, max_in_flight, backend.parallel)
         self._events: queue.Queue[Event] = queue.Queue()
         self._waiting: deque[_Entry] = deque()
         self._lock = threading.Lock()

@@ -121,7 +121,8 @@ class MachineKind(BackendKind[MachineSettings]):
             return UNKNOWN
         # RunComfy bills a machine per hour while it runs, from Ready (docs/WIRE.md §2).
         return Price(settings.hourly_price / 3600.0,
-                     basis=f"{settings.server_type} machine per hour, your price")
+                     basis=f"{settings.server_type} machine per hour, your price",
+                     while_up=True)
 
     def tune(self, backend: Backend, settings: MachineSettings) -> None:
         if isinstance(backend, RunComfyMachineBackend):

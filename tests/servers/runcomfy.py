@@ -90,6 +90,7 @@ class RunComfyTestServer(AioServer):
         instances: int = 4,
         run_time: float = 0.15,
         url_ttl: float = 30.0,
+        cold_start: float = 0.0,
     ) -> None:
         super().__init__(url_ttl)
         self.comfy_url = comfy_url
@@ -103,6 +104,12 @@ class RunComfyTestServer(AioServer):
         self.variant = variant
         self.instances = instances
         self.run_time = run_time
+        # Serverless bills each request's running seconds, and an instance's cold start the
+        # first time it runs ([guess] on the model: RunComfy's pricing page bills GPU seconds,
+        # start-up included).
+        self.cold_start = cold_start
+        self.serverless_billed = 0.0  # seconds billed so far
+        self._warm = 0  # instances started
         self.machines: dict[str, TestMachine] = {}
         self.fail_next_launch = False
         self.launch_answer_status: int | None = None  # e.g. 502: machine made, answer lost
@@ -498,6 +505,11 @@ class RunComfyTestServer(AioServer):
             if req.state != "in_queue":
                 return
             req.state = "in_progress"
+            if self._warm < self.instances:  # this instance starts cold
+                self._warm += 1
+                self.serverless_billed += self.cold_start
+                await asyncio.sleep(self.cold_start)
+            self.serverless_billed += self.run_time
             await asyncio.sleep(self.run_time)
             if req.state != "in_progress":
                 return
