@@ -16,6 +16,7 @@ from ..errors import ComfyRelayError
 from ..jobs.backend_api import Backend, Capabilities
 from ..jobs.backend_kind import (
     UNKNOWN,
+    After,
     BackendKind,
     CliOption,
     Controls,
@@ -112,9 +113,10 @@ class PoolControls(Controls):
         self._pool: PoolBackend | None = None
         self._problem = ""
 
-    def bind(self, backend: Backend | None, chosen: bool, problem: str) -> None:
-        self._pool = backend if chosen and isinstance(backend, PoolBackend) else None
-        self._problem = problem if chosen else ""
+    def bind(self, backend: Backend | None, chosen: str, problem: str) -> None:
+        ours = chosen == NAME
+        self._pool = backend if ours and isinstance(backend, PoolBackend) else None
+        self._problem = problem if ours else ""
 
     def view(self) -> ControlsView:
         if self._pool is None:
@@ -122,8 +124,8 @@ class PoolControls(Controls):
             return ControlsView("Pool", lines) if lines else ControlsView()
         return ControlsView("Pool", tuple(pool_lines(self._pool)))
 
-    def act(self, action: str, target: str = "") -> bool:
-        return False
+    def act(self, action: str, target: str = "", *, busy: bool = False) -> After:
+        return After.NOTHING  # the box has no buttons
 
     @property
     def active(self) -> bool:
