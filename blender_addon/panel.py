@@ -115,6 +115,10 @@ class ComfyRelayPanel:
         if not chosen or s.show_all:
             for item in others:
                 self._input(box.column(), s, item, item.label)
+        if s.customize and len(s.outputs) > 1:  # which output nodes' files come back
+            col = box.column(heading="Results From")
+            for output in s.outputs:
+                col.prop(output, "wanted", text=f"{output.title} ({output.node})")
 
     def _input(self, col: bpy.types.UILayout, s: Any, item: Any, label: str) -> None:
         """One field: typed by the server where it said how, flagged if it would refuse it."""

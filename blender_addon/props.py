@@ -159,6 +159,25 @@ class ComfyRelayMedia(bpy.types.PropertyGroup):
     image: bpy.props.PointerProperty(name="Image", type=bpy.types.Image)  # type: ignore[valid-type]
 
 
+def _outputs_changed(item: Any, context: bpy.types.Context) -> None:
+    """The output nodes picked are kept with the workflow's app view."""
+    if context and context.scene is not None:
+        settings(context.scene).save_app()
+
+
+class ComfyRelayOutput(bpy.types.PropertyGroup):
+    """One output node of the workflow; `wanted`: its files come back (none picked: every
+    saved file, or the previews when the workflow saves none)."""
+
+    node: bpy.props.StringProperty(name="Node")  # type: ignore[valid-type]
+    title: bpy.props.StringProperty(name="Title")  # type: ignore[valid-type]
+    wanted: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Results from this node",
+        description="Bring back only the files of the output nodes ticked here",
+        update=_outputs_changed,
+    )
+
+
 def _workflow_changed(settings: ComfyRelaySettings, context: bpy.types.Context) -> None:
     settings.load_inputs()
 
@@ -174,6 +193,7 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
     loaded_path: bpy.props.StringProperty()  # type: ignore[valid-type]  # inputs listed from
     inputs: bpy.props.CollectionProperty(type=ComfyRelayInput)  # type: ignore[valid-type]
     media: bpy.props.CollectionProperty(type=ComfyRelayMedia)  # type: ignore[valid-type]
+    outputs: bpy.props.CollectionProperty(type=ComfyRelayOutput)  # type: ignore[valid-type]
     normal_convention: bpy.props.EnumProperty(  # type: ignore[valid-type]
         name="Normals", items=NORMAL_CONVENTIONS, default="NORMALBAE"
     )
@@ -236,6 +256,7 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
         if workflow is None:
             return
         app = core.load_app(self.workflow_file())
+        self._show_outputs(workflow, app.outputs)
         chosen = {f.key: (n, f.label) for n, f in enumerate(app.fields)}
         for wf_input in inputs if inputs is not None else workflow.inputs():
             item = self.inputs.add()
@@ -249,6 +270,14 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
             item.control = control
             item["app_order"], item["app_label"] = chosen.get(item.name, (0, ""))
             item["in_app"] = item.name in chosen
+
+    def _show_outputs(self, workflow: core.Workflow, picked: list[str]) -> None:
+        self.outputs.clear()
+        for node in workflow.output_nodes():
+            entry = self.outputs.add()
+            entry.name = entry.node = node
+            entry.title = workflow.title(node)
+            entry["wanted"] = node in picked  # no update: nothing changed
 
     def _show_media(self, workflow: core.Workflow | None, same_file: bool) -> None:
         """One entry per loader; a reload of the same file keeps each loader's source."""
@@ -270,7 +299,8 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
         if not self.workflow_path:
             return
         picked = sorted((i for i in self.inputs if i.in_app), key=lambda i: i.app_order)
-        app = core.AppView(fields=[core.AppField(key=i.name, label=i.app_label) for i in picked])
+        app = core.AppView(fields=[core.AppField(key=i.name, label=i.app_label) for i in picked],
+                           outputs=[o.node for o in self.outputs if o.wanted])
         core.save_app(self.workflow_file(), app)
 
     def move_in_app(self, key: str, offset: int) -> None:
@@ -298,7 +328,8 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
         """The core's Bindings for the current fields."""
         image_node = next((m.node for m in self.media if m.source != "KEEP"), None)
         values = {i.name: i.value for i in self.inputs if i.kind not in ("image", "video")}
-        return core.Bindings(image_node=image_node, values=values)
+        outputs = [o.node for o in self.outputs if o.wanted]
+        return core.Bindings(image_node=image_node, values=values, outputs=outputs)
 
     def apply(self, bindings: core.Bindings) -> None:
         """Fill the fields with a run's values (Use these settings); seeds become fixed."""
@@ -345,7 +376,7 @@ def settings(scene: bpy.types.Scene) -> ComfyRelaySettings:
     return scene.comfyrelay  # type: ignore[attr-defined]
 
 
-CLASSES = (ComfyRelayInput, ComfyRelayMedia, ComfyRelaySettings)
+CLASSES = (ComfyRelayInput, ComfyRelayMedia, ComfyRelayOutput, ComfyRelaySettings)
 
 
 def register() -> None:
