@@ -1,0 +1,106 @@
+"""Runs inside a full Krita window under Xvfb (the gui_plugin driver calls one function by
+COMFYRELAY_TEST_CHECK): what needs Krita's main window, such as importAnimation.
+
+Each function returns its findings as a dict; the driver writes it and exits Krita."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from comfyrelay_krita.animation import AnimatedLayer, can_animate
+from comfyrelay_krita.qt import ARGB32, QApplication, QImage
+from krita import Krita
+
+PAYLOAD: dict[str, Any] = {}
+
+
+def load_payload() -> None:
+    PAYLOAD.update(json.loads(Path(os.environ["COMFYRELAY_TEST_IN"]).read_text()))
+
+
+def settle(doc: Any) -> None:
+    for _ in range(5):
+        doc.waitForDone()
+        QApplication.processEvents()
+        time.sleep(0.005)
+
+
+def shown_document(width: int, height: int) -> Any:
+    """A new document in a view of Krita's window, as a painter has one."""
+    krita = Krita.instance()
+    window = krita.activeWindow() or krita.windows()[0]
+    doc = krita.createDocument(width, height, "anim", "RGBA", "U8", "", 72.0)
+    view = window.addView(doc)
+    window.activate()
+    window.showView(view)
+    QApplication.setActiveWindow(window.qwindow())  # no window manager under Xvfb
+    settle(doc)
+    return doc
+
+
+def frame_colour(n: int) -> tuple[int, int, int]:
+    """A B, G, R colour for frame n that differs from its neighbours'."""
+    return (n * 10) % 256, (255 - n * 7) % 256, (n * 37 + 50) % 256
+
+
+def solid_frames(folder: Path, count: int, width: int, height: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for n in range(count):
+        image = QImage(width, height, ARGB32)
+        b, g, r = frame_colour(n)
+        image.fill(0xFF000000 | r << 16 | g << 8 | b)
+        path = folder / f"frame_{n:05d}.png"
+        image.save(str(path), "PNG")
+        files.append(path)
+    return files
+
+
+def keyframe_colours(doc: Any, layer: Any, times: range) -> list[list[int] | None]:
+    """Each time's pixel (0, 0) as B, G, R, A, None where the layer has no keyframe."""
+    seen: list[list[int] | None] = []
+    for t in times:
+        data = bytes(layer.pixelDataAtTime(0, 0, 1, 1, t))
+        seen.append(list(data) if data else None)
+    return seen
+
+
+def repeated_import() -> dict[str, Any]:
+    """A `frames`-frame result made into an animated layer `times` times in a row."""
+    load_payload()
+    width, height, count = 64, 48, PAYLOAD["frames"]
+    doc = shown_document(width, height)
+    files = solid_frames(Path(PAYLOAD["out"]).parent / "frames", count, width, height)
+    want = [[*frame_colour(n), 255] for n in range(count)]
+    good, bad, layers = 0, [], []
+    started = time.monotonic()
+    for run in range(PAYLOAD["times"]):
+        doc.setCurrentTime(0)
+        assembly = AnimatedLayer(doc, files, 0, f"result {run + 1}", fps=12.0)
+        while not assembly.step():
+            QApplication.processEvents()  # as the docker's timer does between frames
+        settle(doc)
+        if assembly.error:
+            bad.append(assembly.error)
+            continue
+        seen = keyframe_colours(doc, assembly.layer, range(count + 1))
+        if seen[:count] == want and seen[count] is None:
+            good += 1
+        else:
+            bad.append(f"run {run + 1}: {seen}")
+        layers.append(assembly.layer.name())
+    doc.setModified(False)
+    return {
+        "can_animate": can_animate(doc),
+        "good": good, "bad": bad[:3],
+        "layers": [n.name() for n in reversed(doc.rootNode().childNodes())],
+        "animated": [n.animated() for n in reversed(doc.rootNode().childNodes())],
+        "seconds": time.monotonic() - started,
+        "fps": doc.framesPerSecond(),
+        "clip_end": doc.fullClipRangeEndTime(),
+        "krita": Krita.instance().version(),
+    }
