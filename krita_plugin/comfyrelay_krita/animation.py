@@ -41,6 +41,7 @@ class Frames:
     more: int = 0
     files: list[Path] = field(default_factory=list)
     fps: float | None = None
+    animated: bool = False  # made for an animated layer (files only)
 
 
 @dataclass
@@ -63,7 +64,7 @@ def extract_frames(video: Path, folder: Path, placed: Placement | None = None) -
     if not files:
         raise ValueError(f"{video.name} has no frames Krita can read.")
     if placed is not None:
-        return Frames([], 0, [_place(f, placed) for f in files], fps)
+        return Frames([], 0, [_place(f, placed) for f in files], fps, animated=True)
     kept = files[:MAX_FRAMES]
     return Frames([load_image(f) for f in kept], len(files) - len(kept), kept, fps)
 

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .animation import Frames, add_frame_layers, extract_frames
+from .animation import (
+    AnimatedLayer,
+    Frames,
+    Placement,
+    add_frame_layers,
+    can_animate,
+    extract_frames,
+)
 from .core import core
 from .history import add_record
 from .layers import add_result_layer, unique_name
@@ -36,6 +43,7 @@ class Target:
     seed: int | None = None
     last_layer: Any = None  # the next result goes above it, keeping results in order
     mask: bytes | None = None  # the selection over `rect`: results are masked by it
+    start_frame: int = 0  # an animated result's first frame: the current one at the start
 
 
 @dataclass
@@ -59,6 +67,7 @@ class CanvasJobs:
         # QImage decoding is thread-safe and takes ~0.3 s for a 4K PNG: one thread, in order.
         self._decoder = ThreadPoolExecutor(1, thread_name_prefix="comfyrelay-decode")
         self._decoding: list[_Decoding] = []
+        self._assembling: tuple[_Decoding, AnimatedLayer] | None = None  # a frame a pump
 
     def run(self, doc: Any, workflow: core.Workflow, bindings: core.Bindings,
             use_selection: bool, out_dir: Path, workflow_path: str = "",
@@ -76,7 +85,8 @@ class CanvasJobs:
         rect = source_rect(doc, use_selection)
         sent = read_media(doc, choices, rect)  # Krita's API: on this thread
         whole = rect == Rect(0, 0, doc.width(), doc.height())
-        target = Target(doc, rect, not whole, workflow.name, mask=sent.mask)
+        target = Target(doc, rect, not whole, workflow.name, mask=sent.mask,
+                        start_frame=doc.currentTime())
         run = self.session.start_run(workflow.name, data=target, workflow_path=workflow_path,
                                      bindings=bindings)
         job = core.Job(workflow, out_dir, bindings, label=workflow.name,
@@ -106,9 +116,10 @@ class CanvasJobs:
             target.seed = event.seed
         elif isinstance(event, core.JobOutput) and event.kind in SHOWN_KINDS:
             work: Future[Any]
-            if event.kind == core.MediaKind.VIDEO:  # a layer per frame, read off this thread
+            if event.kind == core.MediaKind.VIDEO:  # frames read off this thread
                 folder = event.path.with_name(f"{event.path.stem}_frames")
-                work = self._decoder.submit(extract_frames, event.path, folder)
+                placed = _placement(target)
+                work = self._decoder.submit(extract_frames, event.path, folder, placed)
             else:
                 work = self._decoder.submit(_decode, event.path, target.rect, target.mask,
                                             target.from_selection)
@@ -128,23 +139,56 @@ class CanvasJobs:
 
     @property
     def busy(self) -> bool:
-        return self.session.busy or bool(self._decoding)
+        return self.session.busy or bool(self._decoding) or self._assembling is not None
 
     def close(self) -> None:
         self.session.close()
         self._decoder.shutdown(wait=False, cancel_futures=True)
 
     def _place_decoded(self) -> None:
-        """Results decoded so far become layers, in the order they arrived."""
+        """Results decoded so far become layers, in the order they arrived; an animated
+        layer gets one frame per call, so Krita's events run between its frames."""
+        if self._assembling is not None and not self._assemble():
+            return
         while self._decoding and self._decoding[0].image.done():
             done = self._decoding.pop(0)
-            self.session.release(done.job_id)
             try:
                 image = done.image.result()
             except ValueError as exc:
+                self.session.release(done.job_id)
                 self.errors.append(str(exc))
                 continue
+            if isinstance(image, Frames) and image.animated and is_open(done.target.doc):
+                self._begin_animated(done, image)
+                return
+            self.session.release(done.job_id)
             self._add_layer(done.target, done.path, image)
+
+    def _begin_animated(self, done: _Decoding, frames: Frames) -> None:
+        target = done.target
+        base = target.name if target.seed is None else f"{target.name} · seed {target.seed}"
+        layer = AnimatedLayer(target.doc, frames.files, target.start_frame,
+                              unique_name(target.doc, base), target.last_layer, frames.fps)
+        self._assembling = (done, layer)
+        self._assemble()
+
+    def _assemble(self) -> bool:
+        """One more frame of the animated layer; True once it is complete (or failed)."""
+        assert self._assembling is not None
+        done, layer = self._assembling
+        if not is_open(done.target.doc):
+            layer.error = (f"{done.path.name}: its document was closed; the file is in "
+                           f"{done.path.parent}.")
+        elif not layer.step():
+            return False
+        self._assembling = None
+        self.session.release(done.job_id)
+        if layer.error:
+            self.errors.append(layer.error)
+        else:
+            done.target.last_layer = layer.layer
+            self.layers.append(layer.layer)
+        return True
 
     def _add_layer(self, target: Target, path: Path, decoded: Any) -> None:
         """A decoded image becomes a layer; a video's frames a group of layers."""
@@ -166,6 +210,15 @@ class CanvasJobs:
             target.last_layer = add_result_layer(target.doc, decoded, name, at,
                                                  target.last_layer)
         self.layers.append(target.last_layer)
+
+
+def _placement(target: Target) -> Placement | None:
+    """Where an animated layer's frames go, None when this Krita cannot make one (headless:
+    the frames become a group of layers)."""
+    if not can_animate(target.doc):
+        return None
+    doc = target.doc
+    return Placement(Rect(target.rect.x, target.rect.y, doc.width(), doc.height()))
 
 
 def _decode(path: Path, rect: Rect, mask: bytes | None, fitted: bool) -> Any:

@@ -3,7 +3,16 @@ made the way measured not to crash Krita (issue 25)."""
 
 from __future__ import annotations
 
+import base64
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from tests import workflows
 from tests.krita.conftest import RunKrita
+from tests.krita.test_plugin import H, W
+from tests.servers.comfy_media import encode
 
 
 def test_a_24_frame_result_imported_30_times_without_a_crash(run_gui: RunKrita) -> None:
@@ -13,3 +22,35 @@ def test_a_24_frame_result_imported_30_times_without_a_crash(run_gui: RunKrita) 
     assert r["layers"] == [f"result {n}" for n in range(30, 0, -1)] + ["Background"]
     assert r["animated"][:30] == [True] * 30
     assert r["clip_end"] >= 23 and r["fps"] == 12  # an unanimated document takes the clip's
+
+
+def frame_bgr(n: int) -> tuple[int, int, int]:
+    """Must match gui_checks.frame_colour: frame n's B, G, R."""
+    return (n * 10) % 256, (255 - n * 7) % 256, (n * 37 + 50) % 256
+
+
+def four_frame_clip(path: Path, width: int = W, height: int = H) -> None:
+    """A 4-frame H.264 clip of solid colours (frame_bgr), as a painter's animation."""
+    frames = [Image.new("RGB", (width, height), frame_bgr(n)[::-1]) for n in range(4)]
+    encode(frames, 8.0, path)
+
+
+def close(got: list[int], want: list[int], tolerance: int = 8) -> bool:
+    """Through lossy H.264 twice, solid colours stay within a few levels."""
+    return all(abs(g - w) <= tolerance for g, w in zip(got, want, strict=True))
+
+
+def test_headless_krita_gets_a_group_of_layers_without_a_crash(
+    run_krita: RunKrita, server, tmp_path: Path
+) -> None:
+    """kritarunner has no window, where importAnimation crashes: a layer per frame."""
+    four_frame_clip(server.input_dir / "input.mp4")
+    workflow = tmp_path / "video_invert.json"
+    workflow.write_text(json.dumps(workflows.video_invert().graph))
+    r = run_krita("flow", url=server.url, workflow=str(workflow), width=W, height=H,
+                  sources=[["1", "keep"]])
+    assert r["finished"] and r["errors"] == [], r["errors"]
+    assert r["layers"] == ["video_invert", "Background"]
+    assert r["children"] == ["frame 1", "frame 2", "frame 3", "frame 4"]
+    first = list(base64.b64decode(r["pixels"])[:4])  # frame 1's layer
+    assert close(first, [255 - v for v in frame_bgr(0)] + [255])
