@@ -244,8 +244,17 @@ class AnimatedLayer:
         if doc.fullClipRangeEndTime() < end:
             doc.setFullClipRangeEndTime(end)
         if doc.playBackEndTime() < end:
-            doc.setPlayBackRange(doc.playBackStartTime(), end)
+            set_playback_range(doc, doc.playBackStartTime(), end)
         if self._set_fps and self.fps:
             doc.setFramesPerSecond(max(1, round(self.fps)))
         doc.waitForDone()
         doc.setActiveNode(layer)
+
+
+def set_playback_range(doc: Any, start: int, end: int) -> None:
+    """The timeline plays start..end (inclusive). Krita 5.1's setPlayBackRange stops a frame
+    short (measured: (0, 3) plays 0-2); versions that fix it get what was asked."""
+    doc.setPlayBackRange(start, end)
+    short = end - doc.playBackEndTime()
+    if short:
+        doc.setPlayBackRange(start, end + short)

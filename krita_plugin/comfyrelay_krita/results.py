@@ -27,7 +27,8 @@ from .core import core
 from .history import add_record
 from .layers import add_result_layer, unique_name
 from .pixels import Rect, apply_mask, load_image, source_rect
-from .sources import Choice, check_choices, defaults, placeholders, read_media
+from .sources import ANIMATION, Choice, check_choices, defaults, placeholders, read_media
+from .timeline import FrameReader, mp4_file, playback_range
 
 SHOWN_KINDS = (core.MediaKind.IMAGE, core.MediaKind.VIDEO)  # become layers; the rest stay files
 
@@ -44,6 +45,18 @@ class Target:
     last_layer: Any = None  # the next result goes above it, keeping results in order
     mask: bytes | None = None  # the selection over `rect`: results are masked by it
     start_frame: int = 0  # an animated result's first frame: the current one at the start
+
+
+@dataclass
+class _Reading:
+    """A run waiting for its document's frames (the Animation source), read a frame a pump;
+    then its job goes out with them as an MP4 to each of `loaders`."""
+
+    run: Any  # core's Run
+    reader: FrameReader
+    loaders: list[str]
+    fps: float
+    job: core.Job  # the other media, read when Run was pressed
 
 
 @dataclass
@@ -68,6 +81,8 @@ class CanvasJobs:
         self._decoder = ThreadPoolExecutor(1, thread_name_prefix="comfyrelay-decode")
         self._decoding: list[_Decoding] = []
         self._assembling: tuple[_Decoding, AnimatedLayer] | None = None  # a frame a pump
+        self._reading: _Reading | None = None
+        self.slices: list[float] = []  # seconds each frame read held the main thread
 
     def run(self, doc: Any, workflow: core.Workflow, bindings: core.Bindings,
             use_selection: bool, out_dir: Path, workflow_path: str = "",
@@ -85,16 +100,24 @@ class CanvasJobs:
         rect = source_rect(doc, use_selection)
         sent = read_media(doc, choices, rect)  # Krita's API: on this thread
         whole = rect == Rect(0, 0, doc.width(), doc.height())
+        animation = [nid for nid, source in choices if source == ANIMATION]
+        start = playback_range(doc).start if animation else doc.currentTime()
         target = Target(doc, rect, not whole, workflow.name, mask=sent.mask,
-                        start_frame=doc.currentTime())
+                        start_frame=start)
         run = self.session.start_run(workflow.name, data=target, workflow_path=workflow_path,
-                                     bindings=bindings)
+                                     bindings=bindings, feeding=bool(animation))
         job = core.Job(workflow, out_dir, bindings, label=workflow.name,
                        media=tuple(sent.media))
-        return self.session.submit(run, job)
+        if not animation:
+            return self.session.submit(run, job)
+        reader = FrameReader(doc, rect, playback_range(doc), is_open)
+        self._reading = _Reading(run, reader, animation, float(doc.framesPerSecond()), job)
+        return ""  # sent once its frames are read (see _read_frames)
 
     def pump(self, handle: Any = None) -> None:
-        """Place what was decoded, then let the session hand out what arrived."""
+        """Read a frame or place what was decoded, then let the session hand out what
+        arrived."""
+        self._read_frames()
         self._place_decoded()
 
         def on_event(event: core.HostEvent) -> None:
@@ -126,6 +149,30 @@ class CanvasJobs:
             self.session.hold(event.job_id)
             self._decoding.append(_Decoding(event.job_id, target, event.path, work))
 
+    def _read_frames(self) -> None:
+        """One more frame of an Animation source; with the last, the job goes out."""
+        reading = self._reading
+        if reading is None:
+            return
+        if reading.run.cancelled:
+            self._reading = None
+            self.session.end_feed(reading.run)
+            return
+        if not reading.reader.step():
+            return
+        self._reading = None
+        self.slices.extend(reading.reader.slices)
+        if reading.reader.error:
+            self.errors.append(reading.reader.error)
+            self.session.refuse(reading.reader.error, reading.run)
+            return
+        video = mp4_file(reading.reader.images, reading.fps)
+        media = tuple(core.MediaInput(nid, video) for nid in reading.loaders)
+        job = reading.job
+        job.media = job.media + media
+        self.session.submit(reading.run, job)
+        self.session.end_feed(reading.run)
+
     def _record(self, ended: core.RunEnded) -> None:
         """The run's history entry goes into the document its results went to."""
         target = ended.run.data
@@ -139,7 +186,8 @@ class CanvasJobs:
 
     @property
     def busy(self) -> bool:
-        return self.session.busy or bool(self._decoding) or self._assembling is not None
+        return (self.session.busy or bool(self._decoding) or self._assembling is not None
+                or self._reading is not None)
 
     def close(self) -> None:
         self.session.close()

@@ -12,7 +12,7 @@ from PIL import Image
 from tests import workflows
 from tests.krita.conftest import RunKrita
 from tests.krita.test_plugin import H, W
-from tests.servers.comfy_media import encode
+from tests.servers.comfy_media import Video, decode, encode
 
 
 def test_a_24_frame_result_imported_30_times_without_a_crash(run_gui: RunKrita) -> None:
@@ -54,3 +54,38 @@ def test_headless_krita_gets_a_group_of_layers_without_a_crash(
     assert r["children"] == ["frame 1", "frame 2", "frame 3", "frame 4"]
     first = list(base64.b64decode(r["pixels"])[:4])  # frame 1's layer
     assert close(first, [255 - v for v in frame_bgr(0)] + [255])
+
+
+def test_a_4_frame_animation_comes_back_inverted_as_one_animated_layer(
+    run_gui: RunKrita, server, tmp_path: Path
+) -> None:
+    """LoadVideo gets the timeline as an MP4; the inverted clip is one new layer with a
+    keyframe at each of the 4 frames, each the inverse of its source frame."""
+    workflow = tmp_path / "video_invert.json"
+    workflow.write_text(json.dumps(workflows.video_invert().graph))
+    r = run_gui("animation_round_trip", url=server.url, workflow=str(workflow), frames=4)
+    assert r["errors"] == [] and r["events"][-1] == "RunEnded", (r["errors"], r["events"])
+    assert r["before"] == ["painted", "Background"]
+    assert r["added"] == 1 and r["layers"] == ["video_invert", "painted", "Background"]
+    assert r["animated"] and r["type"] == "paintlayer"
+    *frames, after = r["colours"]
+    assert after is None  # no keyframe past the clip
+    for n, (corner, centre) in enumerate(zip(frames, r["centre"], strict=True)):
+        want = [255 - v for v in frame_bgr(n)] + [255]
+        assert close(corner, want) and close(centre, want), (n, corner, centre, want)
+    assert r["time"] == 0  # the timeline is back where it was
+    (sent,) = [p for p in server.input_dir.iterdir() if p.suffix == ".mp4"]
+    frames, fps = decode(Video(sent))
+    assert len(frames) == 4 and fps == 24  # the document's frame rate
+
+
+def test_animation_source_on_a_still_document_is_refused_with_a_sentence(
+    run_krita: RunKrita, server, tmp_path: Path
+) -> None:
+    workflow = tmp_path / "video_invert.json"
+    workflow.write_text(json.dumps(workflows.video_invert().graph))
+    r = run_krita("flow", url=server.url, workflow=str(workflow), width=W, height=H,
+                  sources=[["1", "animation"]])
+    assert r["raised"].startswith("Animation needs an animated document"), r["raised"]
+    assert not r["busy"] and r["layers"] == ["Background"]
+    assert list(server.input_dir.iterdir()) == []  # nothing sent

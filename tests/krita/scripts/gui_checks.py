@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from comfyrelay_krita.animation import AnimatedLayer, can_animate
+from comfyrelay_krita.animation import AnimatedLayer, can_animate, set_playback_range
+from comfyrelay_krita.core import core
 from comfyrelay_krita.qt import ARGB32, QApplication, QImage
+from comfyrelay_krita.results import CanvasJobs
 from krita import Krita
 
 PAYLOAD: dict[str, Any] = {}
@@ -102,5 +104,70 @@ def repeated_import() -> dict[str, Any]:
         "seconds": time.monotonic() - started,
         "fps": doc.framesPerSecond(),
         "clip_end": doc.fullClipRangeEndTime(),
+        "krita": Krita.instance().version(),
+    }
+
+
+def animated_document(width: int, height: int, count: int) -> Any:
+    """A shown document whose one paint layer has `count` keyframes of solid colours
+    (frame_colour), its playback range exactly those frames."""
+    doc = shown_document(width, height)
+    files = solid_frames(Path(PAYLOAD["out"]).parent / "source", count, width, height)
+    painted = AnimatedLayer(doc, files, 0, "painted")
+    while not painted.step():
+        QApplication.processEvents()
+    doc.setFullClipRangeStartTime(0)
+    doc.setFullClipRangeEndTime(count - 1)
+    set_playback_range(doc, 0, count - 1)
+    doc.setCurrentTime(0)
+    settle(doc)
+    return doc
+
+
+def run_jobs(doc: Any, sources: list[tuple[str, str]]) -> tuple[CanvasJobs, list[str]]:
+    """PAYLOAD's workflow through the plugin's session on `doc`, pumped as the docker does."""
+    session = core.HostSession()
+    settings = core.HostSettings(url=PAYLOAD["url"])
+    session.configure(settings.backend_settings(), settings.credentials())
+    jobs = CanvasJobs(session)
+    events: list[str] = []
+    workflow = core.Workflow.load(PAYLOAD["workflow"])
+    out_dir = Path(PAYLOAD["out"]).parent / "results"
+    jobs.run(doc, workflow, core.Bindings(), False, out_dir, sources=sources)
+    end = time.monotonic() + 120
+    while (jobs.busy or "RunEnded" not in events) and time.monotonic() < end:
+        jobs.pump(lambda e: events.append(type(e).__name__))
+        QApplication.processEvents()
+        time.sleep(0.01)
+    return jobs, events
+
+
+def animation_round_trip() -> dict[str, Any]:
+    """A 4-frame animation out as an MP4 (the Animation source), back as one layer."""
+    load_payload()
+    count = PAYLOAD["frames"]
+    doc = animated_document(64, 48, count)
+    before = [n.name() for n in reversed(doc.rootNode().childNodes())]
+    span = [doc.playBackStartTime(), doc.playBackEndTime(), doc.fullClipRangeStartTime(),
+            doc.fullClipRangeEndTime()]
+    jobs, events = run_jobs(doc, [("1", "animation")])
+    settle(doc)
+    layers = jobs.layers
+    result = layers[-1] if layers else None
+    doc.setModified(False)
+    return {
+        "before": before,
+        "span": span,
+        "events": events,
+        "errors": jobs.errors,
+        "added": len(layers),
+        "layers": [n.name() for n in reversed(doc.rootNode().childNodes())],
+        "animated": bool(result and result.animated()),
+        "type": result.type() if result else None,
+        "colours": keyframe_colours(doc, result, range(count + 1)) if result else [],
+        "centre": [list(bytes(result.pixelDataAtTime(32, 24, 1, 1, t))) for t in
+                   range(count)] if result else [],
+        "slices_ms": [s * 1000 for s in jobs.slices],
+        "time": doc.currentTime(),
         "krita": Krita.instance().version(),
     }
