@@ -13,11 +13,13 @@ from typing import Any
 
 from comfyrelay_krita.animation import AnimatedLayer, can_animate, set_playback_range
 from comfyrelay_krita.core import core
-from comfyrelay_krita.qt import ARGB32, QApplication, QImage
+from comfyrelay_krita.qt import ARGB32, QApplication, QImage, QPainter, QtGui
 from comfyrelay_krita.results import CanvasJobs
 from krita import Krita
 
 PAYLOAD: dict[str, Any] = {}
+QColor = QtGui.QColor
+QLinearGradient = QtGui.QLinearGradient
 
 
 def load_payload() -> None:
@@ -171,3 +173,58 @@ def animation_round_trip() -> dict[str, Any]:
         "time": doc.currentTime(),
         "krita": Krita.instance().version(),
     }
+
+
+def noisy_frames(folder: Path, count: int, width: int, height: int) -> list[Path]:
+    """`count` frames that differ: a gradient shifted per frame, so nothing is cached."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for n in range(count):
+        image = QImage(width, height, ARGB32)
+        painter = QPainter(image)
+        gradient = QLinearGradient(n * 20, 0, width, height)
+        gradient.setColorAt(0, QColor(*frame_colour(n)))
+        gradient.setColorAt(1, QColor(*frame_colour(n + 7)))
+        painter.fillRect(0, 0, width, height, gradient)
+        painter.end()
+        path = folder / f"frame_{n:05d}.png"
+        image.save(str(path), "PNG", 80)
+        files.append(path)
+    return files
+
+
+def read_and_send_bench() -> dict[str, Any]:
+    """Every main-thread slice while a `frames`-frame range is read and sent: the Run press,
+    then each pump of the docker's timer until the job is handed to the runner."""
+    load_payload()
+    width, height, count = PAYLOAD["width"], PAYLOAD["height"], PAYLOAD["frames"]
+    doc = shown_document(width, height)
+    files = noisy_frames(Path(PAYLOAD["out"]).parent / "bench", count, width, height)
+    painted = AnimatedLayer(doc, files, 0, "painted")
+    while not painted.step():
+        QApplication.processEvents()
+    set_playback_range(doc, 0, count - 1)
+    settle(doc)
+    session = core.HostSession()
+    settings = core.HostSettings(url=PAYLOAD["url"])
+    session.configure(settings.backend_settings(), settings.credentials())
+    jobs = CanvasJobs(session)
+    workflow = core.Workflow.load(PAYLOAD["workflow"])
+    started = time.perf_counter()
+    jobs.run(doc, workflow, core.Bindings(), False, Path(PAYLOAD["out"]).parent / "results",
+             sources=[("1", "animation")])
+    press = time.perf_counter() - started
+    pumps: list[float] = []
+    gaps: list[float] = []  # between pumps: what Qt did meanwhile (painting, input)
+    while jobs._reading is not None:
+        before = time.perf_counter()
+        jobs.pump()
+        after = time.perf_counter()
+        pumps.append(after - before)
+        QApplication.processEvents()
+        gaps.append(time.perf_counter() - after)
+    total = time.perf_counter() - started
+    session.cancel()
+    return {"press_ms": press * 1000, "pump_ms": [p * 1000 for p in pumps],
+            "read_ms": [s * 1000 for s in jobs.slices], "total_s": total,
+            "frames": len(jobs.slices), "krita": Krita.instance().version()}
