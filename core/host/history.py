@@ -46,6 +46,7 @@ class RunRecord(BaseModel):
     seconds: float = 0.0  # time taken
     cost: float | None = None  # in the unit of the user's price, when known
     outputs: list[str] = []  # result files
+    frames: list[int] = []  # [first, last]: the host's frame range, for an animation run
 
     @field_validator("bindings")
     @classmethod

@@ -64,16 +64,15 @@ def extract_frames(video: Path, folder: Path, placed: Placement | None = None) -
     if not files:
         raise ValueError(f"{video.name} has no frames Krita can read.")
     if placed is not None:
-        return Frames([], 0, [_place(f, placed) for f in files], fps, animated=True)
+        return Frames([], 0, [place_frame(f, placed.at) for f in files], fps, animated=True)
     kept = files[:MAX_FRAMES]
     return Frames([load_image(f) for f in kept], len(files) - len(kept), kept, fps)
 
 
-def _place(frame: Path, placed: Placement) -> Path:
-    """`frame` drawn at placed.at on a transparent canvas-sized PNG (same file when it
-    already is one)."""
+def place_frame(frame: Path, at: Rect) -> Path:
+    """`frame` drawn at (at.x, at.y) on a transparent PNG of at.width × at.height, the
+    canvas (the same file when it already is one)."""
     image = load_image(frame)
-    at = placed.at
     if (at.x, at.y, image.width(), image.height()) == (0, 0, at.width, at.height):
         return frame
     canvas = QImage(at.width, at.height, ARGB32)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,22 @@ from .animation import (
     add_frame_layers,
     can_animate,
     extract_frames,
+    place_frame,
 )
 from .core import core
 from .history import add_record
 from .layers import add_result_layer, unique_name
 from .pixels import Rect, apply_mask, load_image, source_rect
-from .sources import ANIMATION, Choice, check_choices, defaults, placeholders, read_media
+from .sources import (
+    ANIMATION,
+    EACH_FRAME,
+    Choice,
+    check_choices,
+    defaults,
+    frame_png,
+    placeholders,
+    read_media,
+)
 from .timeline import FrameReader, mp4_file, playback_range
 
 SHOWN_KINDS = (core.MediaKind.IMAGE, core.MediaKind.VIDEO)  # become layers; the rest stay files
@@ -45,6 +55,10 @@ class Target:
     last_layer: Any = None  # the next result goes above it, keeping results in order
     mask: bytes | None = None  # the selection over `rect`: results are masked by it
     start_frame: int = 0  # an animated result's first frame: the current one at the start
+    frames: range | None = None  # the frame range an animation run read
+    each_frame: bool = False  # a job per frame, the results one animated layer
+    frame_files: dict[int, Path] = field(default_factory=dict)  # Each frame: frame -> file
+    held: list[str] = field(default_factory=list)  # Each frame: jobs held until assembled
 
 
 @dataclass
@@ -57,6 +71,7 @@ class _Reading:
     loaders: list[str]
     fps: float
     job: core.Job  # the other media, read when Run was pressed
+    each_frame: bool = False  # a job per frame (a PNG each) rather than one MP4
 
 
 @dataclass
@@ -66,7 +81,8 @@ class _Decoding:
     job_id: str
     target: Target
     path: Path
-    image: Future[Any]  # a QImage, or a video's frame files
+    image: Future[Any]  # a QImage, a video's frame files, or an Each frame result file
+    frame: int | None = None  # Each frame: the frame the result is for
 
 
 class CanvasJobs:
@@ -80,16 +96,20 @@ class CanvasJobs:
         # QImage decoding is thread-safe and takes ~0.3 s for a 4K PNG: one thread, in order.
         self._decoder = ThreadPoolExecutor(1, thread_name_prefix="comfyrelay-decode")
         self._decoding: list[_Decoding] = []
-        self._assembling: tuple[_Decoding, AnimatedLayer] | None = None  # a frame a pump
+        # A frame a pump; the jobs whose results it holds are released when it is done.
+        self._assembling: tuple[_Decoding, AnimatedLayer, list[str]] | None = None
         self._reading: _Reading | None = None
         self.slices: list[float] = []  # seconds each frame read held the main thread
 
     def run(self, doc: Any, workflow: core.Workflow, bindings: core.Bindings,
             use_selection: bool, out_dir: Path, workflow_path: str = "",
-            sources: Sequence[Choice] | None = None) -> str:
+            sources: Sequence[Choice] | None = None,
+            frames: tuple[int, int] | None = None) -> str:
         """Send the canvas (or the selection's bounds and a margin) through `workflow`, each
         loader fed from its source (None: the defaults); return the job id.
 
+        Animation and Each frame read the playback range (or `frames`, first and last, as a
+        history entry kept) a frame a pump; the job, or a job per frame, goes out after.
         Result files are kept in out_dir: the layers hold the pixels, the files are the backup.
         Raises WorkflowError or InvalidValues, before any pixel is read, for sources or values
         that cannot work. The run's history entry goes into `doc` (with `workflow_path`).
@@ -101,17 +121,22 @@ class CanvasJobs:
         sent = read_media(doc, choices, rect)  # Krita's API: on this thread
         whole = rect == Rect(0, 0, doc.width(), doc.height())
         animation = [nid for nid, source in choices if source == ANIMATION]
-        start = playback_range(doc).start if animation else doc.currentTime()
+        each = [nid for nid, source in choices if source == EACH_FRAME]
+        times = range(frames[0], frames[1] + 1) if frames else playback_range(doc)
+        reads = bool(animation or each)
         target = Target(doc, rect, not whole, workflow.name, mask=sent.mask,
-                        start_frame=start)
+                        start_frame=times.start if reads else doc.currentTime(),
+                        frames=times if reads else None, each_frame=bool(each))
         run = self.session.start_run(workflow.name, data=target, workflow_path=workflow_path,
-                                     bindings=bindings, feeding=bool(animation))
+                                     bindings=bindings, feeding=reads,
+                                     noun="frame" if each else "")
         job = core.Job(workflow, out_dir, bindings, label=workflow.name,
                        media=tuple(sent.media))
-        if not animation:
+        if not reads:
             return self.session.submit(run, job)
-        reader = FrameReader(doc, rect, playback_range(doc), is_open)
-        self._reading = _Reading(run, reader, animation, float(doc.framesPerSecond()), job)
+        reader = FrameReader(doc, rect, times, is_open)
+        self._reading = _Reading(run, reader, animation or each, float(doc.framesPerSecond()),
+                                 job, each_frame=bool(each))
         return ""  # sent once its frames are read (see _read_frames)
 
     def pump(self, handle: Any = None) -> None:
@@ -136,8 +161,12 @@ class CanvasJobs:
         if not isinstance(target, Target):
             return
         if isinstance(event, core.JobStarted):
-            target.seed = event.seed
+            target.seed = event.seed if target.seed is None else target.seed
+        elif isinstance(event, core.FINAL_EVENTS) and target.each_frame:
+            self._check_frame_ended(event, target, run)
         elif isinstance(event, core.JobOutput) and event.kind in SHOWN_KINDS:
+            if target.each_frame and self._take_frame(event, target, run):
+                return
             work: Future[Any]
             if event.kind == core.MediaKind.VIDEO:  # frames read off this thread
                 folder = event.path.with_name(f"{event.path.stem}_frames")
@@ -166,12 +195,64 @@ class CanvasJobs:
             self.errors.append(reading.reader.error)
             self.session.refuse(reading.reader.error, reading.run)
             return
-        video = mp4_file(reading.reader.images, reading.fps)
-        media = tuple(core.MediaInput(nid, video) for nid in reading.loaders)
-        job = reading.job
-        job.media = job.media + media
-        self.session.submit(reading.run, job)
+        if reading.each_frame:
+            self._submit_each(reading)
+        else:
+            video = mp4_file(reading.reader.images, reading.fps)
+            media = tuple(core.MediaInput(nid, video) for nid in reading.loaders)
+            job = reading.job
+            job.media = job.media + media
+            self.session.submit(reading.run, job)
         self.session.end_feed(reading.run)
+
+    def _submit_each(self, reading: _Reading) -> None:
+        """A job per frame, tagged with its frame, the frame's canvas to each loader."""
+        base = reading.job
+        for time, image in zip(reading.reader.times, reading.reader.images, strict=True):
+            png = frame_png(image)
+            media = base.media + tuple(core.MediaInput(nid, png) for nid in reading.loaders)
+            job = core.Job(base.workflow, base.out_dir, base.bindings,
+                           label=f"{base.label} · frame {time}", media=media)
+            self.session.submit(reading.run, job, tag=time)
+
+    def _take_frame(self, event: core.JobOutput, target: Target, run: Any) -> bool:
+        """An Each frame result, placed on a canvas-sized file to become its frame of one
+        animated layer; False when it is not one (a second output, a video, no window)."""
+        frame = run.jobs.get(event.job_id)
+        taken = {d.frame for d in self._decoding if d.target is target}
+        if (event.kind != core.MediaKind.IMAGE or not isinstance(frame, int)
+                or frame in target.frame_files or frame in taken or not can_animate(target.doc)):
+            return False
+        doc = target.doc
+        work = self._decoder.submit(_placed_frame, event.path, target, doc.width(),
+                                    doc.height())
+        self.session.hold(event.job_id)
+        target.held.append(event.job_id)
+        self._decoding.append(_Decoding(event.job_id, target, event.path, work, frame))
+        return True
+
+    def _check_frame_ended(self, event: Any, target: Target, run: Any) -> None:
+        """A frame's job ended: without an image for its frame, Each frame cannot be whole
+        (its held jobs end only once the layer is made, so they never come here)."""
+        frame = run.jobs.get(event.job_id)
+        if event.job_id in target.held:
+            return
+        if isinstance(event, core.JobFinished) and (
+                frame in target.frame_files
+                or any(d.frame == frame for d in self._decoding if d.target is target)):
+            return
+        why = "gave no image" if isinstance(event, core.JobFinished) else "did not finish"
+        self._drop_frames(target, f"frame {frame} {why}")
+
+    def _drop_frames(self, target: Target, why: str) -> None:
+        """Each frame cannot be complete: its frames stay files, said once."""
+        for job_id in target.held:
+            self.session.release(job_id)
+        target.held.clear()
+        self.errors.append(f"{target.name}: {why}, so no animated layer was made; the "
+                           f"results are in the output folder.")
+        target.frame_files.clear()
+        target.each_frame = False
 
     def _record(self, ended: core.RunEnded) -> None:
         """The run's history entry goes into the document its results went to."""
@@ -182,7 +263,11 @@ class CanvasJobs:
             self.errors.append(f"{ended.run.label}: its document was closed, so this run is "
                                f"not in its history; the files are in the output folder.")
             return
-        add_record(target.doc, ended.record)
+        record = ended.record
+        if target.frames is not None:  # Run Again reads the same range
+            record = record.model_copy(update={"frames": [target.frames.start,
+                                                           target.frames[-1]]})
+        add_record(target.doc, record)
 
     @property
     def busy(self) -> bool:
@@ -206,31 +291,51 @@ class CanvasJobs:
                 self.session.release(done.job_id)
                 self.errors.append(str(exc))
                 continue
+            if done.frame is not None:
+                if self._frame_placed(done, image):
+                    return
+                continue
             if isinstance(image, Frames) and image.animated and is_open(done.target.doc):
                 self._begin_animated(done, image)
                 return
             self.session.release(done.job_id)
             self._add_layer(done.target, done.path, image)
 
-    def _begin_animated(self, done: _Decoding, frames: Frames) -> None:
+    def _frame_placed(self, done: _Decoding, path: Path) -> bool:
+        """An Each frame result is ready; with the last frame's, the layer is begun (True)."""
+        target = done.target
+        if not target.each_frame or target.frames is None:  # dropped meanwhile
+            return False
+        assert done.frame is not None
+        target.frame_files[done.frame] = path
+        if len(target.frame_files) < len(target.frames):
+            return False
+        files = [target.frame_files[t] for t in target.frames]
+        held, target.held = target.held, []
+        self._begin_animated(done, Frames([], 0, files, None, animated=True), held)
+        return True
+
+    def _begin_animated(self, done: _Decoding, frames: Frames,
+                        held: list[str] | None = None) -> None:
         target = done.target
         base = target.name if target.seed is None else f"{target.name} · seed {target.seed}"
         layer = AnimatedLayer(target.doc, frames.files, target.start_frame,
                               unique_name(target.doc, base), target.last_layer, frames.fps)
-        self._assembling = (done, layer)
+        self._assembling = (done, layer, held if held is not None else [done.job_id])
         self._assemble()
 
     def _assemble(self) -> bool:
         """One more frame of the animated layer; True once it is complete (or failed)."""
         assert self._assembling is not None
-        done, layer = self._assembling
+        done, layer, held = self._assembling
         if not is_open(done.target.doc):
             layer.error = (f"{done.path.name}: its document was closed; the file is in "
                            f"{done.path.parent}.")
         elif not layer.step():
             return False
         self._assembling = None
-        self.session.release(done.job_id)
+        for job_id in held:
+            self.session.release(job_id)
         if layer.error:
             self.errors.append(layer.error)
         else:
@@ -267,6 +372,17 @@ def _placement(target: Target) -> Placement | None:
         return None
     doc = target.doc
     return Placement(Rect(target.rect.x, target.rect.y, doc.width(), doc.height()))
+
+
+def _placed_frame(path: Path, target: Target, width: int, height: int) -> Path:
+    """An Each frame result as its frame of the animated layer (decode thread): fitted and
+    masked as a still result, drawn at the region's corner on a canvas-sized PNG."""
+    image = _decode(path, target.rect, target.mask, target.from_selection)
+    folder = path.with_name(f"{path.stem}_frame")
+    folder.mkdir(exist_ok=True)
+    still = folder / "result.png"
+    image.save(str(still), "PNG")
+    return place_frame(still, Rect(target.rect.x, target.rect.y, width, height))
 
 
 def _decode(path: Path, rect: Rect, mask: bytes | None, fitted: bool) -> Any:

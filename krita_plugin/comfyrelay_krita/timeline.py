@@ -25,7 +25,7 @@ from .qt import ARGB32, QImage, image_bytes
 ENCODE_TIMEOUT = 600.0  # seconds; 48 frames of 1080p take a few seconds
 MAX_FRAMES = 600  # 25 s at 24 fps: about 5 GB of 1080p frames held while they are read
 CAP_INPUTS = ("frame_load_cap", "frame_count", "max_frames")  # loaders' limits on frames
-NO_ANIMATION = ("Animation needs an animated document: add keyframes on the timeline "
+NO_ANIMATION = ("Animation and Each frame need an animated document: add keyframes on the timeline "
                 "(Window › Workspace › Animation), or choose Canvas.")
 
 
@@ -43,20 +43,26 @@ def playback_range(doc: Any) -> range:
 
 def check_animation(doc: Any, workflow: core.Workflow, nid: str, where: str) -> None:
     """Raise WorkflowError, reading no pixel, when the animation cannot go to loader `nid`."""
-    if not is_animated(doc):
-        raise core.WorkflowError(NO_ANIMATION)
+    check_frames(doc)
     frames = len(playback_range(doc))
     cap = loader_cap(workflow, nid)
     if cap is not None and frames > cap:
         raise core.WorkflowError(
             f"The playback range has {frames} frames but {where} takes at most {cap}: "
             f"shorten the range on the timeline, or raise its frame limit.")
-    if frames > MAX_FRAMES:
-        raise core.WorkflowError(f"The playback range has {frames} frames; at most "
-                                 f"{MAX_FRAMES} go out at once: shorten it on the timeline.")
     if shutil.which("ffmpeg") is None:
         raise core.WorkflowError(f"Animation goes out as an MP4 made by FFmpeg, which is not "
                                  f"installed. {INSTALL_FFMPEG}.")
+
+
+def check_frames(doc: Any) -> None:
+    """Raise WorkflowError when `doc` has no animation, or too long a range to read."""
+    if not is_animated(doc):
+        raise core.WorkflowError(NO_ANIMATION)
+    frames = len(playback_range(doc))
+    if frames > MAX_FRAMES:
+        raise core.WorkflowError(f"The playback range has {frames} frames; at most "
+                                 f"{MAX_FRAMES} go out at once: shorten it on the timeline.")
 
 
 def loader_cap(workflow: core.Workflow, nid: str) -> int | None:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from tests import workflows
 from tests.krita.conftest import RunKrita
-from tests.krita.test_plugin import H, W
+from tests.krita.test_plugin import INVERT, H, W
 from tests.servers.comfy_media import Video, decode, encode
 
 
@@ -89,3 +89,22 @@ def test_animation_source_on_a_still_document_is_refused_with_a_sentence(
     assert r["raised"].startswith("Animation needs an animated document"), r["raised"]
     assert not r["busy"] and r["layers"] == ["Background"]
     assert list(server.input_dir.iterdir()) == []  # nothing sent
+
+
+def test_each_frame_runs_per_frame_into_one_animated_layer_and_run_again_keeps_the_range(
+    run_gui: RunKrita, server
+) -> None:
+    """img2img on an animation: LoadImage gets each frame in turn; the 6 inverted results
+    are one layer with a keyframe per frame, in order. Run Again reads the same 6 frames."""
+    r = run_gui("each_frame", url=server.url, workflow=INVERT, frames=6)
+    assert r["errors"] == [] and r["events"][-1] == "RunEnded", (r["errors"], r["events"])
+    assert r["added"] == 1 and r["layers"] == ["invert_api", "painted", "Background"]
+    assert r["animated"]
+    want = [[255 - v for v in frame_bgr(n)] + [255] for n in range(6)]
+    assert len(r["colours"]) == 7 and r["colours"][6] is None  # no keyframe past the range
+    for n in range(6):  # PNG both ways: exact but for ComfyUI's float truncation
+        assert close(r["colours"][n], want[n], tolerance=1), (n, r["colours"][n], want[n])
+    assert r["frames"] == [0, 5]  # kept in the history entry
+    assert r["again_errors"] == []
+    assert all(close(r["again"][n], want[n], tolerance=1) for n in range(6))
+    assert r["again"][6] is None

@@ -13,6 +13,7 @@ from typing import Any
 
 from comfyrelay_krita.animation import AnimatedLayer, can_animate, set_playback_range
 from comfyrelay_krita.core import core
+from comfyrelay_krita.history import read_history
 from comfyrelay_krita.qt import ARGB32, QApplication, QImage, QPainter, QtGui
 from comfyrelay_krita.results import CanvasJobs
 from krita import Krita
@@ -126,7 +127,8 @@ def animated_document(width: int, height: int, count: int) -> Any:
     return doc
 
 
-def run_jobs(doc: Any, sources: list[tuple[str, str]]) -> tuple[CanvasJobs, list[str]]:
+def run_jobs(doc: Any, sources: list[tuple[str, str]],
+             frames: tuple[int, int] | None = None) -> tuple[CanvasJobs, list[str]]:
     """PAYLOAD's workflow through the plugin's session on `doc`, pumped as the docker does."""
     session = core.HostSession()
     settings = core.HostSettings(url=PAYLOAD["url"])
@@ -135,7 +137,7 @@ def run_jobs(doc: Any, sources: list[tuple[str, str]]) -> tuple[CanvasJobs, list
     events: list[str] = []
     workflow = core.Workflow.load(PAYLOAD["workflow"])
     out_dir = Path(PAYLOAD["out"]).parent / "results"
-    jobs.run(doc, workflow, core.Bindings(), False, out_dir, sources=sources)
+    jobs.run(doc, workflow, core.Bindings(), False, out_dir, sources=sources, frames=frames)
     end = time.monotonic() + 120
     while (jobs.busy or "RunEnded" not in events) and time.monotonic() < end:
         jobs.pump(lambda e: events.append(type(e).__name__))
@@ -228,3 +230,34 @@ def read_and_send_bench() -> dict[str, Any]:
     return {"press_ms": press * 1000, "pump_ms": [p * 1000 for p in pumps],
             "read_ms": [s * 1000 for s in jobs.slices], "total_s": total,
             "frames": len(jobs.slices), "krita": Krita.instance().version()}
+
+
+def each_frame() -> dict[str, Any]:
+    """Each frame on a `frames`-frame document: a run per frame, one animated layer; then
+    Run Again's range (the history entry's) with the playback range since shortened."""
+    load_payload()
+    count = PAYLOAD["frames"]
+    doc = animated_document(64, 48, count)
+    jobs, events = run_jobs(doc, [("1", "each-frame")])
+    settle(doc)
+    first = jobs.layers[-1] if jobs.layers else None
+    record = read_history(doc).runs[-1] if read_history(doc).runs else None
+    found: dict[str, Any] = {
+        "events": events, "errors": list(jobs.errors), "added": len(jobs.layers),
+        "layers": [n.name() for n in reversed(doc.rootNode().childNodes())],
+        "animated": bool(first and first.animated()),
+        "colours": keyframe_colours(doc, first, range(count + 1)) if first else [],
+        "frames": record.frames if record else None,
+    }
+    set_playback_range(doc, 0, 1)  # Run Again must read the run's range, not this one
+    if first is not None:
+        first.setVisible(False)  # the painted frames again, not their inverse
+        settle(doc)
+    again, _ = run_jobs(doc, [("1", "each-frame")],
+                        frames=(record.frames[0], record.frames[-1]) if record else None)
+    settle(doc)
+    second = again.layers[-1] if again.layers else None
+    found["again_errors"] = again.errors
+    found["again"] = keyframe_colours(doc, second, range(count + 1)) if second else []
+    doc.setModified(False)
+    return found
