@@ -86,7 +86,8 @@ def test_animation_source_on_a_still_document_is_refused_with_a_sentence(
     workflow.write_text(json.dumps(workflows.video_invert().graph))
     r = run_krita("flow", url=server.url, workflow=str(workflow), width=W, height=H,
                   sources=[["1", "animation"]])
-    assert r["raised"].startswith("Animation needs an animated document"), r["raised"]
+    assert r["raised"].startswith("Animation and Each frame need an animated document"), \
+        r["raised"]
     assert not r["busy"] and r["layers"] == ["Background"]
     assert list(server.input_dir.iterdir()) == []  # nothing sent
 
