@@ -191,8 +191,7 @@ class CanvasJobs:
             return
         self._reading = None
         self.slices.extend(reading.reader.slices)
-        if reading.reader.error:
-            self.errors.append(reading.reader.error)
+        if reading.reader.error:  # said by the session's view, as a refused Run is
             self.session.refuse(reading.reader.error, reading.run)
             return
         if reading.each_frame:

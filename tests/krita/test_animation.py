@@ -109,3 +109,24 @@ def test_each_frame_runs_per_frame_into_one_animated_layer_and_run_again_keeps_t
     assert r["again_errors"] == []
     assert all(close(r["again"][n], want[n], tolerance=1) for n in range(6))
     assert r["again"][6] is None
+
+
+def test_animation_refused_when_capped_or_its_document_closes(
+    run_gui: RunKrita, server, tmp_path: Path
+) -> None:
+    graph = workflows.video_invert().graph
+    plain = tmp_path / "video_invert.json"
+    plain.write_text(json.dumps(graph))
+    graph["1"]["inputs"]["frame_load_cap"] = 2  # as VHS_LoadVideo's limit
+    capped = tmp_path / "capped.json"
+    capped.write_text(json.dumps(graph))
+    r = run_gui("animation_refusals", url=server.url, workflow=str(plain),
+                capped=str(capped))
+    assert r["capped"] == ("The playback range has 4 frames but loader 1 (Clip) takes at most "
+                           "2: shorten the range on the timeline, or raise its frame limit.")
+    assert not r["busy_after_capped"]
+    closed = "The document was closed while its frames were read: nothing was sent."
+    assert r["view_error"] == closed and r["status"] == "Not started", r["view_error"]
+    assert r["errors"] == [] and r["events"] == []  # said once; no job ever started
+    assert not r["busy"] and r["layers"] == 0
+    assert list(server.input_dir.iterdir()) == []  # nothing half-made went out

@@ -261,3 +261,36 @@ def each_frame() -> dict[str, Any]:
     found["again"] = keyframe_colours(doc, second, range(count + 1)) if second else []
     doc.setModified(False)
     return found
+
+
+def animation_refusals() -> dict[str, Any]:
+    """Animation where it cannot go: a loader capped below the range; the document closed
+    while its frames are read."""
+    load_payload()
+    doc = animated_document(64, 48, 4)
+    session = core.HostSession()
+    settings = core.HostSettings(url=PAYLOAD["url"])
+    session.configure(settings.backend_settings(), settings.credentials())
+    jobs = CanvasJobs(session)
+    out_dir = Path(PAYLOAD["out"]).parent / "results"
+    found: dict[str, Any] = {}
+    capped = core.Workflow.load(PAYLOAD["capped"])
+    try:
+        jobs.run(doc, capped, core.Bindings(), False, out_dir, sources=[("1", "animation")])
+    except core.ComfyRelayError as exc:
+        found["capped"] = str(exc)
+    found["busy_after_capped"] = jobs.busy
+    workflow = core.Workflow.load(PAYLOAD["workflow"])
+    jobs.run(doc, workflow, core.Bindings(), False, out_dir, sources=[("1", "animation")])
+    jobs.pump()  # one frame read
+    doc.setModified(False)
+    doc.close()
+    events: list[str] = []
+    end = time.monotonic() + 30
+    while jobs.busy and time.monotonic() < end:
+        jobs.pump(lambda e: events.append(type(e).__name__))
+        QApplication.processEvents()
+        time.sleep(0.01)
+    found.update({"errors": jobs.errors, "busy": jobs.busy, "events": events,
+                  "status": session.view.status, "view_error": session.view.error, "layers": len(jobs.layers)})
+    return found
