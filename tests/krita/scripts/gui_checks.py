@@ -292,5 +292,6 @@ def animation_refusals() -> dict[str, Any]:
         QApplication.processEvents()
         time.sleep(0.01)
     found.update({"errors": jobs.errors, "busy": jobs.busy, "events": events,
-                  "status": session.view.status, "view_error": session.view.error, "layers": len(jobs.layers)})
+                  "status": session.view.status, "view_error": session.view.error,
+                  "layers": len(jobs.layers)})
     return found
