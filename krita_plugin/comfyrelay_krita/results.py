@@ -57,8 +57,22 @@ class Target:
     start_frame: int = 0  # an animated result's first frame: the current one at the start
     frames: range | None = None  # the frame range an animation run read
     each_frame: bool = False  # a job per frame, the results one animated layer
-    frame_files: dict[int, Path] = field(default_factory=dict)  # Each frame: frame -> file
-    held: list[str] = field(default_factory=list)  # Each frame: jobs held until assembled
+    frame_files: dict[int, Path] = field(default_factory=dict)  # frame -> placed result file
+    held: list[str] = field(default_factory=list)  # jobs held until their layer is made
+    expected: int | None = None  # frames to await: Each frame's range, a batch once ended
+    # An animation run's image batch from one output node becomes its frames: (job, node).
+    batch: tuple[str, str] | None = None
+    batch_seen: int = 0
+
+    @property
+    def collecting(self) -> bool:
+        """Results are being gathered into one animated layer."""
+        return self.each_frame or self.batch is not None
+
+
+class _BatchEnd:
+    """Decoded after the last image of a batch (the decode thread keeps order): the batch is
+    complete once this is placed."""
 
 
 @dataclass
@@ -126,7 +140,8 @@ class CanvasJobs:
         reads = bool(animation or each)
         target = Target(doc, rect, not whole, workflow.name, mask=sent.mask,
                         start_frame=times.start if reads else doc.currentTime(),
-                        frames=times if reads else None, each_frame=bool(each))
+                        frames=times if reads else None, each_frame=bool(each),
+                        expected=len(times) if each else None)
         run = self.session.start_run(workflow.name, data=target, workflow_path=workflow_path,
                                      bindings=bindings, feeding=reads,
                                      noun="frame" if each else "")
@@ -162,13 +177,18 @@ class CanvasJobs:
             return
         if isinstance(event, core.JobStarted):
             target.seed = event.seed if target.seed is None else target.seed
+        elif isinstance(event, core.FINAL_EVENTS) and target.batch is not None \
+                and event.job_id == target.batch[0]:
+            self._batch_ended(event, target)
         elif isinstance(event, core.FINAL_EVENTS) and target.each_frame:
             self._check_frame_ended(event, target, run)
         elif isinstance(event, core.JobOutput) and event.kind in SHOWN_KINDS:
             if target.each_frame and self._take_frame(event, target, run):
                 return
+            if self._take_batch(event, target):
+                return
             work: Future[Any]
-            if event.kind == core.MediaKind.VIDEO:  # frames read off this thread
+            if event.kind == core.MediaKind.VIDEO or event.animated:  # frames, off this thread
                 folder = event.path.with_name(f"{event.path.stem}_frames")
                 placed = _placement(target)
                 work = self._decoder.submit(extract_frames, event.path, folder, placed)
@@ -229,6 +249,35 @@ class CanvasJobs:
         target.held.append(event.job_id)
         self._decoding.append(_Decoding(event.job_id, target, event.path, work, frame))
         return True
+
+    def _take_batch(self, event: core.JobOutput, target: Target) -> bool:
+        """An animation run's image batch from one output node: each image a frame of one
+        animated layer, from the run's first frame on; False for anything else."""
+        if (target.frames is None or target.each_frame or event.kind != core.MediaKind.IMAGE
+                or event.animated or not can_animate(target.doc)):
+            return False
+        target.batch = target.batch or (event.job_id, event.node_id)
+        if target.batch != (event.job_id, event.node_id):
+            return False  # another node's images stay layers
+        frame = target.start_frame + target.batch_seen
+        target.batch_seen += 1
+        doc = target.doc
+        work = self._decoder.submit(_placed_frame, event.path, target, doc.width(),
+                                    doc.height())
+        self._decoding.append(_Decoding(event.job_id, target, event.path, work, frame))
+        return True
+
+    def _batch_ended(self, event: Any, target: Target) -> None:
+        """The batch's job ended: held until its frames are one layer, or dropped."""
+        if not isinstance(event, core.JobFinished):
+            self._drop_frames(target, "its job did not finish")
+            target.batch = None
+            return
+        self.session.hold(event.job_id)
+        target.held.append(event.job_id)
+        path = Path(event.outputs[0]) if event.outputs else Path(".")
+        end = self._decoder.submit(_BatchEnd)
+        self._decoding.append(_Decoding(event.job_id, target, path, end, -1))
 
     def _check_frame_ended(self, event: Any, target: Target, run: Any) -> None:
         """A frame's job ended: without an image for its frame, Each frame cannot be whole
@@ -300,16 +349,20 @@ class CanvasJobs:
             self.session.release(done.job_id)
             self._add_layer(done.target, done.path, image)
 
-    def _frame_placed(self, done: _Decoding, path: Path) -> bool:
-        """An Each frame result is ready; with the last frame's, the layer is begun (True)."""
+    def _frame_placed(self, done: _Decoding, placed: Path | _BatchEnd) -> bool:
+        """A frame's result is ready (or a batch's end); once every frame is, the layer is
+        begun (True)."""
         target = done.target
-        if not target.each_frame or target.frames is None:  # dropped meanwhile
+        if not target.collecting:  # dropped meanwhile
             return False
         assert done.frame is not None
-        target.frame_files[done.frame] = path
-        if len(target.frame_files) < len(target.frames):
+        if isinstance(placed, _BatchEnd):
+            target.expected = target.batch_seen
+        else:
+            target.frame_files[done.frame] = placed
+        if target.expected is None or len(target.frame_files) < target.expected:
             return False
-        files = [target.frame_files[t] for t in target.frames]
+        files = [target.frame_files[t] for t in sorted(target.frame_files)]
         held, target.held = target.held, []
         self._begin_animated(done, Frames([], 0, files, None, animated=True), held)
         return True

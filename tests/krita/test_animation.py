@@ -130,3 +130,25 @@ def test_animation_refused_when_capped_or_its_document_closes(
     assert r["errors"] == [] and r["events"] == []  # said once; no job ever started
     assert not r["busy"] and r["layers"] == 0
     assert list(server.input_dir.iterdir()) == []  # nothing half-made went out
+
+
+def test_an_image_batch_of_an_animation_run_becomes_one_animated_layer(
+    run_gui: RunKrita, server, tmp_path: Path
+) -> None:
+    """The clip's frames inverted and saved as 4 images by one SaveImage: one layer, a
+    keyframe per image, in order."""
+    graph = workflows.video_invert().graph
+    graph["5"] = {"class_type": "SaveImage",
+                  "inputs": {"images": ["3", 0], "filename_prefix": "frames"}}
+    del graph["4"]
+    workflow = tmp_path / "video_frames.json"
+    workflow.write_text(json.dumps(graph))
+    r = run_gui("animation_round_trip", url=server.url, workflow=str(workflow), frames=4)
+    assert r["errors"] == [] and r["events"][-1] == "RunEnded", (r["errors"], r["events"])
+    assert r["events"].count("JobOutput") == 4
+    assert r["added"] == 1 and r["layers"] == ["video_frames", "painted", "Background"]
+    assert r["animated"]
+    *frames, after = r["colours"]
+    assert after is None
+    for n, corner in enumerate(frames):  # H.264 out, PNG back
+        assert close(corner, [255 - v for v in frame_bgr(n)] + [255]), (n, corner)
