@@ -138,10 +138,11 @@ class CanvasJobs:
         each = [nid for nid, source in choices if source == EACH_FRAME]
         times = range(frames[0], frames[1] + 1) if frames else playback_range(doc)
         reads = bool(animation or each)
+        collect = bool(each) and can_animate(doc)  # headless: a layer per frame's result
         target = Target(doc, rect, not whole, workflow.name, mask=sent.mask,
                         start_frame=times.start if reads else doc.currentTime(),
-                        frames=times if reads else None, each_frame=bool(each),
-                        expected=len(times) if each else None)
+                        frames=times if reads else None, each_frame=collect,
+                        expected=len(times) if collect else None)
         run = self.session.start_run(workflow.name, data=target, workflow_path=workflow_path,
                                      bindings=bindings, feeding=reads,
                                      noun="frame" if each else "")
