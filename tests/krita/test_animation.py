@@ -152,3 +152,26 @@ def test_an_image_batch_of_an_animation_run_becomes_one_animated_layer(
     assert after is None
     for n, corner in enumerate(frames):  # H.264 out, PNG back
         assert close(corner, [255 - v for v in frame_bgr(n)] + [255]), (n, corner)
+
+
+def test_a_clip_lands_at_the_current_frame_with_its_frame_rate(
+    run_gui: RunKrita, server, tmp_path: Path
+) -> None:
+    """A still document at frame 5 gets the 4-frame 8 fps clip as keyframes 5-8; the
+    document takes the clip's frame rate, and its range reaches frame 8 at least."""
+    four_frame_clip(server.input_dir / "input.mp4")
+    workflow = tmp_path / "video_invert.json"
+    workflow.write_text(json.dumps(workflows.video_invert().graph))
+    r = run_gui("video_into_still_document", url=server.url, workflow=str(workflow),
+                width=W, height=H, at=5)
+    assert r["errors"] == [] and r["events"][-1] == "RunEnded", (r["errors"], r["events"])
+    assert r["added"] == 1 and r["layers"] == ["video_invert", "Background"]
+    assert r["animated"]
+    colours = r["colours"]
+    # Krita 5.1's importAnimation gives a layer starting later a transparent keyframe at 0.
+    assert colours[0] in (None, [0, 0, 0, 0]) and colours[1:5] == [None] * 4
+    assert colours[9:] == [None, None]
+    for n in range(4):
+        assert close(colours[5 + n], [255 - v for v in frame_bgr(n)] + [255]), n
+    assert r["fps"] == 8
+    assert r["clip_end"] >= 8 and r["playback_end"] >= 8

@@ -295,3 +295,24 @@ def animation_refusals() -> dict[str, Any]:
                   "status": session.view.status, "view_error": session.view.error,
                   "layers": len(jobs.layers)})
     return found
+
+
+def video_into_still_document() -> dict[str, Any]:
+    """A clip result on a document without animation, the current frame `at`: one animated
+    layer from there, the frame range widened, the clip's frame rate taken."""
+    load_payload()
+    doc = shown_document(PAYLOAD["width"], PAYLOAD["height"])
+    doc.setCurrentTime(PAYLOAD["at"])
+    settle(doc)
+    jobs, events = run_jobs(doc, [("1", "keep")])
+    settle(doc)
+    layer = jobs.layers[-1] if jobs.layers else None
+    doc.setModified(False)
+    return {
+        "events": events, "errors": jobs.errors, "added": len(jobs.layers),
+        "layers": [n.name() for n in reversed(doc.rootNode().childNodes())],
+        "animated": bool(layer and layer.animated()),
+        "colours": keyframe_colours(doc, layer, range(PAYLOAD["at"] + 6)) if layer else [],
+        "fps": doc.framesPerSecond(), "clip_end": doc.fullClipRangeEndTime(),
+        "playback_end": doc.playBackEndTime(),
+    }
