@@ -47,6 +47,7 @@ class RunRecord(BaseModel):
     cost: float | None = None  # in the unit of the user's price, when known
     estimate: float | None = None  # what the run was expected to cost, when known
     outputs: list[str] = []  # result files
+    frames: list[int] = []  # [first, last]: the host's frame range, for an animation run
 
     @field_validator("bindings")
     @classmethod

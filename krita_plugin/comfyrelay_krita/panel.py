@@ -269,7 +269,8 @@ class Panel(QWidget):
         return "Choose a workflow first."
 
     def run_again(self, record: core.RunRecord) -> None:
-        """The run's workflow with its values and seed, on the active document's canvas."""
+        """The run's workflow with its values and seed, on the active document's canvas (an
+        animation run on the frame range it read)."""
         self.message = ""
         doc = self.document()
         workflow = self._workflow_of(record)
@@ -280,7 +281,9 @@ class Panel(QWidget):
                 f"Open {record.workflow_name} first ({record.workflow_path}): a UI-format "
                 f"workflow is converted by the server before it runs.")
         else:
-            self._start(doc, workflow, core.bindings_for_rerun(record), record.workflow_path)
+            frames = (record.frames[0], record.frames[-1]) if record.frames else None
+            self._start(doc, workflow, core.bindings_for_rerun(record), record.workflow_path,
+                        frames=frames)
         self.refresh()
 
     def _workflow_of(self, record: core.RunRecord) -> core.Workflow | None:
@@ -295,14 +298,14 @@ class Panel(QWidget):
             return None
 
     def _start(self, doc: Any, workflow: core.Workflow, bindings: core.Bindings, path: str,
-               from_fields: bool = False) -> None:
+               from_fields: bool = False, frames: tuple[int, int] | None = None) -> None:
         """Check the values (the server's rules, when known) and send the canvas; a value it
         would refuse stops it here, flagged in its field when it came from the fields."""
         self.save_settings()
         try:
             self.jobs.run(doc, workflow, bindings, self.sources.use_selection,
                           self.settings.results_dir(), workflow_path=path,
-                          sources=self._sources_for(workflow, path))
+                          sources=self._sources_for(workflow, path), frames=frames)
         except core.InvalidValues as exc:
             self.message = str(exc)
             if from_fields:

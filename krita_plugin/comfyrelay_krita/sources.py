@@ -15,12 +15,15 @@ from typing import Any
 from .core import core
 from .pixels import Rect, mask_pixels, png_bytes, read_node, read_region, selection_mask, to_pixels
 from .qt import QImage
+from .timeline import check_animation, check_frames
 
 CANVAS = "canvas"
 CANVAS_MASK = "canvas+mask"  # the canvas, with the selection as its mask (one LoadImage)
 SELECTION = "selection"  # the selection as a mask, white = change
 ACTIVE = "active"
 KEEP = "keep"
+ANIMATION = "animation"  # the timeline's playback range, as one MP4 (timeline.py)
+EACH_FRAME = "each-frame"  # a run per frame of the playback range, each frame's canvas
 LAYER = "layer:"  # followed by the layer's or group's name
 LABELS = {
     CANVAS: "Canvas",
@@ -28,6 +31,8 @@ LABELS = {
     SELECTION: "Selection as mask",
     ACTIVE: "Active layer",
     KEEP: "Keep (the workflow's file)",
+    ANIMATION: "Animation (the playback range)",
+    EACH_FRAME: "Each frame (a run per frame)",
 }
 # Loaders that read a mask as 1 − alpha of the image they load: the canvas and its mask can
 # go to one of them together (ComfyUI's inpaint set-up).
@@ -48,9 +53,10 @@ def choices_for(loader: core.Loader) -> list[str]:
     if loader.kind == "audio":
         return [KEEP]
     if loader.kind == "video":
-        return [CANVAS, KEEP]
+        return [CANVAS, ANIMATION, KEEP]
     both = [CANVAS_MASK] if loader.class_type in IMAGE_AND_MASK else []
-    return [CANVAS, *both, SELECTION, ACTIVE, KEEP]
+    frames = [] if loader.kind == "mask" else [EACH_FRAME]
+    return [CANVAS, *both, SELECTION, ACTIVE, *frames, KEEP]
 
 
 def default_source(workflow: core.Workflow, loader: core.Loader) -> str:
@@ -107,8 +113,16 @@ def check_choices(doc: Any, workflow: core.Workflow, choices: Sequence[Choice]) 
             raise core.WorkflowError(
                 f"The layer {source[len(LAYER):]!r} for {where} no longer exists: choose "
                 "another source.")
+        if source == ANIMATION:
+            check_animation(doc, workflow, nid, where)
+        if source == EACH_FRAME:
+            check_frames(doc)
         if source == ACTIVE and active_layer(doc) is None:
             raise core.WorkflowError(f"There is no active layer for {where}: click a layer.")
+    used = {source for _, source in choices}
+    if ANIMATION in used and EACH_FRAME in used:
+        raise core.WorkflowError("Animation and Each frame cannot go together: one sends the "
+                                 "range once, the other runs once per frame. Choose one.")
 
 
 def selection_mask_size(doc: Any) -> tuple[int, int] | None:
@@ -132,7 +146,11 @@ def placeholders(choices: Sequence[Choice]) -> list[core.MediaInput]:
     for nid, source in choices:
         if source == KEEP:
             continue
-        if source != SELECTION:
+        if source == ANIMATION:
+            media.append(core.MediaInput(nid, core.InputFile("krita-animation.mp4")))
+        elif source == EACH_FRAME:
+            media.append(core.MediaInput(nid, core.InputFile("krita-frame.png")))
+        elif source != SELECTION:
             media.append(core.MediaInput(nid, core.InputFile(_name(source))))
         if source in (SELECTION, CANVAS_MASK):
             media.append(core.MediaInput(nid, core.InputFile("krita-selection.png"), mask=True))
@@ -141,12 +159,13 @@ def placeholders(choices: Sequence[Choice]) -> list[core.MediaInput]:
 
 def read_media(doc: Any, choices: Sequence[Choice], rect: Rect) -> Sent:
     """Each loader's pixels within `rect` (this thread: Krita's API), to be encoded on the
-    runner's thread. Call check_choices() first."""
+    runner's thread; an Animation's frames are read later (timeline.FrameReader). Call
+    check_choices() first."""
     media: list[core.MediaInput] = []
     masked = any(source in (SELECTION, CANVAS_MASK) for _, source in choices)
     mask = selection_mask(doc, rect) if masked else None
     for nid, source in choices:
-        if source == KEEP:
+        if source in (KEEP, ANIMATION, EACH_FRAME):
             continue
         if source != SELECTION:
             image = _image(doc, source, rect)
@@ -181,6 +200,11 @@ def _name(source: str) -> str:
     if source in (CANVAS, CANVAS_MASK):
         return "krita.png"
     return "krita-active.png" if source == ACTIVE else "krita-layer.png"
+
+
+def frame_png(image: QImage) -> core.InputFile:
+    """One frame of Each frame, encoded when its job is sent."""
+    return _png("krita-frame.png", image)
 
 
 def _png(name: str, image: QImage) -> core.InputFile:

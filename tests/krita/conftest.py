@@ -117,3 +117,45 @@ def run_krita(krita_data: Path, tmp_path: Path) -> RunKrita:
         return result
 
     return run
+
+
+GUI_PLUGIN = Path(__file__).resolve().parent / "gui_plugin"
+XVFB_RUN = shutil.which("xvfb-run")
+KRITA = shutil.which("krita")
+
+
+@pytest.fixture
+def run_gui(krita_data: Path, tmp_path: Path) -> RunKrita:
+    """run_gui(function, script=..., timeout=..., **payload) -> the dict `function` (in
+    scripts/`script`.py) reported from inside a full Krita window under Xvfb, started here
+    with its own config. A crash shows as no result and Krita's exit code."""
+
+    def run(function: str, timeout: float = 300, script: str = "gui_checks",
+            **payload: Any) -> dict[str, Any]:
+        assert XVFB_RUN and KRITA, "needs krita and xvfb-run (apt: krita, xvfb)"
+        io = tmp_path / f"gui-{function}"
+        io.mkdir()
+        data = io / "data"
+        shutil.copytree(krita_data, data)  # the installed plugin, plus the test-only driver
+        shutil.copytree(GUI_PLUGIN, data / "krita" / "pykrita", dirs_exist_ok=True)
+        (io / "config").mkdir()
+        (io / "config" / "kritarc").write_text(
+            "[python]\nenable_comfyrelay_krita=true\nenable_comfyrelay_gui_check=true\n")
+        out = io / "result.json"
+        (io / "in.json").write_text(json.dumps({**payload, "out": str(out)}))
+        environ = kritarunner_environ(data, io, SCRIPTS)
+        environ.pop("QT_QPA_PLATFORM", None)  # Krita's GUI insists on xcb: Xvfb provides it
+        environ["COMFYRELAY_TEST_OUT"] = str(out)
+        environ["COMFYRELAY_TEST_CHECK"] = f"{script}:{function}"
+        command = [str(XVFB_RUN), "-a", str(KRITA), "--nosplash"]
+        proc = subprocess.run(command, env=environ, capture_output=True, text=True,
+                              timeout=timeout)
+        if not out.exists():
+            pytest.fail(f"Krita wrote no result (exit {proc.returncode}):\n"
+                        f"{proc.stderr[-4000:]}")
+        result: dict[str, Any] = json.loads(out.read_text())
+        if "error" in result:
+            pytest.fail(f"inside Krita:\n{result['error']}")
+        return result
+
+    return run
