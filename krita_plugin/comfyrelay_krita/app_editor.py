@@ -1,8 +1,11 @@
-"""Customize: which inputs a workflow's app shows, in what order, under which labels.
+"""Customize: which inputs a workflow's app shows, in what order, under which labels, and
+which output nodes' files come back.
 
 One row per input the form can show: a checkbox (in the app), the label (its own, or the
-default as a placeholder) and ↑ / ↓ to move it within the app. Every change is handed to
-`changed` as a new AppView; the form saves it and rebuilds (this editor included).
+default as a placeholder) and ↑ / ↓ to move it within the app; then, for a workflow with
+several output nodes, a checkbox per node ("Results from"; none ticked: every saved file, or
+the previews when it saves none). Every change is handed to `changed` as a new AppView; the
+form saves it and rebuilds (this editor included).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ MARGIN = 2
 
 class AppEditor(QWidget):
     def __init__(self, app: core.AppView, items: list[core.WorkflowInput],
-                 changed: Callable[[core.AppView], None]) -> None:
+                 changed: Callable[[core.AppView], None],
+                 outputs: list[tuple[str, str]] | None = None) -> None:
         super().__init__()
         self.app, self.changed = app, changed
         self.rows: dict[str, AppRow] = {}
@@ -32,6 +36,17 @@ class AppEditor(QWidget):
             label = next((f.label for f in app.fields if f.key == item.key), "")
             self.rows[item.key] = AppRow(self, item, item.key in shown, label)
             box.addWidget(self.rows[item.key])
+        self.outputs: dict[str, QCheckBox] = {}
+        if outputs and len(outputs) > 1:
+            box.addWidget(QLabel("Results from (none ticked: every saved file):"))
+            for node, title in outputs:
+                check = self.outputs[node] = QCheckBox(f"{title} ({node})")
+                check.setChecked(node in app.outputs)
+                check.toggled.connect(lambda _on: self.pick_outputs())
+                box.addWidget(check)
+
+    def pick_outputs(self) -> None:
+        self.changed(self.app.with_outputs([n for n, c in self.outputs.items() if c.isChecked()]))
 
     def toggle(self, key: str, shown: bool) -> None:
         label = self.rows[key].label.text().strip()

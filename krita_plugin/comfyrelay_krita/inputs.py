@@ -98,7 +98,9 @@ class InputForm(QWidget):
                 self.labels[entry.input.key] = self._add(app_form, entry.input, entry.label)
             box.addLayout(app_form)
         if self.customizing:
-            self.editor = AppEditor(self.app, offered, self.app_changed)
+            wf = self.workflow
+            outputs = [(n, wf.title(n)) for n in wf.output_nodes()] if wf is not None else []
+            self.editor = AppEditor(self.app, offered, self.app_changed, outputs)
             box.addWidget(self.editor)
         if layout.others:
             self._all_inputs(box, layout.others, opened=not layout.shown)
@@ -191,7 +193,7 @@ class InputForm(QWidget):
                   else field.value() for key, field in self.fields.items()}
         # A seed too big for a seed field (a text field) goes in as its input's value.
         seed = values.pop(self.seed_keys[0]) if self.seed_field is not None else None
-        return core.Bindings(seed=seed, values=values)
+        return core.Bindings(seed=seed, values=values, outputs=list(self.app.outputs))
 
     def show_seeds(self, bindings: core.Bindings) -> None:
         """The fields show the seeds the run used."""

@@ -115,6 +115,10 @@ def test_two_loaders_get_render_and_depth_from_one_render(
     assert r["preview_error"] == "" and r["preview"]["error"] == "", r["preview"]
     (shown,) = r["preview"]["outputs"]
     assert shown.startswith("ComfyRelay Result"), shown
+    # Picking the preview node brings its file back instead, and the pick is kept.
+    assert r["output_nodes"] == [["2", "PreviewImage"], ["4", "SaveImage"]]
+    assert r["still_picked"] == ["2"] and r["picked_error"] == "", r["picked"]
+    assert r["picked"]["status"] == "Done: 1 result(s)" and len(r["picked"]["outputs"]) == 1
 
 
 def test_bad_choices_are_refused_before_anything_is_queued(

@@ -42,6 +42,9 @@ def test_docker_widgets_build_and_work(binding: str, krita_data: Path, tmp_path:
     assert r["flagged"] == ["1.sampler_name", "1.steps"]  # not listed; below the minimum
     assert r["denoise"] == 0.8 and r["next_seed"] == 6  # the slider; increment
     assert r["app_labels"] == ["Node: steps"]
+    # Customize also picks which output nodes' files come back, kept with the app view.
+    assert r["output_boxes"] == ["2", "3"]
+    assert r["picked_outputs"] == ["3"] and r["saved_outputs"] == ["3"]
     # A labelled source per loader: the pick kept for the workflow, a mask loader's
     # selection, a sound's own file; the region beside them.
     assert r["source_labels"] == ["Picture", "Area", "Sound"]

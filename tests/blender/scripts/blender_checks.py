@@ -741,6 +741,17 @@ def check_two_loaders(payload: Report) -> Report:
     report["preview_error"] = run_op()
     report["preview"] = session_state(addon)
     report["images"] = sorted(i.name for i in bpy.data.images)
+    # The user picks the preview node's files instead (Customize › Results From): kept with
+    # the app view, so they are still picked when the workflow is read again.
+    report["output_nodes"] = [(o.node, o.title) for o in settings.outputs]
+    settings.outputs["2"].wanted = True
+    comfy().load_workflow(refresh=True)
+    report["still_picked"] = [o.node for o in settings.outputs if o.wanted]
+    report["picked_error"] = run_op()
+    report["picked"] = session_state(addon)
+    image = bpy.data.images.get(report["picked"]["outputs"][0]) if report["picked"][
+        "outputs"] else None
+    report["picked_pixels"] = bytes(image_bytes(image)).hex() if image else ""
     return report
 
 

@@ -110,7 +110,8 @@ def typed_form(panel: Any, app: Any) -> dict[str, Any]:
     inputs = {"seed": 5, "steps": 0, "denoise": 0.5, "sampler_name": "eulr", "tiled": True,
               "notes": "a\nb"}
     graph = {"1": {"class_type": "Node", "inputs": inputs},
-             "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+             "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+             "3": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}}}
     workflow = core.Workflow(graph, "typed")
     typed = [i.model_copy(update=TYPES[i.name]) for i in workflow.inputs()]
     form = panel.form
@@ -123,7 +124,13 @@ def typed_form(panel: Any, app: Any) -> dict[str, Any]:
     panel.customize_button.click()
     form.editor.rows["1.steps"].check.click()
     app.processEvents()
+    output_boxes = sorted(form.editor.outputs)
+    form.editor.outputs["3"].click()  # Results from: only the SaveImage's files
+    app.processEvents()
     return {
+        "output_boxes": output_boxes,
+        "picked_outputs": form.bindings().outputs,
+        "saved_outputs": core.load_app(form.path).outputs,
         "classes": {k: type(f).__name__ for k, f in form.fields.items()},
         "flagged": sorted(k for k, f in form.fields.items() if f.problem),
         "denoise": form.fields["1.denoise"].value(),
