@@ -268,3 +268,9 @@ class BackendKind(ABC, Generic[S]):
     def controls(self, config: Path | None) -> Controls | None:
         """A new Controls for a host session, if the kind has any (`config` as in build)."""
         return None
+
+    def pool_workers(self, settings: S, slots: int, keep: bool) -> list[tuple[S, int]]:
+        """How one pool file entry runs: (settings, slots) per worker. By default one worker
+        with the entry's slots; a kind whose slot is a machine of its own (a RunComfy
+        machine) gives one worker per slot. `keep`: the run's --keep-machine."""
+        return [(settings, slots)]

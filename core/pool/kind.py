@@ -27,7 +27,7 @@ from ..jobs.backend_kind import (
 )
 from .estimate import estimate
 from .pool_backend import PoolBackend
-from .poolfile import Registry, WorkerSpec, builder, load_specs
+from .poolfile import Registry, WorkerSpec, builder, expand, load_specs
 
 NAME = "pool"
 
@@ -36,6 +36,7 @@ class PoolSettings(KindSettings):
     files: list[str] = Field(default_factory=list)  # pool files
     servers: list[str] = Field(default_factory=list)  # ComfyUI URLs, one slot each
     max_cost: float | None = Field(default=None, ge=0)
+    keep: bool = False  # --keep-machine: the pool's machines are left running at the end
 
 
 class PoolKind(BackendKind[PoolSettings]):
@@ -70,15 +71,19 @@ class PoolKind(BackendKind[PoolSettings]):
         servers = getattr(args, "server", None) or []
         return PoolSettings(files=list(getattr(args, "pools", None) or []),
                             servers=list(servers) if len(servers) > 1 else [],
-                            max_cost=getattr(args, "max_cost", None))
+                            max_cost=getattr(args, "max_cost", None),
+                            keep=bool(getattr(args, "keep_machine", False)))
 
     def specs(self, settings: PoolSettings, credentials: Credentials) -> list[WorkerSpec]:
-        """The workers, checked (unknown kind, duplicate, missing credential: refused)."""
+        """The workers, checked (unknown kind, duplicate, missing credential: refused), each
+        entry as the workers its kind runs it on (a machine entry: a machine per slot)."""
         if not settings.files and not settings.servers:
             raise ComfyRelayError("Choose a pool file (workers with kind, URL or ids, slots, "
                                   "price).")
-        return load_specs([Path(f).expanduser() for f in settings.files], settings.servers,
-                          self._registry(), credentials)
+        registry = self._registry()
+        checked = load_specs([Path(f).expanduser() for f in settings.files], settings.servers,
+                             registry, credentials)
+        return expand(checked, registry, settings.keep)
 
     def build(self, settings: PoolSettings, credentials: Credentials,
               config: Path | None) -> Backend:

@@ -17,6 +17,7 @@ does not have is refused, naming the worker.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -182,6 +183,19 @@ def load_specs(paths: Sequence[Path], urls: Sequence[str], registry: Registry,
         entries += [(f"{path} worker {n}", e) for n, e in enumerate(read_entries(path), 1)]
     entries += [(f"--server {e.settings_values()['url']}", e) for e in comfyui_entries(urls)]
     return check_entries(entries, registry, credentials)
+
+
+def expand(specs: Sequence[WorkerSpec], registry: Registry, keep: bool) -> list[WorkerSpec]:
+    """Each entry as the workers its kind runs it on (BackendKind.pool_workers): a RunComfy
+    machine entry with `slots: 3` is three machines, named "... #1" to "... #3". `keep`:
+    the run's --keep-machine."""
+    out: list[WorkerSpec] = []
+    for spec in specs:
+        parts = registry.get(spec.kind).pool_workers(spec.settings, spec.slots, keep)
+        for n, (settings, slots) in enumerate(parts, 1):
+            name = spec.name if len(parts) == 1 else f"{spec.name} #{n}"
+            out.append(dataclasses.replace(spec, name=name, settings=settings, slots=slots))
+    return out
 
 
 Builder = Callable[[WorkerSpec], Backend]

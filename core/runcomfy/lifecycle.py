@@ -59,6 +59,31 @@ class _LaunchTurns:
 _launch_turns = _LaunchTurns()
 
 
+class _Held:
+    """Which machine each back end of this process holds, so one that wants a machine of
+    its own (MachineOptions.own_machine: a pool's machines) reuses none of them. Any thread
+    may call; the lock guards the dict only."""
+
+    def __init__(self) -> None:
+        self._by_owner: dict[int, str] = {}  # id(MachineLifecycle) -> server_id
+        self._lock = threading.Lock()
+
+    def hold(self, owner: object, server_id: str) -> None:
+        with self._lock:
+            self._by_owner[id(owner)] = server_id
+
+    def release(self, owner: object) -> None:
+        with self._lock:
+            self._by_owner.pop(id(owner), None)
+
+    def by_others(self, owner: object) -> set[str]:
+        with self._lock:
+            return {sid for who, sid in self._by_owner.items() if who != id(owner)}
+
+
+_held = _Held()
+
+
 class MachineLifecycle:
     """Launch, wait, extend and stop one machine. Any thread may call (the runner, the
     Launch thread, the watchdog, a host's action thread); the operations take turns through
@@ -154,8 +179,12 @@ class MachineLifecycle:
             )
 
     def _reusable(self, options: MachineOptions, give_up: Cancelled) -> str | None:
-        """A machine in the ledger for this workflow that is still starting or Ready."""
+        """A machine in the ledger for this workflow that is still starting or Ready (with
+        own_machine, one that no other back end of this process holds)."""
+        taken = _held.by_others(self) if options.own_machine else set()
         for entry in self.ledger.entries():
+            if entry.server_id in taken:
+                continue
             if (entry.workflow_version_id != options.workflow_version_id
                     or entry.user_id != self.server.user_id
                     or (entry.api_url and entry.api_url != self.server.api_url)):
@@ -195,6 +224,7 @@ class MachineLifecycle:
             rec = self.record
             rec.server_id = server_id
             rec.launched_here = launched
+            _held.hold(self, server_id)  # inside the launch turn: no other adopts it meanwhile
             rec.machine = rec.ready_at = rec.stopped_at = rec.expected_stop = None
             rec.last_activity = time.monotonic()
 
@@ -256,6 +286,11 @@ class MachineLifecycle:
                     or rec.expected_stop
                 )
         return machine
+
+    def let_go(self) -> None:
+        """The back end is closed: its machine (left running, or stopped) is no longer held,
+        so a later back end may reuse it."""
+        _held.release(self)
 
     # ---- running time ----
     def extend(self, seconds: int | None = None) -> float | None:
@@ -355,6 +390,7 @@ class MachineLifecycle:
         until = entry.launched_at + self.timing.not_found_grace if entry else 0.0
         self.server.stop(server_id, not_found_until=until)
         self.ledger.remove(server_id)  # first: whoever sees Stopped finds the ledger right
+        _held.release(self)
         with rec.lock:
             rec.stopped_at = time.time()
             rec.set_state(MachineState.STOPPED)
@@ -382,6 +418,7 @@ class MachineLifecycle:
             rec.delegate = None
         if gone:
             self.ledger.remove(server_id)
+            _held.release(self)
         else:
             self.ledger.update(server_id, status=status)
         delegate.retire(reason, failed=True)

@@ -167,6 +167,7 @@ class RunComfyMachineBackend(Backend):
         delegate = self._record.take_delegate()
         if delegate is not None:
             delegate.retire("This RunComfy machine back end was closed.")
+        self._lifecycle.let_go()
         self.server.close()
 
     def _watching(

@@ -45,10 +45,14 @@ class MachineSettings(KindSettings):
     extend_step: int = Field(default=1800, ge=60)
     stop_on_close: bool = True
     hourly_price: float | None = None  # the user's price for this server_type
+    keep: bool = False  # a pool file's `"keep": true`: leave it running (stop_on_close off)
+    own_machine: bool = False  # set by the pool for each of an entry's machines
 
     def options(self) -> MachineOptions:
         """What the back end launches with (MachineOptions' fields, by name)."""
-        return MachineOptions(**self.model_dump(include=OPTIONS))
+        values = self.model_dump(include=OPTIONS)
+        values["stop_on_close"] = self.stop_on_close and not self.keep
+        return MachineOptions(**values)
 
 
 class MachineKind(BackendKind[MachineSettings]):
@@ -128,6 +132,18 @@ class MachineKind(BackendKind[MachineSettings]):
         if isinstance(backend, RunComfyMachineBackend):
             backend.tune(hourly_price=settings.hourly_price, idle_stop=settings.idle_stop,
                          duration=settings.duration)
+
+    def pool_workers(self, settings: MachineSettings, slots: int,
+                     keep: bool) -> list[tuple[MachineSettings, int]]:
+        """A pool entry's `slots` are machines: one worker each, one job in flight on it,
+        each launching its own machine when its first job comes (none reuses a machine
+        another worker holds). A given server_id is one machine: one worker, its slots."""
+        if keep:
+            settings = settings.model_copy(update={"keep": True})
+        if settings.server_id:
+            return [(settings, slots)]
+        own = settings.model_copy(update={"own_machine": True})
+        return [(own, 1)] * slots
 
     def controls(self, config: Path | None) -> Controls:
         # Its box offers the look for machines left running also while Serverless (the same

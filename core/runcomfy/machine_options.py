@@ -20,6 +20,9 @@ class MachineOptions:
     extend_step: int = 1800  # seconds added each time
     stop_on_close: bool = True  # stop a machine launched here when the app closes
     hourly_price: float | None = None  # the user's price for server_type, for the cost shown
+    # A machine of its own: never reuse one that another back end of this process holds
+    # (a pool's machines, one per slot, would otherwise all share the first one).
+    own_machine: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from comfyrelay.cli.main import main
+from comfyrelay.runcomfy.ledger import Ledger
 
 from tests.hosted import TOKENS, isolated  # noqa: F401  (autouse: a private config folder)
 from tests.paths import WORKFLOWS
@@ -228,3 +229,24 @@ def test_a_machine_the_pool_leaves_running_is_named(
     assert code == 0, err
     assert f"RunComfy machine {server_id} is still running and billing" in err
     assert f"comfyrelay machines stop {server_id}" in err
+
+
+def test_keep_machine_leaves_each_of_a_pools_machines_running_and_names_it(
+    tmp_path: Path, rc: RunComfyTestServer, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RUNCOMFY_USER_ID", rc.user_id)
+    monkeypatch.setenv("RUNCOMFY_API_TOKEN", TOKENS[0])
+    pool = h.pool_file(tmp_path / "pool.json", [
+        {"kind": "runcomfy-machine", "workflow_version_id": "ver-1", "api_url": rc.url,
+         "slots": 3, "price_per_hour": 1.0}])
+    code = main(["batch", INVERT, "--images", str(frames(tmp_path / "in", 3)),
+                 "--out", str(tmp_path / "out"), "--pool", str(pool), "--keep-machine"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert len(rc.machines) == 3, err  # one machine per slot, three jobs
+    for server_id, machine in rc.machines.items():
+        assert machine.stopped is None
+        assert f"RunComfy machine {server_id} is still running and billing" in err
+        assert f"comfyrelay machines stop {server_id}" in err
+    assert {e.server_id for e in Ledger().entries()} == set(rc.machines)
