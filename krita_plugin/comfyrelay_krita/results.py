@@ -38,8 +38,9 @@ from .sources import (
     frame_png,
     placeholders,
     read_media,
+    video_loaders,
 )
-from .timeline import FrameReader, mp4_file, playback_range
+from .timeline import FrameReader, apng_file, mp4_file, playback_range
 
 SHOWN_KINDS = (core.MediaKind.IMAGE, core.MediaKind.VIDEO)  # become layers; the rest stay files
 
@@ -97,14 +98,16 @@ class _Placed:
 @dataclass
 class _Reading:
     """A run waiting for its document's frames (the Animation source), read a frame a pump;
-    then its job goes out with them as an MP4 to each of `loaders`."""
+    then its job goes out with them to each of `loaders`: an MP4 to those in `video`, an
+    animated PNG to image loaders."""
 
     run: Any  # core's Run
     reader: FrameReader
     loaders: list[str]
     fps: float
     job: core.Job  # the other media, read when Run was pressed
-    each_frame: bool = False  # a job per frame (a PNG each) rather than one MP4
+    each_frame: bool = False  # a job per frame (a PNG each) rather than one file
+    video: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -151,7 +154,7 @@ class CanvasJobs:
         choices = list(defaults(workflow) if sources is None else sources)
         check_choices(doc, workflow, choices)
         self.notes.clear()
-        self.session.check_values(workflow, bindings, placeholders(choices))
+        self.session.check_values(workflow, bindings, placeholders(workflow, choices))
         rect = source_rect(doc, use_selection)
         sent = read_media(doc, choices, rect)  # Krita's API: on this thread
         whole = rect == Rect(0, 0, doc.width(), doc.height())
@@ -173,7 +176,7 @@ class CanvasJobs:
             return self.session.submit(run, job)
         reader = FrameReader(doc, rect, times, is_open)
         self._reading = _Reading(run, reader, animation or each, float(doc.framesPerSecond()),
-                                 job, each_frame=bool(each))
+                                 job, each_frame=bool(each), video=video_loaders(workflow))
         return ""  # sent once its frames are read (see _read_frames)
 
     def pump(self, handle: Any = None) -> None:
@@ -238,8 +241,11 @@ class CanvasJobs:
         if reading.each_frame:
             self._submit_each(reading)
         else:
-            video = mp4_file(reading.reader.images, reading.fps)
-            media = tuple(core.MediaInput(nid, video) for nid in reading.loaders)
+            # Each made once, and only when a loader reads it (the runner's thread).
+            images, fps = reading.reader.images, reading.fps
+            files = {True: mp4_file(images, fps), False: apng_file(images, fps)}
+            media = tuple(core.MediaInput(nid, files[nid in reading.video])
+                          for nid in reading.loaders)
             job = reading.job
             job.media = job.media + media
             self.session.submit(reading.run, job)

@@ -207,3 +207,24 @@ def test_a_clip_of_another_size_is_scaled_to_the_canvas_and_said(
     for n, (corner, centre) in enumerate(zip(frames, r["centre"], strict=True)):
         want = [255 - v for v in frame_bgr(n)] + [255]
         assert close(corner, want) and close(centre, want), (n, corner, centre, want)
+
+
+def test_animation_to_an_image_loader_goes_as_one_apng_and_comes_back_as_one_layer(
+    run_gui: RunKrita, server
+) -> None:
+    """LoadImage gets the 4 frames as one animated PNG and reads them as a batch of 4 (as
+    ComfyUI's does); the 4 inverted images come back as one layer, a keyframe per frame."""
+    r = run_gui("animation_round_trip", url=server.url, workflow=INVERT, frames=4)
+    assert r["errors"] == [] and r["events"][-1] == "RunEnded", (r["errors"], r["events"])
+    assert r["events"].count("JobOutput") == 4
+    assert r["added"] == 1 and r["layers"] == ["invert_api", "painted", "Background"]
+    assert r["animated"] and r["notes"] == []
+    *frames, after = r["colours"]
+    assert after is None
+    for n, (corner, centre) in enumerate(zip(frames, r["centre"], strict=True)):
+        want = [255 - v for v in frame_bgr(n)] + [255]  # lossless both ways
+        assert close(corner, want, 1) and close(centre, want, 1), (n, corner, centre, want)
+    (sent,) = [p for p in server.input_dir.iterdir() if p.suffix == ".png"]
+    with Image.open(sent) as apng:
+        assert apng.format == "PNG" and getattr(apng, "n_frames", 1) == 4
+        assert apng.info.get("loop") == 0  # plays forever
