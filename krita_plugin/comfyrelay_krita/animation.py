@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .layers import add_result_layer, insertion_point
-from .pixels import Rect, load_image
+from .pixels import Rect, load_fitted
 from .qt import ARGB32, QImage, QImageReader, QPainter
 
 QT_ANIMATIONS = {".webp", ".png", ".apng", ".gif"}
@@ -42,20 +42,24 @@ class Frames:
     files: list[Path] = field(default_factory=list)
     fps: float | None = None
     animated: bool = False  # made for an animated layer (files only)
+    scaled_from: tuple[int, int] | None = None  # the frames' own size, when scaled
 
 
 @dataclass
 class Placement:
-    """Where an animated layer's frames go: importAnimation puts a file at the canvas's
-    corner, so each frame is drawn at `at` on a transparent canvas-sized image first."""
+    """Where a clip's frames go: each is scaled to `region`, the area the run replaces. For
+    an animated layer (`canvas`, the document's size, given) each is then drawn there on a
+    transparent canvas-sized image: importAnimation puts a file at the canvas's corner."""
 
-    at: Rect  # x, y of the frame; width, height of the canvas
+    region: Rect
+    canvas: tuple[int, int] | None = None
 
 
-def extract_frames(video: Path, folder: Path, placed: Placement | None = None) -> Frames:
+def extract_frames(video: Path, folder: Path, placed: Placement) -> Frames:
     """The frames of `video`, decoded in order (a decode thread), written as PNGs into
-    `folder` on the way. With `placed`, the files are canvas-sized for an animated layer and
-    no images are kept in memory. Raises ValueError with what to do when they cannot be read."""
+    `folder` on the way and scaled to the region. For an animated layer the files are
+    canvas-sized and no images are kept in memory. Raises ValueError with what to do when
+    they cannot be read."""
     folder.mkdir(parents=True, exist_ok=True)
     if video.suffix.lower() in QT_ANIMATIONS:
         files, fps = _qt_frames(video, folder)
@@ -63,25 +67,38 @@ def extract_frames(video: Path, folder: Path, placed: Placement | None = None) -
         files, fps = _ffmpeg_frames(video, folder), video_fps(video)
     if not files:
         raise ValueError(f"{video.name} has no frames Krita can read.")
-    if placed is not None:
-        return Frames([], 0, [place_frame(f, placed.at) for f in files], fps, animated=True)
+    region = placed.region
+    size = (region.width, region.height)
+    scaled_from: tuple[int, int] | None = None
+    if placed.canvas is not None:
+        placed_files = []
+        for file in files:
+            image, own = load_fitted(file, size)
+            scaled_from = scaled_from or own
+            if own is None and (region.x, region.y, *size) == (0, 0, *placed.canvas):
+                placed_files.append(file)  # already the canvas: no second encode
+            else:
+                out = file.with_name(f"placed_{file.name}")
+                placed_files.append(place_frame(image, out, region, placed.canvas))
+        return Frames([], 0, placed_files, fps, animated=True, scaled_from=scaled_from)
     kept = files[:MAX_FRAMES]
-    return Frames([load_image(f) for f in kept], len(files) - len(kept), kept, fps)
+    images = []
+    for file in kept:
+        image, own = load_fitted(file, size)
+        scaled_from = scaled_from or own
+        images.append(image)
+    return Frames(images, len(files) - len(kept), kept, fps, scaled_from=scaled_from)
 
 
-def place_frame(frame: Path, at: Rect) -> Path:
-    """`frame` drawn at (at.x, at.y) on a transparent PNG of at.width × at.height, the
-    canvas (the same file when it already is one)."""
-    image = load_image(frame)
-    if (at.x, at.y, image.width(), image.height()) == (0, 0, at.width, at.height):
-        return frame
-    canvas = QImage(at.width, at.height, ARGB32)
-    canvas.fill(0)
-    painter = QPainter(canvas)
+def place_frame(image: QImage, out: Path, at: Rect, canvas: tuple[int, int]) -> Path:
+    """`image` (already at.width × at.height) drawn at (at.x, at.y) on a transparent PNG of
+    the canvas's size, written to `out`."""
+    placed = QImage(canvas[0], canvas[1], ARGB32)
+    placed.fill(0)
+    painter = QPainter(placed)
     painter.drawImage(at.x, at.y, image)
     painter.end()
-    out = frame.with_name(f"placed_{frame.name}")
-    canvas.save(str(out), "PNG")
+    placed.save(str(out), "PNG")
     return out
 
 

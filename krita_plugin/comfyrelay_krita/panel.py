@@ -394,7 +394,8 @@ class Panel(QWidget):
         if view.error and view.error_node and not self.message:
             error = f"Failed in {view.error_node}: {view.error}"
         step = f" · {view.node} {view.step}".rstrip() if view.node and not error else ""
-        _show(self.status, error or f"{view.status}{step}", ERROR_STYLE if error else "")
+        status = _with_notes(f"{view.status}{step}", self.jobs.notes)
+        _show(self.status, error or status, ERROR_STYLE if error else "")
         self.controls_boxes.refresh(view)
         self.history_box.refresh_buttons(view.can_run)
 
@@ -427,6 +428,15 @@ def _layer_names(nodes: list[Any]) -> list[str]:
 def _connection(view: core.View) -> str:
     """The check's answer; a success says "Connected to ..." itself."""
     return f"Cannot connect: {view.connection}" if view.connected is False else view.connection
+
+
+def _with_notes(status: str, notes: list[str]) -> str:
+    """The run's status and what the results' placing noted ("Done: 1 result(s). Result
+    512×512 scaled to the canvas' 64×48.")."""
+    if not notes:
+        return status
+    stop = "" if status.endswith((".", "…")) else "."
+    return f"{status}{stop} {' '.join(notes)}"
 
 
 def _wrapping_label() -> QLabel:

@@ -132,5 +132,21 @@ def load_image(path: Path, size: tuple[int, int] | None = None) -> QImage:
     return image
 
 
+def load_fitted(path: Path, size: tuple[int, int]) -> tuple[QImage, tuple[int, int] | None]:
+    """A result file scaled to `size`, the region it replaces (a workflow may scale or
+    upscale), and its own size when that differed, to be said in the status."""
+    image = load_image(path, size=None)
+    own = (image.width(), image.height())
+    if own == size:
+        return image, None
+    return image.scaled(size[0], size[1], IGNORE_ASPECT, SMOOTH), own
+
+
+def scaled_note(own: tuple[int, int], rect: Rect, whole: bool) -> str:
+    """What the status says of a result scaled to its region."""
+    where = "the canvas'" if whole else "the selection's region"
+    return f"Result {own[0]}×{own[1]} scaled to {where} {rect.width}×{rect.height}."
+
+
 def layer_bytes(image: QImage) -> QByteArray:
     return QByteArray(image_bytes(image.convertToFormat(ARGB32)))

@@ -27,7 +27,8 @@ from .animation import (
 from .core import core
 from .history import add_record
 from .layers import add_result_layer, unique_name
-from .pixels import Rect, apply_mask, load_image, source_rect
+from .pixels import Rect, apply_mask, load_fitted, scaled_note, source_rect
+from .qt import QImage
 from .sources import (
     ANIMATION,
     EACH_FRAME,
@@ -37,8 +38,9 @@ from .sources import (
     frame_png,
     placeholders,
     read_media,
+    video_loaders,
 )
-from .timeline import FrameReader, mp4_file, playback_range
+from .timeline import FrameReader, apng_file, mp4_file, playback_range
 
 SHOWN_KINDS = (core.MediaKind.IMAGE, core.MediaKind.VIDEO)  # become layers; the rest stay files
 
@@ -74,18 +76,38 @@ class _BatchEnd:
     """Decoded after the last image of a batch (the decode thread keeps order): the batch is
     complete once this is placed."""
 
+    scaled_from = None
+
+
+@dataclass
+class _Still:
+    """A still result as its layer shows it; `scaled_from` its own size when scaled."""
+
+    image: QImage
+    scaled_from: tuple[int, int] | None
+
+
+@dataclass
+class _Placed:
+    """A result as a canvas-sized frame file of an animated layer."""
+
+    file: Path
+    scaled_from: tuple[int, int] | None
+
 
 @dataclass
 class _Reading:
     """A run waiting for its document's frames (the Animation source), read a frame a pump;
-    then its job goes out with them as an MP4 to each of `loaders`."""
+    then its job goes out with them to each of `loaders`: an MP4 to those in `video`, an
+    animated PNG to image loaders."""
 
     run: Any  # core's Run
     reader: FrameReader
     loaders: list[str]
     fps: float
     job: core.Job  # the other media, read when Run was pressed
-    each_frame: bool = False  # a job per frame (a PNG each) rather than one MP4
+    each_frame: bool = False  # a job per frame (a PNG each) rather than one file
+    video: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -95,7 +117,7 @@ class _Decoding:
     job_id: str
     target: Target
     path: Path
-    image: Future[Any]  # a QImage, a video's frame files, or an Each frame result file
+    image: Future[Any]  # a _Still, a video's Frames, or a frame's _Placed file
     frame: int | None = None  # Each frame: the frame the result is for
 
 
@@ -107,6 +129,7 @@ class CanvasJobs:
         self.session = session
         self.layers: list[Any] = []  # every layer added, newest last
         self.errors: list[str] = []  # results that could not become layers
+        self.notes: list[str] = []  # the last run's, beside its status (a result scaled)
         # QImage decoding is thread-safe and takes ~0.3 s for a 4K PNG: one thread, in order.
         self._decoder = ThreadPoolExecutor(1, thread_name_prefix="comfyrelay-decode")
         self._decoding: list[_Decoding] = []
@@ -130,7 +153,8 @@ class CanvasJobs:
         """
         choices = list(defaults(workflow) if sources is None else sources)
         check_choices(doc, workflow, choices)
-        self.session.check_values(workflow, bindings, placeholders(choices))
+        self.notes.clear()
+        self.session.check_values(workflow, bindings, placeholders(workflow, choices))
         rect = source_rect(doc, use_selection)
         sent = read_media(doc, choices, rect)  # Krita's API: on this thread
         whole = rect == Rect(0, 0, doc.width(), doc.height())
@@ -152,7 +176,7 @@ class CanvasJobs:
             return self.session.submit(run, job)
         reader = FrameReader(doc, rect, times, is_open)
         self._reading = _Reading(run, reader, animation or each, float(doc.framesPerSecond()),
-                                 job, each_frame=bool(each))
+                                 job, each_frame=bool(each), video=video_loaders(workflow))
         return ""  # sent once its frames are read (see _read_frames)
 
     def pump(self, handle: Any = None) -> None:
@@ -194,8 +218,7 @@ class CanvasJobs:
                 placed = _placement(target)
                 work = self._decoder.submit(extract_frames, event.path, folder, placed)
             else:
-                work = self._decoder.submit(_decode, event.path, target.rect, target.mask,
-                                            target.from_selection)
+                work = self._decoder.submit(_decode, event.path, target.rect, target.mask)
             self.session.hold(event.job_id)
             self._decoding.append(_Decoding(event.job_id, target, event.path, work))
 
@@ -218,8 +241,11 @@ class CanvasJobs:
         if reading.each_frame:
             self._submit_each(reading)
         else:
-            video = mp4_file(reading.reader.images, reading.fps)
-            media = tuple(core.MediaInput(nid, video) for nid in reading.loaders)
+            # Each made once, and only when a loader reads it (the runner's thread).
+            images, fps = reading.reader.images, reading.fps
+            files = {True: mp4_file(images, fps), False: apng_file(images, fps)}
+            media = tuple(core.MediaInput(nid, files[nid in reading.video])
+                          for nid in reading.loaders)
             job = reading.job
             job.media = job.media + media
             self.session.submit(reading.run, job)
@@ -340,6 +366,8 @@ class CanvasJobs:
                 self.session.release(done.job_id)
                 self.errors.append(str(exc))
                 continue
+            if image.scaled_from and is_open(done.target.doc):
+                self._note_scaled(done.target, image.scaled_from)
             if done.frame is not None:
                 if self._frame_placed(done, image):
                     return
@@ -350,7 +378,13 @@ class CanvasJobs:
             self.session.release(done.job_id)
             self._add_layer(done.target, done.path, image)
 
-    def _frame_placed(self, done: _Decoding, placed: Path | _BatchEnd) -> bool:
+    def _note_scaled(self, target: Target, own: tuple[int, int]) -> None:
+        """Said once per size: a batch of 48 scaled frames is one sentence."""
+        note = scaled_note(own, target.rect, not target.from_selection)
+        if note not in self.notes:
+            self.notes.append(note)
+
+    def _frame_placed(self, done: _Decoding, placed: _Placed | _BatchEnd) -> bool:
         """A frame's result is ready (or a batch's end); once every frame is, the layer is
         begun (True)."""
         target = done.target
@@ -360,7 +394,7 @@ class CanvasJobs:
         if isinstance(placed, _BatchEnd):
             target.expected = target.batch_seen
         else:
-            target.frame_files[done.frame] = placed
+            target.frame_files[done.frame] = placed.file
         if target.expected is None or len(target.frame_files) < target.expected:
             return False
         files = [target.frame_files[t] for t in sorted(target.frame_files)]
@@ -412,38 +446,36 @@ class CanvasJobs:
                 self.errors.append(f"{path.name}: {decoded.more} more frame(s) are in the "
                                    f"file only, in {path.parent}.")
         else:
-            at = Rect(target.rect.x, target.rect.y, decoded.width(), decoded.height())
-            target.last_layer = add_result_layer(target.doc, decoded, name, at,
+            at = Rect(target.rect.x, target.rect.y, target.rect.width, target.rect.height)
+            target.last_layer = add_result_layer(target.doc, decoded.image, name, at,
                                                  target.last_layer)
         self.layers.append(target.last_layer)
 
 
-def _placement(target: Target) -> Placement | None:
-    """Where an animated layer's frames go, None when this Krita cannot make one (headless:
-    the frames become a group of layers)."""
-    if not can_animate(target.doc):
-        return None
+def _placement(target: Target) -> Placement:
+    """Where a clip's frames go: the run's region, on a canvas-sized file each when this
+    Krita can make an animated layer (headless: the frames become a group of layers)."""
     doc = target.doc
-    return Placement(Rect(target.rect.x, target.rect.y, doc.width(), doc.height()))
+    canvas = (doc.width(), doc.height()) if can_animate(doc) else None
+    return Placement(target.rect, canvas)
 
 
-def _placed_frame(path: Path, target: Target, width: int, height: int) -> Path:
-    """An Each frame result as its frame of the animated layer (decode thread): fitted and
-    masked as a still result, drawn at the region's corner on a canvas-sized PNG."""
-    image = _decode(path, target.rect, target.mask, target.from_selection)
-    folder = path.with_name(f"{path.stem}_frame")
+def _placed_frame(path: Path, target: Target, width: int, height: int) -> _Placed:
+    """A result as its frame of the animated layer (decode thread): scaled and masked as a
+    still result, drawn at the region's corner on a canvas-sized PNG."""
+    still = _decode(path, target.rect, target.mask)
+    folder = path.with_name(f"{path.stem}_frame")  # beside the result, not among them
     folder.mkdir(exist_ok=True)
-    still = folder / "result.png"
-    image.save(str(still), "PNG")
-    return place_frame(still, Rect(target.rect.x, target.rect.y, width, height))
+    placed = place_frame(still.image, folder / "placed.png", target.rect, (width, height))
+    return _Placed(placed, still.scaled_from)
 
 
-def _decode(path: Path, rect: Rect, mask: bytes | None, fitted: bool) -> Any:
-    """A result as the layer shows it: fitted to a selection's region (a whole canvas keeps
-    its own size unless masked), masked by the selection when it went out as a mask."""
-    size = (rect.width, rect.height) if fitted or mask is not None else None
-    image = load_image(path, size)
-    return image if mask is None else apply_mask(image, mask)
+def _decode(path: Path, rect: Rect, mask: bytes | None) -> _Still:
+    """A result as the layer shows it: scaled to the region it replaces (a workflow may
+    scale or upscale; the layer must cover what went out, no more), masked by the selection
+    when it went out as a mask."""
+    image, own = load_fitted(path, (rect.width, rect.height))
+    return _Still(image if mask is None else apply_mask(image, mask), own)
 
 
 def is_open(doc: Any) -> bool:

@@ -15,14 +15,14 @@ from typing import Any
 from .core import core
 from .pixels import Rect, mask_pixels, png_bytes, read_node, read_region, selection_mask, to_pixels
 from .qt import QImage
-from .timeline import check_animation, check_frames
+from .timeline import animation_name, check_animation, check_frames
 
 CANVAS = "canvas"
 CANVAS_MASK = "canvas+mask"  # the canvas, with the selection as its mask (one LoadImage)
 SELECTION = "selection"  # the selection as a mask, white = change
 ACTIVE = "active"
 KEEP = "keep"
-ANIMATION = "animation"  # the timeline's playback range, as one MP4 (timeline.py)
+ANIMATION = "animation"  # the playback range: one MP4, or one animated PNG (timeline.py)
 EACH_FRAME = "each-frame"  # a run per frame of the playback range, each frame's canvas
 LAYER = "layer:"  # followed by the layer's or group's name
 LABELS = {
@@ -55,7 +55,7 @@ def choices_for(loader: core.Loader) -> list[str]:
     if loader.kind == "video":
         return [CANVAS, ANIMATION, KEEP]
     both = [CANVAS_MASK] if loader.class_type in IMAGE_AND_MASK else []
-    frames = [] if loader.kind == "mask" else [EACH_FRAME]
+    frames = [] if loader.kind == "mask" else [ANIMATION, EACH_FRAME]
     return [CANVAS, *both, SELECTION, ACTIVE, *frames, KEEP]
 
 
@@ -114,7 +114,7 @@ def check_choices(doc: Any, workflow: core.Workflow, choices: Sequence[Choice]) 
                 f"The layer {source[len(LAYER):]!r} for {where} no longer exists: choose "
                 "another source.")
         if source == ANIMATION:
-            check_animation(doc, workflow, nid, where)
+            check_animation(doc, workflow, nid, where, loaders[nid].kind == "video")
         if source == EACH_FRAME:
             check_frames(doc)
         if source == ACTIVE and active_layer(doc) is None:
@@ -140,14 +140,15 @@ def active_layer(doc: Any) -> Any:
     return node
 
 
-def placeholders(choices: Sequence[Choice]) -> list[core.MediaInput]:
+def placeholders(workflow: core.Workflow, choices: Sequence[Choice]) -> list[core.MediaInput]:
     """The media as file names only, for the core's checks before any pixel is read."""
     media = []
+    video = video_loaders(workflow)
     for nid, source in choices:
         if source == KEEP:
             continue
         if source == ANIMATION:
-            media.append(core.MediaInput(nid, core.InputFile("krita-animation.mp4")))
+            media.append(core.MediaInput(nid, core.InputFile(animation_name(nid in video))))
         elif source == EACH_FRAME:
             media.append(core.MediaInput(nid, core.InputFile("krita-frame.png")))
         elif source != SELECTION:
@@ -155,6 +156,12 @@ def placeholders(choices: Sequence[Choice]) -> list[core.MediaInput]:
         if source in (SELECTION, CANVAS_MASK):
             media.append(core.MediaInput(nid, core.InputFile("krita-selection.png"), mask=True))
     return media
+
+
+def video_loaders(workflow: core.Workflow) -> set[str]:
+    """The loaders that read a video (an Animation goes to them as an MP4)."""
+    return {loader.node_id for loader in core.workflow_loaders(workflow)
+            if loader.kind == "video"}
 
 
 def read_media(doc: Any, choices: Sequence[Choice], rect: Rect) -> Sent:

@@ -1,5 +1,7 @@
 """The document's animation as a loader's source ("Animation"): the frames of its playback
-range, each read with the time set and the projection refreshed, go out as one MP4.
+range, each read with the time set and the projection refreshed, go out as one MP4 to a video
+loader, or as one animated PNG to an image loader (ComfyUI's LoadImage reads every frame of
+a multi-frame file as a batch).
 
 Krita's API is used on the Qt main thread only, so the frames are read one per step() (one
 event-loop turn each: a 1080p frame takes tens of ms, 48 of them in one go would freeze the
@@ -25,6 +27,7 @@ from .qt import ARGB32, QImage, image_bytes
 ENCODE_TIMEOUT = 600.0  # seconds; 48 frames of 1080p take a few seconds
 MAX_FRAMES = 600  # 25 s at 24 fps: about 5 GB of 1080p frames held while they are read
 CAP_INPUTS = ("frame_load_cap", "frame_count", "max_frames")  # loaders' limits on frames
+MP4_NAME, APNG_NAME = "krita-animation.mp4", "krita-animation.png"
 NO_ANIMATION = ("Animation and Each frame need an animated document: add keyframes on the timeline "
                 "(Window › Workspace › Animation), or choose Canvas.")
 
@@ -41,8 +44,15 @@ def playback_range(doc: Any) -> range:
     return range(doc.playBackStartTime(), doc.playBackEndTime() + 1)
 
 
-def check_animation(doc: Any, workflow: core.Workflow, nid: str, where: str) -> None:
-    """Raise WorkflowError, reading no pixel, when the animation cannot go to loader `nid`."""
+def animation_name(video: bool) -> str:
+    """The file an Animation goes out as: an MP4 to a video loader, else an animated PNG."""
+    return MP4_NAME if video else APNG_NAME
+
+
+def check_animation(doc: Any, workflow: core.Workflow, nid: str, where: str,
+                    video: bool = True) -> None:
+    """Raise WorkflowError, reading no pixel, when the animation cannot go to loader `nid`
+    (a video loader when `video`, else an image loader)."""
     check_frames(doc)
     frames = len(playback_range(doc))
     cap = loader_cap(workflow, nid)
@@ -51,7 +61,8 @@ def check_animation(doc: Any, workflow: core.Workflow, nid: str, where: str) -> 
             f"The playback range has {frames} frames but {where} takes at most {cap}: "
             f"shorten the range on the timeline, or raise its frame limit.")
     if shutil.which("ffmpeg") is None:
-        raise core.WorkflowError(f"Animation goes out as an MP4 made by FFmpeg, which is not "
+        form = "an MP4" if video else "an animated PNG"
+        raise core.WorkflowError(f"Animation goes out as {form} made by FFmpeg, which is not "
                                  f"installed. {INSTALL_FFMPEG}.")
 
 
@@ -112,21 +123,38 @@ class FrameReader:
 
 def mp4_file(images: list[QImage], fps: float) -> core.InputFile:
     """The frames as an H.264 MP4, encoded when the job is sent (the runner's thread)."""
-    return core.InputFile("krita-animation.mp4", make=lambda: encode_mp4(images, fps))
+    return core.InputFile(MP4_NAME, make=lambda: encode_mp4(images, fps))
+
+
+def apng_file(images: list[QImage], fps: float) -> core.InputFile:
+    """The frames as one animated PNG, encoded when the job is sent (the runner's thread)."""
+    return core.InputFile(APNG_NAME, make=lambda: encode_apng(images, fps))
 
 
 def encode_mp4(images: list[QImage], fps: float) -> bytes:
-    """FFmpeg reads the raw frames from a pipe; odd sizes are padded to even (yuv420p)."""
+    """Odd sizes are padded to even (yuv420p)."""
+    return _encode(images, fps, "animation.mp4",
+                   ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-crf", "10",
+                    "-pix_fmt", "yuv420p", "-movflags", "+faststart"])
+
+
+def encode_apng(images: list[QImage], fps: float) -> bytes:
+    """Lossless with alpha, looping; LoadImage reads each frame as an image of its batch."""
+    return _encode(images, fps, "animation.png",
+                   ["-f", "apng", "-plays", "0", "-pix_fmt", "rgba"])
+
+
+def _encode(images: list[QImage], fps: float, name: str, options: list[str]) -> bytes:
+    """FFmpeg reads the raw frames from a pipe and writes `name` with `options`."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise core.ComfyRelayError(f"FFmpeg is not installed. {INSTALL_FFMPEG}.")
     width, height = images[0].width(), images[0].height()
-    with tempfile.TemporaryDirectory(prefix="comfyrelay-mp4-") as folder:
-        out = Path(folder) / "animation.mp4"
+    with tempfile.TemporaryDirectory(prefix="comfyrelay-anim-") as folder:
+        out = Path(folder) / name
         command = [ffmpeg, "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", "bgra",
-                   "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "pipe:0",
-                   "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-crf", "10",
-                   "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)]
+                   "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "pipe:0", *options,
+                   str(out)]
         raw = b"".join(_bgra(image) for image in images)
         try:
             subprocess.run(command, input=raw, check=True, capture_output=True,

@@ -175,3 +175,56 @@ def test_a_clip_lands_at_the_current_frame_with_its_frame_rate(
         assert close(colours[5 + n], [255 - v for v in frame_bgr(n)] + [255]), n
     assert r["fps"] == 8
     assert r["clip_end"] >= 8 and r["playback_end"] >= 8
+
+
+def scaled(graph: dict, after: str, width: int, height: int) -> None:
+    """Node "9", ImageScale to width × height, between node `after` and what reads it."""
+    for node in graph.values():
+        for key, value in node["inputs"].items():
+            if value == [after, 0]:
+                node["inputs"][key] = ["9", 0]
+    graph["9"] = {"class_type": "ImageScale",
+                  "inputs": {"image": [after, 0], "upscale_method": "bilinear",
+                             "width": width, "height": height, "crop": "disabled"}}
+
+
+def test_a_clip_of_another_size_is_scaled_to_the_canvas_and_said(
+    run_gui: RunKrita, server, tmp_path: Path
+) -> None:
+    """The workflow scales the frames to 512×512: the animated layer still covers exactly
+    the 64×48 canvas, each keyframe the inverse of its frame, and the status says why."""
+    graph = workflows.video_invert().graph
+    scaled(graph, "2", 512, 512)
+    workflow = tmp_path / "video_scaled.json"
+    workflow.write_text(json.dumps(graph))
+    r = run_gui("animation_round_trip", url=server.url, workflow=str(workflow), frames=4)
+    assert r["errors"] == [] and r["events"][-1] == "RunEnded", (r["errors"], r["events"])
+    assert r["added"] == 1 and r["animated"]
+    assert r["bounds"] == [0, 0, 64, 48]
+    assert r["notes"] == ["Result 512×512 scaled to the canvas' 64×48."]
+    *frames, after = r["colours"]
+    assert after is None
+    for n, (corner, centre) in enumerate(zip(frames, r["centre"], strict=True)):
+        want = [255 - v for v in frame_bgr(n)] + [255]
+        assert close(corner, want) and close(centre, want), (n, corner, centre, want)
+
+
+def test_animation_to_an_image_loader_goes_as_one_apng_and_comes_back_as_one_layer(
+    run_gui: RunKrita, server
+) -> None:
+    """LoadImage gets the 4 frames as one animated PNG and reads them as a batch of 4 (as
+    ComfyUI's does); the 4 inverted images come back as one layer, a keyframe per frame."""
+    r = run_gui("animation_round_trip", url=server.url, workflow=INVERT, frames=4)
+    assert r["errors"] == [] and r["events"][-1] == "RunEnded", (r["errors"], r["events"])
+    assert r["events"].count("JobOutput") == 4
+    assert r["added"] == 1 and r["layers"] == ["invert_api", "painted", "Background"]
+    assert r["animated"] and r["notes"] == []
+    *frames, after = r["colours"]
+    assert after is None
+    for n, (corner, centre) in enumerate(zip(frames, r["centre"], strict=True)):
+        want = [255 - v for v in frame_bgr(n)] + [255]  # lossless both ways
+        assert close(corner, want, 1) and close(centre, want, 1), (n, corner, centre, want)
+    (sent,) = [p for p in server.input_dir.iterdir() if p.suffix == ".png"]
+    with Image.open(sent) as apng:
+        assert apng.format == "PNG" and getattr(apng, "n_frames", 1) == 4
+        assert apng.info.get("loop") == 0  # plays forever

@@ -81,6 +81,26 @@ def test_docker_run_adds_a_layer_and_keeps_the_token_out_of_the_kra(
         assert all(token.encode() not in kra.read(name) for name in kra.namelist())
 
 
+def test_a_result_of_another_size_is_scaled_to_the_canvas_and_said(
+    run_krita: RunKrita, server, tmp_path: Path
+) -> None:
+    """ImageScale makes the inverted canvas 512×512: the layer covers the 40×30 canvas
+    exactly, and the status says it was scaled."""
+    graph = json.loads(Path(INVERT).read_text())
+    graph["9"] = {"class_type": "ImageScale",
+                  "inputs": {"image": ["2", 0], "upscale_method": "nearest-exact",
+                             "width": 512, "height": 512, "crop": "disabled"}}
+    graph["3"]["inputs"]["images"] = ["9", 0]
+    workflow = tmp_path / "invert_scaled.json"
+    workflow.write_text(json.dumps(graph))
+    r = run_krita("docker", url=server.url, workflow=str(workflow), width=W, height=H)
+    assert r["finished"], r["status"]
+    assert r["status"] == "Done: 1 result(s). Result 512×512 scaled to the canvas' 40×30."
+    assert r["status_style"] == ""  # not an error
+    assert r["layers"] == ["invert_scaled", "Background"]
+    assert r["bounds"] == [0, 0, W, H]
+
+
 def test_docker_runs_a_ui_format_workflow_like_its_api_twin(run_krita: RunKrita, server) -> None:
     r = run_krita("docker", url=server.url, workflow=INVERT_UI, width=W, height=H)
     assert r["finished"] and r["status"].startswith("Done"), r["status"]

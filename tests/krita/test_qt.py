@@ -50,7 +50,8 @@ def test_docker_widgets_build_and_work(binding: str, krita_data: Path, tmp_path:
     assert r["source_labels"] == ["Picture", "Area", "Sound"]
     assert r["source_shown"] == ["Active layer", "Selection as mask",
                                  "Keep (the workflow's file)"]
-    # LoadImage also takes the canvas with its mask, and Each frame; a mask loader neither.
-    assert r["source_items"] == [6, 4, 1]
+    # LoadImage also takes the canvas with its mask, Animation and Each frame; a mask
+    # loader none of them.
+    assert r["source_items"] == [7, 4, 1]
     assert r["region_items"] == ["Whole canvas", "Selection's bounds and a margin"]
     assert r["region_visible"]

@@ -167,6 +167,7 @@ def test_docker_lists_a_source_per_loader_and_inpaints(run_krita: RunKrita, serv
     assert r["source_defaults"] == {"1": "canvas"}
     assert r["source_items"] == {"1": ["Canvas", "Canvas, selection as mask",
                                        "Selection as mask", "Active layer",
+                                       "Animation (the playback range)",
                                        "Each frame (a run per frame)",
                                        "Keep (the workflow's file)", "Layer: Sketch",
                                        "Layer: Background"]}

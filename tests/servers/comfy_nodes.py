@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter, ImageOps, ImageSequence
 
 SCHEMAS: dict[str, dict[str, Any]] = json.loads(
     (Path(__file__).with_name("comfy_schemas.json")).read_text()
@@ -90,11 +90,22 @@ class NodeDef:
 
 
 def load_image(ctx: Ctx, image: str) -> NodeResult:
+    """ComfyUI 0.3.64's LoadImage: every frame of the file (an animated PNG, WebP or GIF)
+    is an image of the batch, frames of another size than the first left out; an MPO's
+    frames are not a batch (only its first counts)."""
     name, folder = ctx.folders.annotated(image)
+    images: list[Image.Image] = []
+    masks: list[Image.Image] = []
     with Image.open((folder or ctx.folders.input) / name) as img:
-        rgba = img.convert("RGBA")
-    mask = ImageOps.invert(rgba.getchannel("A"))  # ComfyUI's mask is 1 - alpha
-    return NodeResult(([rgba.convert("RGB")], [mask]))
+        for frame in ImageSequence.Iterator(img):
+            rgba = frame.convert("RGBA")
+            if images and rgba.size != images[0].size:
+                continue
+            images.append(rgba.convert("RGB"))
+            masks.append(ImageOps.invert(rgba.getchannel("A")))  # ComfyUI's mask: 1 - alpha
+        if img.format == "MPO":
+            images, masks = images[:1], masks[:1]
+    return NodeResult((images, masks))
 
 
 def load_image_valid(folders: Folders, image: Any) -> bool | str:

@@ -802,3 +802,21 @@ def test_load_video_checks_its_file_input(srv: ComfyTestServer) -> None:
     (error,) = reply["node_errors"]["1"]["errors"]
     assert error["details"] == "file - Invalid video file: missing.mp4"
     assert error["extra_info"]["input_name"] == "file"
+
+
+def test_load_image_reads_every_frame_of_an_animated_png_as_a_batch(tmp_path: Path) -> None:
+    """As ComfyUI 0.3.64's LoadImage (ImageSequence): 3 frames, 3 images and 3 masks; a
+    still PNG stays one image."""
+    from tests.servers.comfy_nodes import Ctx, Folders, load_image
+
+    folders = Folders(tmp_path)
+    frames = [Image.new("RGBA", (8, 6), (n * 80, 0, 0, 255 - n * 100)) for n in range(3)]
+    frames[0].save(folders.input / "anim.png", save_all=True, append_images=frames[1:],
+                   duration=100, loop=0)
+    images, masks = load_image(Ctx(folders, "1"), "anim.png").outputs
+    assert [i.getpixel((0, 0)) for i in images] == [(0, 0, 0), (80, 0, 0), (160, 0, 0)]
+    assert [m.getpixel((0, 0)) for m in masks] == [0, 100, 200]  # 1 - alpha
+    still = Image.new("RGB", (8, 6), (1, 2, 3))
+    still.save(folders.input / "still.png")
+    images, masks = load_image(Ctx(folders, "1"), "still.png").outputs
+    assert len(images) == len(masks) == 1 and images[0].getpixel((0, 0)) == (1, 2, 3)

@@ -172,9 +172,16 @@ def animation_round_trip() -> dict[str, Any]:
         "centre": [list(bytes(result.pixelDataAtTime(32, 24, 1, 1, t))) for t in
                    range(count)] if result else [],
         "slices_ms": [s * 1000 for s in jobs.slices],
+        "notes": jobs.notes,
+        "bounds": _bounds(result) if result else None,
         "time": doc.currentTime(),
         "krita": Krita.instance().version(),
     }
+
+
+def _bounds(layer: Any) -> list[int]:
+    rect = layer.bounds()
+    return [rect.x(), rect.y(), rect.width(), rect.height()]
 
 
 def noisy_frames(folder: Path, count: int, width: int, height: int) -> list[Path]:
