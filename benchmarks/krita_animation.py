@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from tests import workflows
-from tests.krita.conftest import GUI_PLUGIN, KRITA, SCRIPTS, XVFB_RUN, install_plugin
-from tests.krita.conftest import kritarunner_environ as krita_environ
+from tests.krita.conftest import GUI_PLUGIN, install_plugin, run_in_window
 from tests.servers.comfyui import ComfyTestServer
 
 from .table import Row, row
@@ -52,24 +50,5 @@ def run(repeats: int, workdir: Path) -> list[Row]:
 
 def in_krita_window(data: Path, io: Path, payload: dict[str, Any]) -> dict[str, Any]:
     """gui_checks.read_and_send_bench in a fresh Krita under Xvfb; what it reported."""
-    if not (XVFB_RUN and KRITA):
-        raise RuntimeError("needs krita and xvfb-run (apt: krita, xvfb)")
-    (io / "config").mkdir(parents=True)
-    (io / "config" / "kritarc").write_text(
-        "[python]\nenable_comfyrelay_krita=true\nenable_comfyrelay_gui_check=true\n")
-    out = io / "result.json"
-    (io / "in.json").write_text(json.dumps({**payload, "out": str(out)}))
-    environ = krita_environ(data, io, SCRIPTS)
-    environ.pop("QT_QPA_PLATFORM", None)  # the GUI needs xcb: Xvfb provides it
-    environ["COMFYRELAY_TEST_OUT"] = str(out)
-    environ["COMFYRELAY_TEST_CHECK"] = "gui_checks:read_and_send_bench"
-    proc = subprocess.run([XVFB_RUN, "-a", "-s", "-screen 0 1920x1080x24", KRITA,
-                           "--nosplash"], env=environ, capture_output=True, text=True,
-                          timeout=900)
-    if not out.exists():
-        raise RuntimeError(f"Krita wrote no result (exit {proc.returncode}):\n"
-                           f"{proc.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(out.read_text())
-    if "error" in result:
-        raise RuntimeError(f"inside Krita:\n{result['error']}")
-    return result
+    return run_in_window(data, io, "gui_checks:read_and_send_bench", payload, timeout=900,
+                         screen="1920x1080x24")

@@ -37,7 +37,7 @@ def _online(cls: type[bpy.types.Operator]) -> bool:
 def _act(op: bpy.types.Operator, action: Callable[[], object]) -> set[OperatorReturnItems]:
     """Do `action` on the configured session; a problem is reported, not raised."""
     try:
-        pump.ensure_configured()
+        pump.configure()
         action()
     except (core.ComfyRelayError, ValueError) as exc:  # pydantic errors are ValueErrors
         op.report({"ERROR"}, str(exc))
@@ -57,8 +57,7 @@ class COMFYRELAY_OT_check(bpy.types.Operator):
         return _online(cls) and SESSION.view.can_check
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
-        pump.configure()  # the credentials file may have changed: read it again
-        result = _act(self, SESSION.check)
+        result = _act(self, SESSION.check)  # applies the settings (and file) if they changed
         if bpy.app.background:
             pump.drive(timeout=60)
             view = SESSION.view
@@ -115,7 +114,7 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
         scene = context.scene
         assert scene is not None
         try:
-            pump.ensure_configured()
+            pump.configure()
             self._start(context, scene)
         except (core.ComfyRelayError, pixels.SourceError, OSError, RuntimeError,
                 ValueError) as exc:

@@ -230,7 +230,7 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
             self.show(None)
             return None
         try:
-            pump.ensure_configured()  # the back end whose server converts
+            pump.configure()  # the back end whose server converts
             workflow = pump.SESSION.open_workflow(self.workflow_file(), refresh=refresh)
         except (core.ComfyRelayError, ValueError) as exc:
             self.show(None, str(exc))

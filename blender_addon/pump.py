@@ -67,9 +67,6 @@ def configure() -> None:
         _applied = given
 
 
-ensure_configured = configure  # before an action: the same, cheap when nothing changed
-
-
 def start(target: Target, bindings: core.Bindings, image: Path | None,
           workflow_path: str = "", media: tuple[core.MediaInput, ...] | None = None) -> None:
     """Submit the one job (an image, `media` for several loaders, or none), or start the

@@ -162,9 +162,9 @@ def machine_note(backend: Backend, *, say_stopped: bool = True) -> str:
     runs inside this process, so after it exits only RunComfy's running time ends the
     machine. Empty for other back ends, when no machine was launched or reused, and for a
     stopped one unless `say_stopped`. A pool's machines are each named."""
-    workers = getattr(backend, "workers", None)  # a pool: each of its machines is named
-    if isinstance(workers, list):
-        notes = [machine_note(w.backend, say_stopped=say_stopped) for w in workers]
+    members = backend.members()
+    if members != [backend]:  # a pool: each of its machines is named
+        notes = [machine_note(m, say_stopped=say_stopped) for m in members]
         return "\n".join(n for n in notes if n)
     if not isinstance(backend, RunComfyMachineBackend):
         return ""

@@ -113,5 +113,10 @@ class Backend(ABC):
         ComfyUI to ask (hosted queues), or not yet (a machine still starting)."""
         return None
 
+    def members(self) -> list[Backend]:
+        """The back ends that do the work: itself, or a pool's workers (so what each leaves
+        running can be named)."""
+        return [self]
+
     def close(self) -> None:  # noqa: B027 - most back ends hold nothing to release
         """Release connections; called once when the runner closes."""

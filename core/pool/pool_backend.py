@@ -191,6 +191,9 @@ class PoolBackend(Backend):
         with self._lock:
             return self._view
 
+    def members(self) -> list[Backend]:
+        return [w.backend for w in self.workers]
+
     def close(self) -> None:
         self._stop.set()
         self._wake.set()

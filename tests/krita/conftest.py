@@ -124,6 +124,38 @@ XVFB_RUN = shutil.which("xvfb-run")
 KRITA = shutil.which("krita")
 
 
+class KritaFailed(RuntimeError):
+    """Krita wrote no result (it crashed or never ran the check), or the check raised."""
+
+
+def run_in_window(data: Path, io: Path, check: str, payload: dict[str, Any],
+                  timeout: float = 300, screen: str = "") -> dict[str, Any]:
+    """The dict `check` ("script:function" in scripts/) reported from inside a full Krita
+    window under Xvfb, with `data` as its XDG data folder (the plugin and the test-only
+    driver installed) and a config of its own in `io`. `screen`: Xvfb's, e.g. 1920x1080x24."""
+    assert XVFB_RUN and KRITA, "needs krita and xvfb-run (apt: krita, xvfb)"
+    (io / "config").mkdir(parents=True, exist_ok=True)
+    (io / "config" / "kritarc").write_text(
+        "[python]\nenable_comfyrelay_krita=true\nenable_comfyrelay_gui_check=true\n")
+    out = io / "result.json"
+    (io / "in.json").write_text(json.dumps({**payload, "out": str(out)}))
+    environ = kritarunner_environ(data, io, SCRIPTS)
+    environ.pop("QT_QPA_PLATFORM", None)  # Krita's GUI insists on xcb: Xvfb provides it
+    environ["COMFYRELAY_TEST_OUT"] = str(out)
+    environ["COMFYRELAY_TEST_CHECK"] = check
+    command = [str(XVFB_RUN), "-a", *(["-s", f"-screen 0 {screen}"] if screen else []),
+               str(KRITA), "--nosplash"]
+    proc = subprocess.run(command, env=environ, capture_output=True, text=True,
+                          timeout=timeout)
+    if not out.exists():
+        raise KritaFailed(f"Krita wrote no result (exit {proc.returncode}):\n"
+                          f"{proc.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    if "error" in result:
+        raise KritaFailed(f"inside Krita:\n{result['error']}")
+    return result
+
+
 @pytest.fixture
 def run_gui(krita_data: Path, tmp_path: Path) -> RunKrita:
     """run_gui(function, script=..., timeout=..., **payload) -> the dict `function` (in
@@ -132,30 +164,14 @@ def run_gui(krita_data: Path, tmp_path: Path) -> RunKrita:
 
     def run(function: str, timeout: float = 300, script: str = "gui_checks",
             **payload: Any) -> dict[str, Any]:
-        assert XVFB_RUN and KRITA, "needs krita and xvfb-run (apt: krita, xvfb)"
         io = tmp_path / f"gui-{function}"
         io.mkdir()
         data = io / "data"
         shutil.copytree(krita_data, data)  # the installed plugin, plus the test-only driver
         shutil.copytree(GUI_PLUGIN, data / "krita" / "pykrita", dirs_exist_ok=True)
-        (io / "config").mkdir()
-        (io / "config" / "kritarc").write_text(
-            "[python]\nenable_comfyrelay_krita=true\nenable_comfyrelay_gui_check=true\n")
-        out = io / "result.json"
-        (io / "in.json").write_text(json.dumps({**payload, "out": str(out)}))
-        environ = kritarunner_environ(data, io, SCRIPTS)
-        environ.pop("QT_QPA_PLATFORM", None)  # Krita's GUI insists on xcb: Xvfb provides it
-        environ["COMFYRELAY_TEST_OUT"] = str(out)
-        environ["COMFYRELAY_TEST_CHECK"] = f"{script}:{function}"
-        command = [str(XVFB_RUN), "-a", str(KRITA), "--nosplash"]
-        proc = subprocess.run(command, env=environ, capture_output=True, text=True,
-                              timeout=timeout)
-        if not out.exists():
-            pytest.fail(f"Krita wrote no result (exit {proc.returncode}):\n"
-                        f"{proc.stderr[-4000:]}")
-        result: dict[str, Any] = json.loads(out.read_text())
-        if "error" in result:
-            pytest.fail(f"inside Krita:\n{result['error']}")
-        return result
+        try:
+            return run_in_window(data, io, f"{script}:{function}", payload, timeout)
+        except KritaFailed as exc:
+            pytest.fail(str(exc))
 
     return run
