@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .animation import INSTALL_FFMPEG
+from .animation import FFMPEG_TIMEOUT, INSTALL_FFMPEG
 from .core import core
 from .pixels import Rect, read_region
 from .qt import ARGB32, QImage, image_bytes
 
-ENCODE_TIMEOUT = 600.0  # seconds; 48 frames of 1080p take a few seconds
 MAX_FRAMES = 600  # 25 s at 24 fps: about 5 GB of 1080p frames held while they are read
 CAP_INPUTS = ("frame_load_cap", "frame_count", "max_frames")  # loaders' limits on frames
 MP4_NAME, APNG_NAME = "krita-animation.mp4", "krita-animation.png"
@@ -158,10 +157,10 @@ def _encode(images: list[QImage], fps: float, name: str, options: list[str]) -> 
         raw = b"".join(_bgra(image) for image in images)
         try:
             subprocess.run(command, input=raw, check=True, capture_output=True,
-                           timeout=ENCODE_TIMEOUT)
+                           timeout=FFMPEG_TIMEOUT)
         except subprocess.TimeoutExpired:
             raise core.ComfyRelayError(
-                f"FFmpeg took over {ENCODE_TIMEOUT:.0f} s to encode the animation.") from None
+                f"FFmpeg took over {FFMPEG_TIMEOUT:.0f} s to encode the animation.") from None
         except subprocess.CalledProcessError as exc:
             detail = exc.stderr.decode(errors="replace").strip()[-300:]
             raise core.ComfyRelayError(f"FFmpeg could not encode the animation: {detail}") \
