@@ -26,7 +26,10 @@ WORDS = {
     "filename_prefix": "File name prefix", "upscale_method": "Upscale method",
     "model_name": "Model", "control_net_name": "ControlNet", "grow_mask_by": "Grow mask by",
 }
-PROMPT_NAMES = {"text", "prompt"}  # of a *TextEncode* node: the prompt itself
+# A *TextEncode* node's prompt inputs, and what tells two of one node apart (Flux's and
+# SDXL's encoders take one text per text encoder).
+PROMPT_NAMES = {"text": "", "prompt": "", "t5xxl": "", "clip_l": " (CLIP-L)", "text_g": " (G)",
+                "text_l": " (L)"}
 POSITIVE = "positive"
 NEGATIVE = "negative"
 # Inputs that decide a conditioning's role where its walk reaches them. A guider (BasicGuider,
@@ -95,13 +98,14 @@ def role(item: WorkflowInput, roles: dict[str, str]) -> str:
 def word(item: WorkflowInput, roles: dict[str, str]) -> str:
     """The input's label in words, before any title is added to tell two apart."""
     if is_prompt(item):
-        return "Negative prompt" if role(item, roles) == NEGATIVE else "Prompt"
+        prompt = "Negative prompt" if role(item, roles) == NEGATIVE else "Prompt"
+        return prompt + PROMPT_NAMES[item.name]
     return WORDS.get(item.name) or item.name.replace("_", " ").capitalize()
 
 
 def word_labels(inputs: Iterable[WorkflowInput], roles: dict[str, str]) -> dict[str, str]:
     """key -> label: words, with the node's title added only where two would read the same
-    (and its id too where the titles are the same as well)."""
+    (its id instead where the titles are the same as well)."""
     items = list(inputs)
     plain = {i.key: word(i, roles) for i in items}
     counts = Counter(plain.values())
@@ -109,7 +113,7 @@ def word_labels(inputs: Iterable[WorkflowInput], roles: dict[str, str]) -> dict[
               else f"{plain[i.key]} ({i.node_title})" for i in items}
     again = Counter(titled.values())
     return {i.key: titled[i.key] if again[titled[i.key]] == 1
-            else f"{plain[i.key]} ({i.node_title}, node {i.node_id})" for i in items}
+            else f"{plain[i.key]} (node {i.node_id})" for i in items}
 
 
 def default_keys(inputs: Iterable[WorkflowInput], roles: dict[str, str]) -> list[str]:
