@@ -106,7 +106,8 @@ def tip(item: WorkflowInput) -> str:
     return f"{item.key} · {node}"
 
 
-def labels(inputs: list[WorkflowInput], workflow: Workflow | None = None) -> dict[str, str]:
+def input_labels(inputs: list[WorkflowInput],
+                 workflow: Workflow | None = None) -> dict[str, str]:
     """key -> its label in words (the workflow's links tell a negative prompt apart)."""
     return word_labels(inputs, conditioning_roles(workflow.graph) if workflow else {})
 
@@ -134,7 +135,7 @@ def arrange(inputs: list[WorkflowInput], app: AppView | None,
     user has not customised it. Chosen inputs the workflow no longer has (a node was
     removed) are skipped, not dropped from the view. Labels are the user's, else words."""
     by_key = {i.key: i for i in inputs}
-    words = labels(inputs, workflow)
+    words = input_labels(inputs, workflow)
     chosen = [f for f in effective_app(inputs, app, workflow).fields if f.key in by_key]
     shown = [LabelledInput(by_key[f.key], f.label or words[f.key], tip(by_key[f.key]))
              for f in chosen]
