@@ -83,8 +83,8 @@ class AppView(BaseModel):
 
     @property
     def customised(self) -> bool:
-        """Shown as it is. Views saved before `custom` existed had fields only when chosen."""
-        return self.custom or bool(self.fields)
+        """Shown as it is, never replaced by the default app."""
+        return self.custom
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,8 @@ def save_app(
     key = workflow_key(workflow_path)
     with _lock, file_lock(path.with_suffix(".lock")):
         apps = _read(path)
+        if not app.customised:  # the default app's inputs are picked anew each time
+            app = app.model_copy(update={"fields": []})
         if app.customised or app.outputs:
             apps[key] = app
         else:
@@ -206,7 +208,10 @@ def _read(path: Path) -> dict[str, AppView]:
     apps = {}
     for key, raw in stored.items():
         try:
-            apps[key] = AppView.model_validate(raw)
+            app = AppView.model_validate(raw)
         except ValidationError:
             log.warning("Skipped the unreadable app view of %s in %s.", key, path)
+            continue
+        # Saved before `custom` existed: a view with inputs was the user's choice.
+        apps[key] = app.model_copy(update={"custom": True}) if app.fields else app
     return apps
