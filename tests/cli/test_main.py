@@ -125,9 +125,10 @@ def test_check_and_unreachable(comfy_server: ComfyTestServer) -> None:
     # Everything a host folds under Details is printed here: the address, what is lacking.
     first, address, *lacking = ok.stdout.splitlines()
     assert first.endswith(" — ready.") and address == f"Server: {comfy_server.url}"
-    newest = "0.38" in first  # the newest ComfyUI lacks nothing ComfyRelay uses
-    assert lacking == [] if newest else "This server lacks" in lacking[0] and "job routes" in \
-        lacking[0], lacking
+    if "0.38" in first:  # the newest ComfyUI lacks nothing ComfyRelay uses
+        assert lacking == []
+    else:
+        assert "This server lacks" in lacking[0] and "job routes" in lacking[0], lacking
     down = comfyrelay("check", "--server", "http://127.0.0.1:9")
     assert down.returncode == 1 and "http://127.0.0.1:9" in down.stderr
 
