@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum
 from typing import Any
 
 from ..errors import PLAIN_CANCEL
@@ -30,8 +30,9 @@ from ..jobs.events import (
 from .runs import Run
 
 
-class Status(StrEnum):
-    """Every word the status line starts with (README, "The status line")."""
+class Status(str, Enum):
+    """Every word the status line starts with (README, "The status line"). A str Enum, not
+    StrEnum: the core also runs on Python 3.10 (Krita's embedded Python)."""
 
     NO_WORKFLOW = "No workflow"  # none chosen yet
     CONVERTING = "Converting…"  # a UI-format workflow, with the server's node definitions
@@ -47,6 +48,9 @@ class Status(StrEnum):
     FAILED = "Failed"
     CANCELLED = "Cancelled"
     NOT_STARTED = "Not started"  # Run was refused: the error says why
+
+    def __str__(self) -> str:  # the word, on every Python version
+        return self.value
 
 
 RUNNING_STATES = {Status.RENDERING, Status.SENDING, Status.QUEUED, Status.RUNNING,
@@ -72,7 +76,7 @@ def attention_line(flags: Sequence[Flag]) -> str:
 
 
 def status_line(state: Status, detail: str = "") -> str:
-    return f"{state} — {detail}" if detail else str(state)
+    return f"{state.value} — {detail}" if detail else state.value
 
 
 def connection_lines(message: str) -> tuple[str, str]:
