@@ -62,7 +62,7 @@ def three_runs() -> dict[str, Any]:
     stacks = []
     for n in range(3):
         panel.run_button.click()
-        spin_until(lambda n=n: len(panel.jobs.layers) > n and not panel.jobs.busy, 60)
+        spin_until(lambda: len(panel.jobs.layers) > n and not panel.jobs.busy, 60)
         spin_until(lambda: False, 0.5)  # what Krita does a moment later, logged too
         stacks.append([node.name() for node in reversed(doc.rootNode().childNodes())])
     doc.setModified(False)
