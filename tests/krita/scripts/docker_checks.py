@@ -60,9 +60,14 @@ def three_runs() -> dict[str, Any]:
     panel.load_workflow(PAYLOAD["workflow"])
     typed(panel)
     stacks = []
-    for n in range(3):
+    for n in range(1, 4):
         panel.run_button.click()
-        spin_until(lambda: len(panel.jobs.layers) > n and not panel.jobs.busy, 60)
+        added = [n]  # this run's layer
+
+        def ran(added: list[int] = added) -> bool:
+            return len(panel.jobs.layers) >= added[0] and not panel.jobs.busy
+
+        spin_until(ran, 60)
         spin_until(lambda: False, 0.5)  # what Krita does a moment later, logged too
         stacks.append([node.name() for node in reversed(doc.rootNode().childNodes())])
     doc.setModified(False)
