@@ -27,7 +27,18 @@ from .errors import (
     ValueProblem,
     WorkflowError,
 )
-from .host.apps import AppField, AppLayout, AppView, LabelledInput, arrange, load_app, save_app
+from .host.apps import (
+    AppField,
+    AppLayout,
+    AppView,
+    LabelledInput,
+    arrange,
+    default_app,
+    effective_app,
+    flags,
+    load_app,
+    save_app,
+)
 from .host.history import (
     RunHistory,
     RunRecord,
@@ -40,6 +51,7 @@ from .host.history import (
 from .host.runs import HostEvent, Run, RunEnded, WorkflowOpened
 from .host.session import HostSession
 from .host.settings import HostSettings
+from .host.status import Flag, Status, attention_line
 from .host.view import View
 from .jobs.backend_api import Backend, Capabilities, ComfyUIServer, JobContext
 from .jobs.backend_kind import (
@@ -122,6 +134,7 @@ __all__ = [
     "Credentials",
     "Event",
     "ExecutionFailed",
+    "Flag",
     "Found",
     "HostEvent",
     "HostSession",
@@ -165,6 +178,7 @@ __all__ = [
     "ServerError",
     "ServerRestarted",
     "Setting",
+    "Status",
     "UploadTooLarge",
     "ValueProblem",
     "View",
@@ -174,12 +188,16 @@ __all__ = [
     "WorkflowOpened",
     "__version__",
     "arrange",
+    "attention_line",
     "bindings_for_rerun",
     "check_values",
     "decode_png",
+    "default_app",
+    "effective_app",
     "encode_png",
     "field_problem",
     "find_running",
+    "flags",
     "history_from_json",
     "history_to_json",
     "load_app",

@@ -93,6 +93,8 @@ def field_problem(item: WorkflowInput, value: Any) -> str | None:
         reason = range_problem(item, converted)
         if reason:
             return f"{shown} {reason}"
+    if item.choices == []:  # said first: what a user can do is add one on the server
+        return f"the server has no {noun(item.name)} (the workflow names {shown})"
     if item.choices is not None and value not in item.choices:
         return f"{shown} is not one of the server's {noun(item.name)}; {hint(value, item.choices)}"
     return None

@@ -106,7 +106,8 @@ class ComfyUIBackend(Backend):
         return ComfyUIServer(self.client.url, self.client.token)
 
     def check(self) -> str:
-        """The version, and what the server lacks with what is done instead; probed once."""
+        """The version on a first line, then the server's address and what it lacks with
+        what is done instead; probed once."""
         # A client of its own: the check runs on another thread than the jobs. It shares
         # what it learns about the server with the jobs' client.
         probe = ComfyClient(
@@ -118,10 +119,11 @@ class ComfyUIBackend(Backend):
             lacks = probe.detect().lacks()
         finally:
             probe.close()
-        message = f"Connected to ComfyUI {stats.version} at {self.client.url}"
+        # A plain first line (what hosts show); the rest under their details toggle.
+        lines = [f"Connected to ComfyUI {stats.version} — ready.", f"Server: {self.client.url}"]
         if lacks:
-            message += ". This server lacks " + "; ".join(lacks)
-        return message + "."
+            lines.append("This server lacks (ComfyRelay works around each): " + "; ".join(lacks))
+        return "\n".join(lines)
 
     @property
     def server_version(self) -> str:

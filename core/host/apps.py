@@ -2,7 +2,11 @@
 
 Kept in the user's config folder (apps.json), keyed by the workflow's absolute path, so the
 same view comes back in Blender, Krita, and after a restart. Everything not chosen stays
-reachable under "All inputs" (AppLayout.others).
+reachable under "All inputs" (AppLayout.others). A workflow the user has not customised shows
+the default app (default_app.py): the inputs people change, labelled in words.
+
+A view is customised once the user changed it (`custom`), also when they then removed every
+input: an empty app then stays empty, and saving AppView() (Reset) brings the defaults back.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..comfyui.fields import field_problem
 from ..config import config_dir, write_private_json
-from ..jobs.workflow import WorkflowInput
+from ..jobs.workflow import Workflow, WorkflowInput
 from ..net.filelock import file_lock
+from .default_app import conditioning_roles, default_keys, word_labels
+from .status import Flag
 
 log = logging.getLogger(__name__)
 APPS_FILE = "apps.json"
@@ -31,7 +38,7 @@ class AppField(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     key: str  # WorkflowInput.key: "node_id.input"
-    label: str = ""  # the user's; empty: default_label()
+    label: str = ""  # the user's; empty: the label in words (default_app.word_labels)
 
 
 class AppView(BaseModel):
@@ -40,6 +47,7 @@ class AppView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     fields: list[AppField] = []
+    custom: bool = False  # the user changed it: shown as it is, never the default app
     # The output nodes (ids) whose files come back; empty: every saved file, or the
     # previews when the workflow saves none (jobs/outputs.py).
     outputs: list[str] = []
@@ -71,34 +79,80 @@ class AppView(BaseModel):
         return self._replace(fields)
 
     def _replace(self, fields: list[AppField]) -> AppView:
-        return self.model_copy(update={"fields": fields})
+        return self.model_copy(update={"fields": fields, "custom": True})
+
+    @property
+    def customised(self) -> bool:
+        """Shown as it is. Views saved before `custom` existed had fields only when chosen."""
+        return self.custom or bool(self.fields)
 
 
 @dataclass(frozen=True)
 class LabelledInput:
     input: WorkflowInput
     label: str
+    tip: str = ""  # for hover: the raw input and its node, "3.seed · KSampler (KSampler)"
 
 
 @dataclass(frozen=True)
 class AppLayout:
     shown: list[LabelledInput]  # the app's inputs, in its order, with their labels
-    others: list[WorkflowInput]  # every other input, in workflow order ("All inputs")
+    others: list[LabelledInput]  # every other input, in workflow order ("All inputs")
 
 
-def default_label(item: WorkflowInput) -> str:
-    return f"{item.node_title}: {item.name}"
+def tip(item: WorkflowInput) -> str:
+    node = item.node_title if item.node_title == item.class_type else \
+        f"{item.node_title} ({item.class_type})"
+    return f"{item.key} · {node}"
 
 
-def arrange(inputs: list[WorkflowInput], app: AppView | None) -> AppLayout:
-    """Split a workflow's inputs (typed or plain) by its app view. Chosen inputs the
-    workflow no longer has (a node was removed) are skipped, not dropped from the view."""
+def labels(inputs: list[WorkflowInput], workflow: Workflow | None = None) -> dict[str, str]:
+    """key -> its label in words (the workflow's links tell a negative prompt apart)."""
+    return word_labels(inputs, conditioning_roles(workflow.graph) if workflow else {})
+
+
+def default_app(inputs: list[WorkflowInput], workflow: Workflow | None = None) -> AppView:
+    """The app of a workflow the user has not customised (`workflow`: its links, which tell
+    the positive prompt from the negative one)."""
+    roles = conditioning_roles(workflow.graph) if workflow else {}
+    return AppView(fields=[AppField(key=k) for k in default_keys(inputs, roles)])
+
+
+def effective_app(inputs: list[WorkflowInput], app: AppView | None,
+                  workflow: Workflow | None = None) -> AppView:
+    """The view shown: the saved one once customised, else the default app (with the saved
+    outputs). What an app editor starts from."""
+    if app is not None and app.customised:
+        return app
+    outputs = app.outputs if app is not None else []
+    return default_app(inputs, workflow).with_outputs(outputs)
+
+
+def arrange(inputs: list[WorkflowInput], app: AppView | None,
+            workflow: Workflow | None = None) -> AppLayout:
+    """Split a workflow's inputs (typed or plain) by its app view, the default app when the
+    user has not customised it. Chosen inputs the workflow no longer has (a node was
+    removed) are skipped, not dropped from the view. Labels are the user's, else words."""
     by_key = {i.key: i for i in inputs}
-    chosen = [f for f in (app.fields if app else []) if f.key in by_key]
-    shown = [LabelledInput(by_key[f.key], f.label or default_label(by_key[f.key]))
+    words = labels(inputs, workflow)
+    chosen = [f for f in effective_app(inputs, app, workflow).fields if f.key in by_key]
+    shown = [LabelledInput(by_key[f.key], f.label or words[f.key], tip(by_key[f.key]))
              for f in chosen]
     keys = {f.key for f in chosen}
-    return AppLayout(shown, [i for i in inputs if i.key not in keys])
+    others = [LabelledInput(i, words[i.key], tip(i)) for i in inputs if i.key not in keys]
+    return AppLayout(shown, others)
+
+
+def flags(layout: AppLayout, values: Mapping[str, Any]) -> list[Flag]:
+    """The values (key -> value, as the fields hold them) the server would refuse, named by
+    their labels, the app's first; inputs without a value here are not judged."""
+    found = []
+    for entry in [*layout.shown, *layout.others]:
+        if entry.input.key in values:
+            problem = field_problem(entry.input, values[entry.input.key])
+            if problem:
+                found.append(Flag(entry.input.key, entry.label, problem))
+    return found
 
 
 # ---- storage ----
@@ -119,13 +173,14 @@ def load_app(workflow_path: str | Path, env: Mapping[str, str] | None = None) ->
 def save_app(
     workflow_path: str | Path, app: AppView, env: Mapping[str, str] | None = None
 ) -> None:
-    """Keep `app` for this workflow (a view with no fields and no outputs picked forgets
-    it); other workflows' views are kept, also when another process saved one meanwhile."""
+    """Keep `app` for this workflow (a view not customised, with no outputs picked, is
+    forgotten: the default app comes back); other workflows' views are kept, also when
+    another process saved one meanwhile."""
     path = apps_path(env)
     key = workflow_key(workflow_path)
     with _lock, file_lock(path.with_suffix(".lock")):
         apps = _read(path)
-        if app.fields or app.outputs:
+        if app.customised or app.outputs:
             apps[key] = app
         else:
             apps.pop(key, None)

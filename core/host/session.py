@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Credentials
-from ..errors import ComfyRelayError
+from ..errors import ComfyRelayError, WorkflowError
 from ..jobs.backend_api import Backend, Capabilities
 from ..jobs.events import FINAL_EVENTS, ConnectionChecked, Event, JobPreview
 from ..jobs.job import Job, MediaInput
@@ -26,9 +26,18 @@ from .backend_slot import BackendSlot
 from .history import RunRecord
 from .runs import HostEvent, Run, RunEnded
 from .settings import HostSettings
-from .status import RunStatus
+from .status import Flag, RunStatus, Status, attention_line
 from .view import View
 from .workflows import WorkflowOpener
+
+RUN_UNDER_WAY = "A run is in progress: wait for it, or Cancel it."
+WORKFLOW_TIPS = {
+    Status.NO_WORKFLOW: "Choose a workflow first.",
+    Status.CONVERTING: "Wait: the workflow is being converted with the server's node "
+                       "definitions.",
+    Status.NOT_OPENED: "The workflow could not be opened: choose another, or fix it and "
+                       "reload it.",
+}
 
 
 class HostSession:
@@ -44,6 +53,8 @@ class HostSession:
         self.run: Run | None = None
         self.view = View()
         self._shown = RunStatus()
+        self._workflow_path = ""  # the workflow chosen: a run's messages belong to it
+        self._flags: list[Flag] = []  # its values the server would refuse
         self._checking = False
         self._holds: Counter[str] = Counter()  # job id -> results the host is still placing
         self._held: list[Event] = []  # final events waiting for their job's results
@@ -82,6 +93,11 @@ class HostSession:
     def _apply(self) -> None:
         if self.slot.apply(self.busy):
             self.workflows.forget()  # another server may know other nodes
+            # What the old back end said is not about this one; the host checks the values
+            # again once the new server typed them.
+            self._shown.clear()
+            self._shown.disconnected()
+            self._flags = []
 
     def require_runner(self) -> JobRunner:
         return self.slot.require_runner()
@@ -105,11 +121,11 @@ class HostSession:
         try:
             runner = self.require_runner()
         except ComfyRelayError as exc:
-            self._shown.connection, self._shown.connected = str(exc), False
+            self._shown.checked(False, str(exc))
         else:
             runner.check_connection()
             self._checking = True
-            self._shown.connection, self._shown.connected = "Checking…", None
+            self._shown.checked(None, "Checking…")
         self._refresh_view()
 
     # ---- workflows ----
@@ -121,14 +137,43 @@ class HostSession:
         definitions; `refresh` asks the server again (new custom nodes, new models). While
         that server works on `path` (is_converting()), opening it again starts nothing more.
         Raises WorkflowError for a file that holds no workflow, or a UI file without a
-        server."""
+        server. Another path than before clears what the runs said (the View)."""
+        self._choose(path)
         server = self.backend.comfyui_server() if self.backend is not None else None
-        api = self.workflows.open(path, server, refresh)
-        if api is None:
-            name = Path(path).stem
-            self._shown.converting_file(name)
+        try:
+            api = self.workflows.open(path, server, refresh)
+        except WorkflowError as exc:
+            self._shown.chosen(Status.NOT_OPENED, str(exc))
             self._refresh_view()
+            raise
+        if api is None:
+            self._shown.converting_file()
+        else:
+            self._shown.chosen(Status.READY)  # its fields are typed later; it can run now
+        self._refresh_view()
         return api
+
+    def close_workflow(self) -> None:
+        """No workflow is chosen any more (the host's field was emptied)."""
+        self._choose("")
+        self._shown.chosen(Status.NO_WORKFLOW)
+        self._refresh_view()
+
+    def _choose(self, path: str) -> None:
+        if path != self._workflow_path:
+            self._workflow_path, self._flags = path, []
+            self._shown.clear()
+
+    def flag_values(self, flags: Sequence[Flag]) -> None:
+        """The chosen workflow's values the server would refuse, as the host's fields show
+        them (apps.flags()); the status line names them and Run waits until none is left.
+        Call it whenever the fields are checked, with [] when all check out."""
+        self._flags = list(flags)
+        self._refresh_view()
+
+    @property
+    def flags(self) -> list[Flag]:
+        return list(self._flags)
 
     @property
     def converting(self) -> int:
@@ -195,14 +240,15 @@ class HostSession:
         self._shown.refused(message)
         self._refresh_view()
 
-    def cancel(self, status: str = "Cancelling…") -> None:
+    def cancel(self, detail: str = "") -> None:
+        """Cancel the run; `detail` adds to "Cancelling…" what else the host does."""
         run = self.run
         if run is None:
             return
         run.cancelled = True
         if self.runner is not None:
             self.runner.cancel()
-        self._shown.status = status
+        self._shown.cancelling(detail)
         self._refresh_view()
 
     def hold(self, job_id: str) -> None:
@@ -231,7 +277,8 @@ class HostSession:
                 else:
                     self._deliver(event, handle)
         for opened in self.workflows.answers():
-            self._shown.opened(opened.error)
+            if opened.path == self._workflow_path:  # not one the user has left since
+                self._shown.opened(opened.error)
             handle(opened)
         ready = [e for e in self._held if not self._holds[getattr(e, "job_id", "")]]
         self._held = [e for e in self._held if e not in ready]
@@ -273,17 +320,29 @@ class HostSession:
     def _refresh_view(self) -> None:
         caps = self.capabilities
         running = self.run is not None
+        run_tip = self._run_tip()
         self.view = View(
-            **self._shown.view_fields(),
+            **self._shown.view_fields(running, attention_line(self._flags)),
             problem=self.slot.problem,
             previews=caps.previews,
             progress_known=caps.live_progress or not running,
             cancel_tip="" if caps.cancel else "This back end cannot cancel a run once it is sent.",
-            can_run=not running,
+            can_run=not run_tip,
+            run_tip=run_tip,
             can_cancel=running and caps.cancel and not (self.run and self.run.cancelled),
             can_check=not self._checking,
             controls=self.slot.views(),
         )
+
+    def _run_tip(self) -> str:
+        """Why Run cannot start now; "" when it can."""
+        if self.run is not None:
+            return RUN_UNDER_WAY
+        if self.backend is None:
+            return self.slot.problem or "Choose a back end."
+        if self._shown.workflow in WORKFLOW_TIPS:
+            return WORKFLOW_TIPS[self._shown.workflow]
+        return attention_line(self._flags)
 
 
 def _latest_preview_only(events: list[Event]) -> list[Event]:

@@ -86,7 +86,9 @@ class Backend(ABC):
 
     @abstractmethod
     def check(self) -> str:
-        """Reach the service; return a one-line description or raise ComfyRelayError."""
+        """Reach the service; return a plain first line ("Connected to ComfyUI 0.3.64 —
+        ready.") and, on the lines after it, details (what the service lacks, what is done
+        instead), or raise ComfyRelayError."""
 
     @abstractmethod
     def start(self, job: Job, ctx: JobContext) -> Any:

@@ -154,7 +154,11 @@ class PoolBackend(Backend):
                 f"{w.name}: {a}" for w, a in answers.items()))
         bad = [f"{w.name} unreachable ({a})" for w, a in answers.items()
                if isinstance(a, Exception)]
-        return f"Pool of {len(self.workers)} workers. " + "; ".join(good + bad)
+        # A plain first line; each worker's whole answer on a line of its own under it.
+        good = [line.replace("\n", " · ") for line in good]
+        ready = f"{len(good)} of {len(self.workers)}" if bad else f"all {len(good)}"
+        return (f"Pool of {len(self.workers)} workers: {ready} ready.\n"
+                + "\n".join(good + bad))
 
     def start(self, job: Job, ctx: JobContext) -> PoolJob:
         ctx.raise_if_cancelled()

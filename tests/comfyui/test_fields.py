@@ -118,7 +118,8 @@ def test_the_workflows_own_values_are_checked_too() -> None:
 
 
 def test_an_empty_list_says_the_server_has_none() -> None:
-    assert "the server's checkpoints; the server lists none" in refusal({}, server([]))
+    assert f"the server has no checkpoints (the workflow names '{CKPT}')" in refusal(
+        {}, server([]))
 
 
 def test_nodes_sharing_a_title_are_named_by_id() -> None:

@@ -13,6 +13,8 @@ from comfyrelay.host.apps import (
     AppView,
     apps_path,
     arrange,
+    effective_app,
+    flags,
     load_app,
     save_app,
 )
@@ -36,12 +38,64 @@ def test_arrange_orders_and_labels_the_chosen_inputs() -> None:
     inputs = Workflow.load(WORKFLOW).inputs()
     layout = arrange(inputs, view().with_field("99.gone", "Removed node"))
     assert [(s.input.key, s.label) for s in layout.shown] == [
-        ("6.text", "Prompt"), ("3.seed", "KSampler: seed"), ("3.denoise", "KSampler: denoise")
+        ("6.text", "Prompt"), ("3.seed", "Seed"), ("3.denoise", "Strength")
     ]
-    assert [i.key for i in layout.others] == [
+    assert layout.shown[1].tip == "3.seed · KSampler"  # the raw input, on hover
+    assert [i.input.key for i in layout.others] == [
         i.key for i in inputs if i.key not in ("6.text", "3.seed", "3.denoise")
     ]
-    assert arrange(inputs, None).others == inputs
+    others = {i.input.key: i.label for i in layout.others}
+    assert others["9.filename_prefix"] == "File name prefix"
+    assert others["11.upscale_method"] == "Upscale method"
+
+
+def test_a_workflow_not_customised_shows_the_default_app() -> None:
+    workflow = Workflow.load(WORKFLOW)
+    layout = arrange(workflow.inputs(), AppView().with_outputs(["9"]), workflow)
+    assert [(s.input.key, s.label) for s in layout.shown] == [
+        ("6.text", "Prompt"), ("7.text", "Negative prompt"), ("3.seed", "Seed"),
+        ("3.steps", "Steps"), ("3.cfg", "CFG"), ("3.denoise", "Strength"),
+        ("3.sampler_name", "Sampler"), ("3.scheduler", "Scheduler"),
+        ("4.ckpt_name", "Checkpoint"),
+    ]
+    # The image's size is not a latent's: it stays under All inputs, with the loader.
+    assert {i.input.key for i in layout.others} >= {"11.width", "11.height", "10.image"}
+    assert effective_app(workflow.inputs(), None, workflow).keys()[:2] == ["6.text", "7.text"]
+
+
+def test_a_customised_app_stays_as_the_user_left_it() -> None:
+    workflow = Workflow.load(WORKFLOW)
+    inputs = workflow.inputs()
+    emptied = effective_app(inputs, None, workflow).without("6.text")
+    for field in emptied.fields:
+        emptied = emptied.without(field.key)
+    assert emptied.customised and emptied.keys() == []
+    assert arrange(inputs, emptied, workflow).shown == []  # no defaults slip back in
+    legacy = AppView(fields=[AppField(key="3.steps")])  # saved before `custom` existed
+    assert [s.input.key for s in arrange(inputs, legacy, workflow).shown] == ["3.steps"]
+
+
+def test_two_inputs_that_read_the_same_get_their_node_title() -> None:
+    workflow = Workflow.load(WORKFLOW)
+    layout = arrange(workflow.inputs(), None, workflow)
+    labels = {i.input.key: i.label for i in [*layout.shown, *layout.others]}
+    assert labels["11.width"] == "Width"  # the only width
+    assert labels["9.filename_prefix"] == "File name prefix"
+    twice = Workflow({**workflow.graph, "13": {**workflow.graph["3"], "_meta": {"title": "Hires"}}})
+    labels = {i.input.key: i.label for i in arrange(twice.inputs(), None, twice).shown}
+    assert (labels["3.seed"], labels["13.seed"]) == ("Seed (KSampler)", "Seed (Hires)")
+    assert labels["4.ckpt_name"] == "Checkpoint"
+
+
+def test_values_the_server_would_refuse_are_named_by_their_labels() -> None:
+    workflow = Workflow.load(WORKFLOW)
+    typed = [i.model_copy(update={"type": "COMBO", "choices": []}) if i.name == "ckpt_name"
+             else i for i in workflow.inputs()]
+    layout = arrange(typed, None, workflow)
+    values = {i.key: i.value for i in typed}
+    assert [(f.label, f.problem) for f in flags(layout, values)] == [
+        ("Checkpoint", "the server has no checkpoints "
+                       "(the workflow names 'v1-5-pruned-emaonly.safetensors')")]
 
 
 def test_editing_a_view() -> None:
@@ -66,9 +120,11 @@ def test_saving_keeps_other_workflows_and_an_empty_view_forgets(env: dict[str, s
     other = WORKFLOWS / "invert_api.json"
     save_app(WORKFLOW, view(), env)
     save_app(other, AppView().with_field("3.filename_prefix", "Name"), env)
-    save_app(WORKFLOW, AppView(), env)
+    save_app(WORKFLOW, AppView(), env)  # Reset: the default app again
     assert load_app(WORKFLOW, env) == AppView()
     assert load_app(other, env).keys() == ["3.filename_prefix"]
+    save_app(other, AppView().with_field("3.filename_prefix").without("3.filename_prefix"), env)
+    assert load_app(other, env).customised  # emptied by the user: kept empty
 
 
 def test_a_damaged_file_is_logged_and_replaced(

@@ -3,6 +3,7 @@ status says, previews, results placed before a job ends, and when the back end i
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -22,8 +23,10 @@ from comfyrelay import (
     JobOutput,
     JobPreview,
     RunEnded,
+    Workflow,
     WorkflowOpened,
 )
+from comfyrelay.host.status import Flag, Status
 from comfyrelay.runcomfy.machine import RunComfyMachineBackend
 
 from tests import workflows
@@ -74,15 +77,29 @@ def invert_job(out: Path) -> Job:
     return Job(workflows.invert(), out, Bindings(), InputFile("in.png", gradient_png()))
 
 
+def choose(session: HostSession, workflow: Workflow, folder: Path) -> str:
+    """Open `workflow` as a host does once the user picks its file; its path."""
+    path = folder / f"{workflow.name}_{len(list(folder.glob('*.json')))}.json"
+    path.write_text(json.dumps(workflow.graph))
+    assert session.open_workflow(str(path)) is not None
+    return str(path)
+
+
 def test_buttons_follow_what_the_back_end_can_do(
     comfy: ComfyTestServer, icu: ComfyICUTestServer, tmp_path: Path
 ) -> None:
     session = HostSession()
     configure(session, comfyui(comfy.url))
+    view = session.view
+    assert not view.can_run and view.run_tip == "Choose a workflow first."
+    assert (view.state, view.status) == (Status.NO_WORKFLOW, "No workflow")
+    choose(session, workflows.invert(), tmp_path)
     assert session.view.can_run and not session.view.can_cancel  # nothing runs yet
+    assert session.view.run_tip == "" and session.view.status == "Ready"
     run = session.start_run("invert")
     session.submit(run, invert_job(tmp_path))
     assert session.view.can_cancel and not session.view.can_run
+    assert "run is in progress" in session.view.run_tip
     pump_until(session, lambda: session.run is None)
     assert session.view.can_run and not session.view.can_cancel
 
@@ -121,6 +138,7 @@ def test_a_final_event_waits_for_the_hosts_results(comfy: ComfyTestServer,
     holds the job: Done and the run's end come only once the result is placed."""
     session = HostSession()
     configure(session, comfyui(comfy.url))
+    choose(session, workflows.invert(), tmp_path)
     run = session.start_run("invert")
     session.submit(run, invert_job(tmp_path))
     seen: list[HostEvent] = []
@@ -145,13 +163,14 @@ def test_a_final_event_waits_for_the_hosts_results(comfy: ComfyTestServer,
     session.pump(seen.append)
     kinds = [type(e).__name__ for e in seen]
     assert kinds[-2:] == ["JobFinished", "RunEnded"], kinds
-    assert session.view.status == "Done: 1 result(s)" and session.view.progress == 1.0
+    assert session.view.status == "Done — 1 result" and session.view.progress == 1.0
     session.close()
 
 
 def test_a_failure_shows_the_error_and_its_node(comfy: ComfyTestServer, tmp_path: Path) -> None:
     session = HostSession()
     configure(session, comfyui(comfy.url))
+    choose(session, workflows.failing(), tmp_path)
     run = session.start_run("failing")
     session.submit(run, Job(workflows.failing(), tmp_path, Bindings(),
                             InputFile("in.png", gradient_png())))
@@ -166,6 +185,7 @@ def test_a_failure_shows_the_error_and_its_node(comfy: ComfyTestServer, tmp_path
 def test_frames_of_a_run_count_in_the_status(comfy: ComfyTestServer, tmp_path: Path) -> None:
     session = HostSession(max_in_flight=2)
     configure(session, comfyui(comfy.url))
+    choose(session, workflows.invert(), tmp_path)
     run = session.start_run("invert", noun="frame", feeding=True)
     for frame in (1, 2, 3):
         session.submit(run, invert_job(tmp_path / str(frame)), frame)
@@ -173,7 +193,7 @@ def test_frames_of_a_run_count_in_the_status(comfy: ComfyTestServer, tmp_path: P
     assert session.run is run  # more frames may come while the render runs
     session.end_feed(run)
     pump_until(session, lambda: session.run is None)
-    assert session.view.status == "Done: 3 of 3 frames"
+    assert session.view.status == "Done — 3 of 3 frames"
     assert sorted(run.jobs.values()) == [1, 2, 3] and run.finished == 3
     session.close()
 
@@ -185,6 +205,7 @@ def test_no_back_end_says_why_and_runs_nothing(tmp_path: Path) -> None:
     assert "ComfyICU API key is missing" in session.view.problem
     with pytest.raises(Exception, match="ComfyICU API key is missing"):
         session.start_run("x")
+    assert "ComfyICU API key is missing" in session.view.run_tip and not session.view.can_run
     session.check()
     assert session.view.connected is False and "ComfyICU" in session.view.connection
 
@@ -317,4 +338,68 @@ def test_opened_workflow_is_typed_and_a_run_leaves_its_history_entry(
     assert record is not None and record.seed == 42 and record.workflow_path == path
     assert record.backend == "comfyui" and record.outputs and Path(record.outputs[0]).is_file()
     assert record.bindings.values["2.strength"] == 0.25
+    session.close()
+
+
+def test_switching_workflows_clears_the_last_runs_messages_and_bar(
+    comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    session = HostSession()
+    configure(session, comfyui(comfy.url))
+    assert not session.view.progress_shown  # nothing ran: the bar is empty and quiet
+    choose(session, workflows.failing(), tmp_path)
+    run = session.start_run("failing")
+    session.submit(run, Job(workflows.failing(), tmp_path, Bindings(),
+                            InputFile("in.png", gradient_png())))
+    pump_until(session, lambda: session.run is None)
+    assert session.view.state == Status.FAILED and session.view.error
+    assert session.view.progress_shown
+    choose(session, workflows.invert(), tmp_path)
+    view = session.view
+    assert (view.status, view.error, view.error_node) == ("Ready", "", "")
+    assert not view.progress_shown and view.progress == 0.0
+    session.refuse("Choose a source image.")
+    assert session.view.error == "Choose a source image."
+    session.close_workflow()
+    view = session.view
+    assert (view.status, view.error, view.can_run) == ("No workflow", "", False)
+    session.close()
+
+
+def test_another_back_end_clears_the_runs_messages_and_the_connection(
+    comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    session = HostSession()
+    configure(session, comfyui(comfy.url))
+    choose(session, workflows.invert(), tmp_path)
+    session.check()
+    pump_until(session, lambda: session.view.connected is not None)
+    view = session.view
+    assert view.connection.startswith("Connected to ComfyUI") and view.connection.endswith(
+        " — ready.")
+    assert comfy.url in view.connection_details  # the rest: under the details toggle
+    session.refuse("The server would refuse these values.")
+    configure(session, comfyui(comfy.url + "/"))  # another address: another back end
+    view = session.view
+    assert (view.error, view.connection, view.connected) == ("", "Not checked", None)
+    assert view.status == "Ready"  # the workflow stays chosen
+    session.close()
+
+
+def test_flagged_values_are_named_and_keep_run_disabled(
+    comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    session = HostSession()
+    configure(session, comfyui(comfy.url))
+    choose(session, workflows.invert(), tmp_path)
+    checkpoint = Flag("4.ckpt_name", "Checkpoint", "the server has no checkpoints")
+    session.flag_values([checkpoint])
+    view = session.view
+    line = "1 input needs attention: Checkpoint — the server has no checkpoints"
+    assert (view.state, view.status, view.attention) == (Status.ATTENTION, line, line)
+    assert not view.can_run and view.run_tip == line
+    session.flag_values([checkpoint, Flag("3.sampler_name", "Sampler", "'eulr' is not one")])
+    assert session.view.status.startswith("2 inputs need attention: Checkpoint — ")
+    session.flag_values([])
+    assert session.view.can_run and session.view.status == "Ready"
     session.close()
