@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from .core import core
+from .elided import ElidedCombo
 from .qt import (
     PASSWORD,
     SHORT_COMBO,
@@ -28,7 +29,7 @@ COMBO_CHARS = 6  # a docker is narrow: long choices are elided rather than widen
 
 
 def _combo(items: list[tuple[str, str]] | tuple[tuple[str, str], ...], current: str) -> QComboBox:
-    combo = QComboBox()
+    combo = ElidedCombo()
     combo.setSizeAdjustPolicy(SHORT_COMBO)
     combo.setMinimumContentsLength(COMBO_CHARS)
     for key, label in items:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from .core import core
+from .elided import ElidedCombo
 from .qt import (
     HORIZONTAL,
     SHORT_COMBO,
@@ -280,8 +281,9 @@ def number_box(integer: bool, places: int) -> QDoubleSpinBox:
 
 
 def short_combo(chars: int = COMBO_CHARS) -> QComboBox:
-    """A dropdown whose width does not follow its longest choice (a docker is narrow)."""
-    combo = QComboBox()
+    """A dropdown whose width does not follow its longest choice (a docker is narrow): the
+    choice is cut with "…", whole on hover."""
+    combo = ElidedCombo()
     combo.setSizeAdjustPolicy(SHORT_COMBO)
     combo.setMinimumContentsLength(chars)
     return combo
