@@ -17,6 +17,7 @@ from .qt import (
     QSize,
     QStyleOptionComboBox,
     QStylePainter,
+    Qt,
     QToolTip,
     QWidget,
 )
@@ -34,14 +35,19 @@ def _whole_on_hover(widget: QWidget, event: Any, shown: str, whole: str) -> bool
 
 
 class ElidedLabel(QLabel):
-    """A label on one line; text() stays whole, what is drawn is cut to the width."""
+    """A label on one line; text() stays whole, what is drawn is cut to the width (at its
+    end, or at its start for a path whose end matters most)."""
+
+    def __init__(self, text: str = "", elide: Qt.TextElideMode = ELIDE_RIGHT) -> None:
+        super().__init__(text)
+        self.elide = elide
 
     def minimumSizeHint(self) -> QSize:
         hint = super().minimumSizeHint()
         return QSize(min(hint.width(), MIN_WIDTH), hint.height())
 
     def shown_text(self) -> str:
-        return self.fontMetrics().elidedText(self.text(), ELIDE_RIGHT,
+        return self.fontMetrics().elidedText(self.text(), self.elide,
                                              self.contentsRect().width())
 
     def paintEvent(self, event: Any) -> None:  # Qt calls it

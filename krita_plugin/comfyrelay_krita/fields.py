@@ -33,7 +33,7 @@ SLIDER_STEPS = 100  # a range of at most this many steps also gets a slider
 SPIN_WIDTH = 72  # a spin box's own minimum follows its range's text: 2**53 is too wide
 SLIDER_WIDTH = 80  # a shorter slider is no use: the row wraps its label above instead
 COMBO_CHARS = 8  # what a dropdown needs at least: long model names are elided, not widening
-TEXT_LINES_HEIGHT = 80
+TEXT_LINES_HEIGHT = 60  # three lines: two prompts and the rest fit a first screen
 ERROR_COLOUR = "#d04040"
 SEED_TIP = ("fixed: the same seed each run · random: a new one each run · increment: one "
             "more each run. The field shows the seed the last run used.")

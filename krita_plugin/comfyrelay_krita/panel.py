@@ -19,9 +19,10 @@ from .core import core
 from .elided import ElidedLabel
 from .history import read_history
 from .history_box import HistoryBox
-from .inputs import InputForm, wrapping_form
+from .inputs import InputForm
 from .qt import (
     DOWN_ARROW,
+    ELIDE_LEFT,
     KEEP_ASPECT,
     RIGHT_ARROW,
     SMOOTH,
@@ -30,7 +31,6 @@ from .qt import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPixmap,
     QProgressBar,
     QPushButton,
@@ -81,17 +81,10 @@ class Panel(QWidget):
         box = QVBoxLayout(server)
         self.backend_box = BackendBox(self.settings, self.save_settings)
         box.addWidget(self.backend_box)
-        form = wrapping_form()
         self.check_button = QPushButton("Check connection")
-        self.server_status = _wrapping_label()
-        self.output_edit = QLineEdit(self.settings.output_folder)
-        self.output_edit.setPlaceholderText(str(self.settings.results_dir()))
-        self.output_edit.setToolTip("Where result files are kept (the layers hold the pixels)")
-        self.output_edit.setCursorPosition(0)  # the path's start, not its tail
-        form.addRow("Results", self.output_edit)
-        form.addRow(self.check_button)
-        form.addRow(self.server_status)  # its own row: beside the button it wraps word by word
-        box.addLayout(form)
+        self.server_status = _wrapping_label()  # own row: beside the button it wraps a lot
+        box.addWidget(self.check_button)
+        box.addWidget(self.server_status)
         self.details_toggle = _toggle("Details")
         self.details_toggle.setToolTip("What this server lacks, and what is done instead")
         self.details = _wrapping_label()
@@ -109,18 +102,49 @@ class Panel(QWidget):
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
         root.addLayout(buttons)
+        self.status = _wrapping_label()  # right under Run: what it waits for is read first
         self.progress = QProgressBar()
-        self.status = _wrapping_label()
         self.preview = QLabel()
         self.preview.setMinimumWidth(1)  # its pixmap must not keep a narrowed docker wide
         self.history_box = HistoryBox(self.run_again, self.use_settings)
-        for widget in (self.progress, self.status, self.preview, self.history_box):
+        for widget in (self.status, self.progress, self.preview, self.history_box):
             root.addWidget(widget)
+        root.addLayout(self._results_row())
         root.addStretch(1)
-        self.output_edit.editingFinished.connect(self.save_settings)
         self.check_button.clicked.connect(self.check_connection)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(lambda: self.session.cancel())
+
+    def _results_row(self) -> QHBoxLayout:
+        """Where result files go (with the history they belong to): the folder, Choose…"""
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Results"))
+        self.output_name = ElidedLabel("", elide=ELIDE_LEFT)  # the folder's end matters most
+        self.output_button = QToolButton()
+        self.output_button.setText("Choose…")
+        self.output_button.setToolTip("Where result files are kept (the layers hold the "
+                                      "pixels)")
+        row.addWidget(self.output_name, 1)
+        row.addWidget(self.output_button)
+        self._show_output_folder()
+        self.output_button.clicked.connect(self.choose_output_folder)
+        return row
+
+    def _show_output_folder(self) -> None:
+        folder = str(self.settings.results_dir())
+        self.output_name.setText(folder)
+        self.output_name.setToolTip(folder)
+
+    def choose_output_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Results folder",
+                                                  str(self.settings.results_dir()))
+        if folder:
+            self.set_output_folder(folder)
+
+    def set_output_folder(self, folder: str) -> None:
+        self.settings.output_folder = folder.strip()
+        self._show_output_folder()
+        self.save_settings()
 
     def _workflow_box(self) -> QGroupBox:
         flow = QGroupBox("Workflow")
@@ -163,7 +187,6 @@ class Panel(QWidget):
     # ---- settings and workflow ----
     def save_settings(self) -> None:
         self.backend_box.read_into(self.settings)
-        self.settings.output_folder = self.output_edit.text().strip()
         self.settings.source = str(self.sources.region.currentData())
         stored.save(self.krita, self.settings)
         self.act(lambda: self.session.configure(self.settings.backend_settings(),
@@ -202,7 +225,8 @@ class Panel(QWidget):
         when WorkflowOpened brings the server's answer (`refresh`: asked again)."""
         same = path == self.path
         if not same:
-            self.message = ""  # what was said belongs to the workflow left
+            self.message = ""  # what was said and shown belongs to the workflow left
+            self.preview.clear()
         self._show_path(path)
         self.save_settings()  # the back end that converts and types
         workflow, asking = None, False

@@ -75,6 +75,7 @@ DOWN_ARROW = Qt.ArrowType.DownArrow
 TEXT_BESIDE_ICON = Qt.ToolButtonStyle.ToolButtonTextBesideIcon
 WRAP_LONG_ROWS = QFormLayout.RowWrapPolicy.WrapLongRows
 ELIDE_RIGHT = Qt.TextElideMode.ElideRight
+ELIDE_LEFT = Qt.TextElideMode.ElideLeft
 TOOLTIP_EVENT = QEvent.Type.ToolTip
 COMBO_CONTROL = QStyle.ComplexControl.CC_ComboBox
 COMBO_FIELD = QStyle.SubControl.SC_ComboBoxEditField

@@ -81,7 +81,8 @@ def make_screenshot(png: Path, work: Path, timeout: float = 240,
     with ComfyTestServer(work / "server", node_delay=0.05) as server:
         env = profile(work, server.url, installed)
         env["COMFYRELAY_SHOT"] = json.dumps({
-            "png": str(png), "full_png": str(full_png(png)), "out": str(out), "run_first": str(NOISE), "workflow": str(IMG2IMG),
+            "png": str(png), "full_png": str(full_png(png)), "out": str(out),
+            "run_first": str(NOISE), "workflow": str(IMG2IMG),
         })
         command = [xvfb, "-a", "-s", f"-screen 0 {SCREEN}", krita, "--nosplash"]
         proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
