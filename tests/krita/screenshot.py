@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.krita.conftest import install_plugin
+from tests.krita.conftest import install_plugin, safe_asserts
 from tests.paths import ROOT, WORKFLOWS
 from tests.servers.comfyui import ComfyTestServer
 
@@ -92,6 +92,7 @@ def make_screenshot(png: Path, work: Path, timeout: float = 240,
     result: dict[str, Any] = json.loads(out.read_text())
     if "error" in result:
         raise RuntimeError(f"inside Krita:\n{result['error']}")
+    result["safe_asserts"] = safe_asserts(proc.stderr)
     return result
 
 

@@ -74,3 +74,45 @@ def three_runs() -> dict[str, Any]:
     return {"stacks": stacks, "status": panel.status.text(), "errors": list(panel.jobs.errors)}
 
 
+
+
+def reads(panel: Any) -> dict[str, Any]:
+    """What the docker says about the run: the status line (red or not) and the bar."""
+    spin_until(lambda: False, 0.3)  # the docker's timer has refreshed it
+    return {"status": panel.status.text(), "red": "color" in panel.status.styleSheet(),
+            "bar_text": panel.progress.isTextVisible(), "bar": panel.progress.value(),
+            "run_enabled": panel.run_button.isEnabled(), "run_tip": panel.run_button.toolTip()}
+
+
+def switching() -> dict[str, Any]:
+    """A run that fails (the server refuses the prompt), then another workflow; a run that
+    ends well, then another workflow: what is left of each run after switching."""
+    load_payload()
+    shown_document(64, 48)
+    panel = connected_panel(PAYLOAD["url"])
+    found: dict[str, Any] = {}
+    for name, workflow in (("failed", PAYLOAD["failing"]), ("done", PAYLOAD["workflow"])):
+        panel.load_workflow(workflow)
+        typed(panel)
+        panel.run_button.click()
+        spin_until(lambda: not panel.jobs.busy and panel.session.run is None, 60)
+        found[name] = reads(panel)
+        panel.load_workflow(PAYLOAD["other"])
+        typed(panel)
+        found[f"after_{name}"] = reads(panel)
+    return found
+
+
+def run_button() -> dict[str, Any]:
+    """Run without a workflow, then with one whose checkpoint the server lacks."""
+    load_payload()
+    shown_document(64, 48)
+    panel = connected_panel(PAYLOAD["url"])
+    panel.load_workflow("")
+    found = {"none": reads(panel)}
+    panel.load_workflow(PAYLOAD["workflow"])
+    typed(panel)
+    found["flagged"] = reads(panel)
+    panel.run_button.click()  # disabled: nothing is sent
+    found["busy_after_click"] = panel.jobs.busy
+    return found

@@ -121,8 +121,9 @@ def first_screen(dock: Any) -> dict[str, Any]:
     """What the first screen says, as a user reads it."""
     panel = dock.panel
     form = panel.form
-    cut = [w.text() for w in panel.findChildren(ElidedLabel)
-           if w.isVisibleTo(panel) and w.shown_text() != w.text()]
+    labels: list[ElidedLabel] = [*form.labels.values(), *panel.sources.titles,
+                                 panel.sources.region_label, panel.workflow_name]
+    cut = [w.text() for w in labels if w.shown_text() != w.text()]
     values = {label.text(): form.fields[key].widget for key, label in form.labels.items()}
     return {
         "labels_in_view": [label.text() for label in form.labels.values()
