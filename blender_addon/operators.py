@@ -66,6 +66,45 @@ class COMFYRELAY_OT_check(bpy.types.Operator):
         return result
 
 
+def run_tip(scene: bpy.types.Scene) -> str:
+    """Why Run cannot start now, from the session's view; "" when it can. The preferences
+    are applied first: the session builds its back end only once they are read."""
+    try:
+        pump.configure()
+    except (core.ComfyRelayError, ValueError) as exc:
+        return str(exc)
+    return SESSION.view.run_tip
+
+
+class COMFYRELAY_OT_choose_workflow(bpy.types.Operator):
+    """Choose the ComfyUI workflow: API or UI format (.json), or an image ComfyUI saved"""
+
+    bl_idname = "comfyrelay.choose_workflow"
+    bl_label = "Choose Workflow"
+
+    filepath: bpy.props.StringProperty(subtype="FILE_PATH")  # type: ignore[valid-type]
+    filter_glob: bpy.props.StringProperty(  # type: ignore[valid-type]
+        default="*.json;*.png;*.webp", options={"HIDDEN"})
+
+    @classmethod
+    def description(cls, context: bpy.types.Context, properties: Any) -> str:
+        """The workflow's whole path, on hover (the panel shows its file name)."""
+        s = settings(context.scene) if context.scene else None
+        return s.workflow_file() if s is not None and s.workflow_path else (cls.__doc__ or "")
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[
+            OperatorReturnItems]:
+        assert context.scene is not None and context.window_manager is not None
+        self.filepath = settings(context.scene).workflow_file()
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        assert context.scene is not None
+        settings(context.scene).workflow_path = self.filepath  # lists its inputs
+        return {"FINISHED"}
+
+
 class COMFYRELAY_OT_load_workflow(bpy.types.Operator):
     """Read the workflow file again and ask the server for its inputs' choices and ranges"""
 
@@ -105,10 +144,12 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        if not SESSION.view.can_run:
-            cls.poll_message_set("A run is in progress")
+        if context.scene is None or not _online(cls):
             return False
-        return context.scene is not None and _online(cls)
+        tip = run_tip(context.scene)
+        if tip:
+            cls.poll_message_set(tip)
+        return not tip
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         scene = context.scene
@@ -234,7 +275,7 @@ class COMFYRELAY_OT_cancel(bpy.types.Operator):
         render = run.data.render if run is not None and isinstance(run.data, Target) else None
         rendering = render is not None and not render.done.is_set()
         # Blender offers no call to stop its render job; no further frame is sent.
-        SESSION.cancel("Cancelling… (Esc stops the render)" if rendering else "Cancelling…")
+        SESSION.cancel("Esc stops the render" if rendering else "")
         return {"FINISHED"}
 
 
@@ -319,9 +360,12 @@ class COMFYRELAY_OT_input_help(bpy.types.Operator):
 
     @classmethod
     def description(cls, context: bpy.types.Context, properties: Any) -> str:
-        """The node's own tooltip for the input, shown on hover."""
+        """The raw input and its node, and the node's own tooltip, shown on hover."""
         item = settings(context.scene).inputs.get(properties.key) if context.scene else None
-        return (item.input.tooltip or "") if item is not None and item.typed else ""
+        if item is None:
+            return ""
+        tooltip = (item.input.tooltip or "") if item.typed else ""
+        return "\n\n".join(t for t in (item.tip, tooltip) if t)
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         return {"FINISHED"}
@@ -381,6 +425,7 @@ class COMFYRELAY_OT_history(bpy.types.Operator):
 
 CLASSES = (
     COMFYRELAY_OT_check,
+    COMFYRELAY_OT_choose_workflow,
     COMFYRELAY_OT_load_workflow,
     COMFYRELAY_OT_run,
     COMFYRELAY_OT_cancel,

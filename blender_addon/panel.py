@@ -12,7 +12,7 @@ import bpy
 from . import results
 from .core import core
 from .operators import OFFLINE
-from .props import settings, value_problem
+from .props import settings
 from .pump import SESSION, SHOWN
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class ComfyRelayPanel:
         if scene is None:
             return
         s = settings(scene)
-        self._server(layout)
+        self._server(layout, s)
         self._controls(layout)
         self._workflow(layout, s)
         self._source(layout, s)
@@ -57,7 +57,7 @@ class ComfyRelayPanel:
         self._results(layout)
         self._history(layout, s)
 
-    def _server(self, layout: bpy.types.UILayout) -> None:
+    def _server(self, layout: bpy.types.UILayout, s: Any) -> None:
         box = layout.box()
         if not bpy.app.online_access:
             _wrapped(box, OFFLINE, "ERROR")
@@ -72,6 +72,12 @@ class ComfyRelayPanel:
         if any(c.scan_tip for c in view.controls):  # the chosen kind may leave things running
             row.operator("comfyrelay.find_leftovers", text="", icon="VIEWZOOM")
         _wrapped(box, view.problem or view.connection, "ERROR" if view.problem else icon)
+        if view.connection_details and not view.problem:  # what the server lacks, folded
+            box.prop(s, "show_details", emboss=False,
+                     icon="TRIA_DOWN" if s.show_details else "TRIA_RIGHT")
+            if s.show_details:
+                for line in view.connection_details.splitlines():
+                    _wrapped(box, line, "INFO")
 
     def _controls(self, layout: bpy.types.UILayout) -> None:
         """Each back-end kind's own box (a machine's state, cost and buttons) while it is
@@ -97,7 +103,9 @@ class ComfyRelayPanel:
     def _workflow(self, layout: bpy.types.UILayout, s: Any) -> None:
         box = layout.box()
         row = box.row(align=True)
-        row.prop(s, "workflow_path", text="")
+        # The file's name; its whole path is the button's tooltip.
+        name = bpy.path.basename(s.workflow_path) if s.workflow_path else "Choose a workflow…"
+        row.operator("comfyrelay.choose_workflow", text=name, icon="FILE_FOLDER")
         refresh = row.operator("comfyrelay.load_workflow", text="", icon="FILE_REFRESH")
         refresh.refresh = True  # type: ignore[union-attr]  # asks the server again
         if s.workflow_error:
@@ -107,11 +115,13 @@ class ComfyRelayPanel:
         box.prop(s, "customize", toggle=True, icon="PREFERENCES")
         chosen = sorted((i for i in s.inputs if i.in_app), key=lambda i: i.app_order)
         for item in chosen:
-            self._input(box.column(), s, item, item.app_label or item.label)
+            self._input(box.column(), s, item, item.shown_label)
         others = [i for i in s.inputs if not i.in_app]
         if chosen and others:  # the app's inputs first; the rest stay one click away
+            flagged = sum(1 for i in others if i.problem)
+            text = f"All Inputs ({len(others)})" + (f" · {flagged} flagged" if flagged else "")
             box.prop(s, "show_all", icon="TRIA_DOWN" if s.show_all else "TRIA_RIGHT",
-                     emboss=False)
+                     emboss=False, text=text)
         if not chosen or s.show_all:
             for item in others:
                 self._input(box.column(), s, item, item.label)
@@ -125,15 +135,15 @@ class ComfyRelayPanel:
         if item.kind in ("image", "video"):
             return  # its loader's source is chosen under Sources
         typed = item.input if item.typed else None
-        problem = value_problem(item.typed, item.value) if typed else None
+        problem = item.problem
         row = col.row(align=True)
         row.alert = problem is not None
         row.prop(item, item.field, text=label)
         if typed is not None and typed.has_seed_control:
             row.prop(item, "control", text="")
-        if typed is not None and typed.tooltip:
-            help_op = row.operator("comfyrelay.input_help", text="", icon="QUESTION")
-            help_op.key = item.name  # type: ignore[union-attr]
+        # Hover: the raw node.input and its node, and the node's tooltip when it has one.
+        help_op = row.operator("comfyrelay.input_help", text="", icon="QUESTION")
+        help_op.key = item.name  # type: ignore[union-attr]
         if s.customize:
             self._customize(col.row(align=True), item)
         if problem:
@@ -166,7 +176,10 @@ class ComfyRelayPanel:
         row.operator("comfyrelay.cancel", text="", icon="CANCEL")
         col = layout.column(align=True)
         short = _headline(view.status)
-        col.progress(factor=view.progress, type="BAR", text=short)
+        if view.progress_shown:  # a run started here: its bar
+            col.progress(factor=view.progress, type="BAR", text=short)
+        else:  # nothing ran in this workflow and back end: no bar, only the status
+            col.label(text=short, icon="ERROR" if view.attention else "NONE")
         if short != view.status:  # e.g. a cancel that may still be billed: say it all
             _wrapped(col, view.status, "INFO")
         if view.node:

@@ -17,6 +17,7 @@ from . import pump
 from .core import core
 
 INT_MAX = 2**31 - 1  # the largest value of a Blender IntProperty
+NOT_IN_APP = -1  # the app_order of an input the app does not show
 SOURCES = [
     ("RENDER_RESULT", "Render Result", "The last render (F12)"),
     ("RENDER", "Fresh Render", "Render the scene now, then send it"),
@@ -81,25 +82,38 @@ def _app_changed(item: ComfyRelayInput, context: bpy.types.Context) -> None:
     if scene is None:
         return
     s = settings(scene)
-    saved = core.load_app(s.workflow_file()).keys()
-    if item.in_app and item.name not in saved:
-        item["app_order"] = len(saved)
+    if item.in_app and item.app_order < 0:  # just chosen: it goes last
+        item["app_order"] = max((i.app_order for i in s.inputs), default=-1) + 1
+    elif not item.in_app:
+        item["app_order"] = NOT_IN_APP
     s.save_app()
+
+
+_listing = False  # show() is filling the fields: their checks wait for the end of it
+
+
+def _value_changed(item: ComfyRelayInput, context: bpy.types.Context) -> None:
+    """A field was edited: the status line names the values the server would refuse."""
+    scene = context.scene if context else None
+    if scene is not None and not _listing:
+        settings(scene).flag_values()
 
 
 class ComfyRelayInput(bpy.types.PropertyGroup):
     """One bindable workflow input; `name` is the key "node.input" the core understands."""
 
-    label: bpy.props.StringProperty()  # type: ignore[valid-type]
+    label: bpy.props.StringProperty()  # type: ignore[valid-type]  # in words ("Steps")
+    tip: bpy.props.StringProperty()  # type: ignore[valid-type]  # "3.steps · KSampler", on hover
     kind: bpy.props.StringProperty()  # type: ignore[valid-type]  # image, prompt, seed, ...
     # INT, FLOAT, STRING, BOOL, or BIGINT: an int beyond Blender's 32 bits, kept as text
     value_type: bpy.props.StringProperty()  # type: ignore[valid-type]
-    int_value: bpy.props.IntProperty(name="Value")  # type: ignore[valid-type]
-    float_value: bpy.props.FloatProperty(name="Value")  # type: ignore[valid-type]
-    string_value: bpy.props.StringProperty(name="Value")  # type: ignore[valid-type]
-    bool_value: bpy.props.BoolProperty(name="Value")  # type: ignore[valid-type]
+    int_value: bpy.props.IntProperty(name="Value", update=_value_changed)  # type: ignore[valid-type]
+    float_value: bpy.props.FloatProperty(name="Value", update=_value_changed)  # type: ignore[valid-type]
+    string_value: bpy.props.StringProperty(name="Value", update=_value_changed)  # type: ignore[valid-type]
+    bool_value: bpy.props.BoolProperty(name="Value", update=_value_changed)  # type: ignore[valid-type]
     typed: bpy.props.StringProperty()  # type: ignore[valid-type]  # the WorkflowInput, as JSON
-    choice: bpy.props.EnumProperty(name="Value", items=_choice_items)  # type: ignore[valid-type]
+    choice: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Value", items=_choice_items, update=_value_changed)
     control: bpy.props.EnumProperty(  # type: ignore[valid-type]
         name="Seed Control", items=[(c, c.capitalize(), f"{c.capitalize()} seed each run")
                                     for c in core.SEED_CONTROLS],
@@ -111,7 +125,18 @@ class ComfyRelayInput(bpy.types.PropertyGroup):
     app_label: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Label", description="Its label in the app view", update=_app_changed
     )
-    app_order: bpy.props.IntProperty()  # type: ignore[valid-type]  # its place in the app view
+    app_order: bpy.props.IntProperty(default=NOT_IN_APP)  # type: ignore[valid-type]  # its place
+
+    @property
+    def shown_label(self) -> str:
+        return self.app_label or self.label
+
+    @property
+    def problem(self) -> str | None:
+        """Why the server would refuse the value (only typed inputs are judged)."""
+        if not self.typed or self.kind in ("image", "video"):
+            return None
+        return value_problem(self.typed, self.value)
 
     @property
     def input(self) -> core.WorkflowInput:
@@ -162,7 +187,7 @@ class ComfyRelayMedia(bpy.types.PropertyGroup):
 def _outputs_changed(item: Any, context: bpy.types.Context) -> None:
     """The output nodes picked are kept with the workflow's app view."""
     if context and context.scene is not None:
-        settings(context.scene).save_app()
+        settings(context.scene).save_app(inputs_changed=False)
 
 
 class ComfyRelayOutput(bpy.types.PropertyGroup):
@@ -217,6 +242,8 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
         name="Customize", description="Choose the inputs shown at the top, their order and labels"
     )
     show_all: bpy.props.BoolProperty(name="All Inputs")  # type: ignore[valid-type]
+    show_details: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Details", description="What the server lacks, and what ComfyRelay does instead")
     show_history: bpy.props.BoolProperty(name="History")  # type: ignore[valid-type]
     history: bpy.props.StringProperty()  # type: ignore[valid-type]  # RunHistory as JSON
 
@@ -228,6 +255,7 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
         converted by the session first: its inputs are listed when it is (show())."""
         if not self.workflow_path:
             self.show(None)
+            pump.SESSION.close_workflow()
             return None
         try:
             pump.configure()  # the back end whose server converts
@@ -245,8 +273,10 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
 
     def show(self, workflow: core.Workflow | None, error: str = "",
              inputs: tuple[core.WorkflowInput, ...] | None = None) -> None:
-        """List the workflow's inputs (`inputs`: typed by the server), with the app view
-        saved for it; a reload keeps the values already set."""
+        """List the workflow's inputs (`inputs`: typed by the server), with its app view (the
+        default app until the user customises it), labelled in words; a reload keeps the
+        values already set. The values the server would refuse go to the status line."""
+        global _listing
         same_file = self.loaded_path == self.workflow_path
         old = {item.name: (item.value, item.control) for item in self.inputs} if same_file else {}
         self.inputs.clear()
@@ -257,19 +287,43 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
             return
         app = core.load_app(self.workflow_file())
         self._show_outputs(workflow, app.outputs)
-        chosen = {f.key: (n, f.label) for n, f in enumerate(app.fields)}
-        for wf_input in inputs if inputs is not None else workflow.inputs():
-            item = self.inputs.add()
-            item.name = wf_input.key
-            item.label = f"{wf_input.node_title} › {wf_input.name}"
-            item.kind = wf_input.kind
-            item.value_type = value_type(wf_input.value)
-            item.typed = wf_input.model_dump_json()
-            value, control = old.get(item.name, (wf_input.value, "fixed"))
-            set_value(item, value)
-            item.control = control
-            item["app_order"], item["app_label"] = chosen.get(item.name, (0, ""))
-            item["in_app"] = item.name in chosen
+        found = list(inputs if inputs is not None else workflow.inputs())
+        layout = core.arrange(found, app, workflow)
+        chosen = {e.input.key: n for n, e in enumerate(layout.shown)}
+        words = core.input_labels(found, workflow)
+        labels = {f.key: f.label for f in app.fields}
+        _listing = True
+        try:
+            order = {item.key: n for n, item in enumerate(found)}  # the workflow's order
+            for entry in sorted([*layout.shown, *layout.others],
+                                key=lambda e: order[e.input.key]):
+                self._add_input(entry, old, chosen, words[entry.input.key],
+                                labels.get(entry.input.key, ""))
+        finally:
+            _listing = False
+        self.flag_values()
+
+    def _add_input(self, entry: core.LabelledInput, old: dict[str, Any],
+                   chosen: dict[str, int], word: str, app_label: str) -> None:
+        wf_input = entry.input
+        item = self.inputs.add()
+        item.name = wf_input.key
+        item.label, item.tip = word, entry.tip
+        item.kind = wf_input.kind
+        item.value_type = value_type(wf_input.value)
+        item.typed = wf_input.model_dump_json()
+        value, control = old.get(item.name, (wf_input.value, "fixed"))
+        set_value(item, value)
+        item.control = control
+        item["app_order"], item["app_label"] = chosen.get(item.name, NOT_IN_APP), app_label
+        item["in_app"] = item.name in chosen
+
+    def flag_values(self) -> None:
+        """Hand the session the values the server would refuse, by their labels: the status
+        line names them and Run waits until they are fixed."""
+        if self.workflow_path and self.loaded_path == self.workflow_path:
+            pump.SESSION.flag_values([core.Flag(i.name, i.shown_label, i.problem)
+                                      for i in self.inputs if i.problem])
 
     def _show_outputs(self, workflow: core.Workflow, picked: list[str]) -> None:
         self.outputs.clear()
@@ -294,14 +348,19 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
                 source = self.source
             entry.source, entry.image = old.get(loader.node_id, (source, self.source_image))
 
-    def save_app(self) -> None:
-        """The app view as the fields say: chosen inputs in their saved order, new ones last."""
+    def save_app(self, inputs_changed: bool = True) -> None:
+        """The app view as the fields say: chosen inputs in their saved order, new ones last.
+        Once the user changed which inputs it shows, it is theirs (customised), also empty."""
         if not self.workflow_path:
             return
-        picked = sorted((i for i in self.inputs if i.in_app), key=lambda i: i.app_order)
-        app = core.AppView(fields=[core.AppField(key=i.name, label=i.app_label) for i in picked],
-                           outputs=[o.node for o in self.outputs if o.wanted])
-        core.save_app(self.workflow_file(), app)
+        outputs = [o.node for o in self.outputs if o.wanted]
+        saved = core.load_app(self.workflow_file())
+        if inputs_changed or saved.customised:
+            picked = sorted((i for i in self.inputs if i.in_app), key=lambda i: i.app_order)
+            saved = core.AppView(
+                fields=[core.AppField(key=i.name, label=i.app_label) for i in picked],
+                custom=True)
+        core.save_app(self.workflow_file(), saved.with_outputs(outputs))
 
     def move_in_app(self, key: str, offset: int) -> None:
         """Move an app input up (-1) or down (+1) among the chosen ones, and save."""

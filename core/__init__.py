@@ -36,6 +36,7 @@ from .host.apps import (
     default_app,
     effective_app,
     flags,
+    input_labels,
     load_app,
     save_app,
 )
@@ -200,6 +201,7 @@ __all__ = [
     "flags",
     "history_from_json",
     "history_to_json",
+    "input_labels",
     "load_app",
     "load_credentials",
     "make_backend",

@@ -83,8 +83,8 @@ class AppView(BaseModel):
 
     @property
     def customised(self) -> bool:
-        """Shown as it is. Views saved before `custom` existed had fields only when chosen."""
-        return self.custom or bool(self.fields)
+        """Shown as it is, never replaced by the default app."""
+        return self.custom
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,8 @@ def tip(item: WorkflowInput) -> str:
     return f"{item.key} · {node}"
 
 
-def labels(inputs: list[WorkflowInput], workflow: Workflow | None = None) -> dict[str, str]:
+def input_labels(inputs: list[WorkflowInput],
+                 workflow: Workflow | None = None) -> dict[str, str]:
     """key -> its label in words (the workflow's links tell a negative prompt apart)."""
     return word_labels(inputs, conditioning_roles(workflow.graph) if workflow else {})
 
@@ -134,7 +135,7 @@ def arrange(inputs: list[WorkflowInput], app: AppView | None,
     user has not customised it. Chosen inputs the workflow no longer has (a node was
     removed) are skipped, not dropped from the view. Labels are the user's, else words."""
     by_key = {i.key: i for i in inputs}
-    words = labels(inputs, workflow)
+    words = input_labels(inputs, workflow)
     chosen = [f for f in effective_app(inputs, app, workflow).fields if f.key in by_key]
     shown = [LabelledInput(by_key[f.key], f.label or words[f.key], tip(by_key[f.key]))
              for f in chosen]
@@ -180,6 +181,8 @@ def save_app(
     key = workflow_key(workflow_path)
     with _lock, file_lock(path.with_suffix(".lock")):
         apps = _read(path)
+        if not app.customised:  # the default app's inputs are picked anew each time
+            app = app.model_copy(update={"fields": []})
         if app.customised or app.outputs:
             apps[key] = app
         else:
@@ -205,7 +208,10 @@ def _read(path: Path) -> dict[str, AppView]:
     apps = {}
     for key, raw in stored.items():
         try:
-            apps[key] = AppView.model_validate(raw)
+            app = AppView.model_validate(raw)
         except ValidationError:
             log.warning("Skipped the unreadable app view of %s in %s.", key, path)
+            continue
+        # Saved before `custom` existed: a view with inputs was the user's choice.
+        apps[key] = app.model_copy(update={"custom": True}) if app.fields else app
     return apps

@@ -93,11 +93,10 @@ class HostSession:
     def _apply(self) -> None:
         if self.slot.apply(self.busy):
             self.workflows.forget()  # another server may know other nodes
-            # What the old back end said is not about this one; the host checks the values
-            # again once the new server typed them.
+            # What the old back end said is not about this one. The flags stay: the fields
+            # show them until the new server types them and the host checks them again.
             self._shown.clear()
             self._shown.disconnected()
-            self._flags = []
 
     def require_runner(self) -> JobRunner:
         return self.slot.require_runner()

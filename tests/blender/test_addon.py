@@ -33,7 +33,8 @@ def test_install_finds_panel_operators_and_bundled_wheels(run_blender: RunBlende
     assert "/extensions/user_default/comfyrelay/comfyrelay/" in r["core_file"]
     assert "/extensions/.local/lib/python3.11/site-packages/pydantic/" in r["pydantic"]
     assert r["offline_poll"] is False  # online access off: Run is disabled
-    assert r["online_poll_no_workflow"] is True
+    assert r["online_poll_no_workflow"] is False  # no workflow yet: disabled, and says why
+    assert r["run_tip_no_workflow"] == "Choose a workflow first."
 
 
 def test_panel_draws_inputs_progress_errors_and_offline_state(
@@ -41,13 +42,19 @@ def test_panel_draws_inputs_progress_errors_and_offline_state(
 ) -> None:
     r = run_blender("panel", url=server.url, workflow=INVERT)
     idle = "\n".join(r["idle"])
-    assert "prop:workflow_path:" in idle
+    # The workflow by its file name (the button's tooltip is the whole path).
+    assert "operator:comfyrelay.choose_workflow:invert_api.json" in idle
     assert "prop:source:Input" in idle  # the loader's source, by its title
-    assert "prop:string_value:Save › filename_prefix" in idle
+    assert "prop:string_value:File name prefix" in idle  # labels in words
     assert "template_ID:image:" in idle  # source: an existing image
     assert "operator:comfyrelay.run:" in idle and "operator:comfyrelay.cancel:" in idle
-    assert "progress::Idle" in idle
+    assert "label::Ready" in idle and "progress:" not in idle  # nothing ran: no bar
+    closed = "\n".join(r["closed"])
+    assert "label::Connected to ComfyUI 0.3.64 — ready." in closed
+    assert "prop:show_details:" in closed and "job routes" not in closed  # folded
     failed = "\n".join(r["failed"])
+    assert "label::This server lacks job routes /api/jobs" in failed  # unfolded
+    assert "progress::" in failed  # a run started: its bar
     assert "label::Failed in node 4 (ImageToMask)" in failed
     assert "label::Invert (2) step 2/4" in failed
     assert sum("x" * 20 in line for line in r["failed"]) >= 2  # a long error wraps
@@ -108,6 +115,8 @@ def test_material_option_wires_the_texture_and_reruns_update_one_image(
     assert not any(name.startswith("ComfyRelay Result.") for name in r["images"])
     # Two Runs apply no settings; one changed preference applies them once.
     assert r["configured"] == 1
+    # Another back end: what the runs said belonged to the old one.
+    assert r["cleared"]["status"] == "Ready" and not r["cleared"]["progress_shown"]
 
 
 def test_animation_gives_one_result_per_frame(
@@ -116,7 +125,7 @@ def test_animation_gives_one_result_per_frame(
     frames = 3
     r = run_blender("animation", url=server.url, workflow=INVERT, frames=frames)
     assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
-    assert r["status"] == f"Done: {frames} of {frames} frames", r["status"]
+    assert r["status"] == f"Done — {frames} of {frames} frames", r["status"]
     assert r["files"] == [f"invert_api_{f:04d}.png" for f in range(1, frames + 1)]
     assert r["sequences"] == [["ComfyRelay invert_api", "invert_api_0001.png"]]
     assert r["texture_frames"] == frames
@@ -147,13 +156,19 @@ def test_node_error_names_the_failing_node(
 ) -> None:
     failing = tmp_path / "failing_api.json"
     failing.write_text(json.dumps(workflows.failing().graph))
-    r = run_blender("error", url=server.url, workflow=str(failing))
+    r = run_blender("error", url=server.url, workflow=str(failing), other=INVERT)
     state = r["state"]
     assert state["status"] == "Failed", state
     assert state["error_node"] == "node 4 (ImageToMask)", state
-    assert "Alpha" in state["error"]
+    assert "Alpha" in state["error"] and state["progress_shown"]
     assert "node 4" in r["run_error"]  # the operator's report says it too
     assert r["run_poll_after"] is True
+    # Another workflow: the failure and the bar were the old one's.
+    switched = r["after_switch"]
+    assert (switched["status"], switched["error"], switched["error_node"]) == ("Ready", "", "")
+    assert not switched["progress_shown"] and switched["run_tip"] == ""
+    panel = "\n".join(r["panel_after_switch"])
+    assert "Alpha" not in panel and "progress:" not in panel
 
 
 def test_http_error_is_reported(run_blender: RunBlender, server: ComfyTestServer) -> None:
@@ -218,20 +233,33 @@ def test_fields_typed_from_the_server_refusal_and_app_view_kept(
     run_blender: RunBlender, server: ComfyTestServer, tmp_path: Path
 ) -> None:
     config = str(tmp_path / "config")
-    app = [["6.text", "Prompt"], ["3.seed", "Seed"], ["3.steps", "Steps"]]
+    app = [["6.text", "Scene"], ["3.seed", "Seed"], ["3.steps", "Steps"]]
     r = run_blender("typed", url=server.url, workflow=SD15, config=config, app=app)
     samplers = SCHEMAS["KSampler"]["input"]["required"]["sampler_name"]  # what it serves
     assert r["sampler_field"] == "choice"  # a dropdown of the server's samplers
     assert r["sampler_choices"] == samplers[0] and "euler" in r["sampler_choices"]
     assert r["steps_range"] == [1, 10000]
-    assert any(c.startswith("prop:choice:KSampler") for c in r["panel"])
-    assert "steps" in r["refused"] and "below the minimum 1" in r["refused"], r["refused"]
+    assert "prop:choice:Sampler" in r["panel"]  # in words
+    # The default app: what people change, in words, read from the graph.
+    assert r["default_app"] == [
+        ["6.text", "Prompt"], ["7.text", "Negative prompt"], ["3.seed", "Seed"],
+        ["3.steps", "Steps"], ["3.cfg", "CFG"], ["3.denoise", "Strength"],
+        ["3.sampler_name", "Sampler"], ["3.scheduler", "Scheduler"],
+        ["4.ckpt_name", "Checkpoint"]]
+    # The test server has no checkpoint: named at once, and Run waits.
+    flagged = r["flagged"]
+    assert flagged["status"].startswith(
+        "1 input needs attention: Checkpoint — the server has no checkpoints"), flagged
+    assert flagged["run_tip"] == flagged["status"]
+    assert r["twice_flagged"]["status"].startswith("2 inputs need attention: ")
+    assert "Steps — 0 is below the minimum 1" in r["twice_flagged"]["status"]
+    assert "Steps — 0 is below the minimum 1" in r["refused"], r["refused"]  # poll's reason
     assert server.prompts == []  # refused before anything was queued
-    labels = [c for c in r["app_panel"] if c.split(":")[-1] in ("Prompt", "Seed", "Steps")]
-    assert [c.split(":")[-1] for c in labels] == ["Prompt", "Steps", "Seed"], labels
+    labels = [c for c in r["app_panel"] if c.split(":")[-1] in ("Scene", "Seed", "Steps")]
+    assert [c.split(":")[-1] for c in labels] == ["Scene", "Steps", "Seed"], labels
 
     restored = run_blender("app_restored", url=server.url, workflow=SD15, config=config)
-    assert restored["app"] == [["6.text", "Prompt"], ["3.steps", "Steps"], ["3.seed", "Seed"]]
+    assert restored["app"] == [["6.text", "Scene"], ["3.steps", "Steps"], ["3.seed", "Seed"]]
 
 
 def test_history_survives_the_blend_and_run_again_reproduces_the_result(
@@ -264,7 +292,7 @@ def test_an_animation_goes_as_one_video_and_comes_back_as_a_movie_clip(
     video_workflow.write_text(json.dumps(workflows.video_invert().graph))
     r = run_blender("video", url=server.url, workflow=str(video_workflow), frames=3)
     assert r["run_error"] == "" and r["error"] == "", (r["run_error"], r["error"])
-    assert r["status"] == "Done: 1 result(s)", r["status"]
+    assert r["status"] == "Done — 1 result", r["status"]
     sent = [p.name for p in server.input_dir.iterdir()]
     assert len(sent) == 1 and sent[0].endswith(".mp4"), sent  # one clip, not three frames
     (clip,) = r["clips"]

@@ -115,9 +115,9 @@ def test_serverless_failure_lora_result_and_cancel_in_the_panel(
     # RunComfy answered cancellation_requested: the panel says the job may still be billed.
     cancelled = r["cancelled"]
     assert cancelled["status"] == (
-        "Cancel requested on RunComfy; the job may still finish and be billed."
+        "Cancelled — Cancel requested on RunComfy; the job may still finish and be billed."
     ), cancelled
-    assert "progress::Cancel requested on RunComfy" in r["cancelled_panel"]
+    assert "progress::Cancelled — Cancel requested on RunComfy" in r["cancelled_panel"]
     assert "the job may still finish and be billed" in labels(r["cancelled_panel"])
 
 

@@ -108,7 +108,7 @@ def test_two_loaders_get_render_and_depth_from_one_render(
     render, depth = sent(server, "Render"), sent(server, "Depth")  # both reached the server
     assert render.mode == "RGBA" or render.mode == "RGB"
     assert depth.convert("RGB").tobytes() != render.convert("RGB").tobytes()
-    assert r["two"]["status"] == "Done: 2 result(s)", r["two"]["status"]
+    assert r["two"]["status"] == "Done — 2 results", r["two"]["status"]
     assert len(r["two"]["outputs"]) == 2
     assert r["after_reload"] == ["RENDER", "NORMAL"]  # kept when the workflow is reread
     # A PreviewImage of the input is not a result: only the SaveImage comes back.
@@ -118,7 +118,7 @@ def test_two_loaders_get_render_and_depth_from_one_render(
     # Picking the preview node brings its file back instead, and the pick is kept.
     assert r["output_nodes"] == [["2", "PreviewImage"], ["4", "SaveImage"]]
     assert r["still_picked"] == ["2"] and r["picked_error"] == "", r["picked"]
-    assert r["picked"]["status"] == "Done: 1 result(s)" and len(r["picked"]["outputs"]) == 1
+    assert r["picked"]["status"] == "Done — 1 result" and len(r["picked"]["outputs"]) == 1
 
 
 def test_bad_choices_are_refused_before_anything_is_queued(

@@ -122,6 +122,9 @@ def test_run_refuses_ui_format_and_bad_sets_before_connecting(tmp_path: Path) ->
 def test_check_and_unreachable(comfy_server: ComfyTestServer) -> None:
     ok = comfyrelay("check", "--server", comfy_server.url)
     assert ok.returncode == 0 and "Connected to ComfyUI" in ok.stdout
+    # Everything a host folds under Details is printed here: the address, what is lacking.
+    assert comfy_server.url in ok.stdout and "lacks (ComfyRelay works around each): job " \
+        "routes /api/jobs (jobs are followed through /queue and /history)" in ok.stdout
     down = comfyrelay("check", "--server", "http://127.0.0.1:9")
     assert down.returncode == 1 and "http://127.0.0.1:9" in down.stderr
 

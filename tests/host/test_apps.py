@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
@@ -71,8 +72,23 @@ def test_a_customised_app_stays_as_the_user_left_it() -> None:
         emptied = emptied.without(field.key)
     assert emptied.customised and emptied.keys() == []
     assert arrange(inputs, emptied, workflow).shown == []  # no defaults slip back in
-    legacy = AppView(fields=[AppField(key="3.steps")])  # saved before `custom` existed
-    assert [s.input.key for s in arrange(inputs, legacy, workflow).shown] == ["3.steps"]
+
+
+def test_a_view_saved_before_custom_existed_stays_the_users(env: dict[str, str]) -> None:
+    apps_path(env).parent.mkdir(parents=True)
+    apps_path(env).write_text(json.dumps({"version": 1, "apps": {
+        str(WORKFLOW.resolve()): {"fields": [{"key": "3.steps", "label": ""}], "outputs": []}}}))
+    workflow = Workflow.load(WORKFLOW)
+    layout = arrange(workflow.inputs(), load_app(WORKFLOW, env), workflow)
+    assert [s.input.key for s in layout.shown] == ["3.steps"]
+
+
+def test_picking_outputs_keeps_the_default_app(env: dict[str, str]) -> None:
+    workflow = Workflow.load(WORKFLOW)
+    shown = effective_app(workflow.inputs(), load_app(WORKFLOW, env), workflow)
+    save_app(WORKFLOW, shown.with_outputs(["9"]), env)  # only the outputs were changed
+    saved = load_app(WORKFLOW, env)
+    assert saved.outputs == ["9"] and not saved.customised and saved.keys() == []
 
 
 def test_two_inputs_that_read_the_same_get_their_node_title() -> None:

@@ -403,3 +403,23 @@ def test_flagged_values_are_named_and_keep_run_disabled(
     session.flag_values([])
     assert session.view.can_run and session.view.status == "Ready"
     session.close()
+
+
+def test_a_conversion_ending_after_another_workflow_was_chosen_changes_nothing(
+    comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    session = HostSession()
+    configure(session, comfyui(comfy.url))
+    unknown = tmp_path / "unknown_ui.json"  # a UI-format file the server cannot convert
+    unknown.write_text(json.dumps({"nodes": [{"id": 1, "type": "NoSuchNode", "inputs": [],
+                                              "outputs": [], "widgets_values": []}],
+                                   "links": []}))
+    assert session.open_workflow(str(unknown)) is None
+    assert session.view.status == "Converting…" and "converted" in session.view.run_tip
+    choose(session, workflows.invert(), tmp_path)  # the user moves on meanwhile
+    seen: list[HostEvent] = []
+    pump_until(session, lambda: any(isinstance(e, WorkflowOpened) for e in seen), seen)
+    assert next(e for e in seen if isinstance(e, WorkflowOpened)).error  # it did fail...
+    view = session.view
+    assert (view.status, view.error, view.can_run) == ("Ready", "", True)  # ...unseen here
+    session.close()

@@ -222,3 +222,17 @@ def test_a_stalled_server_has_its_jobs_moved_and_the_late_copy_cancelled(
     assert_each_once_in_order(events, 24, tmp_path / "out")
     assert backend.view().workers[1].failed_over >= 1 and cancels  # moved, and cancelled there
     assert took < 45  # not the minute the stalled server would take per job
+
+
+def test_the_check_says_how_many_workers_are_ready_then_each_answer(tmp_path: Path) -> None:
+    with h.servers(tmp_path, 1) as found:
+        dead = "http://127.0.0.1:9"  # the discard port: nothing listens
+        backend = pool([found[0].url, dead])
+        try:
+            summary, *details = backend.check().splitlines()
+        finally:
+            backend.close()
+    assert summary == "Pool of 2 workers: 1 of 2 ready."  # what a host's line shows
+    assert len(details) == 2 and any(dead in line for line in details)
+    assert any(line.count("Connected to ComfyUI") == 1 and found[0].url in line
+               for line in details)  # a worker's whole answer, on its own line

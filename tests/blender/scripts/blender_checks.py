@@ -107,6 +107,8 @@ def session_state(addon: str) -> Report:
     view = pump.SESSION.view
     return {
         "status": view.status,
+        "progress_shown": view.progress_shown,
+        "run_tip": view.run_tip,
         "error": view.error,
         "error_node": view.error_node,
         "busy": pump.SESSION.busy,
@@ -167,14 +169,20 @@ def check_panel(payload: Report) -> Report:
         error_node="node 4 (ImageToMask)",
         node="Invert (2)",
         step="step 2/4",
+        progress_shown=True,
+        connection="Connected to ComfyUI 0.3.64 — ready.",
+        connection_details="This server lacks job routes /api/jobs",
     )
+    closed = draw_panel(addon)  # the connection's details folded
+    settings.show_details = True
     failed = draw_panel(addon)
     prefs_calls: list[str] = []
     ours = bpy.context.preferences.addons[addon].preferences
     type(ours).draw(type("P", (), {"layout": Layout(prefs_calls), **_prefs_values(ours)})(), None)
     bpy.context.preferences.system.use_online_access = False
     offline = draw_panel(addon)
-    return {"idle": idle, "failed": failed, "offline": offline, "prefs": prefs_calls}
+    return {"idle": idle, "closed": closed, "failed": failed, "offline": offline,
+            "prefs": prefs_calls}
 
 
 def _prefs_values(prefs: Any) -> dict[str, Any]:
@@ -214,6 +222,7 @@ def check_install(payload: Report) -> Report:
         "pydantic": pydantic.__file__,
         "offline_poll": offline_poll,
         "online_poll_no_workflow": comfy().run.poll(),
+        "run_tip_no_workflow": addon_module(addon, "operators").run_tip(bpy.context.scene),
     }
 
 
@@ -248,13 +257,14 @@ def check_invert(payload: Report) -> Report:
         error = run_op()
         image = bpy.data.images.get("ComfyRelay Result")
         paths.append(image.filepath if image else "")
+    report: Report = session_state(addon)  # before another back end clears what it said
     bpy.context.preferences.addons[addon].preferences.url = payload["url"] + "/"
-    report: Report = {"run_error": error, "inputs": [i.name for i in settings.inputs],
-                      "configured": len(configured)}
+    report.update({"run_error": error, "inputs": [i.name for i in settings.inputs],
+                   "configured": len(configured)})
     report["connection"] = connection
+    report["cleared"] = session_state(addon)
     report["result_paths"] = paths
     report["images"] = sorted(i.name for i in bpy.data.images)
-    report.update(session_state(addon))
     if image is not None:
         report.update(
             result=bytes(image_bytes(image)).hex(),
@@ -335,6 +345,10 @@ def check_error(payload: Report) -> Report:
     error = run_op()
     report: Report = {"run_error": error, "state": session_state(addon)}
     report["run_poll_after"] = comfy().run.poll()
+    if "other" in payload:  # another workflow: the failure was the old one's
+        use_workflow(scene, payload["other"])
+        report["after_switch"] = session_state(addon)
+        report["panel_after_switch"] = draw_panel(addon)
     return report
 
 
@@ -495,8 +509,15 @@ def with_config(payload: Report) -> str:
     return addon
 
 
+def app_shown(settings: Any) -> list[list[str]]:
+    """The app's inputs as the panel lists them: key and label, in order."""
+    chosen = sorted((i for i in settings.inputs if i.in_app), key=lambda i: i.app_order)
+    return [[i.name, i.shown_label] for i in chosen]
+
+
 def check_typed(payload: Report) -> Report:
-    """Fields typed from the server; a value it would refuse stops Run; app view chosen."""
+    """Fields typed from the server; values it would refuse are named and keep Run disabled;
+    the default app, then the user's."""
     addon = with_config(payload)
     settings = use_workflow(bpy.context.scene, payload["workflow"])
     sampler = settings.inputs["3.sampler_name"]
@@ -505,11 +526,16 @@ def check_typed(payload: Report) -> Report:
         "sampler_choices": json.loads(sampler.typed)["choices"],
         "steps_range": [json.loads(settings.inputs["3.steps"].typed)[k] for k in ("min", "max")],
         "panel": draw_panel(addon),
+        "default_app": app_shown(settings),
+        "flagged": session_state(addon),
     }
     settings.inputs["3.steps"].int_value = 0  # below the server's minimum
+    report["twice_flagged"] = session_state(addon)
     report["refused"] = run_op()
-    for key, label in payload["app"]:  # the user's app view, in this order
-        settings.inputs[key].in_app = True
+    keys = [key for key, _ in payload["app"]]
+    for item in settings.inputs:  # the user keeps three inputs, in this order
+        item.in_app = item.name in keys
+    for key, label in payload["app"]:
         settings.inputs[key].app_label = label
     settings.move_in_app(payload["app"][-1][0], -1)
     report["app_panel"] = draw_panel(addon)
