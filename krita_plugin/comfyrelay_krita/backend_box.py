@@ -77,7 +77,11 @@ class BackendBox(QWidget):
         self.kind = _combo(list(core.KINDS.labels().items()), s.backend)
         root = QVBoxLayout(self)
         root.setContentsMargins(0, 0, 0, 0)
-        root.addWidget(self.kind)
+        self.kind.setToolTip("Where workflows run: your ComfyUI, or a cloud service")
+        kind_row = QHBoxLayout()
+        kind_row.addWidget(QLabel("Service"))  # every control has a label
+        kind_row.addWidget(self.kind, 1)
+        root.addLayout(kind_row)
         self.editors: dict[str, Editor] = {}
         self.rows: dict[str, QWidget] = {}
         for name, field in core.KINDS.fields().items():
