@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from comfyrelay_krita.qt import QApplication, QtWidgets
@@ -47,8 +48,9 @@ def typed(panel: Any) -> bool:
     return spin_until(lambda: any(i.type for i in panel.form.inputs), 30)
 
 
-def finished(panel: Any) -> bool:
-    return spin_until(lambda: not panel.jobs.busy and bool(panel.jobs.layers), 60)
+def ran(panel: Any, runs: int) -> bool:
+    """`runs` runs have each left their layer and nothing runs now."""
+    return len(panel.jobs.layers) >= runs and not panel.jobs.busy
 
 
 def three_runs() -> dict[str, Any]:
@@ -62,12 +64,7 @@ def three_runs() -> dict[str, Any]:
     stacks = []
     for n in range(1, 4):
         panel.run_button.click()
-        added = [n]  # this run's layer
-
-        def ran(added: list[int] = added) -> bool:
-            return len(panel.jobs.layers) >= added[0] and not panel.jobs.busy
-
-        spin_until(ran, 60)
+        spin_until(partial(ran, panel, n), 60)
         spin_until(lambda: False, 0.5)  # what Krita does a moment later, logged too
         stacks.append([node.name() for node in reversed(doc.rootNode().childNodes())])
     doc.setModified(False)
