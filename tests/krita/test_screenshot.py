@@ -30,6 +30,12 @@ def test_the_first_screen_and_the_docker_fitting_its_dock(
     assert first["labels_in_view"] == FIRST_SCREEN, first
     assert first["tips"]["Seed"].startswith("3.seed · KSampler")
     assert first["labels_cut"] == []  # labels and the workflow's name fit whole
+    # A value too long for the dock: cut with "…", never mid-letter, whole on hover.
+    value = first["checkpoint"]["value"]
+    assert value == "v1-5-pruned-emaonly.safetensors"
+    shown = first["checkpoint"]["shown"]
+    assert shown.endswith("…") and value.startswith(shown[:-1]), shown
+    assert first["checkpoint"]["hover"].startswith(value), first["checkpoint"]
     # The checkpoint the server lacks: named in the status line, on the first screen too,
     # and Run waits, saying why.
     assert first["status"].startswith("1 input needs attention: Checkpoint — ")

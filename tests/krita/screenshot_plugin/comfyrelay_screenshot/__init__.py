@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from comfyrelay_krita.elided import ElidedCombo, ElidedLabel
-from comfyrelay_krita.qt import QApplication, QByteArray, QtCore, QTimer, QtWidgets
+from comfyrelay_krita.qt import QApplication, QByteArray, QtCore, QtGui, QTimer, QtWidgets
 from krita import Extension, Krita
 
 W, H = 480, 320
@@ -146,7 +146,18 @@ def first_screen(dock: Any) -> dict[str, Any]:
         "progress_value": panel.progress.value(),
         "run_enabled": panel.run_button.isEnabled(),
         "run_tip": panel.run_button.toolTip(),
+        "checkpoint": checkpoint(form.fields["4.ckpt_name"].widget),
     }
+
+
+def checkpoint(combo: ElidedCombo) -> dict[str, str]:
+    """The checkpoint's value as drawn, and the tool tip a hover over it shows."""
+    at = QtCore.QPoint(5, 5)
+    hover = QtGui.QHelpEvent(QtCore.QEvent.Type.ToolTip, at, combo.mapToGlobal(at))
+    QApplication.sendEvent(combo, hover)
+    settle(0.2)
+    return {"value": combo.currentText(), "shown": combo.shown_text(),
+            "hover": QtWidgets.QToolTip.text()}
 
 
 def shoot(config: dict[str, Any]) -> dict[str, Any]:
