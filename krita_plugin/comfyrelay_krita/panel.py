@@ -440,7 +440,9 @@ class Panel(QWidget):
         alarm = error or view.state == core.Status.ATTENTION
         _show(self.status, error or status, ERROR_STYLE if alarm else "")
         self.controls_boxes.refresh(view)
-        self.history_box.refresh_buttons(view.can_run)
+        # Run again sends a past run's own workflow: the chosen one's flags do not stop it.
+        self.history_box.refresh_buttons(self.session.run is None
+                                         and self.session.backend is not None)
 
     def _show_progress(self, view: core.View) -> None:
         """Empty and quiet until a run starts here (no "0%", no last run's "100%" after

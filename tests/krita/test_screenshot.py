@@ -41,6 +41,7 @@ def test_the_first_screen_and_the_docker_fitting_its_dock(
     assert first["status"].startswith("1 input needs attention: Checkpoint — ")
     assert first["status_in_view"] and not first["run_enabled"]
     assert first["run_tip"] == first["status"]
+    assert first["run_again_enabled"]  # the history's run has its own workflow, not flagged
     # The connection in plain words; what the server lacks under Details, folded.
     assert first["connection"].startswith("Connected to ComfyUI") and \
         "lacks" not in first["connection"], first["connection"]

@@ -147,6 +147,7 @@ def first_screen(dock: Any) -> dict[str, Any]:
         "run_enabled": panel.run_button.isEnabled(),
         "run_tip": panel.run_button.toolTip(),
         "checkpoint": checkpoint(form.fields["4.ckpt_name"].widget),
+        "run_again_enabled": panel.history_box.run_again_button.isEnabled(),
     }
 
 
