@@ -279,6 +279,8 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
         global _listing
         same_file = self.loaded_path == self.workflow_path
         old = {item.name: (item.value, item.control) for item in self.inputs} if same_file else {}
+        if not same_file:
+            pump.SHOWN.clear()
         self.inputs.clear()
         self._show_media(workflow, same_file)
         self.loaded_path = self.workflow_path

@@ -48,6 +48,10 @@ class Shown:
     outputs: list[str] = field(default_factory=list)  # the last run's images and clips
     message: str = ""  # a problem placing results (a texture that cannot be set)
 
+    def clear(self) -> None:
+        """Another workflow: the last run's results and problems were the old one's."""
+        self.outputs, self.message = [], ""
+
 
 SHOWN = Shown()
 _timer_on = False
@@ -64,6 +68,7 @@ def configure() -> None:
     given = (settings.backend_settings(), settings.credentials())
     if given != _applied:
         SESSION.configure(*given)
+        SHOWN.message = ""  # said of the old back end's run
         _applied = given
 
 

@@ -46,8 +46,9 @@ LATENT_SIZES = {"width", "height"}
 
 
 def is_prompt(item: WorkflowInput) -> bool:
-    return item.name in PROMPT_NAMES and "TextEncode" in item.class_type and \
-        isinstance(item.value, str)
+    """A text encoder's prompt (CLIPTextEncode, CLIPTextEncodeFlux, TextEncodeQwenImageEdit)."""
+    encoder = "TextEncode" in item.class_type
+    return encoder and item.name in PROMPT_NAMES and isinstance(item.value, str)
 
 
 def is_empty_latent(class_type: str) -> bool:
