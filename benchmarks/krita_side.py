@@ -137,7 +137,7 @@ def docker_panel(holder: list[Any]) -> Any:
     panel.document = lambda: holder[0]  # kritarunner has no views, hence no active document
     editors: dict[str, Any] = panel.backend_box.editors  # QLineEdits for these fields
     editors["url"].setText(PAYLOAD["url"])
-    panel.output_edit.setText(PAYLOAD["results"])
+    panel.set_output_folder(PAYLOAD["results"])
     editors["token"].editingFinished.emit()  # stores the settings, builds the back end
     panel.load_workflow(PAYLOAD["workflow"])
     return panel

@@ -167,7 +167,6 @@ def add_frame_layers(doc: Any, frames: Frames, name: str, at: Rect, above: Any =
     for n, image in reversed(list(enumerate(frames.images, 1))):  # the last one at the bottom
         place = Rect(at.x, at.y, image.width(), image.height())
         previous = add_result_layer(doc, image, f"frame {n}", place, previous, parent=group)
-    doc.setActiveNode(group)
     return group
 
 
@@ -263,8 +262,7 @@ class AnimatedLayer:
             set_playback_range(doc, doc.playBackStartTime(), end)
         if self._set_fps and self.fps:
             doc.setFramesPerSecond(max(1, round(self.fps)))
-        doc.waitForDone()
-        doc.setActiveNode(layer)
+        doc.waitForDone()  # Krita activates the layer itself (see layers.py)
 
 
 def set_playback_range(doc: Any, start: int, end: int) -> None:

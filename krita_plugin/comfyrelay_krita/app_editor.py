@@ -19,7 +19,7 @@ MARGIN = 2
 
 
 class AppEditor(QWidget):
-    def __init__(self, app: core.AppView, items: list[core.WorkflowInput],
+    def __init__(self, app: core.AppView, layout: core.AppLayout,
                  changed: Callable[[core.AppView], None],
                  outputs: list[tuple[str, str]] | None = None) -> None:
         super().__init__()
@@ -30,12 +30,12 @@ class AppEditor(QWidget):
         hint = QLabel("Tick the inputs to show on top, rename them, and order them with ↑ ↓.")
         hint.setWordWrap(True)
         box.addWidget(hint)
-        layout = core.arrange(items, app)
-        shown = {entry.input.key: entry.input for entry in layout.shown}
-        for item in [*shown.values(), *layout.others]:
-            label = next((f.label for f in app.fields if f.key == item.key), "")
-            self.rows[item.key] = AppRow(self, item, item.key in shown, label)
-            box.addWidget(self.rows[item.key])
+        shown = {entry.input.key for entry in layout.shown}
+        for entry in [*layout.shown, *layout.others]:
+            key = entry.input.key
+            label = next((f.label for f in app.fields if f.key == key), "")
+            self.rows[key] = AppRow(self, entry, key in shown, label)
+            box.addWidget(self.rows[key])
         self.outputs: dict[str, QCheckBox] = {}
         if outputs and len(outputs) > 1:
             box.addWidget(QLabel("Results from (none ticked: every saved file):"))
@@ -64,15 +64,15 @@ class AppEditor(QWidget):
 
 
 class AppRow(QWidget):
-    """The input's name, then: [✓] [label] [↑] [↓]."""
+    """The input's raw name (node id and input, its node), then: [✓] [label] [↑] [↓]."""
 
-    def __init__(self, editor: AppEditor, item: core.WorkflowInput, shown: bool,
+    def __init__(self, editor: AppEditor, entry: core.LabelledInput, shown: bool,
                  label: str) -> None:
         super().__init__()
-        key = item.key
+        key = entry.input.key
         box = QVBoxLayout(self)
         box.setContentsMargins(0, MARGIN, 0, MARGIN)
-        name = QLabel(f"{item.node_title}: {item.name}")
+        name = QLabel(entry.tip or key)
         name.setWordWrap(True)  # a long node title must not widen the docker
         box.addWidget(name)
         line = QHBoxLayout()
@@ -80,7 +80,7 @@ class AppRow(QWidget):
         self.check.setChecked(shown)
         self.check.setToolTip("Show this input in the app, above “All inputs”")
         self.label = QLineEdit(label)
-        self.label.setPlaceholderText(f"{item.node_title}: {item.name}")
+        self.label.setPlaceholderText(entry.label)  # the label in words
         self.label.setEnabled(shown)
         self.up, self.down = QToolButton(), QToolButton()
         self.up.setText("↑")

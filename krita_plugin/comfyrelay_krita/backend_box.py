@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from .core import core
+from .elided import ElidedCombo
 from .qt import (
     PASSWORD,
     SHORT_COMBO,
@@ -28,7 +29,7 @@ COMBO_CHARS = 6  # a docker is narrow: long choices are elided rather than widen
 
 
 def _combo(items: list[tuple[str, str]] | tuple[tuple[str, str], ...], current: str) -> QComboBox:
-    combo = QComboBox()
+    combo = ElidedCombo()
     combo.setSizeAdjustPolicy(SHORT_COMBO)
     combo.setMinimumContentsLength(COMBO_CHARS)
     for key, label in items:
@@ -76,7 +77,11 @@ class BackendBox(QWidget):
         self.kind = _combo(list(core.KINDS.labels().items()), s.backend)
         root = QVBoxLayout(self)
         root.setContentsMargins(0, 0, 0, 0)
-        root.addWidget(self.kind)
+        self.kind.setToolTip("Where workflows run: your ComfyUI, or a cloud service")
+        kind_row = QHBoxLayout()
+        kind_row.addWidget(QLabel("Service"))  # every control has a label
+        kind_row.addWidget(self.kind, 1)
+        root.addLayout(kind_row)
         self.editors: dict[str, Editor] = {}
         self.rows: dict[str, QWidget] = {}
         for name, field in core.KINDS.fields().items():

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from .core import core
+from .elided import ElidedCombo
 from .qt import (
     HORIZONTAL,
     SHORT_COMBO,
@@ -32,7 +33,7 @@ SLIDER_STEPS = 100  # a range of at most this many steps also gets a slider
 SPIN_WIDTH = 72  # a spin box's own minimum follows its range's text: 2**53 is too wide
 SLIDER_WIDTH = 80  # a shorter slider is no use: the row wraps its label above instead
 COMBO_CHARS = 8  # what a dropdown needs at least: long model names are elided, not widening
-TEXT_LINES_HEIGHT = 80
+TEXT_LINES_HEIGHT = 60  # three lines: two prompts and the rest fit a first screen
 ERROR_COLOUR = "#d04040"
 SEED_TIP = ("fixed: the same seed each run · random: a new one each run · increment: one "
             "more each run. The field shows the seed the last run used.")
@@ -280,8 +281,9 @@ def number_box(integer: bool, places: int) -> QDoubleSpinBox:
 
 
 def short_combo(chars: int = COMBO_CHARS) -> QComboBox:
-    """A dropdown whose width does not follow its longest choice (a docker is narrow)."""
-    combo = QComboBox()
+    """A dropdown whose width does not follow its longest choice (a docker is narrow): the
+    choice is cut with "…", whole on hover."""
+    combo = ElidedCombo()
     combo.setSizeAdjustPolicy(SHORT_COMBO)
     combo.setMinimumContentsLength(chars)
     return combo

@@ -1,8 +1,10 @@
 """The workflow's inputs as a form, read back as the core's Bindings.
 
 On top, the workflow's app: the inputs the user chose, in their order, with their labels
-(kept per workflow with the core's save_app, so they come back after a restart). Every other
-input stays under the collapsible "All inputs". Customize shows the editor of the app.
+(kept per workflow with the core's save_app, so they come back after a restart), else the
+core's default app (the inputs people change, labelled in words). Every other input stays
+under the collapsible "All inputs". Labels are words on one line; the raw node.input shows
+on hover. Customize shows the editor of the app.
 The form is rebuilt for each workflow, and when the server's typing arrives; values the user
 has set are kept across rebuilds of the same workflow.
 """
@@ -14,6 +16,7 @@ from typing import Any
 
 from .app_editor import AppEditor
 from .core import core
+from .elided import ElidedLabel
 from .fields import Field, SeedField, TextField, make_field
 from .qt import (
     DOWN_ARROW,
@@ -21,7 +24,6 @@ from .qt import (
     TEXT_BESIDE_ICON,
     WRAP_LONG_ROWS,
     QFormLayout,
-    QLabel,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -33,9 +35,11 @@ CANVAS_KINDS = ("image", "video")  # a loader's file: its source is chosen (sour
 class InputForm(QWidget):
     """Owned by the Qt main thread. `report` shows a problem (an app view not saved)."""
 
-    def __init__(self, report: Callable[[str], None] | None = None) -> None:
+    def __init__(self, report: Callable[[str], None] | None = None,
+                 flagged: Callable[[list[core.Flag]], None] | None = None) -> None:
         super().__init__()
         self.report = report or (lambda message: None)
+        self.flagged = flagged or (lambda flags: None)  # the session's flag_values
         self.root = QVBoxLayout(self)
         self.root.setContentsMargins(0, 0, 0, 0)
         self.body = QWidget()
@@ -45,7 +49,8 @@ class InputForm(QWidget):
         self.inputs: list[core.WorkflowInput] = []  # typed when the server has said
         self.app = core.AppView()
         self.fields: dict[str, Field] = {}  # input key -> its editor
-        self.labels: dict[str, QLabel] = {}  # app input key -> its label
+        self.labels: dict[str, ElidedLabel] = {}  # app input key -> its label
+        self.layout_ = core.AppLayout([], [])  # the inputs as arranged last
         self.seed_keys: list[str] = []  # every seed input: the one seed field sets them all
         self.customizing = False
         self.all_open: bool | None = None  # None: open when the app shows nothing
@@ -76,6 +81,7 @@ class InputForm(QWidget):
         (a click in it may be what asked for this)."""
         old, self.body = self.body, QWidget()
         self.fields, self.labels = {}, {}
+        self.layout_ = core.AppLayout([], [])
         self.all_toggle, self.all_box, self.editor = None, None, None
         box = QVBoxLayout(self.body)
         box.setContentsMargins(0, 0, 0, 0)
@@ -91,21 +97,22 @@ class InputForm(QWidget):
 
     def _fill(self, box: QVBoxLayout) -> None:
         offered = self.offered()
-        layout = core.arrange(offered, self.app)
+        layout = self.layout_ = core.arrange(offered, self.app, self.workflow)
         if layout.shown:
             app_form = wrapping_form()
             for entry in layout.shown:
-                self.labels[entry.input.key] = self._add(app_form, entry.input, entry.label)
+                self.labels[entry.input.key] = self._add(app_form, entry)
             box.addLayout(app_form)
         if self.customizing:
             wf = self.workflow
             outputs = [(n, wf.title(n)) for n in wf.output_nodes()] if wf is not None else []
-            self.editor = AppEditor(self.app, offered, self.app_changed, outputs)
+            app = core.effective_app(offered, self.app, wf)  # the default app, until changed
+            self.editor = AppEditor(app, layout, self.app_changed, outputs)
             box.addWidget(self.editor)
         if layout.others:
             self._all_inputs(box, layout.others, opened=not layout.shown)
 
-    def _all_inputs(self, box: QVBoxLayout, others: list[core.WorkflowInput],
+    def _all_inputs(self, box: QVBoxLayout, others: list[core.LabelledInput],
                     opened: bool) -> None:
         toggle = self.all_toggle = QToolButton()
         self.others = len(others)
@@ -116,18 +123,19 @@ class InputForm(QWidget):
         content = self.all_box = QWidget()
         form = wrapping_form(content)
         form.setContentsMargins(0, 0, 0, 0)
-        for item in others:
-            self._add(form, item, f"{item.node_title}: {item.name}")
+        for entry in others:
+            self._add(form, entry)
         toggle.toggled.connect(self.open_all)
         box.addWidget(toggle)
         box.addWidget(content)
         self.open_all(opened if self.all_open is None else self.all_open)
 
-    def _add(self, form: QFormLayout, item: core.WorkflowInput, text: str) -> QLabel:
+    def _add(self, form: QFormLayout, entry: core.LabelledInput) -> ElidedLabel:
+        item = entry.input
         field = self.fields[item.key] = make_field(item)
         field.on_change(self.check)  # flagged as the user edits it
-        label = wrapping_label(text)
-        label.setToolTip(item.tooltip or f"{item.class_type}.{item.name}")
+        label = form_label(entry.label)
+        label.setToolTip("\n\n".join(t for t in (entry.tip, item.tooltip) if t))
         if isinstance(field, TextField) and field.multiline:  # a prompt gets the full width
             form.addRow(label)
             form.addRow(field.widget)
@@ -158,9 +166,10 @@ class InputForm(QWidget):
         except OSError as exc:
             self.report(f"The app view was not saved: {exc}")
         if relabelled:
-            entries = core.arrange(self.offered(), app).shown
-            for entry in entries:
+            self.layout_ = core.arrange(self.offered(), app, self.workflow)
+            for entry in self.layout_.shown:
                 self.labels[entry.input.key].setText(entry.label)
+            self.check()  # the status line names flagged values by their labels
         else:
             self.rebuild(self.values())
 
@@ -220,6 +229,7 @@ class InputForm(QWidget):
         says how many of its fields are flagged."""
         flagged = [key for key, field in self.fields.items() if field.check()]
         self._count_flags(flagged)
+        self.flagged(core.flags(self.layout_, self.values()) if self.workflow else [])
         return flagged
 
     def _count_flags(self, flagged: list[str]) -> None:
@@ -251,7 +261,6 @@ def wrapping_form(parent: QWidget | None = None) -> QFormLayout:
     return form
 
 
-def wrapping_label(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    return label
+def form_label(text: str) -> ElidedLabel:
+    """A field's label: one line, cut with "…" (whole on hover) when the docker is narrow."""
+    return ElidedLabel(text)

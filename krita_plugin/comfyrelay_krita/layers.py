@@ -33,8 +33,10 @@ def add_result_layer(doc: Any, image: QImage, name: str, at: Rect, above: Any = 
     else:
         sibling = None
     parent.addChildNode(layer, sibling)
-    doc.waitForDone()  # the layer must be in the image before it can become active
-    doc.setActiveNode(layer)  # the next result lands above this one
+    # Not made active here: Krita activates a node added to the image itself, once its
+    # layer docker knows it; Document.setActiveNode() before that (or in a window whose
+    # node manager has no shape for it) only logs a SAFE ASSERT from kis_node_manager.cpp.
+    # Results of one job stay in order through `above`.
     return layer
 
 

@@ -9,23 +9,28 @@ gets Krita's instance, so it can be built under plain PyQt5 or PyQt6 too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from . import settings as stored
 from .backend_box import BackendBox
 from .controls_box import ControlsBoxes
 from .core import core
+from .elided import ElidedLabel
 from .history import read_history
 from .history_box import HistoryBox
-from .inputs import InputForm, wrapping_form
+from .inputs import InputForm
 from .qt import (
+    DOWN_ARROW,
+    ELIDE_LEFT,
     KEEP_ASPECT,
+    RIGHT_ARROW,
     SMOOTH,
+    TEXT_BESIDE_ICON,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPixmap,
     QProgressBar,
     QPushButton,
@@ -76,15 +81,17 @@ class Panel(QWidget):
         box = QVBoxLayout(server)
         self.backend_box = BackendBox(self.settings, self.save_settings)
         box.addWidget(self.backend_box)
-        form = wrapping_form()
         self.check_button = QPushButton("Check connection")
-        self.server_status = _wrapping_label()
-        self.output_edit = QLineEdit(self.settings.output_folder)
-        self.output_edit.setPlaceholderText(str(self.settings.results_dir()))
-        form.addRow("Results", self.output_edit)
-        form.addRow(self.check_button)
-        form.addRow(self.server_status)  # its own row: beside the button it wraps word by word
-        box.addLayout(form)
+        self.server_status = _wrapping_label()  # own row: beside the button it wraps a lot
+        box.addWidget(self.check_button)
+        box.addWidget(self.server_status)
+        self.details_toggle = _toggle("Details")
+        self.details_toggle.setToolTip("What this server lacks, and what is done instead")
+        self.details = _wrapping_label()
+        self.details.setVisible(False)
+        box.addWidget(self.details_toggle)
+        box.addWidget(self.details)
+        self.details_toggle.toggled.connect(self._show_details)
         root.addWidget(server)
         self.controls_boxes = ControlsBoxes(self.backend_action)
         root.addWidget(self.controls_boxes)
@@ -95,31 +102,62 @@ class Panel(QWidget):
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
         root.addLayout(buttons)
+        self.status = _wrapping_label()  # right under Run: what it waits for is read first
         self.progress = QProgressBar()
-        self.status = _wrapping_label()
         self.preview = QLabel()
         self.preview.setMinimumWidth(1)  # its pixmap must not keep a narrowed docker wide
         self.history_box = HistoryBox(self.run_again, self.use_settings)
-        for widget in (self.progress, self.status, self.preview, self.history_box):
+        for widget in (self.status, self.progress, self.preview, self.history_box):
             root.addWidget(widget)
+        root.addLayout(self._results_row())
         root.addStretch(1)
-        self.output_edit.editingFinished.connect(self.save_settings)
         self.check_button.clicked.connect(self.check_connection)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(lambda: self.session.cancel())
+
+    def _results_row(self) -> QHBoxLayout:
+        """Where result files go (with the history they belong to): the folder, Choose…"""
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Results"))
+        self.output_name = ElidedLabel("", elide=ELIDE_LEFT)  # the folder's end matters most
+        self.output_button = QToolButton()
+        self.output_button.setText("Choose…")
+        self.output_button.setToolTip("Where result files are kept (the layers hold the "
+                                      "pixels)")
+        row.addWidget(self.output_name, 1)
+        row.addWidget(self.output_button)
+        self._show_output_folder()
+        self.output_button.clicked.connect(self.choose_output_folder)
+        return row
+
+    def _show_output_folder(self) -> None:
+        folder = str(self.settings.results_dir())
+        self.output_name.setText(folder)
+        self.output_name.setToolTip(folder)
+
+    def choose_output_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Results folder",
+                                                  str(self.settings.results_dir()))
+        if folder:
+            self.set_output_folder(folder)
+
+    def set_output_folder(self, folder: str) -> None:
+        self.settings.output_folder = folder.strip()
+        self._show_output_folder()
+        self.save_settings()
 
     def _workflow_box(self) -> QGroupBox:
         flow = QGroupBox("Workflow")
         box = QVBoxLayout(flow)
         row = QHBoxLayout()
-        self.workflow_edit = QLineEdit(self.settings.workflow)
+        self.workflow_name = ElidedLabel("")  # the file's name; its path on hover
         self.browse_button = QToolButton()  # a push button's minimum width is too wide here
-        self.browse_button.setText("…")
+        self.browse_button.setText("Open…")
         self.browse_button.setToolTip("Choose a workflow: API or UI format, or a ComfyUI image")
-        row.addWidget(self.workflow_edit, 1)
+        row.addWidget(self.workflow_name, 1)
         row.addWidget(self.browse_button)
         box.addLayout(row)
-        self.form = InputForm(self.report)
+        self.form = InputForm(self.report, self.session.flag_values)
         box.addLayout(self._workflow_tools())
         self.types_note = _wrapping_label()
         self.types_note.setText(PLAIN_FIELDS)
@@ -128,7 +166,6 @@ class Panel(QWidget):
         self.sources = SourceBox(self.settings.source, self.layer_names, self.sources_changed)
         box.addWidget(self.sources)
         box.addWidget(self.form)
-        self.workflow_edit.editingFinished.connect(self._workflow_edited)
         self.browse_button.clicked.connect(self.browse)
         return flow
 
@@ -150,7 +187,6 @@ class Panel(QWidget):
     # ---- settings and workflow ----
     def save_settings(self) -> None:
         self.backend_box.read_into(self.settings)
-        self.settings.output_folder = self.output_edit.text().strip()
         self.settings.source = str(self.sources.region.currentData())
         stored.save(self.krita, self.settings)
         self.act(lambda: self.session.configure(self.settings.backend_settings(),
@@ -177,7 +213,7 @@ class Panel(QWidget):
 
     def browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "ComfyUI workflow", self.workflow_edit.text(),
+            self, "ComfyUI workflow", self.path,
             "Workflows, ComfyUI images (*.json *.png *.webp)",
         )
         if path:
@@ -188,11 +224,16 @@ class Panel(QWidget):
         the session has converted it. Either way, with a ComfyUI server, the fields are typed
         when WorkflowOpened brings the server's answer (`refresh`: asked again)."""
         same = path == self.path
-        self.workflow_edit.setText(path)
+        if not same:
+            self.message = ""  # what was said and shown belongs to the workflow left
+            self.preview.clear()
+        self._show_path(path)
         self.save_settings()  # the back end that converts and types
         workflow, asking = None, False
         try:
             workflow = self.session.open_workflow(path, refresh=refresh) if path else None
+            if not path:
+                self.session.close_workflow()
             asking = self.session.is_converting(path)  # WorkflowOpened will follow
             self.settings.workflow = path
         except core.ComfyRelayError as exc:
@@ -206,16 +247,15 @@ class Panel(QWidget):
         self._fill_pending()
         self.save_settings()
 
-    def _workflow_edited(self) -> None:
-        """Enter, or leaving the field (Qt 5 says both): open the file only if it changed."""
-        path = self.workflow_edit.text()
-        if path != self.path:
-            self.load_workflow(path)
+    def _show_path(self, path: str) -> None:
+        """The workflow's file name (its path on hover)."""
+        self.workflow_name.setText(Path(path).name if path else "No workflow chosen")
+        self.workflow_name.setToolTip(path)
 
     def refresh_types(self) -> None:
         """The Refresh button: the file and the server's node definitions read again."""
         self.message = ""
-        self.load_workflow(self.workflow_edit.text().strip() or self.path, refresh=True)
+        self.load_workflow(self.path, refresh=True)
         self.refresh()
 
     def report(self, message: str) -> None:
@@ -382,22 +422,40 @@ class Panel(QWidget):
     def refresh(self) -> None:
         view = self.session.view
         self.run_button.setEnabled(view.can_run)
+        _tip(self.run_button, view.run_tip)
         self.cancel_button.setEnabled(view.can_cancel)
         self.cancel_button.setToolTip(view.cancel_tip)
         self.check_button.setEnabled(view.can_check)
-        # Without live progress the bar only says "working" (Qt's busy bar: range 0..0).
-        self.progress.setRange(0, 1000 if view.progress_known else 0)
-        self.progress.setValue(int(view.progress * 1000))
+        self._show_progress(view)
         self.preview.setVisible(view.previews)
         _show(self.server_status, view.problem or _connection(view))
+        _show(self.details, "" if view.problem else view.connection_details)
+        self.details_toggle.setVisible(bool(self.details.text()))
+        self._show_details(self.details_toggle.isChecked())
         error = self.message or view.error
         if view.error and view.error_node and not self.message:
             error = f"Failed in {view.error_node}: {view.error}"
         step = f" · {view.node} {view.step}".rstrip() if view.node and not error else ""
         status = _with_notes(f"{view.status}{step}", self.jobs.notes)
-        _show(self.status, error or status, ERROR_STYLE if error else "")
+        alarm = error or view.state == core.Status.ATTENTION
+        _show(self.status, error or status, ERROR_STYLE if alarm else "")
         self.controls_boxes.refresh(view)
-        self.history_box.refresh_buttons(view.can_run)
+        # Run again sends a past run's own workflow: the chosen one's flags do not stop it.
+        self.history_box.refresh_buttons(self.session.run is None
+                                         and self.session.backend is not None)
+
+    def _show_progress(self, view: core.View) -> None:
+        """Empty and quiet until a run starts here (no "0%", no last run's "100%" after
+        switching workflows); without live progress only "working" (Qt's busy bar)."""
+        busy = view.progress_shown and not view.progress_known
+        if self.progress.maximum() != (0 if busy else 1000):
+            self.progress.setRange(0, 0 if busy else 1000)
+        self.progress.setValue(int(view.progress * 1000) if view.progress_shown else 0)
+        self.progress.setTextVisible(view.progress_shown and not busy)
+
+    def _show_details(self, opened: bool) -> None:
+        self.details_toggle.setArrowType(DOWN_ARROW if opened else RIGHT_ARROW)
+        self.details.setVisible(opened and not self.details_toggle.isHidden())
 
     def show_preview(self, data: bytes) -> None:
         pixmap = QPixmap()
@@ -437,6 +495,22 @@ def _with_notes(status: str, notes: list[str]) -> str:
         return status
     stop = "" if status.endswith((".", "…")) else "."
     return f"{status}{stop} {' '.join(notes)}"
+
+
+def _toggle(text: str) -> QToolButton:
+    """A flat button with an arrow that folds what is under it."""
+    toggle = QToolButton()
+    toggle.setText(text)
+    toggle.setToolButtonStyle(TEXT_BESIDE_ICON)
+    toggle.setCheckable(True)
+    toggle.setAutoRaise(True)
+    toggle.setArrowType(RIGHT_ARROW)
+    return toggle
+
+
+def _tip(widget: QWidget, tip: str) -> None:
+    if widget.toolTip() != tip:
+        widget.setToolTip(tip)
 
 
 def _wrapping_label() -> QLabel:

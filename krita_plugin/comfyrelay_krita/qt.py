@@ -23,6 +23,7 @@ QIODevice = QtCore.QIODevice
 QSize = QtCore.QSize
 QTimer = QtCore.QTimer
 QUrl = QtCore.QUrl
+QEvent = QtCore.QEvent
 QDesktopServices = QtGui.QDesktopServices
 QIcon = QtGui.QIcon
 QImage: TypeAlias = QtGui.QImage
@@ -49,6 +50,10 @@ QScrollArea = QtWidgets.QScrollArea
 QSlider = QtWidgets.QSlider
 QSpinBox = QtWidgets.QSpinBox
 QToolButton = QtWidgets.QToolButton
+QToolTip = QtWidgets.QToolTip
+QStyle = QtWidgets.QStyle
+QStyleOptionComboBox = QtWidgets.QStyleOptionComboBox
+QStylePainter = QtWidgets.QStylePainter
 QVBoxLayout = QtWidgets.QVBoxLayout
 QWidget: TypeAlias = QtWidgets.QWidget
 
@@ -69,6 +74,12 @@ RIGHT_ARROW = Qt.ArrowType.RightArrow
 DOWN_ARROW = Qt.ArrowType.DownArrow
 TEXT_BESIDE_ICON = Qt.ToolButtonStyle.ToolButtonTextBesideIcon
 WRAP_LONG_ROWS = QFormLayout.RowWrapPolicy.WrapLongRows
+ELIDE_RIGHT = Qt.TextElideMode.ElideRight
+ELIDE_LEFT = Qt.TextElideMode.ElideLeft
+TOOLTIP_EVENT = QEvent.Type.ToolTip
+COMBO_CONTROL = QStyle.ComplexControl.CC_ComboBox
+COMBO_FIELD = QStyle.SubControl.SC_ComboBoxEditField
+COMBO_LABEL = QStyle.ControlElement.CE_ComboBoxLabel
 SHORT_COMBO = QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
 
 

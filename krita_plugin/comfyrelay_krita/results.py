@@ -55,6 +55,7 @@ class Target:
     name: str
     seed: int | None = None
     last_layer: Any = None  # the next result goes above it, keeping results in order
+    active_before: Any = None  # the layer active as an animated result began to go in
     mask: bytes | None = None  # the selection over `rect`: results are masked by it
     start_frame: int = 0  # an animated result's first frame: the current one at the start
     frames: range | None = None  # the frame range an animation run read
@@ -137,6 +138,8 @@ class CanvasJobs:
         self._assembling: tuple[_Decoding, AnimatedLayer, list[str]] | None = None
         self._reading: _Reading | None = None
         self.slices: list[float] = []  # seconds each frame read held the main thread
+        # The newest result: its document, the layer active just before it went in, itself.
+        self._newest: tuple[Any, Any, Any] | None = None
 
     def run(self, doc: Any, workflow: core.Workflow, bindings: core.Bindings,
             use_selection: bool, out_dir: Path, workflow_path: str = "",
@@ -166,7 +169,8 @@ class CanvasJobs:
         target = Target(doc, rect, not whole, workflow.name, mask=sent.mask,
                         start_frame=times.start if reads else doc.currentTime(),
                         frames=times if reads else None, each_frame=collect,
-                        expected=len(times) if collect else None)
+                        expected=len(times) if collect else None,
+                        last_layer=self._stacked_on(doc))
         run = self.session.start_run(workflow.name, data=target, workflow_path=workflow_path,
                                      bindings=bindings, feeding=reads,
                                      noun="frame" if each else "")
@@ -402,9 +406,26 @@ class CanvasJobs:
         self._begin_animated(done, Frames([], 0, files, None, animated=True), held)
         return True
 
+    def _stacked_on(self, doc: Any) -> Any:
+        """The newest result, when a new run's results go above it: it is in `doc` and the
+        user has picked no other layer since. (Krita itself makes a new layer active once
+        its window knows it; until then, or in a window that does not, the layer active
+        before stays so.) None: above the active layer."""
+        if self._newest is None:
+            return None
+        placed_in, active_then, layer = self._newest
+        if not (placed_in == doc and is_open(doc)) or layer.parentNode() is None:
+            return None
+        active = doc.activeNode()
+        return layer if active is not None and active in (active_then, layer) else None
+
+    def _placed(self, target: Target, active_before: Any) -> None:
+        self._newest = (target.doc, active_before, target.last_layer)
+
     def _begin_animated(self, done: _Decoding, frames: Frames,
                         held: list[str] | None = None) -> None:
         target = done.target
+        target.active_before = target.doc.activeNode()
         base = target.name if target.seed is None else f"{target.name} · seed {target.seed}"
         layer = AnimatedLayer(target.doc, frames.files, target.start_frame,
                               unique_name(target.doc, base), target.last_layer, frames.fps)
@@ -427,6 +448,7 @@ class CanvasJobs:
             self.errors.append(layer.error)
         else:
             done.target.last_layer = layer.layer
+            self._placed(done.target, done.target.active_before)
             self.layers.append(layer.layer)
         return True
 
@@ -438,6 +460,7 @@ class CanvasJobs:
             return
         base = target.name if target.seed is None else f"{target.name} · seed {target.seed}"
         name = unique_name(target.doc, base)
+        active_before = target.doc.activeNode()
         if isinstance(decoded, Frames):
             at = Rect(target.rect.x, target.rect.y, 0, 0)
             target.last_layer = add_frame_layers(target.doc, decoded, name, at,
@@ -449,6 +472,7 @@ class CanvasJobs:
             at = Rect(target.rect.x, target.rect.y, target.rect.width, target.rect.height)
             target.last_layer = add_result_layer(target.doc, decoded.image, name, at,
                                                  target.last_layer)
+        self._placed(target, active_before)
         self.layers.append(target.last_layer)
 
 

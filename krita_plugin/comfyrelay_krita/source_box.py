@@ -7,15 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .core import core
+from .elided import ElidedCombo, ElidedLabel
 from .fields import COMBO_CHARS, short_combo
-from .inputs import wrapping_form, wrapping_label
-from .qt import SHORT_COMBO, QComboBox, QLabel, QWidget
+from .inputs import form_label, wrapping_form
+from .qt import SHORT_COMBO, QWidget
 from .sources import LAYER, Choice, choices_for, default_source, label
 
 REGIONS = [("canvas", "Whole canvas"), ("selection", "Selection's bounds and a margin")]
 
 
-class LayerCombo(QComboBox):
+class LayerCombo(ElidedCombo):
     """A loader's sources; the document's layers are listed anew each time it opens, so a
     layer added since is there without polling Krita."""
 
@@ -63,10 +64,11 @@ class SourceBox(QWidget):
         self.region.setCurrentIndex(max(0, self.region.findData(region)))
         self.region.setToolTip("What is sent: the whole canvas, or around the selection "
                                "(results are placed there)")
-        self.form.addRow(wrapping_label("Region"), self.region)
+        self.region_label = form_label("Region")  # with the loaders' sources: what is sent
+        self.form.addRow(self.region_label, self.region)
         self.region.currentIndexChanged.connect(lambda _=0: self.changed())
         self.combos: dict[str, LayerCombo] = {}  # loader node id -> its sources
-        self.titles: list[QLabel] = []
+        self.titles: list[ElidedLabel] = []
 
     def set_workflow(self, workflow: core.Workflow | None, saved: dict[str, str]) -> None:
         """A row per loader, showing `saved` (node id -> source) where it is offered."""
@@ -82,7 +84,7 @@ class SourceBox(QWidget):
                        or default_source(workflow, loader))
             combo.setToolTip(f"What node {loader.node_id} ({loader.class_type}) loads")
             combo.currentIndexChanged.connect(lambda _=0: self.changed())
-            self.titles.append(wrapping_label(loader.title))
+            self.titles.append(form_label(loader.title))
             self.form.addRow(self.titles[-1], combo)
             self.combos[loader.node_id] = combo
 

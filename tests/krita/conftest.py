@@ -153,7 +153,13 @@ def run_in_window(data: Path, io: Path, check: str, payload: dict[str, Any],
     result: dict[str, Any] = json.loads(out.read_text())
     if "error" in result:
         raise KritaFailed(f"inside Krita:\n{result['error']}")
+    result["log"] = proc.stderr  # Krita's own warnings (SAFE ASSERT ...) land here
     return result
+
+
+def safe_asserts(log: str) -> list[str]:
+    """Krita's recovered assertions in its log: each is a Krita API used out of turn."""
+    return [line for line in log.splitlines() if "SAFE ASSERT" in line]
 
 
 @pytest.fixture

@@ -1,14 +1,17 @@
-"""The README's picture of the Krita docker, made in real Krita under Xvfb:
+"""The README's pictures of the Krita docker, made in real Krita under Xvfb:
 
     .venv/bin/python -m tests.krita.screenshot [docs/krita-docker.png]
 
-Starts the ComfyUI test server, installs the built plugin and a test-only one
-(screenshot_plugin/) into a throw-away Krita profile, and starts Krita. The test-only plugin
-paints a document, runs a model-free workflow from the docker (so the history has an entry
-with a thumbnail), opens the img2img workflow with an app view (prompt, sampler, steps,
-denoise, seed) typed by the server, and grabs the docker. It also measures whether the panel
-fits the dock: no horizontal scroll bar, no part cut off, also with "All inputs" open and
-Customize on. Exits non-zero when it does not (tests/krita/test_screenshot.py runs it too).
+Starts the ComfyUI test server, installs the built plugin zip and a test-only plugin
+(screenshot_plugin/) into a fresh Krita profile, and starts Krita on a 1920×1080 screen. The
+test-only plugin paints a document, checks the connection, runs a model-free workflow from
+the docker (so the history has an entry with a thumbnail), opens sd15_img2img_api.json
+(its default app, typed by the server; the server lists no checkpoint, so the workflow's is
+flagged) and grabs the docker at its default size: the first screen as Krita shows it
+(docs/krita-docker.png) and the whole panel (…-full.png). It reports what the first screen
+says (labels above the fold, status and connection lines) and whether the panel fits the
+dock: no horizontal scroll bar, no part cut off, also with "All inputs" open and Customize
+on. Exits non-zero when it does not (tests/krita/test_screenshot.py runs it too).
 """
 
 from __future__ import annotations
@@ -22,9 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import comfyrelay
-
-from tests.krita.conftest import install_plugin
+from tests.krita.conftest import install_plugin, safe_asserts
 from tests.paths import ROOT, WORKFLOWS
 from tests.servers.comfyui import ComfyTestServer
 
@@ -32,9 +33,7 @@ PLUGIN = Path(__file__).resolve().parent / "screenshot_plugin"
 NOISE = WORKFLOWS / "noise_api.json"
 IMG2IMG = WORKFLOWS / "sd15_img2img_api.json"
 DEFAULT_PNG = ROOT / "docs" / "krita-docker.png"
-SCREEN = "1600x1560x24"  # tall enough for the whole docker; xvfb-run's default is 640x480
-APP = [("6.text", "Prompt"), ("3.sampler_name", "Sampler"), ("3.scheduler", "Scheduler"),
-       ("3.steps", "Steps"), ("3.denoise", "Denoise"), ("3.seed", "Seed")]
+SCREEN = "1920x1080x24"  # a common screen; xvfb-run's default is 640x480
 
 
 def kritarc(url: str, results: Path) -> str:
@@ -62,11 +61,7 @@ def profile(work: Path, url: str, installed: Path | None = None) -> dict[str, st
     (config / "kritarc").write_text(kritarc(url, work / "Pictures" / "ComfyRelay"))
     runtime = work / "runtime"
     runtime.mkdir(mode=0o700)
-    ours = work / "comfyrelay"
-    app = comfyrelay.AppView()
-    for key, label in APP:
-        app = app.with_field(key, label)
-    comfyrelay.save_app(IMG2IMG, app, {"COMFYRELAY_CONFIG_DIR": str(ours)})
+    ours = work / "comfyrelay"  # no app view saved: the workflow's default app
     env = {**os.environ, "XDG_DATA_HOME": str(data), "XDG_CONFIG_HOME": str(config),
            "XDG_CACHE_HOME": str(work / "cache"), "XDG_RUNTIME_DIR": str(runtime),
            "COMFYRELAY_CONFIG_DIR": str(ours)}
@@ -86,7 +81,8 @@ def make_screenshot(png: Path, work: Path, timeout: float = 240,
     with ComfyTestServer(work / "server", node_delay=0.05) as server:
         env = profile(work, server.url, installed)
         env["COMFYRELAY_SHOT"] = json.dumps({
-            "png": str(png), "out": str(out), "run_first": str(NOISE), "workflow": str(IMG2IMG),
+            "png": str(png), "full_png": str(full_png(png)), "out": str(out),
+            "run_first": str(NOISE), "workflow": str(IMG2IMG),
         })
         command = [xvfb, "-a", "-s", f"-screen 0 {SCREEN}", krita, "--nosplash"]
         proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
@@ -96,7 +92,13 @@ def make_screenshot(png: Path, work: Path, timeout: float = 240,
     result: dict[str, Any] = json.loads(out.read_text())
     if "error" in result:
         raise RuntimeError(f"inside Krita:\n{result['error']}")
+    result["safe_asserts"] = safe_asserts(proc.stderr)
     return result
+
+
+def full_png(png: Path) -> Path:
+    """Where the whole panel goes beside the first screen's picture."""
+    return png.with_name(f"{png.stem}-full{png.suffix}")
 
 
 def fits(result: dict[str, Any]) -> bool:

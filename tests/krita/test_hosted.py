@@ -128,7 +128,7 @@ def test_serverless_failure_lora_result_and_cancel_in_the_docker(
     result = Image.open(io.BytesIO(server_png)).convert("RGBA")
     w, h = result.size
     assert r["finished"] and r["status"] == (
-        f"Done: 1 result(s). Result {w}×{h} scaled to the canvas' {W}×{H}."), r["status"]
+        f"Done — 1 result. Result {w}×{h} scaled to the canvas' {W}×{H}."), r["status"]
     assert r["layers"] == ["invert_api", "Background"]
     assert r["bounds"] == [0, 0, W, H]
     canvas = Image.frombytes("RGBA", (W, H), base64.b64decode(r["pixels"]), "raw", "BGRA")
@@ -137,7 +137,7 @@ def test_serverless_failure_lora_result_and_cancel_in_the_docker(
     # RunComfy answered cancellation_requested: the docker says the job may still be billed.
     assert r["sent"] and r["cancel_finished"]
     assert r["cancel_status"] == (
-        "Cancel requested on RunComfy; the job may still finish and be billed."
+        "Cancelled — Cancel requested on RunComfy; the job may still finish and be billed."
     ), r["cancel_status"]
     assert "color" not in r["cancel_style"]  # not an error
     assert r["layers_after_cancel"] == ["invert_api", "Background"]  # nothing added

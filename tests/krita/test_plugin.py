@@ -95,7 +95,7 @@ def test_a_result_of_another_size_is_scaled_to_the_canvas_and_said(
     workflow.write_text(json.dumps(graph))
     r = run_krita("docker", url=server.url, workflow=str(workflow), width=W, height=H)
     assert r["finished"], r["status"]
-    assert r["status"] == "Done: 1 result(s). Result 512×512 scaled to the canvas' 40×30."
+    assert r["status"] == "Done — 1 result. Result 512×512 scaled to the canvas' 40×30."
     assert r["status_style"] == ""  # not an error
     assert r["layers"] == ["invert_scaled", "Background"]
     assert r["bounds"] == [0, 0, W, H]

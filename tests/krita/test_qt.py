@@ -34,14 +34,17 @@ def test_docker_widgets_build_and_work(binding: str, krita_data: Path, tmp_path:
     assert r["fields"] == ["token", "url"]  # ComfyUI's fields only
     assert r["icu_fields"] == ["icu_accelerator", "icu_api_key", "icu_api_url", "icu_workflow"]
     assert "ComfyICU API key is missing" in r["problem"]  # said at once, nothing sent
-    assert r["status"] == "Open a document first."
+    assert r["status"] == "No workflow" and not r["run_enabled"]
+    assert "ComfyICU API key is missing" in r["run_tip"]  # why Run waits, on hover
     assert r["stored_backend"] == "comfyicu"
     assert r["classes"] == {"1.seed": "SeedField", "1.steps": "NumberField",
                             "1.denoise": "NumberField", "1.sampler_name": "ChoiceField",
                             "1.tiled": "BoolField", "1.notes": "TextField"}
     assert r["flagged"] == ["1.sampler_name", "1.steps"]  # not listed; below the minimum
     assert r["denoise"] == 0.8 and r["next_seed"] == 6  # the slider; increment
-    assert r["app_labels"] == ["Node: steps"]
+    # The default app: the inputs people change, in words; Customize takes Steps out.
+    assert r["default_labels"] == ["Seed", "Steps", "Strength", "Sampler"]
+    assert r["app_labels"] == ["Seed", "Strength", "Sampler"]
     # Customize also picks which output nodes' files come back, kept with the app view.
     assert r["output_boxes"] == ["2", "3"]
     assert r["picked_outputs"] == ["3"] and r["saved_outputs"] == ["3"]

@@ -88,12 +88,15 @@ def test_values_the_server_would_refuse_are_flagged_and_never_sent(
     assert "closest: euler" in before["3.sampler_name"]["problem"]
     assert "border" in before["3.sampler_name"]["style"]
     refused = r["refused"]
-    status = refused["status"]
-    assert "nothing was sent" in status and "KSampler.steps = 0" in status, status
-    assert "closest: euler" in status and "color" in refused["style"]
+    status = refused["status"]  # the values named by their labels, in red
+    assert status.startswith("3 inputs need attention: "), status  # and Checkpoint
+    assert "Steps — " in status and "Sampler — " in status and "closest: euler" in status
+    assert "color" in refused["style"]
+    assert not refused["run_enabled"] and refused["run_tip"] == status  # why, on hover
     assert not refused["busy"] and refused["layers"] == ["Background"]
     assert server.prompts == [] and not list(server.input_dir.iterdir())  # nothing queued
     assert r["steps_after"]["problem"] is None and r["steps_after"]["style"] == ""
+    assert r["status_after"].startswith("2 inputs need attention: Sampler — ")
 
 
 def test_plain_fields_without_a_server_then_refresh_types_them(
@@ -114,9 +117,9 @@ def test_the_app_view_comes_back_after_a_restart(
     run_krita: RunKrita, server: ComfyTestServer, config: dict[str, str | None]
 ) -> None:
     settings = {"url": server.url, "workflow": str(IMG2IMG)}
-    app = [["3.sampler_name", "Sampler"], ["3.steps", "Steps"], ["6.text", "Prompt"]]
+    app = [["6.text", "Prompt"], ["3.sampler_name", "Sampler"], ["3.steps", "Steps"]]
     r = run_krita("app_customize", script="workflow_checks", env=config, width=W, height=H,
-                  settings=settings, app=app, first="6.text")
+                  settings=settings, app=app)
     assert r["labels"] == ["Prompt", "Sampler", "Steps"]
     saved = json.loads((Path(config["COMFYRELAY_CONFIG_DIR"] or "") / "apps.json").read_text())
     assert list(saved["apps"]) == [str(IMG2IMG.resolve())]

@@ -212,7 +212,7 @@ def docker() -> dict[str, Any]:
     editors: dict[str, Any] = panel.backend_box.editors  # QLineEdits for these fields
     editors["url"].setText(PAYLOAD["url"])
     editors["token"].setText(PAYLOAD.get("token", ""))
-    panel.output_edit.setText(str(Path(PAYLOAD["out"]).parent / "results"))
+    panel.set_output_folder(str(Path(PAYLOAD["out"]).parent / "results"))
     editors["token"].editingFinished.emit()
     panel.sources.region.setCurrentIndex(panel.sources.region.findData(
         PAYLOAD.get("region", "canvas")))

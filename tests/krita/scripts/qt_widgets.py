@@ -56,7 +56,7 @@ def check(binding: str) -> dict[str, Any]:
     extra_backend = panel.session.backend.check() if panel.session.backend else ""
     panel.backend_box.choose("comfyicu")
     app.processEvents()
-    panel.run_button.click()  # no document open
+    panel.run_button.click()  # no workflow chosen: disabled, nothing happens
     app.processEvents()
     result = {
         "qt6": qt.QT6,
@@ -71,6 +71,8 @@ def check(binding: str) -> dict[str, Any]:
                   for i in range(panel.backend_box.kind.count())],
         "problem": panel.server_status.text(),
         "status": panel.status.text(),
+        "run_enabled": panel.run_button.isEnabled(),
+        "run_tip": panel.run_button.toolTip(),
         "stored_backend": krita.settings.get(("ComfyRelay", "backend")),
         **typed_form(panel, app),
         **sources_form(panel, app),
@@ -121,6 +123,7 @@ def typed_form(panel: Any, app: Any) -> dict[str, Any]:
     form.fields["1.denoise"].slider.setValue(80)  # the slider moves the spin box
     form.seed_field.set_control("increment")
     bindings = form.bindings(for_run=True)
+    default_labels = form.shown_labels()
     panel.customize_button.click()
     form.editor.rows["1.steps"].check.click()
     app.processEvents()
@@ -135,6 +138,7 @@ def typed_form(panel: Any, app: Any) -> dict[str, Any]:
         "flagged": sorted(k for k, f in form.fields.items() if f.problem),
         "denoise": form.fields["1.denoise"].value(),
         "next_seed": bindings.seed,
+        "default_labels": default_labels,
         "app_labels": form.shown_labels(),
     }
 

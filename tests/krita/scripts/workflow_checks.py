@@ -79,20 +79,24 @@ def typed_fields() -> dict[str, Any]:
 
 @reporting
 def refused_values() -> dict[str, Any]:
-    """Values the server would refuse: flagged at once, Run refused, nothing sent; a
-    corrected value is no longer flagged."""
+    """Values the server would refuse: flagged at once and named in the status line, Run
+    disabled (a click sends nothing); a corrected value is no longer flagged."""
     doc, panel = docker_with_settings()
     ok = typed(panel)
+    spin_until(lambda: bool(panel.session.flags), 5)  # the docker's timer shows them
     before = fields(panel)
     panel.run_button.click()
     QApplication.processEvents()
     refused = {"status": panel.status.text(), "style": panel.status.styleSheet(),
+               "run_enabled": panel.run_button.isEnabled(),
+               "run_tip": panel.run_button.toolTip(),
                "busy": panel.jobs.busy, "layers": describe(doc)["layers"],
                "fields": fields(panel)}
     steps = panel.form.fields["3.steps"]
     steps.set_value(20)  # as the user does with the spin box
-    QApplication.processEvents()
-    return {"typed": ok, "before": before, "refused": refused, "steps_after": field_info(steps)}
+    spin_until(lambda: "Steps" not in panel.status.text(), 5)
+    return {"typed": ok, "before": before, "refused": refused, "steps_after": field_info(steps),
+            "status_after": panel.status.text()}
 
 
 @reporting
@@ -118,17 +122,22 @@ def editor_row(panel: Any, key: str) -> Any:
 
 @reporting
 def app_customize() -> dict[str, Any]:
-    """Customize: three inputs in the app with the user's labels, the prompt moved first."""
+    """Customize, from the default app: only three inputs left in it, with the user's labels,
+    in the order given."""
     _doc, panel = docker_with_settings()
     typed(panel)
     panel.customize_button.click()
+    wanted = [key for key, _label in PAYLOAD["app"]]
+    for key in list(panel.form.editor.rows):
+        if editor_row(panel, key).check.isChecked() != (key in wanted):
+            editor_row(panel, key).check.click()
     for key, label in PAYLOAD["app"]:
-        editor_row(panel, key).check.click()
         row = editor_row(panel, key)
         row.label.setText(label)
         row.label.editingFinished.emit()
-    for _ in range(2):
-        editor_row(panel, PAYLOAD["first"]).up.click()
+    for place, key in enumerate(wanted):
+        while panel.form.app.keys().index(key) > place:
+            editor_row(panel, key).up.click()
     QApplication.processEvents()
     panel.customize_button.click()  # done
     return {"labels": panel.form.shown_labels(), "all_open": panel.form.all_open}

@@ -1,7 +1,8 @@
 """Test-only plugin for a full Krita under Xvfb (tests/krita/screenshot.py): paints a
 document, runs a workflow from the ComfyRelay docker (so its history has an entry), opens
-another one typed by the server, grabs the docker as a PNG, measures whether it fits its
-dock, writes JSON to COMFYRELAY_SHOT_OUT and exits."""
+another one typed by the server, grabs the docker's first screen and its whole panel as
+PNGs, reads what the first screen says and measures whether it fits its dock, writes JSON
+to the file COMFYRELAY_SHOT names and exits."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from comfyrelay_krita.qt import QApplication, QByteArray, QtCore, QTimer, QtWidgets
+from comfyrelay_krita.elided import ElidedCombo, ElidedLabel
+from comfyrelay_krita.qt import QApplication, QByteArray, QtCore, QtGui, QTimer, QtWidgets
 from krita import Extension, Krita
 
 W, H = 480, 320
@@ -101,11 +103,62 @@ def fits(dock: Any) -> dict[str, Any]:
     }
 
 
-def grab(dock: Any, png: str) -> None:
-    """The dock down to the end of the panel's contents (the column below is empty)."""
-    box = dock.panel.history_box
-    bottom = box.mapTo(dock, QtCore.QPoint(0, box.height())).y() + 12
-    dock.grab(QtCore.QRect(0, 0, dock.width(), min(dock.height(), bottom))).save(png, "PNG")
+def grab(dock: Any, png: str, full_png: str) -> None:
+    """The dock as Krita shows it (the first screen), and the whole panel scrolled through."""
+    dock.grab().save(png, "PNG")
+    dock.panel.grab().save(full_png, "PNG")
+
+
+def in_view(dock: Any, widget: Any) -> bool:
+    """Shown whole on the first screen, without scrolling."""
+    viewport = dock.scroll.viewport()
+    top = widget.mapTo(viewport, QtCore.QPoint(0, 0)).y()
+    return widget.isVisibleTo(dock.panel) and top >= 0 and \
+        top + widget.height() <= viewport.height()
+
+
+def first_screen(dock: Any) -> dict[str, Any]:
+    """What the first screen says, as a user reads it."""
+    panel = dock.panel
+    form = panel.form
+    labels: list[ElidedLabel] = [*form.labels.values(), *panel.sources.titles,
+                                 panel.sources.region_label, panel.workflow_name]
+    cut = [w.text() for w in labels if w.shown_text() != w.text()]
+    values = {label.text(): form.fields[key].widget for key, label in form.labels.items()}
+    return {
+        "labels_in_view": [label.text() for label in form.labels.values()
+                           if in_view(dock, label) and in_view(dock, values[label.text()])],
+        "tips": {label.text(): label.toolTip() for label in form.labels.values()},
+        "labels_cut": cut,
+        "combos_cut": [c.currentText() for c in panel.findChildren(ElidedCombo)
+                       if c.isVisibleTo(panel) and c.shown_text() != c.currentText()],
+        "status_in_view": in_view(dock, panel.status),
+        "status": panel.status.text(),
+        "connection": panel.server_status.text(),
+        "details_toggle": panel.details_toggle.isVisibleTo(panel),
+        "details_shown": panel.details.isVisibleTo(panel),
+        "details": panel.details.text(),
+        "region_label": panel.sources.region_label.text(),
+        "region_label_in_view": in_view(dock, panel.sources.region_label),
+        "workflow_name": panel.workflow_name.text(),
+        "workflow_tip": panel.workflow_name.toolTip(),
+        "progress_text": panel.progress.isTextVisible(),
+        "progress_value": panel.progress.value(),
+        "run_enabled": panel.run_button.isEnabled(),
+        "run_tip": panel.run_button.toolTip(),
+        "checkpoint": checkpoint(form.fields["4.ckpt_name"].widget),
+        "run_again_enabled": panel.history_box.run_again_button.isEnabled(),
+    }
+
+
+def checkpoint(combo: ElidedCombo) -> dict[str, str]:
+    """The checkpoint's value as drawn, and the tool tip a hover over it shows."""
+    at = QtCore.QPoint(5, 5)
+    hover = QtGui.QHelpEvent(QtCore.QEvent.Type.ToolTip, at, combo.mapToGlobal(at))
+    QApplication.sendEvent(combo, hover)
+    settle(0.2)
+    return {"value": combo.currentText(), "shown": combo.shown_text(),
+            "hover": QtWidgets.QToolTip.text()}
 
 
 def shoot(config: dict[str, Any]) -> dict[str, Any]:
@@ -117,11 +170,12 @@ def shoot(config: dict[str, Any]) -> dict[str, Any]:
     ran = run_once(panel, config["run_first"])
     panel.load_workflow(config["workflow"])
     shown = typed(panel)
+    dock.scroll.verticalScrollBar().setValue(0)
     settle()
-    grab(dock, config["png"])
+    grab(dock, config["png"], config["full_png"])
     return {"ran": ran, "typed": shown, "status": panel.status.text(),
-            "history": panel.history_box.list.count(), **fits(dock),
-            "min_widths": other_states(panel)}
+            "history": panel.history_box.list.count(), "first_screen": first_screen(dock),
+            **fits(dock), "min_widths": other_states(panel)}
 
 
 def other_states(panel: Any) -> dict[str, int]:
