@@ -9,10 +9,12 @@ from __future__ import annotations
 import bpy
 
 from . import operators, panel, preferences, props, pump
+from .texturing import operator as texturing
 
 CLASSES = (
     *props.CLASSES,
     *operators.CLASSES,
+    *texturing.CLASSES,
     *panel.CLASSES,
 )
 

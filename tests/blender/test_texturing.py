@@ -1,0 +1,121 @@
+"""Texture from Cameras (comfyrelay.project_texture) in real bpy 5.0.1 against the ComfyUI
+test server (a real ComfyUI with COMFYUI_URL): the identity workflow must give back the
+texture each object shows, from automatic or selected cameras, sequentially or not."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import workflows
+from tests.blender.conftest import RunBlender
+from tests.paths import WORKFLOWS
+from tests.servers.comfyui import ComfyTestServer
+
+IDENTITY = str(WORKFLOWS / "identity_api.json")
+INVERT = str(WORKFLOWS / "invert_api.json")
+REAL_URL = os.environ.get("COMFYUI_URL", "").rstrip("/")
+
+
+def texturing(run_blender: RunBlender, check: str, **given: Any) -> dict[str, Any]:
+    return run_blender(check, script="texturing_checks.py", timeout=600, **given)
+
+
+def url(server: ComfyTestServer) -> str:
+    return REAL_URL or server.url
+
+
+@pytest.mark.parametrize("kind", ["suzanne", "cube"])
+def test_six_automatic_views_give_the_texture_back(
+    run_blender: RunBlender, server: ComfyTestServer, kind: str
+) -> None:
+    r = texturing(run_blender, "identity", url=url(server), workflow=IDENTITY, objects=[kind],
+                  cameras=6, size=1024, render=256)
+    assert r["error"] == "" and r["views"] == ["done"] * 6, (r["error"], r["lines"])
+    (obj,) = r["objects"].values()
+    assert obj["coverage"] >= 0.99, r["lines"]
+    assert obj["psnr"] >= 30, obj
+    assert obj["size"] == [1024, 1024] and obj["packed"] and obj["colorspace"] == "sRGB"
+    assert ("ShaderNodeTexImage", "Base Color") in [tuple(link) for link in obj["links"]]
+    assert r["uv_unchanged"] and r["old_kept"]
+    assert r["cameras_left"] == []  # the placed cameras are removed
+    assert all(a is not None and a >= 0 for a in r["added"])
+    assert any("coverage" in line and "texels filled" in line for line in r["lines"])
+
+
+def test_twelve_cameras_and_two_objects(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    r = texturing(run_blender, "identity", url=url(server), workflow=IDENTITY,
+                  objects=["suzanne", "cube"], cameras=12, size=512, render=128)
+    assert r["error"] == "" and r["views"] == ["done"] * 12, (r["error"], r["lines"])
+    for obj in r["objects"].values():
+        assert obj["coverage"] >= 0.99 and obj["psnr"] >= 30, obj
+
+
+def test_a_hidden_part_takes_no_colour_of_what_hides_it(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    r = texturing(run_blender, "occlusion", url=server.url, workflow=IDENTITY)
+    assert r["error"] == "", r["error"]
+    assert r["hidden"] > 500, r  # the plane hides a good part of the cube's front
+    assert r["hidden_red_max"] < 0.5 and r["hidden_red_mean"] < 0.05, r
+
+
+def test_sequential_views_paint_only_what_no_earlier_view_painted(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    r = texturing(run_blender, "sequential", url=server.url, workflow=INVERT)
+    assert r["error"] == "" and r["views"] == ["done"] * 4, (r["error"], r["lines"])
+    assert r["renders"] == 0  # Uncovered alone needs no render
+    assert r["painted"] > 1000 and r["painted_max"] < 0.02, r
+
+
+def test_bad_input_is_refused_and_leaves_the_file_as_it_was(
+    run_blender: RunBlender, server: ComfyTestServer, tmp_path: Path
+) -> None:
+    no_image = tmp_path / "no_image_api.json"
+    graph = json.loads((WORKFLOWS / "invert_api.json").read_text())
+    graph["3"] = {"class_type": "SaveLatent", "inputs": {"samples": ["1", 0]}}  # no image
+    no_image.write_text(json.dumps(graph))
+    r = texturing(run_blender, "refusals", url=server.url, workflow=IDENTITY,
+                  no_image_workflow=str(no_image))
+    assert "no mesh is selected" in r["no_mesh"], r["no_mesh"]
+    assert "'Empty mesh' has no faces" in r["no_faces"] and r["no_faces_clean"], r
+    assert "Camera 'Away' sees none of the selected objects" in r["away"], r["away"]
+    assert r["away_clean"]
+    assert "Select the cameras" in r["none_selected_cameras"], r
+    assert "has no image output" in r["no_image"], r["no_image"]
+    assert r["clean"] and not r["busy"]
+    assert not any(server.input_dir.iterdir())  # nothing sent
+
+
+def test_a_back_end_failing_midway_keeps_the_views_done_as_a_partial_texture(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    r = texturing(run_blender, "partial", url=server.url, workflow=IDENTITY,
+                  failing_graph=workflows.failing().graph)
+    assert r["views"][:2] == ["done", "done"] and r["views"][2] == "failed", r["lines"]
+    assert "partial: 2 of 4 views" in r["texture"], r["texture"]
+    assert r["error"], "the failure is reported"
+    assert r["cameras_left"] == []
+
+
+def test_a_result_of_another_size_is_scaled_to_the_view_and_said(
+    run_blender: RunBlender, server: ComfyTestServer, tmp_path: Path
+) -> None:
+    graph = json.loads((WORKFLOWS / "identity_api.json").read_text())
+    graph["3"] = {"class_type": "ImageScaleBy",
+                  "inputs": {"image": ["1", 0], "upscale_method": "nearest-exact",
+                             "scale_by": 2.0}}
+    graph["2"]["inputs"]["images"] = ["3", 0]
+    bigger = tmp_path / "bigger_api.json"
+    bigger.write_text(json.dumps(graph))
+    r = texturing(run_blender, "scaled", url=server.url, workflow=str(bigger))
+    assert r["error"] == "", r["error"]
+    assert any("was 128×128, scaled to the view's 64×64" in line for line in r["lines"]), r
+    assert "partial" not in r["texture"] and r["texture"]
