@@ -1,0 +1,231 @@
+"""Blending camera views into one object's texture: how much each view counts at each texel,
+sampling the views, the running weighted sum, filling what no view saw, and the Uncovered mask
+of sequential mode."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .geometry import Camera, Floats
+from .raster import screen
+from .surface import Surface
+
+PAINTED = 1e-3  # a texel with less total weight has no colour of its own yet
+GUTTER = 4  # texels of colour around the UV islands: mip levels 0-2 and bilinear stay clean
+
+
+@dataclass(frozen=True)
+class Weighting:
+    """How views share a texel. The defaults:
+    cutoff_deg 80: past it a view's pixels stretch more than 5.7 times over the surface, too
+    blurry and too sensitive to small misalignment to be worth any weight;
+    power 2: a square-on view outweighs one at 60 degrees four to one, so the sharpest view
+    dominates, yet neighbouring views still overlap enough to hide the seams between them;
+    feather 0.1: weights fall to zero over the outer tenth of the frame (of its smaller
+    side), so a view's border leaves no visible edge where the next view takes over;
+    depth_bias 0.005: a texel counts as visible when it is at most half a percent of the
+    object's size (plus one and a half pixels' worth of slope) behind the depth map, as in
+    shadow mapping; less gives speckled self-occlusion, more lets thin occluders leak."""
+
+    cutoff_deg: float = 80.0
+    power: float = 2.0
+    feather: float = 0.1
+    depth_bias: float = 0.005
+    slope_pixels: float = 1.5
+
+
+@dataclass(frozen=True)
+class ViewSample:
+    """One view at each of a surface's texels: its weight (N,) (0 = unused) and where the
+    texel lies in the view's image (N,2) (col, row from the top, pixel centres at +0.5)."""
+
+    weights: Floats
+    xy: Floats
+
+
+def visible(camera: Camera, depth: Floats, xy: Floats, z: Floats, cos: Floats,
+            weighting: Weighting, extent: float) -> NDArray[np.bool_]:
+    """(N,) texels in the frame, in front of the camera and at the depth the depth map (H,W)
+    holds at all four pixels a bilinear sample there reads, so no colour of an occluder or of
+    the background around a silhouette blends in. The tolerance, as in shadow mapping, is the
+    constant bias plus the depth change across the pixels at the surface's slope."""
+    width, height = camera.width, camera.height
+    inside = (z > 0) & (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (
+        xy[:, 1] < height)
+    seen = np.zeros(len(z), bool)
+    index = np.flatnonzero(inside)
+    at, c = z[index], cos[index]
+    slope = np.sqrt(np.maximum(1.0 - c * c, 0.0)) / np.maximum(c, 0.1)
+    allowed = (weighting.depth_bias * extent
+               + slope * camera.pixel_size(at) * weighting.slope_pixels)
+    x0 = np.clip(np.floor(xy[index, 0] - 0.5).astype(np.int64), 0, width - 1)
+    y0 = np.clip(np.floor(xy[index, 1] - 0.5).astype(np.int64), 0, height - 1)
+    x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
+    ok = np.ones(len(index), bool)
+    for row, col in ((y0, x0), (y0, x1), (y1, x0), (y1, x1)):
+        ok &= np.abs(depth[row, col] - at) <= allowed
+    seen[index] = ok
+    return seen
+
+
+def view_weights(surface: Surface, camera: Camera, depth: Floats,
+                 weighting: Weighting | None = None) -> ViewSample:
+    """Each texel's weight in this view: in the frame x visible (depth test against the
+    camera's depth map of every occluder) x |cos| of the viewing angle to the power, zero past
+    the cutoff x a feather towards the frame's edges."""
+    w = weighting or Weighting()
+    xy, z = camera.project(surface.positions)
+    cos = np.abs(np.einsum("nd,nd->n", surface.normals, camera.to_camera(surface.positions)))
+    seen = visible(camera, depth, xy, z, cos, w, surface.extent())
+    square = np.where(cos >= math.cos(math.radians(w.cutoff_deg)), cos ** w.power, 0.0)
+    weights = seen * square * _feather(camera, xy, w.feather)
+    return ViewSample(weights, xy)
+
+
+def _feather(camera: Camera, xy: Floats, fraction: float) -> Floats:
+    """1 inside the frame, easing to 0 over `fraction` of the smaller side at its edges."""
+    border = np.minimum(np.minimum(xy[:, 0], camera.width - xy[:, 0]),
+                        np.minimum(xy[:, 1], camera.height - xy[:, 1]))
+    width = fraction * min(camera.width, camera.height)
+    if width <= 0:
+        return (border > 0).astype(np.float64)
+    t = np.clip(border / width, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)  # smoothstep: no crease where the feather starts
+
+
+def sample(image: Floats, xy: Floats) -> Floats:
+    """Bilinear samples (N,C) of an image (H,W,C) at pixel coordinates xy (N,2) (centres at
+    +0.5; beyond the border the edge pixels repeat)."""
+    height, width = image.shape[:2]
+    x = np.clip(xy[:, 0] - 0.5, 0.0, width - 1.0)
+    y = np.clip(xy[:, 1] - 0.5, 0.0, height - 1.0)
+    x0 = np.minimum(np.floor(x).astype(np.int64), width - 2) if width > 1 else np.zeros(
+        len(x), np.int64)
+    y0 = np.minimum(np.floor(y).astype(np.int64), height - 2) if height > 1 else np.zeros(
+        len(y), np.int64)
+    x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
+    bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
+    return np.asarray(top * (1 - fy) + bottom * fy, dtype=np.float64)
+
+
+class Accumulator:
+    """The weighted sum of the views added so far, for one surface."""
+
+    def __init__(self, surface: Surface) -> None:
+        self.surface = surface
+        self.total = np.zeros(len(surface.texels))
+        self.sums: Floats | None = None
+
+    def add(self, colors: Floats, weights: Floats) -> None:
+        """Add one view's colours (N,C) at the texels with their weights (N,)."""
+        if self.sums is None:
+            self.sums = np.zeros((len(self.total), colors.shape[1]))
+        self.sums += colors * weights[:, None]
+        self.total += weights
+
+    @property
+    def painted(self) -> NDArray[np.bool_]:
+        """(N,) texels some view has given a colour."""
+        return self.total > PAINTED
+
+    @property
+    def filled(self) -> int:
+        """How many texels no view saw: texture() fills them from their neighbours."""
+        return int(np.count_nonzero(~self.painted))
+
+    def colors(self) -> Floats:
+        """(N,C) each texel's blended colour (0 where unpainted)."""
+        if self.sums is None:
+            return np.zeros((len(self.total), 4))
+        return self.sums / np.maximum(self.total, PAINTED)[:, None]
+
+    def texture(self) -> Floats:
+        """(S,S,C) the blended texture, row 0 at the top: texels no view saw, and a gutter of
+        GUTTER texels around the UV islands, take their neighbours' colours; beyond it, 0."""
+        size = self.surface.size
+        colors = self.colors()
+        image = np.zeros((size * size, colors.shape[1]))
+        known = np.zeros(size * size, bool)
+        image[self.surface.texels] = colors
+        known[self.surface.texels] = self.painted
+        filled = push_pull(image.reshape(size, size, -1), known.reshape(size, size))
+        keep = grow(layout_mask(self.surface), GUTTER)
+        return np.where(keep[..., None], filled, 0.0)
+
+
+def layout_mask(surface: Surface) -> NDArray[np.bool_]:
+    """(S,S) the texels the UV layout covers."""
+    mask = np.zeros(surface.size * surface.size, bool)
+    mask[surface.texels] = True
+    return mask.reshape(surface.size, surface.size)
+
+
+def grow(mask: NDArray[np.bool_], steps: int) -> NDArray[np.bool_]:
+    """The mask dilated by `steps` texels (8-neighbourhood)."""
+    out = mask.copy()
+    for _ in range(steps):
+        step = out.copy()
+        step[1:] |= out[:-1]
+        step[:-1] |= out[1:]
+        wide = step.copy()
+        wide[:, 1:] |= step[:, :-1]
+        wide[:, :-1] |= step[:, 1:]
+        out = wide
+    return out
+
+
+def push_pull(image: Floats, known: NDArray[np.bool_]) -> Floats:
+    """(H,W,C) the image with every unknown pixel given the average of the nearest known ones
+    at the coarsest scale that has some: averages over 2x2 blocks up a pyramid (pull), then
+    unknown pixels take their block's value on the way down (push). O(pixels), unlike
+    dilating one ring at a time across a big hole."""
+    if known.all() or not known.any():
+        return image.copy()
+    weight = known.astype(np.float64)
+    return _fill(image * weight[..., None], weight)
+
+
+def _fill(sums: Floats, weight: Floats) -> Floats:
+    height, width = weight.shape
+    own = sums / np.maximum(weight, 1e-12)[..., None]
+    if (weight > 0).all() or (height == 1 and width == 1):
+        return own
+    pad = ((0, height % 2), (0, width % 2))
+    s = np.pad(sums, (*pad, (0, 0)))
+    w = np.pad(weight, pad)
+    coarse_s = s[0::2, 0::2] + s[1::2, 0::2] + s[0::2, 1::2] + s[1::2, 1::2]
+    coarse_w = w[0::2, 0::2] + w[1::2, 0::2] + w[0::2, 1::2] + w[1::2, 1::2]
+    coarse = _fill(coarse_s, coarse_w)
+    up = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)[:height, :width]
+    return np.where((weight > 0)[..., None], own, up)
+
+
+def uncovered_mask(surface: Surface, camera: Camera, depth: Floats,
+                   painted: NDArray[np.bool_]) -> Floats:
+    """(H,W) 1 where this camera sees the surface (not hidden by anything in the depth map)
+    at a texel no earlier view painted, 0 elsewhere (painted, hidden, other objects,
+    background). Per pixel: the surface's own nearest triangle and UV there, the texel under
+    it, and whether that texel is painted (texels between islands take their neighbours')."""
+    mesh = surface.mesh
+    own = screen(camera, mesh.corners())
+    hit = own.tri >= 0
+    w = Weighting()
+    allowed = w.depth_bias * surface.extent() + camera.pixel_size(own.depth) * w.slope_pixels
+    front = hit & (own.depth <= depth + np.where(hit, allowed, 0.0))
+    tri = own.tri[front]
+    uv = np.einsum("nk,nkd->nd", own.bary[front], mesh.uvs[tri])
+    size = surface.size
+    col = np.clip(np.floor(uv[:, 0] * size).astype(np.int64), 0, size - 1)
+    row = np.clip(np.floor((1.0 - uv[:, 1]) * size).astype(np.int64), 0, size - 1)
+    done = np.zeros((size * size, 1))
+    done[surface.texels, 0] = painted
+    done = push_pull(done.reshape(size, size, 1), layout_mask(surface))[..., 0]
+    mask = np.zeros(depth.shape)
+    mask[front] = done[row, col] < 0.5
+    return mask

@@ -1,0 +1,56 @@
+"""One object's texture as points in the world: every texel its UV layout covers, with the
+surface point, normal and world area it stands for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geometry import Floats, Ints, Mesh
+from .raster import rasterize_uv
+
+
+@dataclass(frozen=True)
+class Surface:
+    """The N covered texels of a size x size texture of `mesh` (row 0 = top): their flat
+    indices row * size + col, world positions (N,3), unit world normals (N,3), the world area
+    each stands for (N,) and the triangle each lies in (N,)."""
+
+    mesh: Mesh
+    size: int
+    texels: Ints
+    positions: Floats
+    normals: Floats
+    areas: Floats
+    triangles: Ints
+
+    def extent(self) -> float:
+        """The diagonal of the surface's bounding box (its scale, for biases)."""
+        if not len(self.positions):
+            return 1.0
+        return float(np.linalg.norm(self.positions.max(axis=0) - self.positions.min(axis=0)))
+
+
+def surface(mesh: Mesh, size: int) -> Surface:
+    texels = rasterize_uv(mesh.uvs, size)
+    flat_tri = texels.tri.reshape(-1)
+    index = np.flatnonzero(flat_tri >= 0)
+    tri = flat_tri[index].astype(np.int64)
+    bary = texels.bary.reshape(-1, 3)[index]
+    corners = mesh.corners()
+    positions = np.einsum("nk,nkd->nd", bary, corners[tri])
+    normals = np.einsum("nk,nkd->nd", bary, mesh.normals[tri])
+    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    return Surface(mesh, size, index.astype(np.int64), positions, normals,
+                   _texel_areas(mesh, corners, size)[tri], tri)
+
+
+def _texel_areas(mesh: Mesh, corners: Floats, size: int) -> Floats:
+    """(T,) the world area one texel stands for in each triangle: its world area over the
+    number of texels its UVs span (a sliver's one texel stands for all of it)."""
+    world = 0.5 * np.linalg.norm(
+        np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+    e1, e2 = mesh.uvs[:, 1] - mesh.uvs[:, 0], mesh.uvs[:, 2] - mesh.uvs[:, 0]
+    texels = 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]) * size * size
+    return world / np.maximum(texels, 1.0)
