@@ -107,10 +107,16 @@ class COMFYRELAY_OT_project_texture(bpy.types.Operator):
         uvs = [scene.ensure_uv_map(o) for o in meshes]
         depsgraph = context.evaluated_depsgraph_get()
         depsgraph.update()
-        objects = [task.Textured(o.name, uv, made, projection.ObjectProjection(
-            scene.mesh(o, depsgraph, uv), self.texture_size)) for o, (uv, made) in
-            zip(meshes, uvs, strict=True)]
-        occluders = scene.occluders(scene.visible_meshes(s_scene), depsgraph)
+        objects, offset = [], 0
+        for obj, (uv, made) in zip(meshes, uvs, strict=True):
+            shape = scene.mesh(obj, depsgraph, uv)
+            objects.append(task.Textured(obj.name, uv, made, projection.ObjectProjection(
+                shape, self.texture_size, offset)))
+            offset += len(shape.triangles)
+        # The textured objects' triangles first (their offsets above), then what else hides.
+        others = [o for o in scene.visible_meshes(s_scene) if o not in meshes]
+        occluders = np.concatenate([*(t.projection.mesh.corners() for t in objects),
+                                    scene.occluders(others, depsgraph)])
         projection.measure_visible([t.projection for t in objects], occluders)
         views, temporary = self._views(context, chosen, lenses, objects, occluders, size)
         sequential = self.sequential or any(e.source in sources.PAINTED for e in plan.entries)

@@ -4,6 +4,12 @@ Two surfaces per object: the texture's own (the chosen size), where colours accu
 a small one (COVERAGE_SIZE) that only counts where views reached, against the area visible
 from outside, for the coverage reported and for placing cameras: 200 directions over a
 2048² texture's millions of texels would cost a minute, over 256² a few seconds.
+
+Occlusion is the engine's depth test (blend.view_weights) and, on top of it, a triangle
+test: the triangle the camera shows at a texel's pixel must be the texel's own or share a
+corner with it, else the texel must be strictly in front (no slope allowance). The depth
+test alone lets a surface closer behind another than its bias take the other's colours
+(Suzanne's eye sockets behind her eyes, 0.02 apart, took the eyes' colours).
 """
 
 from __future__ import annotations
@@ -11,38 +17,59 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
-from .blend import PAINTED, Accumulator, sample, uncovered_mask, view_weights
+from .blend import PAINTED, Accumulator, Weighting, sample, uncovered_mask, view_weights
 from .geometry import Camera, Floats, Mesh
-from .placement import Placed, auto_cameras, coverage, outside_visible
-from .raster import depth_map, screen
-from .surface import surface
+from .placement import Placed, auto_cameras, bounding_sphere, coverage, directions
+from .raster import Screen, screen
+from .surface import Surface, surface
 
 COVERAGE_SIZE = 256
 DIRECTIONS = 200  # the outside-visible area: what some camera from afar could see
+STRICT = 1e-3  # of the object's size: how far behind another triangle a texel may be
+VISIBLE_RESOLUTION = 256  # pixels of each orthographic view measuring the visible area
+ALL_ANGLES = Weighting(feather=0.0)  # visible at all, however obliquely
 
 
 class ObjectProjection:
-    def __init__(self, mesh: Mesh, size: int) -> None:
+    def __init__(self, mesh: Mesh, size: int, offset: int) -> None:
         self.mesh = mesh
+        self.offset = offset  # where its triangles start among the occluders
         self.surface = surface(mesh, size)
         self.accumulator = Accumulator(self.surface)
         self.small = surface(mesh, COVERAGE_SIZE)
         self.reached = np.zeros(len(self.small.texels))  # the small surface's total weight
         self.visible = np.ones(len(self.small.texels), bool)  # set by measure_visible()
 
-    def add(self, picture: Floats, camera: Camera, depth: Floats, only_new: bool) -> None:
+    def add(self, picture: Floats, camera: Camera, shown: Screen, only_new: bool) -> None:
         """One view's picture (H, W, C), row 0 at the top. `only_new` (sequential mode): the
         view paints only texels no earlier view painted."""
-        seen = view_weights(self.surface, camera, depth)
-        weights = seen.weights
+        seen = view_weights(self.surface, camera, shown.depth)
+        weights = seen.weights * self._own(self.surface, camera, shown)
         if only_new:
             weights = np.where(self.accumulator.painted, 0.0, weights)
         self.accumulator.add(sample(picture, seen.xy), weights)
-        reached = view_weights(self.small, camera, depth).weights
+        reached = view_weights(self.small, camera, shown.depth).weights
+        reached = reached * self._own(self.small, camera, shown)
         if only_new:
             reached = np.where(self.reached > PAINTED, 0.0, reached)
         self.reached += reached
+
+    def _own(self, where: Surface, camera: Camera, shown: Screen) -> NDArray[np.bool_]:
+        """(N,) texels whose pixel shows their own triangle or one sharing a corner with it,
+        or nothing nearer than STRICT of the object's size."""
+        xy, z = camera.project(where.positions)
+        col = np.clip(np.floor(xy[:, 0]).astype(np.int64), 0, camera.width - 1)
+        row = np.clip(np.floor(xy[:, 1]).astype(np.int64), 0, camera.height - 1)
+        there = shown.tri[row, col].astype(np.int64) - self.offset
+        count = len(self.mesh.triangles)
+        mine = (there >= 0) & (there < count)
+        corners = self.mesh.triangles[where.triangles]
+        others = self.mesh.triangles[np.where(mine, there, 0)]
+        touching = mine & (corners[:, :, None] == others[:, None, :]).any(axis=(1, 2))
+        front = z <= shown.depth[row, col] + STRICT * where.extent()
+        return touching | front
 
     def texture(self) -> tuple[Floats, int]:
         """The blended texture (S, S, C), row 0 at the top, and how many texels no view saw
@@ -53,68 +80,74 @@ class ObjectProjection:
         """The share of the outside-visible area some view painted."""
         return coverage(self.small, self.reached > PAINTED, self.visible)
 
-    def projected(self, camera: Camera, depth: Floats) -> tuple[Floats, Floats]:
-        """What this camera sees of the texture painted so far: colours (H, W, C) and where
+    def projected(self, shown: Screen) -> tuple[Floats, Floats]:
+        """What the camera shows of the texture painted so far: colours (H, W, 4) and where
         they are painted (H, W) 0/1; nothing where another object is in front."""
-        own = screen(camera, self.mesh.corners())
-        hit = own.tri >= 0
-        front = hit & (own.depth <= depth + 1e-3 * self.surface.extent())
-        uv = np.einsum("nk,nkd->nd", own.bary[front], self.mesh.uvs[own.tri[front]])
+        local = shown.tri.astype(np.int64) - self.offset
+        front = (local >= 0) & (local < len(self.mesh.triangles))
+        uv = np.einsum("nk,nkd->nd", shown.bary[front], self.mesh.uvs[local[front]])
         size = self.surface.size
         col = np.clip(np.floor(uv[:, 0] * size).astype(np.int64), 0, size - 1)
         row = np.clip(np.floor((1.0 - uv[:, 1]) * size).astype(np.int64), 0, size - 1)
         colours = np.zeros((size * size, 4))
+        colours[:, 3] = 1.0
         painted = np.zeros(size * size)
-        colours[self.surface.texels, : self._channels()] = self.accumulator.colors()
+        blended = self.accumulator.colors()
+        channels = min(blended.shape[1], 3)
+        colours[self.surface.texels, :channels] = blended[:, :channels]
         painted[self.surface.texels] = self.accumulator.painted
         flat = row * size + col
-        picture = np.zeros((*depth.shape, 4))
-        mask = np.zeros(depth.shape)
+        picture = np.zeros((*shown.depth.shape, 4))
+        picture[..., 3] = 1.0
+        mask = np.zeros(shown.depth.shape)
         picture[front] = colours[flat]
         mask[front] = painted[flat]
-        picture[..., 3] = 1.0
         return picture, mask
 
-    def uncovered(self, camera: Camera, depth: Floats) -> Floats:
-        return uncovered_mask(self.surface, camera, depth, self.accumulator.painted)
-
-    def _channels(self) -> int:
-        return min(self.accumulator.colors().shape[1], 4)
+    def uncovered(self, camera: Camera, shown: Screen) -> Floats:
+        return uncovered_mask(self.surface, camera, shown.depth, self.accumulator.painted)
 
 
-def depth(camera: Camera, occluders: Floats) -> Floats:
-    """The camera's depth map of everything that hides something."""
-    return depth_map(camera, occluders)
+def shown(camera: Camera, occluders: Floats) -> Screen:
+    """What the camera shows of everything that hides something: per pixel the nearest
+    triangle (an index into `occluders`), where in it, and its depth."""
+    return screen(camera, occluders)
 
 
 def sees(camera: Camera, mesh: Mesh) -> bool:
     """Some of the mesh lies in the camera's frame, in front of it."""
-    xy, z = camera.project(mesh.positions[np.unique(mesh.triangles)])
-    inside = ((z > 0) & (xy[:, 0] >= 0) & (xy[:, 0] <= camera.width) & (xy[:, 1] >= 0)
-              & (xy[:, 1] <= camera.height))
-    return bool(inside.any()) or bool(screen(camera, mesh.corners()).tri.max() >= 0)
+    return bool((screen(camera, mesh.corners()).tri >= 0).any())
 
 
 def seen_so_far(objects: Sequence[ObjectProjection], camera: Camera,
                 occluders: Floats) -> tuple[Floats, Floats]:
     """Projected so far (H, W, 4; black where nothing is painted yet) and Uncovered (H, W;
     white where this camera sees a texel no earlier view painted) over all the objects."""
-    shown = depth(camera, occluders)
+    view = shown(camera, occluders)
     picture = np.zeros((camera.height, camera.width, 4))
     picture[..., 3] = 1.0
     uncovered = np.zeros((camera.height, camera.width))
     for target in objects:
-        colours, painted = target.projected(camera, shown)
+        colours, painted = target.projected(view)
         picture = np.where(painted[..., None] > 0, colours, picture)
-        uncovered = np.maximum(uncovered, target.uncovered(camera, shown))
+        uncovered = np.maximum(uncovered, target.uncovered(camera, view))
     return picture, uncovered
 
 
 def measure_visible(objects: Sequence[ObjectProjection], occluders: Floats) -> None:
-    """Each object's outside-visible area, from DIRECTIONS directions."""
-    masks = outside_visible([o.small for o in objects], occluders, n=DIRECTIONS)
-    for target, mask in zip(objects, masks, strict=True):
-        target.visible = mask
+    """Each object's outside-visible area: texels some orthographic view from one of
+    DIRECTIONS directions shows, by the same tests as a view's (placement's
+    outside_visible, plus the triangle test)."""
+    smalls = [o.small for o in objects]
+    center, radius = bounding_sphere(smalls)
+    for target in objects:
+        target.visible = np.zeros(len(target.small.texels), bool)
+    for direction in directions(DIRECTIONS):
+        camera = Camera.ortho(direction, center, radius, VISIBLE_RESOLUTION)
+        view = shown(camera, occluders)
+        for target in objects:
+            seen = view_weights(target.small, camera, view.depth, ALL_ANGLES).weights > 0
+            target.visible |= seen & target._own(target.small, camera, view)
 
 
 def place(objects: Sequence[ObjectProjection], occluders: Floats, count: int,

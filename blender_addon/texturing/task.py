@@ -210,10 +210,12 @@ class Task:
             picture = views.resized(picture, lens.width, lens.height)
             view.note = (f"its result was {width}×{height}, scaled to the view's "
                          f"{lens.width}×{lens.height}")
-        depth = projection.depth(lens, self.occluders)
+        started = time.monotonic()
+        shown = projection.shown(lens, self.occluders)
+        self._blender_time(time.monotonic() - started)
         for target in self.objects:
             started = time.monotonic()
-            target.projection.add(picture, lens, depth, only_new=self.sequential)
+            target.projection.add(picture, lens, shown, only_new=self.sequential)
             target.seconds += time.monotonic() - started
         view.state = "done"  # sequential: the next pump's step() sends the next view
 

@@ -51,7 +51,7 @@ def test_twelve_cameras_and_two_objects(
     run_blender: RunBlender, server: ComfyTestServer
 ) -> None:
     r = texturing(run_blender, "identity", url=url(server), workflow=IDENTITY,
-                  objects=["suzanne", "cube"], cameras=12, size=512, render=128)
+                  objects=["suzanne", "cube"], cameras=12, size=512, render=256)
     assert r["error"] == "" and r["views"] == ["done"] * 12, (r["error"], r["lines"])
     for obj in r["objects"].values():
         assert obj["coverage"] >= 0.99 and obj["psnr"] >= 30, obj
@@ -72,7 +72,10 @@ def test_sequential_views_paint_only_what_no_earlier_view_painted(
     r = texturing(run_blender, "sequential", url=server.url, workflow=INVERT)
     assert r["error"] == "" and r["views"] == ["done"] * 4, (r["error"], r["lines"])
     assert r["renders"] == 0  # Uncovered alone needs no render
-    assert r["painted"] > 1000 and r["painted_max"] < 0.02, r
+    assert [c["old_changed"] for c in r["changes"]] == [0, 0, 0, 0], r["changes"]
+    assert all(c["new"] > 0 for c in r["changes"]), r["changes"]
+    # Each view's result is its inverted Uncovered mask: black wherever it painted.
+    assert r["painted"] > 1000 and r["painted_dark"] > 0.9, r
 
 
 def test_bad_input_is_refused_and_leaves_the_file_as_it_was(

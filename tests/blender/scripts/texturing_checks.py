@@ -289,18 +289,39 @@ def check_sequential(payload: Report) -> Report:
     settings = checks.use_workflow(scene, payload["workflow"])
     settings.media[0].source = "UNCOVERED"
     renders = checks.count_renders()
+    changes = record_changes(addon)
     error = texture_op(cameras="AUTO", camera_count=4, texture_size=256, sequential=True)
-    report: Report = {"error": error, "renders": len(renders)}
+    report: Report = {"error": error, "renders": len(renders), "changes": changes}
     report.update(checks.session_state(addon))
     task = task_module(addon).LAST
     target = task.objects[0]
     baked = pixels_of(bpy.data.images[obj["comfyrelay_texture"]]).reshape(-1, 4)
     painted = target.projection.surface.texels[target.projection.accumulator.painted]
     report["painted"] = len(painted)
-    report["painted_max"] = float(baked[painted, :3].max())
+    report["painted_dark"] = float(np.mean(baked[painted, :3].max(axis=1) < 0.1))
     report["views"] = [v.state for v in task.views]
     report["lines"] = task.lines()
     return report
+
+
+def record_changes(addon: str) -> list[Report]:
+    """Per view added to an object: how many texels it newly painted, and how many texels
+    painted before it changed colour."""
+    projection = checks.addon_module(addon, "texturing.projection").ObjectProjection
+    add = projection.add
+    changes: list[Report] = []
+
+    def recorded(self: Any, *args: Any, **kwargs: Any) -> None:
+        before = self.accumulator.painted.copy()
+        colours = self.accumulator.colors().copy()
+        add(self, *args, **kwargs)
+        after = self.accumulator.colors()
+        moved = np.abs(after - colours).max(axis=1) > 1e-9
+        changes.append({"new": int((self.accumulator.painted & ~before).sum()),
+                        "old_changed": int((moved & before).sum())})
+
+    projection.add = recorded
+    return changes
 
 
 def check_refusals(payload: Report) -> Report:
@@ -330,6 +351,7 @@ def check_refusals(payload: Report) -> Report:
     report["away"] = texture_op(cameras="SELECTED")
     report["away_clean"] = file_state() == before_away
     bpy.data.objects.remove(away)
+    bpy.data.cameras.remove(data)
     select(cube)
     report["none_selected_cameras"] = texture_op(cameras="SELECTED")
     checks.use_workflow(scene, payload["no_image_workflow"])
