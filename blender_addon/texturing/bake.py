@@ -24,10 +24,12 @@ def image(name: str, texture: np.ndarray) -> bpy.types.Image:
     v = 1). An earlier image of that name is kept: Blender numbers the new one."""
     size = texture.shape[0]
     made = bpy.data.images.new(name, size, size, alpha=True, float_buffer=False)
-    made.colorspace_settings.name = "sRGB"
+    colour = made.colorspace_settings
+    assert colour is not None
+    colour.name = "sRGB"  # type: ignore[assignment]  # the stubs list only "NONE"
     rgba = np.ones((size, size, 4), np.float32)
     rgba[..., : min(texture.shape[2], 3)] = np.clip(texture[..., :3], 0.0, 1.0)
-    made.pixels.foreach_set(rgba[::-1].ravel())  # Blender stores the bottom row (v = 0) first
+    made.pixels.foreach_set(rgba[::-1].ravel())  # type: ignore[arg-type]  # numpy is faster  # Blender stores the bottom row (v = 0) first
     made.update()
     made.pack()  # a generated image is packed as PNG: it travels with the .blend
     return made

@@ -48,6 +48,7 @@ def mesh(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph, uv_name: str = "
     without one) and per-corner normals (smooth and sharp edges as rendered)."""
     evaluated = obj.evaluated_get(depsgraph)
     data = evaluated.to_mesh()
+    assert data is not None  # a mesh object always has one
     try:
         data.calc_loop_triangles()
         tris = data.loop_triangles
@@ -80,7 +81,7 @@ def face_count(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph) -> int:
     evaluated = obj.evaluated_get(depsgraph)
     data = evaluated.to_mesh()
     try:
-        return len(data.polygons)
+        return len(data.polygons) if data is not None else 0
     finally:
         evaluated.to_mesh_clear()
 
@@ -102,6 +103,7 @@ def camera(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph,
     """`obj` seen as the engine's Camera, for renders of `size` (width, height)."""
     width, height = size
     scene = depsgraph.scene
+    assert scene is not None
     aspect = (scene.render.pixel_aspect_x, scene.render.pixel_aspect_y)
     projection = obj.calc_matrix_camera(depsgraph, x=width, y=height,
                                         scale_x=aspect[0], scale_y=aspect[1])

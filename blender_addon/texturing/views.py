@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import bpy
 import numpy as np
@@ -50,7 +51,8 @@ def read(path: Path) -> np.ndarray:
     are (an 8-bit sRGB PNG gives byte / 255, no colour conversion)."""
     image = bpy.data.images.load(str(path), check_existing=False)
     try:
-        width, height = image.size
+        size: Any = image.size  # the stubs do not know its two items
+        width, height = size
         if width == 0 or height == 0:
             raise OSError(f"{path.name} holds no picture Blender can read")
         pixels = np.empty(width * height * 4, np.float32)
@@ -70,7 +72,7 @@ def write(picture: np.ndarray, path: Path) -> Path:
         rgba[..., : min(picture.shape[2], 4)] = picture[..., :4]
     image = bpy.data.images.new(path.stem, width, height, alpha=True)
     try:
-        image.pixels.foreach_set(np.clip(rgba, 0, 1)[::-1].ravel())
+        image.pixels.foreach_set(np.clip(rgba, 0, 1)[::-1].ravel())  # type: ignore[arg-type]
         image.filepath_raw = str(path)
         image.file_format = "PNG"
         image.save()

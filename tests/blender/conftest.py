@@ -90,7 +90,8 @@ def blender_runner(
     extension_zip: Path, bpy_path: Path, tmp_path: Path, python: str = sys.executable
 ) -> RunBlender:
     """A function that runs one check (a function of `script` in scripts/) in the bpy linked
-    from `bpy_path`, with `python` (the one that bpy release needs). Its report also holds what bpy printed, under "log"."""
+    from `bpy_path`, with `python` (the one that bpy release needs). Its report also holds
+    what bpy printed, under "log"."""
 
     def run(check: str, timeout: float = 240, script: str = "blender_checks.py",
             **given: Any) -> dict[str, Any]:
