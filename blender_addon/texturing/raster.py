@@ -80,7 +80,8 @@ def barycentrics(corners: Floats, x: Floats, y: Floats) -> Floats:
     """(K,3) barycentrics of points (x, y) in 2D triangles (K,3,2); all -1 for degenerate
     triangles (so they count as outside)."""
     a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
-    area: Floats = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    area: Floats = ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1])
+                    - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
     w1: Floats = ((x - a[:, 0]) * (c[:, 1] - a[:, 1]) - (y - a[:, 1]) * (c[:, 0] - a[:, 0]))
     w2: Floats = ((b[:, 0] - a[:, 0]) * (y - a[:, 1]) - (b[:, 1] - a[:, 1]) * (x - a[:, 0]))
     ok = np.abs(area) > 1e-20
