@@ -47,17 +47,22 @@ class ViewSample:
     xy: Floats
 
 
+def in_frame(camera: Camera, xy: Floats, z: Floats) -> NDArray[np.bool_]:
+    """(N,) points in front of the camera and inside its image."""
+    return ((z > 0) & (xy[:, 0] >= 0) & (xy[:, 0] < camera.width)
+            & (xy[:, 1] >= 0) & (xy[:, 1] < camera.height))
+
+
 def visible(camera: Camera, depth: Floats, xy: Floats, z: Floats, cos: Floats,
             weighting: Weighting, extent: float) -> NDArray[np.bool_]:
-    """(N,) texels in the frame, in front of the camera and at the depth the depth map (H,W)
+    """(N,) points in the frame, in front of the camera and at the depth the depth map (H,W)
     holds at all four pixels a bilinear sample there reads, so no colour of an occluder or of
     the background around a silhouette blends in. The tolerance, as in shadow mapping, is the
-    constant bias plus the depth change across the pixels at the surface's slope."""
+    constant bias (depth_bias x extent) plus the depth change across the pixels at the
+    surface's slope (cos: of the angle the camera sees it at)."""
     width, height = camera.width, camera.height
-    inside = (z > 0) & (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (
-        xy[:, 1] < height)
     seen = np.zeros(len(z), bool)
-    index = np.flatnonzero(inside)
+    index = np.flatnonzero(in_frame(camera, xy, z))
     at, c = z[index], cos[index]
     slope = np.sqrt(np.maximum(1.0 - c * c, 0.0)) / np.maximum(c, 0.1)
     allowed = (weighting.depth_bias * extent
@@ -65,9 +70,10 @@ def visible(camera: Camera, depth: Floats, xy: Floats, z: Floats, cos: Floats,
     x0 = np.clip(np.floor(xy[index, 0] - 0.5).astype(np.int64), 0, width - 1)
     y0 = np.clip(np.floor(xy[index, 1] - 0.5).astype(np.int64), 0, height - 1)
     x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
+    flat = depth.reshape(-1)
     ok = np.ones(len(index), bool)
-    for row, col in ((y0, x0), (y0, x1), (y1, x0), (y1, x1)):
-        ok &= np.abs(depth[row, col] - at) <= allowed
+    for pixel in (y0 * width + x0, y0 * width + x1, y1 * width + x0, y1 * width + x1):
+        ok &= np.abs(flat[pixel] - at) <= allowed
     seen[index] = ok
     return seen
 
@@ -76,13 +82,19 @@ def view_weights(surface: Surface, camera: Camera, depth: Floats,
                  weighting: Weighting | None = None) -> ViewSample:
     """Each texel's weight in this view: in the frame x visible (depth test against the
     camera's depth map of every occluder) x |cos| of the viewing angle to the power, zero past
-    the cutoff x a feather towards the frame's edges."""
+    the cutoff x a feather towards the frame's edges. Each test runs only on the texels the
+    ones before it kept."""
     w = weighting or Weighting()
     xy, z = camera.project(surface.positions)
-    cos = np.abs(np.einsum("nd,nd->n", surface.normals, camera.to_camera(surface.positions)))
-    seen = visible(camera, depth, xy, z, cos, w, surface.extent())
-    square = np.where(cos >= math.cos(math.radians(w.cutoff_deg)), cos ** w.power, 0.0)
-    weights = seen * square * _feather(camera, xy, w.feather)
+    weights = np.zeros(len(z))
+    index = np.flatnonzero(in_frame(camera, xy, z))
+    to_camera = camera.to_camera(surface.positions[index])
+    cos = np.abs(np.einsum("nd,nd->n", surface.normals[index], to_camera))
+    keep = cos >= math.cos(math.radians(w.cutoff_deg))
+    index, cos = index[keep], cos[keep]
+    seen = visible(camera, depth, xy[index], z[index], cos, w, surface.extent())
+    index, cos = index[seen], cos[seen]
+    weights[index] = cos ** w.power * _feather(camera, xy[index], w.feather)
     return ViewSample(weights, xy)
 
 
@@ -101,16 +113,15 @@ def sample(image: Floats, xy: Floats) -> Floats:
     """Bilinear samples (N,C) of an image (H,W,C) at pixel coordinates xy (N,2) (centres at
     +0.5; beyond the border the edge pixels repeat)."""
     height, width = image.shape[:2]
+    flat = image.reshape(height * width, -1)
     x = np.clip(xy[:, 0] - 0.5, 0.0, width - 1.0)
     y = np.clip(xy[:, 1] - 0.5, 0.0, height - 1.0)
-    x0 = np.minimum(np.floor(x).astype(np.int64), width - 2) if width > 1 else np.zeros(
-        len(x), np.int64)
-    y0 = np.minimum(np.floor(y).astype(np.int64), height - 2) if height > 1 else np.zeros(
-        len(y), np.int64)
+    x0 = np.minimum(x.astype(np.int64), max(width - 2, 0))  # x >= 0: truncation is floor
+    y0 = np.minimum(y.astype(np.int64), max(height - 2, 0))
     x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
     fx, fy = (x - x0)[:, None], (y - y0)[:, None]
-    top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
-    bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
+    top = flat[y0 * width + x0] * (1 - fx) + flat[y0 * width + x1] * fx
+    bottom = flat[y1 * width + x0] * (1 - fx) + flat[y1 * width + x1] * fx
     return np.asarray(top * (1 - fy) + bottom * fy, dtype=np.float64)
 
 
@@ -128,6 +139,15 @@ class Accumulator:
             self.sums = np.zeros((len(self.total), colors.shape[1]))
         self.sums += colors * weights[:, None]
         self.total += weights
+
+    def add_view(self, image: Floats, view: ViewSample) -> None:
+        """Add a rendered view (H,W,C) with its weights: the same as
+        add(sample(image, view.xy), view.weights), sampling only the texels it sees."""
+        index = np.flatnonzero(view.weights > 0)
+        if self.sums is None:
+            self.sums = np.zeros((len(self.total), image.shape[2]))
+        self.sums[index] += sample(image, view.xy[index]) * view.weights[index, None]
+        self.total[index] += view.weights[index]
 
     @property
     def painted(self) -> NDArray[np.bool_]:

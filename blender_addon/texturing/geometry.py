@@ -55,15 +55,13 @@ class Camera:
         """Pixel coordinates (N,2) (col from the left, row from the top, centres at +0.5) and
         depth (N,) (distance along the viewing axis, positive in front) of world points (N,3).
         Points behind the camera get meaningless xy and depth <= 0: callers test depth > 0."""
-        homogeneous = np.concatenate([points, np.ones((len(points), 1))], axis=1)
-        view = homogeneous @ self.world_to_view.T
-        clip = view @ self.projection.T
-        w = clip[:, 3:4]
+        view = points @ self.world_to_view[:3, :3].T + self.world_to_view[:3, 3]
+        clip = view @ self.projection[:, :3].T + self.projection[:, 3]
+        w = clip[:, 3]
         w = np.where(np.abs(w) < 1e-12, 1e-12, w)  # on the eye's plane: no finite position
-        ndc = clip[:, :2] / w
         xy = np.empty((len(points), 2))
-        xy[:, 0] = (ndc[:, 0] + 1.0) * 0.5 * self.width
-        xy[:, 1] = (1.0 - ndc[:, 1]) * 0.5 * self.height  # NDC y up, image rows down
+        xy[:, 0] = (clip[:, 0] / w + 1.0) * (0.5 * self.width)
+        xy[:, 1] = (1.0 - clip[:, 1] / w) * (0.5 * self.height)  # NDC y up, image rows down
         return xy, -view[:, 2]
 
     @property
