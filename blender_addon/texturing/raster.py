@@ -67,7 +67,8 @@ def edge_functions(points: Floats) -> tuple[Floats, NDArray[np.bool_]]:
     """(T,3,3) per triangle the plane (a, b, c) of each barycentric: w_i = a x + b y + c; and
     (T,) whether the triangle has any area."""
     x, y = points[:, :, 0], points[:, :, 1]
-    area = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (y[:, 1] - y[:, 0]) * (x[:, 2] - x[:, 0])
+    area: Floats = ((x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0])
+                    - (y[:, 1] - y[:, 0]) * (x[:, 2] - x[:, 0]))
     ok = np.abs(area) > 1e-12
     safe = np.where(ok, area, 1.0)
     edges = np.empty((len(points), 3, 3))
