@@ -15,6 +15,7 @@ from .raster import screen
 from .surface import Surface
 
 PAINTED = 1e-3  # a texel with less total weight has no colour of its own yet
+CHUNK = 1 << 16  # texels per slice of work
 GUTTER = 4  # texels of colour around the UV islands: mip levels 0-2 and bilinear stay clean
 
 
@@ -82,20 +83,32 @@ def view_weights(surface: Surface, camera: Camera, depth: Floats,
                  weighting: Weighting | None = None) -> ViewSample:
     """Each texel's weight in this view: in the frame x visible (depth test against the
     camera's depth map of every occluder) x |cos| of the viewing angle to the power, zero past
-    the cutoff x a feather towards the frame's edges. Each test runs only on the texels the
-    ones before it kept."""
+    the cutoff x a feather towards the frame's edges."""
     w = weighting or Weighting()
-    xy, z = camera.project(surface.positions)
+    weights = np.zeros(len(surface.texels))
+    xy = np.empty((len(surface.texels), 2))
+    # In slices that stay in the CPU's cache: the same work, about twice as fast at 2048².
+    for start in range(0, len(weights), CHUNK):
+        part = slice(start, start + CHUNK)
+        weights[part], xy[part] = _weights(surface.positions[part], surface.normals[part],
+                                           camera, depth, w, surface.extent)
+    return ViewSample(weights, xy)
+
+
+def _weights(positions: Floats, normals: Floats, camera: Camera, depth: Floats,
+             w: Weighting, extent: float) -> tuple[Floats, Floats]:
+    """view_weights() of some texels; each test runs only on those the ones before kept."""
+    xy, z = camera.project(positions)
     weights = np.zeros(len(z))
     index = np.flatnonzero(in_frame(camera, xy, z))
-    to_camera = camera.to_camera(surface.positions[index])
-    cos = np.abs(np.einsum("nd,nd->n", surface.normals[index], to_camera))
+    to_camera = camera.to_camera(positions[index])
+    cos = np.abs(np.einsum("nd,nd->n", normals[index], to_camera))
     keep = cos >= math.cos(math.radians(w.cutoff_deg))
     index, cos = index[keep], cos[keep]
-    seen = visible(camera, depth, xy[index], z[index], cos, w, surface.extent())
+    seen = visible(camera, depth, xy[index], z[index], cos, w, extent)
     index, cos = index[seen], cos[seen]
     weights[index] = cos ** w.power * _feather(camera, xy[index], w.feather)
-    return ViewSample(weights, xy)
+    return weights, xy
 
 
 def _feather(camera: Camera, xy: Floats, fraction: float) -> Floats:
@@ -143,11 +156,12 @@ class Accumulator:
     def add_view(self, image: Floats, view: ViewSample) -> None:
         """Add a rendered view (H,W,C) with its weights: the same as
         add(sample(image, view.xy), view.weights), sampling only the texels it sees."""
-        index = np.flatnonzero(view.weights > 0)
         if self.sums is None:
             self.sums = np.zeros((len(self.total), image.shape[2]))
-        self.sums[index] += sample(image, view.xy[index]) * view.weights[index, None]
-        self.total[index] += view.weights[index]
+        for start in range(0, len(self.total), CHUNK):
+            index = start + np.flatnonzero(view.weights[start:start + CHUNK] > 0)
+            self.sums[index] += sample(image, view.xy[index]) * view.weights[index, None]
+            self.total[index] += view.weights[index]
 
     @property
     def painted(self) -> NDArray[np.bool_]:
@@ -236,7 +250,7 @@ def uncovered_mask(surface: Surface, camera: Camera, depth: Floats,
     own = screen(camera, mesh.corners())
     hit = own.tri >= 0
     w = Weighting()
-    allowed = w.depth_bias * surface.extent() + camera.pixel_size(own.depth) * w.slope_pixels
+    allowed = w.depth_bias * surface.extent + camera.pixel_size(own.depth) * w.slope_pixels
     front = hit & (own.depth <= depth + np.where(hit, allowed, 0.0))
     tri = own.tri[front]
     uv = np.einsum("nk,nkd->nd", own.bary[front], mesh.uvs[tri])
