@@ -5,13 +5,14 @@ of sequential mode."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .geometry import Camera, Floats
-from .raster import screen
+from .raster import depth_map, screen
 from .surface import Surface
 
 PAINTED = 1e-3  # a texel with less total weight has no colour of its own yet
@@ -168,6 +169,14 @@ class Accumulator:
         """(N,) texels some view has given a colour."""
         return self.total > PAINTED
 
+    def painted_map(self) -> Floats:
+        """(S,S) 1 at the texels some view painted, 0 elsewhere (row 0 at the top): the
+        "painted" mask beside texture() for sequential mode."""
+        size = self.surface.size
+        out = np.zeros(size * size)
+        out[self.surface.texels] = self.painted
+        return out.reshape(size, size)
+
     @property
     def filled(self) -> int:
         """How many texels no view saw: texture() fills them from their neighbours."""
@@ -191,6 +200,18 @@ class Accumulator:
         filled = push_pull(image.reshape(size, size, -1), known.reshape(size, size))
         keep = grow(layout_mask(self.surface), GUTTER)
         return np.where(keep[..., None], filled, 0.0)
+
+
+def bake(surfaces: Sequence[Surface], views: Sequence[tuple[Camera, Floats]],
+         occluder_triangles: Floats, weighting: Weighting | None = None) -> list[Accumulator]:
+    """Every view (camera, its image (H,W,C) 0..1, row 0 at the top) blended into every
+    surface, object by object; each camera's depth map of all occluders is made once."""
+    sums = [Accumulator(s) for s in surfaces]
+    for camera, image in views:
+        depth = depth_map(camera, occluder_triangles)
+        for acc in sums:
+            acc.add_view(image, view_weights(acc.surface, camera, depth, weighting))
+    return sums
 
 
 def layout_mask(surface: Surface) -> NDArray[np.bool_]:

@@ -230,17 +230,20 @@ def test_a_box_hidden_behind_another_takes_none_of_its_colour() -> None:
 
 
 def test_objects_are_textured_one_by_one() -> None:
-    """Each object's texture comes from its own texels: a view of two boxes side by side
-    puts each box's own colour in each texture."""
+    """Each object's texture comes from its own texels: views of two boxes side by side put
+    each box's own colour in each texture."""
     left, right = moved(cube(half=0.6), (-1.2, 0, 0)), moved(cube(half=0.6), (1.2, 0, 0))
     red, green = np.zeros((32, 32, 3)), np.zeros((32, 32, 3))
     red[..., 0], green[..., 1] = 1, 1
     occluders = np.concatenate([left.corners(), right.corners()])
     scene = [(left, red), (right, green)]
-    cameras = around(6)
-    for mesh, channel in ((left, 0), (right, 1)):
-        acc = bake(surface(mesh, 64), cameras, scene, occluders)
+    views = [(camera, render(camera, scene)[0]) for camera in around(6)]
+    sums = blend.bake([surface(left, 64), surface(right, 64)], views, occluders)
+    for acc, channel in zip(sums, (0, 1), strict=True):
+        assert acc.painted.mean() > 0.9
         assert np.allclose(acc.colors()[acc.painted, channel], 1)
+        assert np.allclose(acc.colors()[acc.painted, 1 - channel], 0)
+        assert (acc.painted_map()[blend.layout_mask(acc.surface)] == acc.painted).all()
 
 
 def test_unseen_texels_take_their_neighbours_and_a_gutter_surrounds_the_islands() -> None:
