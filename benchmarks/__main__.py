@@ -21,7 +21,7 @@ from pathlib import Path
 from .table import Row, render
 
 SUITES = ("overhead", "overhead_steps", "batch", "pool", "transfer", "blender", "krita",
-          "krita_animation")
+          "krita_animation", "texturing_engine")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,16 +5,18 @@ of sequential mode."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .geometry import Camera, Floats
-from .raster import screen
+from .raster import depth_map, screen
 from .surface import Surface
 
 PAINTED = 1e-3  # a texel with less total weight has no colour of its own yet
+CHUNK = 1 << 16  # texels per slice of work
 GUTTER = 4  # texels of colour around the UV islands: mip levels 0-2 and bilinear stay clean
 
 
@@ -47,17 +49,22 @@ class ViewSample:
     xy: Floats
 
 
+def in_frame(camera: Camera, xy: Floats, z: Floats) -> NDArray[np.bool_]:
+    """(N,) points in front of the camera and inside its image."""
+    return ((z > 0) & (xy[:, 0] >= 0) & (xy[:, 0] < camera.width)
+            & (xy[:, 1] >= 0) & (xy[:, 1] < camera.height))
+
+
 def visible(camera: Camera, depth: Floats, xy: Floats, z: Floats, cos: Floats,
             weighting: Weighting, extent: float) -> NDArray[np.bool_]:
-    """(N,) texels in the frame, in front of the camera and at the depth the depth map (H,W)
+    """(N,) points in the frame, in front of the camera and at the depth the depth map (H,W)
     holds at all four pixels a bilinear sample there reads, so no colour of an occluder or of
     the background around a silhouette blends in. The tolerance, as in shadow mapping, is the
-    constant bias plus the depth change across the pixels at the surface's slope."""
+    constant bias (depth_bias x extent) plus the depth change across the pixels at the
+    surface's slope (cos: of the angle the camera sees it at)."""
     width, height = camera.width, camera.height
-    inside = (z > 0) & (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (
-        xy[:, 1] < height)
     seen = np.zeros(len(z), bool)
-    index = np.flatnonzero(inside)
+    index = np.flatnonzero(in_frame(camera, xy, z))
     at, c = z[index], cos[index]
     slope = np.sqrt(np.maximum(1.0 - c * c, 0.0)) / np.maximum(c, 0.1)
     allowed = (weighting.depth_bias * extent
@@ -65,9 +72,10 @@ def visible(camera: Camera, depth: Floats, xy: Floats, z: Floats, cos: Floats,
     x0 = np.clip(np.floor(xy[index, 0] - 0.5).astype(np.int64), 0, width - 1)
     y0 = np.clip(np.floor(xy[index, 1] - 0.5).astype(np.int64), 0, height - 1)
     x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
+    flat = depth.reshape(-1)
     ok = np.ones(len(index), bool)
-    for row, col in ((y0, x0), (y0, x1), (y1, x0), (y1, x1)):
-        ok &= np.abs(depth[row, col] - at) <= allowed
+    for pixel in (y0 * width + x0, y0 * width + x1, y1 * width + x0, y1 * width + x1):
+        ok &= np.abs(flat[pixel] - at) <= allowed
     seen[index] = ok
     return seen
 
@@ -78,12 +86,30 @@ def view_weights(surface: Surface, camera: Camera, depth: Floats,
     camera's depth map of every occluder) x |cos| of the viewing angle to the power, zero past
     the cutoff x a feather towards the frame's edges."""
     w = weighting or Weighting()
-    xy, z = camera.project(surface.positions)
-    cos = np.abs(np.einsum("nd,nd->n", surface.normals, camera.to_camera(surface.positions)))
-    seen = visible(camera, depth, xy, z, cos, w, surface.extent())
-    square = np.where(cos >= math.cos(math.radians(w.cutoff_deg)), cos ** w.power, 0.0)
-    weights = seen * square * _feather(camera, xy, w.feather)
+    weights = np.zeros(len(surface.texels))
+    xy = np.empty((len(surface.texels), 2))
+    # In slices that stay in the CPU's cache: the same work, about twice as fast at 2048².
+    for start in range(0, len(weights), CHUNK):
+        part = slice(start, start + CHUNK)
+        weights[part], xy[part] = _weights(surface.positions[part], surface.normals[part],
+                                           camera, depth, w, surface.extent)
     return ViewSample(weights, xy)
+
+
+def _weights(positions: Floats, normals: Floats, camera: Camera, depth: Floats,
+             w: Weighting, extent: float) -> tuple[Floats, Floats]:
+    """view_weights() of some texels; each test runs only on those the ones before kept."""
+    xy, z = camera.project(positions)
+    weights = np.zeros(len(z))
+    index = np.flatnonzero(in_frame(camera, xy, z))
+    to_camera = camera.to_camera(positions[index])
+    cos = np.abs(np.einsum("nd,nd->n", normals[index], to_camera))
+    keep = cos >= math.cos(math.radians(w.cutoff_deg))
+    index, cos = index[keep], cos[keep]
+    seen = visible(camera, depth, xy[index], z[index], cos, w, extent)
+    index, cos = index[seen], cos[seen]
+    weights[index] = cos ** w.power * _feather(camera, xy[index], w.feather)
+    return weights, xy
 
 
 def _feather(camera: Camera, xy: Floats, fraction: float) -> Floats:
@@ -101,16 +127,15 @@ def sample(image: Floats, xy: Floats) -> Floats:
     """Bilinear samples (N,C) of an image (H,W,C) at pixel coordinates xy (N,2) (centres at
     +0.5; beyond the border the edge pixels repeat)."""
     height, width = image.shape[:2]
+    flat = image.reshape(height * width, -1)
     x = np.clip(xy[:, 0] - 0.5, 0.0, width - 1.0)
     y = np.clip(xy[:, 1] - 0.5, 0.0, height - 1.0)
-    x0 = np.minimum(np.floor(x).astype(np.int64), width - 2) if width > 1 else np.zeros(
-        len(x), np.int64)
-    y0 = np.minimum(np.floor(y).astype(np.int64), height - 2) if height > 1 else np.zeros(
-        len(y), np.int64)
+    x0 = np.minimum(x.astype(np.int64), max(width - 2, 0))  # x >= 0: truncation is floor
+    y0 = np.minimum(y.astype(np.int64), max(height - 2, 0))
     x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
     fx, fy = (x - x0)[:, None], (y - y0)[:, None]
-    top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
-    bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
+    top = flat[y0 * width + x0] * (1 - fx) + flat[y0 * width + x1] * fx
+    bottom = flat[y1 * width + x0] * (1 - fx) + flat[y1 * width + x1] * fx
     return np.asarray(top * (1 - fy) + bottom * fy, dtype=np.float64)
 
 
@@ -129,10 +154,28 @@ class Accumulator:
         self.sums += colors * weights[:, None]
         self.total += weights
 
+    def add_view(self, image: Floats, view: ViewSample) -> None:
+        """Add a rendered view (H,W,C) with its weights: the same as
+        add(sample(image, view.xy), view.weights), sampling only the texels it sees."""
+        if self.sums is None:
+            self.sums = np.zeros((len(self.total), image.shape[2]))
+        for start in range(0, len(self.total), CHUNK):
+            index = start + np.flatnonzero(view.weights[start:start + CHUNK] > 0)
+            self.sums[index] += sample(image, view.xy[index]) * view.weights[index, None]
+            self.total[index] += view.weights[index]
+
     @property
     def painted(self) -> NDArray[np.bool_]:
         """(N,) texels some view has given a colour."""
         return self.total > PAINTED
+
+    def painted_map(self) -> Floats:
+        """(S,S) 1 at the texels some view painted, 0 elsewhere (row 0 at the top): the
+        "painted" mask beside texture() for sequential mode."""
+        size = self.surface.size
+        out = np.zeros(size * size)
+        out[self.surface.texels] = self.painted
+        return out.reshape(size, size)
 
     @property
     def filled(self) -> int:
@@ -157,6 +200,18 @@ class Accumulator:
         filled = push_pull(image.reshape(size, size, -1), known.reshape(size, size))
         keep = grow(layout_mask(self.surface), GUTTER)
         return np.where(keep[..., None], filled, 0.0)
+
+
+def bake(surfaces: Sequence[Surface], views: Sequence[tuple[Camera, Floats]],
+         occluder_triangles: Floats, weighting: Weighting | None = None) -> list[Accumulator]:
+    """Every view (camera, its image (H,W,C) 0..1, row 0 at the top) blended into every
+    surface, object by object; each camera's depth map of all occluders is made once."""
+    sums = [Accumulator(s) for s in surfaces]
+    for camera, image in views:
+        depth = depth_map(camera, occluder_triangles)
+        for acc in sums:
+            acc.add_view(image, view_weights(acc.surface, camera, depth, weighting))
+    return sums
 
 
 def layout_mask(surface: Surface) -> NDArray[np.bool_]:
@@ -216,7 +271,7 @@ def uncovered_mask(surface: Surface, camera: Camera, depth: Floats,
     own = screen(camera, mesh.corners())
     hit = own.tri >= 0
     w = Weighting()
-    allowed = w.depth_bias * surface.extent() + camera.pixel_size(own.depth) * w.slope_pixels
+    allowed = w.depth_bias * surface.extent + camera.pixel_size(own.depth) * w.slope_pixels
     front = hit & (own.depth <= depth + np.where(hit, allowed, 0.0))
     tri = own.tri[front]
     uv = np.einsum("nk,nkd->nd", own.bary[front], mesh.uvs[tri])

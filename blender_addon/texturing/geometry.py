@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -55,15 +56,16 @@ class Camera:
         """Pixel coordinates (N,2) (col from the left, row from the top, centres at +0.5) and
         depth (N,) (distance along the viewing axis, positive in front) of world points (N,3).
         Points behind the camera get meaningless xy and depth <= 0: callers test depth > 0."""
-        homogeneous = np.concatenate([points, np.ones((len(points), 1))], axis=1)
-        view = homogeneous @ self.world_to_view.T
-        clip = view @ self.projection.T
-        w = clip[:, 3:4]
+        # np.dot with contiguous small matrices: several times faster than a transposed view.
+        view = np.dot(points, np.ascontiguousarray(self.world_to_view[:3, :3].T))
+        view += self.world_to_view[:3, 3]
+        clip = np.dot(view, np.ascontiguousarray(self.projection[:, :3].T))
+        clip += self.projection[:, 3]
+        w = clip[:, 3]
         w = np.where(np.abs(w) < 1e-12, 1e-12, w)  # on the eye's plane: no finite position
-        ndc = clip[:, :2] / w
         xy = np.empty((len(points), 2))
-        xy[:, 0] = (ndc[:, 0] + 1.0) * 0.5 * self.width
-        xy[:, 1] = (1.0 - ndc[:, 1]) * 0.5 * self.height  # NDC y up, image rows down
+        xy[:, 0] = (clip[:, 0] / w + 1.0) * (0.5 * self.width)
+        xy[:, 1] = (1.0 - clip[:, 1] / w) * (0.5 * self.height)  # NDC y up, image rows down
         return xy, -view[:, 2]
 
     @property
@@ -72,6 +74,10 @@ class Camera:
 
     def eye(self) -> Floats:
         """The camera's position in the world."""
+        return self._eye.copy()
+
+    @cached_property
+    def _eye(self) -> Floats:  # asked for per slice of texels: inverted once
         view_to_world = np.linalg.inv(self.world_to_view)
         return np.asarray(view_to_world[:3, 3], dtype=np.float64)
 
@@ -85,8 +91,9 @@ class Camera:
         surface at): towards the eye, or along the view axis for an orthographic camera."""
         if self.orthographic:
             return np.broadcast_to(self.backward(), points.shape).copy()
-        towards = self.eye() - points
-        return towards / np.maximum(np.linalg.norm(towards, axis=1, keepdims=True), 1e-12)
+        towards = self._eye - points
+        length = np.sqrt(np.einsum("nd,nd->n", towards, towards))
+        return towards / np.maximum(length, 1e-12)[:, None]
 
     def pixel_size(self, depth: Floats) -> Floats:
         """The world width one pixel covers at each depth (for depth-test bias)."""

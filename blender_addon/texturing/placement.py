@@ -62,9 +62,10 @@ def outside_visible(surfaces: Sequence[Surface], occluder_triangles: Floats, n: 
         camera = Camera.ortho(direction, center, radius, resolution)
         depth = depth_map(camera, occluder_triangles)
         for s, seen in zip(surfaces, found, strict=True):
-            xy, z = camera.project(s.positions)
-            cos = np.abs(np.einsum("nd,d->n", s.normals, camera.backward()))
-            seen |= unoccluded(camera, depth, xy, z, cos, weighting, s.extent())
+            rest = np.flatnonzero(~seen)  # a texel seen once needs no more tests
+            xy, z = camera.project(s.positions[rest])
+            cos = np.abs(np.einsum("nd,d->n", s.normals[rest], camera.backward()))
+            seen[rest] = unoccluded(camera, depth, xy, z, cos, weighting, s.extent)
     return found
 
 

@@ -1,10 +1,11 @@
 """Rasterising all triangles at once: into UV space (which triangle and where in it each texel
 centre lies) and into a camera's image (a depth map, and the nearest triangle per pixel).
 
-No per-triangle Python loop: every triangle's bounding box of pixel centres is expanded into
-(triangle, pixel) pairs with np.repeat, the pairs outside their triangle are dropped by their
-barycentrics, and the nearest is kept per pixel. Triangles go in chunks so a few huge ones do
-not take the memory of all pairs at once.
+No per-triangle Python loop: all triangles are scan-converted at once. Each triangle's rows of
+pixel centres are expanded into (triangle, row) pairs with np.repeat, each row's exact span
+of covered centres comes from the triangle's three edge functions, and the spans are expanded
+into (triangle, pixel) pairs the same way; the nearest pair is kept per pixel. Triangles go
+in chunks so a few huge ones do not take the memory of all pairs at once.
 """
 
 from __future__ import annotations
@@ -40,21 +41,21 @@ class Covered:
 
 def cover(points: Floats, width: int, height: int) -> Covered:
     """Every pixel centre (col + 0.5, row + 0.5) inside each 2D triangle (T,3,2), given in
-    pixel coordinates (x right, y = row down)."""
+    pixel coordinates (x right, y = row down). Degenerate triangles cover nothing."""
+    edges, ok = edge_functions(points)
+    lo = np.maximum(np.floor(points[:, :, 1].min(axis=1) - 0.5).astype(np.int64) + 1, 0)
+    hi = np.minimum(np.floor(points[:, :, 1].max(axis=1) - 0.5).astype(np.int64), height - 1)
+    rows = np.where(ok, np.maximum(hi - lo + 1, 0), 0)
+    # Chunks of triangles whose bounding boxes hold at most PAIRS_PER_CHUNK pixels.
+    span = np.clip(np.ceil(points[:, :, 0].max(axis=1) - points[:, :, 0].min(axis=1)), 1, width)
+    ends = np.cumsum(rows * span.astype(np.int64))
     found: list[Covered] = []
-    lo = np.floor(points.min(axis=1) - 0.5).astype(np.int64) + 1  # first centre >= min
-    hi = np.floor(points.max(axis=1) - 0.5).astype(np.int64)  # last centre <= max
-    lo = np.maximum(lo, 0)
-    hi = np.minimum(hi, [width - 1, height - 1])
-    extent = np.maximum(hi - lo + 1, 0)
-    counts = extent[:, 0] * extent[:, 1]
     start = 0
-    ends = np.cumsum(counts)
     while start < len(points):
-        # As many triangles as fit in one chunk's pairs (at least one).
         budget = (ends[start - 1] if start else 0) + PAIRS_PER_CHUNK
         stop = max(int(np.searchsorted(ends, budget, side="right")), start + 1)
-        found.append(_cover_chunk(points, lo, extent, counts, np.arange(start, stop), width))
+        tris = np.arange(start, stop)
+        found.append(_scan(edges, tris, lo[tris], rows[tris], width))
         start = stop
     if not found:
         return Covered(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3)))
@@ -62,33 +63,53 @@ def cover(points: Floats, width: int, height: int) -> Covered:
         *((c.tri, c.pixel, c.bary) for c in found), strict=True)))
 
 
-def _cover_chunk(points: Floats, lo: Ints, extent: Ints, counts: Ints, tris: Ints,
-                 width: int) -> Covered:
-    n = counts[tris]
-    tri = np.repeat(tris, n)
-    first = np.cumsum(n) - n
-    local = np.arange(len(tri)) - np.repeat(first, n)
-    nx = extent[tri, 0]
-    col = lo[tri, 0] + local % np.maximum(nx, 1)
-    row = lo[tri, 1] + local // np.maximum(nx, 1)
-    bary = barycentrics(points[tri], col + 0.5, row + 0.5)
-    inside = np.all(bary >= -EDGE, axis=1)
-    return Covered(tri[inside], row[inside] * width + col[inside], bary[inside])
-
-
-def barycentrics(corners: Floats, x: Floats, y: Floats) -> Floats:
-    """(K,3) barycentrics of points (x, y) in 2D triangles (K,3,2); all -1 for degenerate
-    triangles (so they count as outside)."""
-    a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
-    area: Floats = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    w1: Floats = ((x - a[:, 0]) * (c[:, 1] - a[:, 1]) - (y - a[:, 1]) * (c[:, 0] - a[:, 0]))
-    w2: Floats = ((b[:, 0] - a[:, 0]) * (y - a[:, 1]) - (b[:, 1] - a[:, 1]) * (x - a[:, 0]))
-    ok = np.abs(area) > 1e-20
+def edge_functions(points: Floats) -> tuple[Floats, NDArray[np.bool_]]:
+    """(T,3,3) per triangle the plane (a, b, c) of each barycentric: w_i = a x + b y + c; and
+    (T,) whether the triangle has any area."""
+    x, y = points[:, :, 0], points[:, :, 1]
+    area: Floats = ((x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0])
+                    - (y[:, 1] - y[:, 0]) * (x[:, 2] - x[:, 0]))
+    ok = np.abs(area) > 1e-12
     safe = np.where(ok, area, 1.0)
-    w1, w2 = w1 / safe, w2 / safe
-    out = np.stack([1.0 - w1 - w2, w1, w2], axis=1)
-    out[~ok] = -1.0
-    return out
+    edges = np.empty((len(points), 3, 3))
+    for i in range(3):  # w_i is the area opposite corner i: the edge from j to k
+        j, k = (i + 1) % 3, (i + 2) % 3
+        edges[:, i, 0] = (y[:, j] - y[:, k]) / safe
+        edges[:, i, 1] = (x[:, k] - x[:, j]) / safe
+        edges[:, i, 2] = (x[:, j] * y[:, k] - x[:, k] * y[:, j]) / safe
+    return edges, ok
+
+
+def _scan(edges: Floats, tris: Ints, lo: Ints, rows: Ints, width: int) -> Covered:
+    """Scan conversion of some triangles: first their (triangle, row) pairs, each row's exact
+    span of covered pixel centres from the three edge functions, then the pixels of each."""
+    row_tri = np.repeat(tris, rows)
+    row = np.repeat(lo, rows) + _ranks(rows)
+    yc = row + 0.5
+    e = edges[row_tri]  # (R,3,3)
+    level = e[:, :, 1] * yc[:, None] + e[:, :, 2]  # w_i = a_i x + level_i on this row
+    a = e[:, :, 0]
+    safe = np.where(a == 0, 1.0, a)
+    bound = (-EDGE - level) / safe  # w_i >= -EDGE beyond this x (right of it if a_i > 0)
+    x_min = np.where(a > 0, bound, -np.inf).max(axis=1)
+    x_max = np.where(a < 0, bound, np.inf).min(axis=1)
+    flat_out = ((a == 0) & (level < -EDGE)).any(axis=1)  # an edge parallel to the row, missed
+    first = np.maximum(np.ceil(np.maximum(x_min, -1.0) - 0.5), 0).astype(np.int64)
+    last = np.minimum(np.floor(np.minimum(x_max, width + 1.0) - 0.5), width - 1).astype(np.int64)
+    count = np.where(flat_out, 0, np.maximum(last - first + 1, 0))
+    pick = np.repeat(np.arange(len(row_tri)), count)
+    col = np.repeat(first, count) + _ranks(count)
+    tri, prow = row_tri[pick], row[pick]
+    pe = edges[tri]  # (K,3,3)
+    bary = pe[:, :, 0] * (col + 0.5)[:, None] + pe[:, :, 1] * (prow + 0.5)[:, None] + pe[:, :, 2]
+    return Covered(tri, prow * width + col, bary)
+
+
+def _ranks(counts: Ints) -> Ints:
+    """0, 1, ... counts[0]-1, 0, 1, ... counts[1]-1, ...: each item's rank in its group."""
+    total = int(counts.sum())
+    starts = np.cumsum(counts) - counts
+    return np.arange(total) - np.repeat(starts, counts)
 
 
 def rasterize_uv(uvs: Floats, size: int) -> Texels:
@@ -138,20 +159,8 @@ def screen(camera: Camera, triangles: Floats) -> Screen:
     reaching behind the near plane are left out (no clipping): cameras frame the objects from
     outside, so only something between camera and object could be lost."""
     width, height = camera.width, camera.height
-    xy, z = camera.project(triangles.reshape(-1, 3))
-    xy, z = xy.reshape(-1, 3, 2), z.reshape(-1, 3)
-    front = np.flatnonzero(np.all(z > 1e-6, axis=1))
-    covered = cover(xy[front], width, height)
-    tri = front[covered.tri]
-    if camera.orthographic:  # depth is linear in screen space
-        depth_of_pair = (covered.bary * z[tri]).sum(axis=1)
-        weights = covered.bary
-    else:  # only 1/z is, and the barycentrics divided by z
-        over_z = covered.bary / z[tri]
-        depth_of_pair = 1.0 / over_z.sum(axis=1)
-        weights = over_z * depth_of_pair[:, None]
-    depth = np.full(width * height, np.inf)
-    np.minimum.at(depth, covered.pixel, depth_of_pair)
+    covered, tri, depth_of_pair, weights = _fragments(camera, triangles)
+    depth = _nearest(covered.pixel, depth_of_pair, width * height)
     nearest = depth_of_pair <= depth[covered.pixel]
     ids = np.full(width * height, -1, np.int32)
     bary = np.zeros((width * height, 3))
@@ -164,4 +173,28 @@ def screen(camera: Camera, triangles: Floats) -> Screen:
 def depth_map(camera: Camera, triangles: Floats) -> Floats:
     """(H,W) depth of the nearest of the world triangles (T,3,3) at each pixel centre, inf
     where none: pass every visible object's triangles, since any of them can hide a texel."""
-    return screen(camera, triangles).depth
+    covered, _, depth_of_pair, _ = _fragments(camera, triangles)
+    depth = _nearest(covered.pixel, depth_of_pair, camera.width * camera.height)
+    return depth.reshape(camera.height, camera.width)
+
+
+def _fragments(camera: Camera, triangles: Floats) -> tuple[Covered, Ints, Floats, Floats]:
+    """The covered (triangle, pixel) pairs, each pair's triangle index in `triangles`, depth
+    and barycentrics in the world triangle (perspective-correct)."""
+    xy, z = camera.project(triangles.reshape(-1, 3))
+    xy, z = xy.reshape(-1, 3, 2), z.reshape(-1, 3)
+    front = np.flatnonzero(np.all(z > 1e-6, axis=1))
+    covered = cover(xy[front], camera.width, camera.height)
+    tri = front[covered.tri]
+    if camera.orthographic:  # depth is linear in screen space
+        return covered, tri, (covered.bary * z[tri]).sum(axis=1), covered.bary
+    over_z = covered.bary / z[tri]  # only 1/z is, and the barycentrics divided by z
+    depth = 1.0 / over_z.sum(axis=1)
+    return covered, tri, depth, over_z * depth[:, None]
+
+
+def _nearest(pixel: Ints, depth: Floats, pixels: int) -> Floats:
+    """(pixels,) the least depth per pixel, inf where none."""
+    out = np.full(pixels, np.inf)
+    np.minimum.at(out, pixel, depth)
+    return out

@@ -15,7 +15,7 @@ from .raster import rasterize_uv
 class Surface:
     """The N covered texels of a size x size texture of `mesh` (row 0 = top): their flat
     indices row * size + col, world positions (N,3), unit world normals (N,3), the world area
-    each stands for (N,) and the triangle each lies in (N,)."""
+    each stands for (N,), the triangle each lies in (N,) and the surface's size."""
 
     mesh: Mesh
     size: int
@@ -25,11 +25,7 @@ class Surface:
     areas: Floats
     triangles: Ints
 
-    def extent(self) -> float:
-        """The diagonal of the surface's bounding box (its scale, for biases)."""
-        if not len(self.positions):
-            return 1.0
-        return float(np.linalg.norm(self.positions.max(axis=0) - self.positions.min(axis=0)))
+    extent: float  # the diagonal of the bounding box: the surface's scale, for biases
 
 
 def surface(mesh: Mesh, size: int) -> Surface:
@@ -42,8 +38,9 @@ def surface(mesh: Mesh, size: int) -> Surface:
     positions = np.einsum("nk,nkd->nd", bary, corners[tri])
     normals = np.einsum("nk,nkd->nd", bary, mesh.normals[tri])
     normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    extent = float(np.linalg.norm(np.ptp(positions, axis=0))) if len(positions) else 1.0
     return Surface(mesh, size, index.astype(np.int64), positions, normals,
-                   _texel_areas(mesh, corners, size)[tri], tri)
+                   _texel_areas(mesh, corners, size)[tri], tri, extent)
 
 
 def _texel_areas(mesh: Mesh, corners: Floats, size: int) -> Floats:
