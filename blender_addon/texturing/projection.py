@@ -68,7 +68,7 @@ class ObjectProjection:
         corners = self.mesh.triangles[where.triangles]
         others = self.mesh.triangles[np.where(mine, there, 0)]
         touching = mine & (corners[:, :, None] == others[:, None, :]).any(axis=(1, 2))
-        front = z <= shown.depth[row, col] + STRICT * where.extent()
+        front = z <= shown.depth[row, col] + STRICT * where.extent
         return touching | front
 
     def texture(self) -> tuple[Floats, int]:
