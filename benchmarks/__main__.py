@@ -20,7 +20,8 @@ from pathlib import Path
 
 from .table import Row, render
 
-SUITES = ("overhead", "overhead_steps", "batch", "pool", "transfer", "blender", "krita",
+SUITES = ("overhead", "overhead_steps", "batch", "pool", "transfer", "blender",
+          "blender_texturing", "krita",
           "krita_animation", "texturing_engine")
 
 

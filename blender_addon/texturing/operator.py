@@ -10,6 +10,7 @@ pump; under `blender -b` the operator returns when it has ended, as comfyrelay.r
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 import bpy
@@ -66,6 +67,7 @@ class COMFYRELAY_OT_project_texture(bpy.types.Operator):
         return context.scene is not None
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        started = time.monotonic()
         try:
             pump.configure()
             made = self._task(context)
@@ -73,6 +75,7 @@ class COMFYRELAY_OT_project_texture(bpy.types.Operator):
                 ValueError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        made.setup_seconds = time.monotonic() - started
         task.LAST = made
         made.start()
         pump.wake()

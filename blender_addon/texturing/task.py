@@ -82,7 +82,7 @@ class Task:
         self.problem = ""  # why views were left out (a render failed)
         self.failed = False
         self.ended = False
-        self.started = time.monotonic()
+        self.setup_seconds = 0.0  # meshes, surfaces, the visible area, cameras placed
 
     # ---- what the panel shows ----
     def lines(self) -> list[str]:
@@ -268,10 +268,15 @@ class Task:
             uv = f", new UV map {t.uv!r}" if t.made_uv else ""
             lines.append(f"{t.name}: coverage {t.coverage:.1%}, {t.filled} texels filled from "
                          f"neighbours, {t.seconds:.1f} s in Blender{uv} → {t.image}")
-        lines.append(f"{len(done)} of {len(self.views)} views, jobs {jobs:.1f} s"
+        lines.append(f"{len(done)} of {len(self.views)} views, jobs {jobs:.1f} s; Blender "
+                     f"{self.blender_seconds():.1f} s (set-up {self.setup_seconds:.1f} s)"
                      + (" (partial: the textures are named so)" if partial else ""))
         lines += [f"View {v.number}: {v.note}" for v in self.views if v.note]
         return lines + ([self.problem] if self.problem else [])
+
+    def blender_seconds(self) -> float:
+        """Time on Blender's side: set-up, projection and bake (not renders, not jobs)."""
+        return self.setup_seconds + sum(t.seconds for t in self.objects)
 
     def _blender_time(self, seconds: float) -> None:
         """Time shared by every object (renders' set-up, the masks), split evenly."""

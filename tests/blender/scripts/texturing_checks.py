@@ -407,6 +407,31 @@ def check_scaled(payload: Report) -> Report:
     return report
 
 
+def check_benchmark(payload: Report) -> Report:
+    """benchmarks/blender_texturing.py: Suzanne subdivided twice (as rendered: 15,744
+    triangles), textured with the identity workflow for each (views, size) case; the
+    Blender-side seconds of each run (set-up, projection, bake; not renders, not jobs)."""
+    addon, scene = start(payload, payload["render"])
+    obj = add("suzanne")
+    obj.modifiers.new("Subdivision", "SUBSURF").levels = 2
+    unlit(obj, known_texture("original", 512, seed=6))
+    checks.use_workflow(scene, payload["workflow"])
+    task = task_module(addon)
+    runs: Report = {}
+    for views, size in payload["cases"]:
+        key = f"{views}x{size}"
+        runs[key] = []
+        for _ in range(payload["repeats"]):
+            select(obj)
+            error = texture_op(cameras="AUTO", camera_count=views, texture_size=size)
+            if error:
+                raise RuntimeError(error)
+            done = task.LAST
+            runs[key].append({"blender": done.blender_seconds(), "setup": done.setup_seconds,
+                              "lines": done.lines()})
+    return {"runs": runs}
+
+
 def main() -> None:
     check, in_path = sys.argv[1], sys.argv[2]
     payload = json.loads(Path(in_path).read_text())
