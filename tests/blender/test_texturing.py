@@ -132,3 +132,18 @@ def test_a_result_of_another_size_is_scaled_to_the_view_and_said(
     assert r["error"] == "", r["error"]
     assert any("was 128×128, scaled to the view's 64×64" in line for line in r["lines"]), r
     assert "partial" not in r["texture"] and r["texture"]
+    assert r["uv_maps"] == ["UVMap"] and r["mode"] == "OBJECT"  # made by Smart UV Project
+    assert any("new UV map 'UVMap'" in line for line in r["lines"]), r["lines"]
+
+
+def test_cancel_stops_between_views_and_keeps_what_is_done(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    r = texturing(run_blender, "cancel", url=server.url, workflow=IDENTITY)
+    assert r["views"] == ["done", "done", "cancelled", "cancelled"], r["lines"]
+    assert r["renders"] == 2 and len(server.prompts) == 2  # nothing after the cancel
+    assert "partial: 2 of 4 views" in r["texture"], r["texture"]
+    assert not r["busy"] and r["cameras_left"] == []
+    shown = " ".join(r["panel"])
+    assert "View 1 (ComfyRelay View 1" in shown and "): done" in shown, shown
+    assert "View 3 (ComfyRelay View 3" in shown and "waiting" in shown, shown

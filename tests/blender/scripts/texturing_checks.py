@@ -394,16 +394,51 @@ def check_partial(payload: Report) -> Report:
 
 
 def check_scaled(payload: Report) -> Report:
-    """A workflow whose result is twice the view's size: scaled back, and said."""
+    """A workflow whose result is twice the view's size: scaled back, and said. The cube has
+    no UV map: it gets a Smart UV Project one."""
     addon, scene = start(payload, 64)
     obj = add("cube")
     unlit(obj, known_texture("original", 64, seed=5))
+    while obj.data.uv_layers:
+        obj.data.uv_layers.remove(obj.data.uv_layers[0])
     select(obj)
     checks.use_workflow(scene, payload["workflow"])
     error = texture_op(cameras="AUTO", camera_count=2, texture_size=128)
     report: Report = {"error": error, "lines": task_module(addon).LAST.lines()}
     report.update(checks.session_state(addon))
     report["texture"] = obj.get("comfyrelay_texture", "")
+    report["uv_maps"] = [u.name for u in obj.data.uv_layers]
+    report["mode"] = obj.mode
+    return report
+
+
+def check_cancel(payload: Report) -> Report:
+    """Cancel pressed once the second of four views is projected: the two are baked (named
+    partial), the others never rendered nor sent; the panel showed a line per view."""
+    addon, scene = start(payload, 64)
+    obj = add("suzanne")
+    unlit(obj, known_texture("original", 64, seed=7))
+    select(obj)
+    checks.use_workflow(scene, payload["workflow"])
+    task = task_module(addon)
+    project = task.Task._project
+    panels: list[list[str]] = []
+
+    def then_cancel(self: Any, view: Any, path: Any) -> None:
+        project(self, view, path)
+        if view.number == 2:
+            panels.append(checks.draw_panel(addon))
+            bpy.ops.comfyrelay.cancel()
+
+    task.Task._project = then_cancel
+    renders = checks.count_renders()
+    error = texture_op(cameras="AUTO", camera_count=4, texture_size=128, sequential=True)
+    report: Report = {"error": error, "renders": len(renders), "panel": panels[0]}
+    report.update(checks.session_state(addon))
+    report["views"] = [v.state for v in task.LAST.views]
+    report["texture"] = obj.get("comfyrelay_texture", "")
+    report["lines"] = task.LAST.lines()
+    report["cameras_left"] = [o.name for o in bpy.data.objects if o.type == "CAMERA"]
     return report
 
 
