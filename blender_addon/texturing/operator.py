@@ -76,8 +76,13 @@ class COMFYRELAY_OT_project_texture(bpy.types.Operator):
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         made.setup_seconds = time.monotonic() - started
+        try:
+            made.start()
+        except core.ComfyRelayError as exc:
+            made.discard()
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
         task.LAST = made
-        made.start()
         pump.wake()
         made.step()  # the first render (all of them, and their jobs sent, under -b)
         if bpy.app.background and self.wait:

@@ -245,6 +245,11 @@ class Task:
         target.image = image.name
         target.seconds += time.monotonic() - started
 
+    def discard(self) -> None:
+        """Never started: remove what it made (its placed cameras, its folder)."""
+        self.ended = True
+        self._cleanup()
+
     def _cleanup(self) -> None:
         for view in self.views:
             if view.render is not None:

@@ -67,6 +67,15 @@ def test_two_objects_side_by_side(run_blender: RunBlender, server: ComfyTestServ
         assert obj["coverage"] >= 0.85 and obj["psnr"] >= 27, obj
 
 
+def test_projected_so_far_shows_the_texture_as_a_render_of_it_would(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    r = texturing(run_blender, "projected", url=server.url, workflow=IDENTITY)
+    assert r["error"] == "", r["error"]
+    assert r["pixels"] > 3000 and r["psnr"] >= 30, r
+    assert r["uncovered"] < 0.02, r  # six views painted nearly all it sees
+
+
 def test_a_hidden_part_takes_no_colour_of_what_hides_it(
     run_blender: RunBlender, server: ComfyTestServer
 ) -> None:

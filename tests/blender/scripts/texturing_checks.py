@@ -412,6 +412,39 @@ def check_scaled(payload: Report) -> Report:
     return report
 
 
+def check_projected(payload: Report) -> Report:
+    """After the cube is textured from six views, Projected So Far from a new camera against
+    Blender's own render of the original from there (the unlit material shows it as is)."""
+    addon, scene = start(payload, 128)
+    obj = add("cube")
+    unlit(obj, known_texture("original", 512, seed=8))
+    select(obj)
+    checks.use_workflow(scene, payload["workflow"])
+    error = texture_op(cameras="AUTO", camera_count=6, texture_size=512)
+    task = task_module(addon).LAST
+    operator = checks.addon_module(addon, "texturing.operator")
+    projection = checks.addon_module(addon, "texturing.projection")
+    views = checks.addon_module(addon, "texturing.views")
+    geometry = checks.addon_module(addon, "texturing.geometry")
+    lens = geometry.Camera.look_at((4.0, -5.0, 3.0), (0, 0, 0), 128, 128)
+    camera = operator._camera_object(bpy.context, 99, lens)
+    scene.camera = camera
+    obj.material_slots[0].material = bpy.data.materials[f"{obj.name} unlit"]
+    path = Path(payload["output"]) / "reference.png"
+    scene.render.filepath = str(path)
+    scene.render.image_settings.file_format = "PNG"
+    bpy.ops.render.render(write_still=True)
+    reference = views.read(path)[..., :3]
+    picture, uncovered = projection.seen_so_far([t.projection for t in task.objects], lens,
+                                                task.occluders)
+    hit = picture[..., :3].max(axis=2) > 0
+    inner = hit.copy()  # away from the silhouette, where a pixel is part background
+    for shift in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        inner &= np.roll(hit, shift, axis=(0, 1))
+    return {"error": error, "pixels": int(inner.sum()), "uncovered": float(uncovered[hit].mean()),
+            "psnr": psnr(picture[..., :3][inner], reference[inner])}
+
+
 def check_cancel(payload: Report) -> Report:
     """Cancel pressed once the second of four views is projected: the two are baked (named
     partial), the others never rendered nor sent; the panel showed a line per view."""
