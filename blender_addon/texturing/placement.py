@@ -51,10 +51,12 @@ def bounding_sphere(surfaces: Sequence[Surface]) -> tuple[Floats, float]:
 
 
 def outside_visible(surfaces: Sequence[Surface], occluder_triangles: Floats, n: int = 200,
-                    resolution: int = 256) -> list[Mask]:
+                    resolution: int = 128) -> list[Mask]:
     """Per surface, (N,) texels visible from at least one of n directions evenly spread
     around the objects (orthographic views of the bounding sphere, depth-tested against every
-    occluder at resolution x resolution)."""
+    occluder at resolution x resolution). 128 pixels across the bounding sphere keep 200
+    views of 20,000 triangles to about 2 s of CPU; what spans less than a pixel or two from
+    every side (a crack, a hair-thin gap) counts as hidden."""
     center, radius = bounding_sphere(surfaces)
     found = [np.zeros(len(s.texels), bool) for s in surfaces]
     weighting = Weighting()
