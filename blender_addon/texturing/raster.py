@@ -140,12 +140,20 @@ def rasterize_uv(uvs: Floats, size: int) -> Texels:
     covered = cover(points, size, size)
     tri = np.full(size * size, -1, np.int32)
     bary = np.zeros((size * size, 3))
-    # One triangle per texel (a centre on a shared edge is in both): the first pair of each.
-    texel, first = np.unique(covered.pixel, return_index=True)
-    tri[texel] = covered.tri[first]
-    bary[texel] = covered.bary[first]
+    texel, pair = _one_pair_per_pixel(covered.pixel)
+    tri[texel] = covered.tri[pair]
+    bary[texel] = covered.bary[pair]
     _add_slivers(points, covered.tri, size, tri, bary)
     return Texels(tri.reshape(size, size), bary.reshape(size, size, 3))
+
+
+def _one_pair_per_pixel(pixel: Ints) -> tuple[Ints, Ints]:
+    """The distinct pixels and, for each, one of the pairs that cover it (a centre on an edge
+    two triangles share is in both): whichever an assignment keeps, the same for all arrays."""
+    winner = np.full(int(pixel.max()) + 1 if len(pixel) else 0, -1, np.int64)
+    winner[pixel] = np.arange(len(pixel))
+    distinct = np.flatnonzero(winner >= 0)
+    return distinct, winner[distinct]
 
 
 def _add_slivers(points: Floats, covered: Ints, size: int, tri: NDArray[np.int32],
@@ -179,11 +187,12 @@ def screen(camera: Camera, triangles: Floats) -> Screen:
     width, height = camera.width, camera.height
     covered, tri, depth_of_pair, weights = _fragments(camera, triangles)
     depth = _nearest(covered.pixel, depth_of_pair, width * height)
-    nearest = depth_of_pair <= depth[covered.pixel]
+    nearest = np.flatnonzero(depth_of_pair <= depth[covered.pixel])
+    pixel, pair = _one_pair_per_pixel(covered.pixel[nearest])
     ids = np.full(width * height, -1, np.int32)
     bary = np.zeros((width * height, 3))
-    ids[covered.pixel[nearest]] = tri[nearest]
-    bary[covered.pixel[nearest]] = weights[nearest]
+    ids[pixel] = tri[nearest[pair]]
+    bary[pixel] = weights[nearest[pair]]
     return Screen(ids.reshape(height, width), bary.reshape(height, width, 3),
                   depth.reshape(height, width))
 
