@@ -246,6 +246,20 @@ def test_objects_are_textured_one_by_one() -> None:
         assert (acc.painted_map()[blend.layout_mask(acc.surface)] == acc.painted).all()
 
 
+def test_adding_a_view_samples_only_what_it_sees_with_the_same_result() -> None:
+    mesh = uv_sphere()
+    surf = surface(mesh, 64)
+    camera = around(1)[0]
+    image = np.random.default_rng(1).random((VIEW, VIEW, 4))
+    view = blend.view_weights(surf, camera, raster.depth_map(camera, mesh.corners()))
+    whole, seen_only = blend.Accumulator(surf), blend.Accumulator(surf)
+    whole.add(blend.sample(image, view.xy), view.weights)
+    seen_only.add_view(image, view)
+    assert 0.2 < seen_only.painted.mean() < 0.6
+    assert np.allclose(whole.colors(), seen_only.colors())
+    assert (whole.painted == seen_only.painted).all()
+
+
 def test_unseen_texels_take_their_neighbours_and_a_gutter_surrounds_the_islands() -> None:
     surf = surface(cube(), 64)
     acc = blend.Accumulator(surf)
@@ -323,6 +337,8 @@ def test_six_automatic_cameras_cover_the_outside_visible_area(mesh: Mesh) -> Non
         seen |= blend.view_weights(surf, p.camera, depth).weights > 0
     covered = placement.coverage(surf, seen, visible)
     assert covered >= 0.99
+    assert placement.combined_coverage([surf, surf], [seen, seen], [visible, visible]) == (
+        pytest.approx(covered))
     assert sum(p.added_coverage for p in placed) == pytest.approx(covered, abs=0.02)
     assert placed[0].added_coverage > 0.15  # a cube face or more
     # Every camera frames the object: its centre projects into the middle of the image.
