@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -14,6 +15,8 @@ from numpy.typing import NDArray
 from .geometry import Camera, Floats
 from .raster import depth_map, screen
 from .surface import Surface
+
+FloatT = TypeVar("FloatT", np.float32, np.float64)
 
 PAINTED = 1e-3  # a texel with less total weight has no colour of its own yet
 CHUNK = 1 << 16  # texels per slice of work
@@ -188,18 +191,19 @@ class Accumulator:
             return np.zeros((len(self.total), 4))
         return self.sums / np.maximum(self.total, PAINTED)[:, None]
 
-    def texture(self) -> Floats:
-        """(S,S,C) the blended texture, row 0 at the top: texels no view saw, and a gutter of
-        GUTTER texels around the UV islands, take their neighbours' colours; beyond it, 0."""
+    def texture(self) -> NDArray[np.float32]:
+        """(S,S,C) float32 the blended texture, row 0 at the top: texels no view saw, and a
+        gutter of GUTTER texels around the UV islands, take their neighbours' colours; beyond
+        it, 0. float32 as Blender's pixels are, and half the memory of a 2048² texture."""
         size = self.surface.size
-        colors = self.colors()
-        image = np.zeros((size * size, colors.shape[1]))
+        channels = 4 if self.sums is None else self.sums.shape[1]
+        image = np.zeros((size * size, channels), np.float32)
         known = np.zeros(size * size, bool)
-        image[self.surface.texels] = colors
+        image[self.surface.texels] = self.colors()
         known[self.surface.texels] = self.painted
-        filled = push_pull(image.reshape(size, size, -1), known.reshape(size, size))
-        keep = grow(layout_mask(self.surface), GUTTER)
-        return np.where(keep[..., None], filled, 0.0)
+        filled = push_pull(image.reshape(size, size, channels), known.reshape(size, size))
+        filled[~grow(layout_mask(self.surface), GUTTER)] = 0.0
+        return filled
 
 
 def bake(surfaces: Sequence[Surface], views: Sequence[tuple[Camera, Floats]],
@@ -235,30 +239,39 @@ def grow(mask: NDArray[np.bool_], steps: int) -> NDArray[np.bool_]:
     return out
 
 
-def push_pull(image: Floats, known: NDArray[np.bool_]) -> Floats:
-    """(H,W,C) the image with every unknown pixel given the average of the nearest known ones
-    at the coarsest scale that has some: averages over 2x2 blocks up a pyramid (pull), then
-    unknown pixels take their block's value on the way down (push). O(pixels), unlike
-    dilating one ring at a time across a big hole."""
+def push_pull(image: NDArray[FloatT], known: NDArray[np.bool_]) -> NDArray[FloatT]:
+    """(H,W,C) a copy of the image with every unknown pixel given the average of the nearest
+    known ones at the coarsest scale that has some: averages over 2x2 blocks up a pyramid
+    (pull), then unknown pixels take their block's value on the way down (push). O(pixels),
+    unlike dilating one ring at a time across a big hole; in the image's own precision."""
+    out = image.copy()
     if known.all() or not known.any():
-        return image.copy()
-    weight = known.astype(np.float64)
-    return _fill(image * weight[..., None], weight)
+        return out
+    weight = known.astype(image.dtype)
+    out *= weight[..., None]
+    return _fill(out, weight)
 
 
-def _fill(sums: Floats, weight: Floats) -> Floats:
-    height, width = weight.shape
-    own = sums / np.maximum(weight, 1e-12)[..., None]
-    if (weight > 0).all() or (height == 1 and width == 1):
-        return own
-    pad = ((0, height % 2), (0, width % 2))
-    s = np.pad(sums, (*pad, (0, 0)))
-    w = np.pad(weight, pad)
-    coarse_s = s[0::2, 0::2] + s[1::2, 0::2] + s[0::2, 1::2] + s[1::2, 1::2]
-    coarse_w = w[0::2, 0::2] + w[1::2, 0::2] + w[0::2, 1::2] + w[1::2, 1::2]
-    coarse = _fill(coarse_s, coarse_w)
-    up = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)[:height, :width]
-    return np.where((weight > 0)[..., None], own, up)
+def _fill(sums: NDArray[FloatT], weight: NDArray[FloatT]) -> NDArray[FloatT]:
+    """The averages sums / weight where weight > 0 and the coarser level's elsewhere, in
+    place of sums."""
+    holes = weight == 0
+    coarse = None
+    if holes.any() and weight.size > 1:
+        coarse = _fill(_halve(sums), _halve(weight))
+    sums /= np.where(holes, 1, weight)[..., None]
+    if coarse is not None:
+        rows, cols = np.nonzero(holes)
+        sums[rows, cols] = coarse[rows // 2, cols // 2]
+    return sums
+
+
+def _halve(image: NDArray[FloatT]) -> NDArray[FloatT]:
+    """Sums over 2x2 blocks (an odd last row or column padded with zeros)."""
+    odd = (image.shape[0] % 2, image.shape[1] % 2)
+    if any(odd):
+        image = np.pad(image, ((0, odd[0]), (0, odd[1])) + ((0, 0),) * (image.ndim - 2))
+    return image[0::2, 0::2] + image[1::2, 0::2] + image[0::2, 1::2] + image[1::2, 1::2]
 
 
 def uncovered_mask(surface: Surface, camera: Camera, depth: Floats,
@@ -278,7 +291,7 @@ def uncovered_mask(surface: Surface, camera: Camera, depth: Floats,
     size = surface.size
     col = np.clip(np.floor(uv[:, 0] * size).astype(np.int64), 0, size - 1)
     row = np.clip(np.floor((1.0 - uv[:, 1]) * size).astype(np.int64), 0, size - 1)
-    done = np.zeros((size * size, 1))
+    done = np.zeros((size * size, 1), np.float32)
     done[surface.texels, 0] = painted
     done = push_pull(done.reshape(size, size, 1), layout_mask(surface))[..., 0]
     mask = np.zeros(depth.shape)

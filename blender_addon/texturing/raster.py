@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from .geometry import Camera, Floats, Ints
 
-PAIRS_PER_CHUNK = 4_000_000  # about 150 MB of temporaries per chunk
+PAIRS_PER_CHUNK = 2_000_000  # bounding-box pixels per chunk: about 100 MB of temporaries
 EDGE = 1e-9  # barycentric slack, so a centre exactly on a shared edge is not lost to both
 
 

@@ -35,9 +35,11 @@ def surface(mesh: Mesh, size: int) -> Surface:
     tri = flat_tri[index].astype(np.int64)
     bary = texels.bary.reshape(-1, 3)[index]
     corners = mesh.corners()
-    positions = np.einsum("nk,nkd->nd", bary, corners[tri])
-    normals = np.einsum("nk,nkd->nd", bary, mesh.normals[tri])
-    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    positions, normals = np.zeros((len(tri), 3)), np.zeros((len(tri), 3))
+    for k in range(3):  # corner by corner: (N,3,3) gathers would take 300 MB at 2048²
+        positions += bary[:, k, None] * corners[tri, k]
+        normals += bary[:, k, None] * mesh.normals[tri, k]
+    normals /= np.maximum(np.sqrt(np.einsum("nd,nd->n", normals, normals)), 1e-12)[:, None]
     extent = float(np.linalg.norm(np.ptp(positions, axis=0))) if len(positions) else 1.0
     return Surface(mesh, size, index.astype(np.int64), positions, normals,
                    _texel_areas(mesh, corners, size)[tri], tri, extent)

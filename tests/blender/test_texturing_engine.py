@@ -194,8 +194,10 @@ def test_views_blend_back_into_the_texture_they_were_rendered_from(mesh: Mesh) -
     assert psnr(acc.colors()[seen], at_texels(surf, truth)[seen]) >= 30
     # Texture space too: the layout's texels, seen or filled, and nothing far outside.
     texture = acc.texture()
+    assert texture.dtype == np.float32 and texture.shape == (128, 128, 3)
     layout = blend.layout_mask(surf)
-    assert psnr(texture[layout], truth[layout]) >= 25
+    assert psnr(texture[layout].astype(np.float64), truth[layout]) >= 25
+    assert (texture[~blend.grow(layout, blend.GUTTER)] == 0).all()
     assert acc.filled == np.count_nonzero(~seen)
 
 
