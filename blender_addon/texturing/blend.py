@@ -32,15 +32,19 @@ class Weighting:
     dominates, yet neighbouring views still overlap enough to hide the seams between them;
     feather 0.1: weights fall to zero over the outer tenth of the frame (of its smaller
     side), so a view's border leaves no visible edge where the next view takes over;
-    depth_bias 0.005: a texel counts as visible when it is at most half a percent of the
-    object's size (plus one and a half pixels' worth of slope) behind the depth map, as in
-    shadow mapping; less gives speckled self-occlusion, more lets thin occluders leak."""
+    depth_bias 0.001, slope_pixels 0.5: a texel is visible when the depth map around it is
+    within a thousandth of the object's size, plus half a pixel's width of depth at its
+    slope, of the depth its own triangle's plane predicts there (see visible()). Since the
+    plane's own slope is predicted, not allowed for, the tolerance only covers curvature and
+    creases between pixel centres: a surface 0.02 behind another on a 3-unit object (the
+    sockets behind Suzanne's eyes) stays hidden at 1024 pixels, with no speckles of
+    self-occlusion on curved low-poly meshes."""
 
     cutoff_deg: float = 80.0
     power: float = 2.0
     feather: float = 0.1
-    depth_bias: float = 0.005
-    slope_pixels: float = 1.5
+    depth_bias: float = 0.001
+    slope_pixels: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -58,27 +62,37 @@ def in_frame(camera: Camera, xy: Floats, z: Floats) -> NDArray[np.bool_]:
             & (xy[:, 1] >= 0) & (xy[:, 1] < camera.height))
 
 
-def visible(camera: Camera, depth: Floats, xy: Floats, z: Floats, cos: Floats,
+def visible(camera: Camera, depth: Floats, xy: Floats, z: Floats, planes: Floats,
             weighting: Weighting, extent: float) -> NDArray[np.bool_]:
-    """(N,) points in the frame, in front of the camera and at the depth the depth map (H,W)
-    holds at all four pixels a bilinear sample there reads, so no colour of an occluder or of
-    the background around a silhouette blends in. The tolerance, as in shadow mapping, is the
-    constant bias (depth_bias x extent) plus the depth change across the pixels at the
-    surface's slope (cos: of the angle the camera sees it at)."""
+    """(N,) points in the frame, in front of the camera and not hidden: at each of the four
+    pixels a bilinear sample at xy reads, the depth map (H,W) holds what the point's own
+    triangle plane (world normals `planes` (N,3)) would put there, within a tolerance. So
+    nothing in front of it (an occluder) and nothing behind it (the background around a
+    silhouette) blends in. Predicting the depth along the plane, rather than allowing for
+    slopes as shadow maps do, keeps the tolerance small: the constant bias (depth_bias x
+    extent) and slope_pixels pixels' width of depth at the plane's slope, for curvature and
+    creases between pixel centres."""
     width, height = camera.width, camera.height
     seen = np.zeros(len(z), bool)
     index = np.flatnonzero(in_frame(camera, xy, z))
-    at, c = z[index], cos[index]
-    slope = np.sqrt(np.maximum(1.0 - c * c, 0.0)) / np.maximum(c, 0.1)
+    at, px = z[index], xy[index]
+    normals = camera.normals_to_view(planes[index])
+    ray = camera.rays(px[:, 0], px[:, 1])
+    cos = np.abs(np.einsum("nd,nd->n", normals, ray)) / np.sqrt(np.einsum("nd,nd->n", ray, ray))
+    slope = np.sqrt(np.maximum(1.0 - cos * cos, 0.0)) / np.maximum(cos, 0.1)
+    if camera.orthographic:
+        slope = np.sqrt(np.maximum(1.0 - normals[:, 2] ** 2, 0.0)) / np.maximum(
+            np.abs(normals[:, 2]), 0.1)
     allowed = (weighting.depth_bias * extent
                + slope * camera.pixel_size(at) * weighting.slope_pixels)
-    x0 = np.clip(np.floor(xy[index, 0] - 0.5).astype(np.int64), 0, width - 1)
-    y0 = np.clip(np.floor(xy[index, 1] - 0.5).astype(np.int64), 0, height - 1)
+    x0 = np.clip(np.floor(px[:, 0] - 0.5).astype(np.int64), 0, width - 1)
+    y0 = np.clip(np.floor(px[:, 1] - 0.5).astype(np.int64), 0, height - 1)
     x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
     flat = depth.reshape(-1)
     ok = np.ones(len(index), bool)
-    for pixel in (y0 * width + x0, y0 * width + x1, y1 * width + x0, y1 * width + x1):
-        ok &= np.abs(flat[pixel] - at) <= allowed
+    for col, row in ((x0, y0), (x1, y0), (x0, y1), (x1, y1)):
+        expected = camera.depth_on_plane(normals, px, at, col + 0.5, row + 0.5)
+        ok &= np.abs(flat[row * width + col] - expected) <= allowed
     seen[index] = ok
     return seen
 
@@ -94,13 +108,14 @@ def view_weights(surface: Surface, camera: Camera, depth: Floats,
     # In slices that stay in the CPU's cache: the same work, about twice as fast at 2048².
     for start in range(0, len(weights), CHUNK):
         part = slice(start, start + CHUNK)
+        planes = surface.planes[surface.triangles[part]]
         weights[part], xy[part] = _weights(surface.positions[part], surface.normals[part],
-                                           camera, depth, w, surface.extent)
+                                           planes, camera, depth, w, surface.extent)
     return ViewSample(weights, xy)
 
 
-def _weights(positions: Floats, normals: Floats, camera: Camera, depth: Floats,
-             w: Weighting, extent: float) -> tuple[Floats, Floats]:
+def _weights(positions: Floats, normals: Floats, planes: Floats, camera: Camera,
+             depth: Floats, w: Weighting, extent: float) -> tuple[Floats, Floats]:
     """view_weights() of some texels; each test runs only on those the ones before kept."""
     xy, z = camera.project(positions)
     weights = np.zeros(len(z))
@@ -109,7 +124,7 @@ def _weights(positions: Floats, normals: Floats, camera: Camera, depth: Floats,
     cos = np.abs(np.einsum("nd,nd->n", normals[index], to_camera))
     keep = cos >= math.cos(math.radians(w.cutoff_deg))
     index, cos = index[keep], cos[keep]
-    seen = visible(camera, depth, xy[index], z[index], cos, w, extent)
+    seen = visible(camera, depth, xy[index], z[index], planes[index], w, extent)
     index, cos = index[seen], cos[seen]
     weights[index] = cos ** w.power * _feather(camera, xy[index], w.feather)
     return weights, xy

@@ -66,8 +66,8 @@ def outside_visible(surfaces: Sequence[Surface], occluder_triangles: Floats, n: 
         for s, seen in zip(surfaces, found, strict=True):
             rest = np.flatnonzero(~seen)  # a texel seen once needs no more tests
             xy, z = camera.project(s.positions[rest])
-            cos = np.abs(np.einsum("nd,d->n", s.normals[rest], camera.backward()))
-            seen[rest] = unoccluded(camera, depth, xy, z, cos, weighting, s.extent)
+            planes = s.planes[s.triangles[rest]]
+            seen[rest] = unoccluded(camera, depth, xy, z, planes, weighting, s.extent)
     return found
 
 

@@ -231,6 +231,25 @@ def test_a_box_hidden_behind_another_takes_none_of_its_colour() -> None:
     assert leaky.colors()[facing, 0].min() > 0.99
 
 
+@pytest.mark.parametrize("gap", [0.05, 0.02])
+def test_a_surface_just_behind_another_takes_none_of_its_colour(gap: float) -> None:
+    """As the sockets behind Suzanne's eyes: a small box `gap` in front of a big one's face
+    (the big box 3.5 across, a pixel there about 0.012 wide) hides part of that face, seen
+    obliquely; none of the small box's colour may land on it, while the face around it
+    still takes its own."""
+    back, front = cube(), moved(cube(half=0.3), (0, -1.3 - gap, 0))
+    red, blue = np.zeros((64, 64, 3)), np.zeros((64, 64, 3))
+    red[..., 0], blue[..., 2] = 1, 1
+    occluders = np.concatenate([back.corners(), front.corners()])
+    cameras = [Camera.look_at(eye, (0, 0, 0), 2 * VIEW, 2 * VIEW, lens_mm=35)
+               for eye in ((0, -7, 0), (5, -4, 3), (-5, -4, -2))]
+    surf = surface(back, 128)
+    acc = bake(surf, cameras, [(back, blue), (front, red)], occluders)
+    face = surf.positions[:, 1] < -0.999
+    assert acc.painted[face].mean() > 0.5
+    assert acc.colors()[acc.painted, 0].max() < 1e-9
+
+
 def test_objects_are_textured_one_by_one() -> None:
     """Each object's texture comes from its own texels: views of two boxes side by side put
     each box's own colour in each texture."""
