@@ -77,6 +77,10 @@ class Camera:
         return self._eye.copy()
 
     @cached_property
+    def _normal_matrix(self) -> Floats:
+        return np.ascontiguousarray(np.linalg.inv(self.world_to_view[:3, :3]))
+
+    @cached_property
     def _eye(self) -> Floats:  # asked for per slice of texels: inverted once
         view_to_world = np.linalg.inv(self.world_to_view)
         return np.asarray(view_to_world[:3, 3], dtype=np.float64)
@@ -98,36 +102,19 @@ class Camera:
     def normals_to_view(self, normals: Floats) -> Floats:
         """(N,3) world normals as unit normals in view space (the inverse transpose, so a
         scaled camera object still gives true normals)."""
-        view = np.dot(normals, np.ascontiguousarray(np.linalg.inv(self.world_to_view[:3, :3])))
+        view = np.dot(normals, self._normal_matrix)
         length = np.sqrt(np.einsum("nd,nd->n", view, view))
         return view / np.maximum(length, 1e-12)[:, None]
 
-    def rays(self, x: Floats, y: Floats) -> Floats:
-        """(N,3) view-space rays through pixel coordinates: for a perspective camera the
-        point at depth 1 (z = -1), for an orthographic one the ray's origin (z = 0)."""
+    def rays(self, x: Floats, y: Floats) -> tuple[Floats, Floats]:
+        """The view-space x and y (N,) of the rays through pixel coordinates: for a
+        perspective camera of the ray's point at depth 1 (z = -1), for an orthographic one of
+        its origin (z = 0)."""
         p = self.projection
         ndc_x, ndc_y = 2.0 * x / self.width - 1.0, 1.0 - 2.0 * y / self.height
         if self.orthographic:
-            return np.stack([(ndc_x - p[0, 3]) / p[0, 0], (ndc_y - p[1, 3]) / p[1, 1],
-                             np.zeros_like(ndc_x)], axis=1)
-        return np.stack([(ndc_x + p[0, 2]) / p[0, 0], (ndc_y + p[1, 2]) / p[1, 1],
-                         -np.ones_like(ndc_x)], axis=1)
-
-    def depth_on_plane(self, normals: Floats, xy: Floats, depth: Floats, x: Floats,
-                       y: Floats) -> Floats:
-        """(N,) the depth at pixel coordinates (x, y) of the planes through the points seen at
-        xy (N,2) and depth (N,) with view-space normals (N,3); inf where the plane is seen
-        edge-on there. What a depth map would hold at (x, y) if each point's flat
-        surface went on that far: the occlusion test compares against it."""
-        here, there = self.rays(xy[:, 0], xy[:, 1]), self.rays(x, y)
-        if self.orthographic:  # n . (X, Y, -t) is constant on the plane
-            nz = normals[:, 2]
-            step = np.einsum("nd,nd->n", normals[:, :2], there[:, :2] - here[:, :2])
-            return np.where(np.abs(nz) > 1e-9, depth + step / np.where(nz == 0, 1.0, nz),
-                            np.inf)
-        towards = np.einsum("nd,nd->n", normals, there)  # n . (t r) is constant on the plane
-        ratio = np.einsum("nd,nd->n", normals, here) / np.where(towards == 0, 1.0, towards)
-        return np.where((np.abs(towards) > 1e-9) & (ratio > 0), depth * ratio, np.inf)
+            return (ndc_x - p[0, 3]) / p[0, 0], (ndc_y - p[1, 3]) / p[1, 1]
+        return (ndc_x + p[0, 2]) / p[0, 0], (ndc_y + p[1, 2]) / p[1, 1]
 
     def pixel_size(self, depth: Floats) -> Floats:
         """The world width one pixel covers at each depth (for depth-test bias)."""

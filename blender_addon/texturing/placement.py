@@ -66,7 +66,7 @@ def outside_visible(surfaces: Sequence[Surface], occluder_triangles: Floats, n: 
         for s, seen in zip(surfaces, found, strict=True):
             rest = np.flatnonzero(~seen)  # a texel seen once needs no more tests
             xy, z = camera.project(s.positions[rest])
-            planes = s.planes[s.triangles[rest]]
+            planes = camera.normals_to_view(s.planes)[s.triangles[rest]]
             seen[rest] = unoccluded(camera, depth, xy, z, planes, weighting, s.extent)
     return found
 
