@@ -5,8 +5,11 @@ of sequential mode."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,8 +18,11 @@ from .geometry import Camera, Floats
 from .raster import depth_map, screen
 from .surface import Surface
 
+FloatT = TypeVar("FloatT", np.float32, np.float64)
+
 PAINTED = 1e-3  # a texel with less total weight has no colour of its own yet
 CHUNK = 1 << 16  # texels per slice of work
+THREADS = min(2, os.cpu_count() or 1)  # Blender's target machine has two cores
 GUTTER = 4  # texels of colour around the UV islands: mip levels 0-2 and bilinear stay clean
 
 
@@ -29,15 +35,19 @@ class Weighting:
     dominates, yet neighbouring views still overlap enough to hide the seams between them;
     feather 0.1: weights fall to zero over the outer tenth of the frame (of its smaller
     side), so a view's border leaves no visible edge where the next view takes over;
-    depth_bias 0.005: a texel counts as visible when it is at most half a percent of the
-    object's size (plus one and a half pixels' worth of slope) behind the depth map, as in
-    shadow mapping; less gives speckled self-occlusion, more lets thin occluders leak."""
+    depth_bias 0.001, slope_pixels 0.5: a texel is visible when the depth map around it is
+    within a thousandth of the object's size, plus half a pixel's width of depth at its
+    slope, of the depth its own triangle's plane predicts there (see visible()). Since the
+    plane's own slope is predicted, not allowed for, the tolerance only covers curvature and
+    creases between pixel centres: a surface 0.02 behind another on a 3-unit object (the
+    sockets behind Suzanne's eyes) stays hidden at 1024 pixels, with no speckles of
+    self-occlusion on curved low-poly meshes."""
 
     cutoff_deg: float = 80.0
     power: float = 2.0
     feather: float = 0.1
-    depth_bias: float = 0.005
-    slope_pixels: float = 1.5
+    depth_bias: float = 0.001
+    slope_pixels: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -55,27 +65,49 @@ def in_frame(camera: Camera, xy: Floats, z: Floats) -> NDArray[np.bool_]:
             & (xy[:, 1] >= 0) & (xy[:, 1] < camera.height))
 
 
-def visible(camera: Camera, depth: Floats, xy: Floats, z: Floats, cos: Floats,
+def visible(camera: Camera, depth: Floats, xy: Floats, z: Floats, planes: Floats,
             weighting: Weighting, extent: float) -> NDArray[np.bool_]:
-    """(N,) points in the frame, in front of the camera and at the depth the depth map (H,W)
-    holds at all four pixels a bilinear sample there reads, so no colour of an occluder or of
-    the background around a silhouette blends in. The tolerance, as in shadow mapping, is the
-    constant bias (depth_bias x extent) plus the depth change across the pixels at the
-    surface's slope (cos: of the angle the camera sees it at)."""
+    """(N,) points in the frame, in front of the camera and not hidden: at each of the four
+    pixels a bilinear sample at xy reads, the depth map (H,W) holds what the point's own
+    triangle plane (unit normals `planes` (N,3) in view space) would put there, within a
+    tolerance. So
+    nothing in front of it (an occluder) and nothing behind it (the background around a
+    silhouette) blends in. Predicting the depth along the plane, rather than allowing for
+    slopes as shadow maps do, keeps the tolerance small: the constant bias (depth_bias x
+    extent) and slope_pixels pixels' width of depth at the plane's slope, for curvature and
+    creases between pixel centres."""
     width, height = camera.width, camera.height
     seen = np.zeros(len(z), bool)
     index = np.flatnonzero(in_frame(camera, xy, z))
-    at, c = z[index], cos[index]
-    slope = np.sqrt(np.maximum(1.0 - c * c, 0.0)) / np.maximum(c, 0.1)
+    at, px = z[index], xy[index]
+    n = planes[index]
+    # Along the plane, n . ray changes linearly with the pixel: a + bx dx + by dy.
+    bx = n[:, 0] * (2.0 / width) / camera.projection[0, 0]
+    by = -n[:, 1] * (2.0 / height) / camera.projection[1, 1]
+    if camera.orthographic:  # depth moves by (bx dx + by dy) / n_z
+        facing = np.abs(n[:, 2])
+        a = np.where(facing > 1e-9, n[:, 2], 1e-9)
+    else:  # depth is inversely proportional to n . ray, the ray (rx, ry, -1)
+        rx, ry = camera.rays(px[:, 0], px[:, 1])
+        a = n[:, 0] * rx + n[:, 1] * ry - n[:, 2]
+        facing = np.abs(a) / np.sqrt(rx * rx + ry * ry + 1.0)
+    slope = np.sqrt(np.maximum(1.0 - facing * facing, 0.0)) / np.maximum(facing, 0.1)
     allowed = (weighting.depth_bias * extent
                + slope * camera.pixel_size(at) * weighting.slope_pixels)
-    x0 = np.clip(np.floor(xy[index, 0] - 0.5).astype(np.int64), 0, width - 1)
-    y0 = np.clip(np.floor(xy[index, 1] - 0.5).astype(np.int64), 0, height - 1)
+    x0 = np.clip(np.floor(px[:, 0] - 0.5).astype(np.int64), 0, width - 1)
+    y0 = np.clip(np.floor(px[:, 1] - 0.5).astype(np.int64), 0, height - 1)
     x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
     flat = depth.reshape(-1)
-    ok = np.ones(len(index), bool)
-    for pixel in (y0 * width + x0, y0 * width + x1, y1 * width + x0, y1 * width + x1):
-        ok &= np.abs(flat[pixel] - at) <= allowed
+    ok = facing > 1e-6
+    for col, row in ((x0, y0), (x1, y0), (x0, y1), (x1, y1)):
+        step = bx * (col + 0.5 - px[:, 0]) + by * (row + 0.5 - px[:, 1])
+        if camera.orthographic:
+            expected = at + step / a
+        else:  # the plane seen edge-on or turned away there: nothing to expect
+            towards = a + step
+            expected = np.where(towards * a > 0, at * a / np.where(towards == 0, 1.0, towards),
+                                np.inf)
+        ok &= np.abs(flat[row * width + col] - expected) <= allowed
     seen[index] = ok
     return seen
 
@@ -88,16 +120,32 @@ def view_weights(surface: Surface, camera: Camera, depth: Floats,
     w = weighting or Weighting()
     weights = np.zeros(len(surface.texels))
     xy = np.empty((len(surface.texels), 2))
-    # In slices that stay in the CPU's cache: the same work, about twice as fast at 2048².
-    for start in range(0, len(weights), CHUNK):
-        part = slice(start, start + CHUNK)
+    planes = camera.normals_to_view(surface.planes)  # per triangle, gathered per texel
+
+    def work(part: slice) -> None:
         weights[part], xy[part] = _weights(surface.positions[part], surface.normals[part],
-                                           camera, depth, w, surface.extent)
+                                           planes[surface.triangles[part]], camera, depth, w,
+                                           surface.extent)
+
+    in_slices(len(weights), work)
     return ViewSample(weights, xy)
 
 
-def _weights(positions: Floats, normals: Floats, camera: Camera, depth: Floats,
-             w: Weighting, extent: float) -> tuple[Floats, Floats]:
+def in_slices(count: int, work: Callable[[slice], None]) -> None:
+    """work() on slices of range(count) that stay in the CPU's cache, on THREADS threads:
+    numpy lets go of the GIL inside each operation, so the cores share the slices."""
+    parts = [slice(start, start + CHUNK) for start in range(0, count, CHUNK)]
+    if len(parts) < 2 or THREADS < 2:
+        for part in parts:
+            work(part)
+        return
+    with ThreadPoolExecutor(THREADS) as pool:
+        for _ in pool.map(work, parts):  # each slice writes only its own part
+            pass
+
+
+def _weights(positions: Floats, normals: Floats, planes: Floats, camera: Camera,
+             depth: Floats, w: Weighting, extent: float) -> tuple[Floats, Floats]:
     """view_weights() of some texels; each test runs only on those the ones before kept."""
     xy, z = camera.project(positions)
     weights = np.zeros(len(z))
@@ -106,7 +154,7 @@ def _weights(positions: Floats, normals: Floats, camera: Camera, depth: Floats,
     cos = np.abs(np.einsum("nd,nd->n", normals[index], to_camera))
     keep = cos >= math.cos(math.radians(w.cutoff_deg))
     index, cos = index[keep], cos[keep]
-    seen = visible(camera, depth, xy[index], z[index], cos, w, extent)
+    seen = visible(camera, depth, xy[index], z[index], planes[index], w, extent)
     index, cos = index[seen], cos[seen]
     weights[index] = cos ** w.power * _feather(camera, xy[index], w.feather)
     return weights, xy
@@ -159,10 +207,14 @@ class Accumulator:
         add(sample(image, view.xy), view.weights), sampling only the texels it sees."""
         if self.sums is None:
             self.sums = np.zeros((len(self.total), image.shape[2]))
-        for start in range(0, len(self.total), CHUNK):
-            index = start + np.flatnonzero(view.weights[start:start + CHUNK] > 0)
-            self.sums[index] += sample(image, view.xy[index]) * view.weights[index, None]
+        sums = self.sums
+
+        def work(part: slice) -> None:
+            index = part.start + np.flatnonzero(view.weights[part] > 0)
+            sums[index] += sample(image, view.xy[index]) * view.weights[index, None]
             self.total[index] += view.weights[index]
+
+        in_slices(len(self.total), work)
 
     @property
     def painted(self) -> NDArray[np.bool_]:
@@ -188,18 +240,19 @@ class Accumulator:
             return np.zeros((len(self.total), 4))
         return self.sums / np.maximum(self.total, PAINTED)[:, None]
 
-    def texture(self) -> Floats:
-        """(S,S,C) the blended texture, row 0 at the top: texels no view saw, and a gutter of
-        GUTTER texels around the UV islands, take their neighbours' colours; beyond it, 0."""
+    def texture(self) -> NDArray[np.float32]:
+        """(S,S,C) float32 the blended texture, row 0 at the top: texels no view saw, and a
+        gutter of GUTTER texels around the UV islands, take their neighbours' colours; beyond
+        it, 0. float32 as Blender's pixels are, and half the memory of a 2048² texture."""
         size = self.surface.size
-        colors = self.colors()
-        image = np.zeros((size * size, colors.shape[1]))
+        channels = 4 if self.sums is None else self.sums.shape[1]
+        image = np.zeros((size * size, channels), np.float32)
         known = np.zeros(size * size, bool)
-        image[self.surface.texels] = colors
+        image[self.surface.texels] = self.colors()
         known[self.surface.texels] = self.painted
-        filled = push_pull(image.reshape(size, size, -1), known.reshape(size, size))
-        keep = grow(layout_mask(self.surface), GUTTER)
-        return np.where(keep[..., None], filled, 0.0)
+        filled = push_pull(image.reshape(size, size, channels), known.reshape(size, size))
+        filled[~grow(layout_mask(self.surface), GUTTER)] = 0.0
+        return filled
 
 
 def bake(surfaces: Sequence[Surface], views: Sequence[tuple[Camera, Floats]],
@@ -235,30 +288,39 @@ def grow(mask: NDArray[np.bool_], steps: int) -> NDArray[np.bool_]:
     return out
 
 
-def push_pull(image: Floats, known: NDArray[np.bool_]) -> Floats:
-    """(H,W,C) the image with every unknown pixel given the average of the nearest known ones
-    at the coarsest scale that has some: averages over 2x2 blocks up a pyramid (pull), then
-    unknown pixels take their block's value on the way down (push). O(pixels), unlike
-    dilating one ring at a time across a big hole."""
+def push_pull(image: NDArray[FloatT], known: NDArray[np.bool_]) -> NDArray[FloatT]:
+    """(H,W,C) a copy of the image with every unknown pixel given the average of the nearest
+    known ones at the coarsest scale that has some: averages over 2x2 blocks up a pyramid
+    (pull), then unknown pixels take their block's value on the way down (push). O(pixels),
+    unlike dilating one ring at a time across a big hole; in the image's own precision."""
+    out = image.copy()
     if known.all() or not known.any():
-        return image.copy()
-    weight = known.astype(np.float64)
-    return _fill(image * weight[..., None], weight)
+        return out
+    weight = known.astype(image.dtype)
+    out *= weight[..., None]
+    return _fill(out, weight)
 
 
-def _fill(sums: Floats, weight: Floats) -> Floats:
-    height, width = weight.shape
-    own = sums / np.maximum(weight, 1e-12)[..., None]
-    if (weight > 0).all() or (height == 1 and width == 1):
-        return own
-    pad = ((0, height % 2), (0, width % 2))
-    s = np.pad(sums, (*pad, (0, 0)))
-    w = np.pad(weight, pad)
-    coarse_s = s[0::2, 0::2] + s[1::2, 0::2] + s[0::2, 1::2] + s[1::2, 1::2]
-    coarse_w = w[0::2, 0::2] + w[1::2, 0::2] + w[0::2, 1::2] + w[1::2, 1::2]
-    coarse = _fill(coarse_s, coarse_w)
-    up = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)[:height, :width]
-    return np.where((weight > 0)[..., None], own, up)
+def _fill(sums: NDArray[FloatT], weight: NDArray[FloatT]) -> NDArray[FloatT]:
+    """The averages sums / weight where weight > 0 and the coarser level's elsewhere, in
+    place of sums."""
+    holes = weight == 0
+    coarse = None
+    if holes.any() and weight.size > 1:
+        coarse = _fill(_halve(sums), _halve(weight))
+    sums /= np.where(holes, 1, weight)[..., None]
+    if coarse is not None:
+        rows, cols = np.nonzero(holes)
+        sums[rows, cols] = coarse[rows // 2, cols // 2]
+    return sums
+
+
+def _halve(image: NDArray[FloatT]) -> NDArray[FloatT]:
+    """Sums over 2x2 blocks (an odd last row or column padded with zeros)."""
+    odd = (image.shape[0] % 2, image.shape[1] % 2)
+    if any(odd):
+        image = np.pad(image, ((0, odd[0]), (0, odd[1])) + ((0, 0),) * (image.ndim - 2))
+    return image[0::2, 0::2] + image[1::2, 0::2] + image[0::2, 1::2] + image[1::2, 1::2]
 
 
 def uncovered_mask(surface: Surface, camera: Camera, depth: Floats,
@@ -278,7 +340,7 @@ def uncovered_mask(surface: Surface, camera: Camera, depth: Floats,
     size = surface.size
     col = np.clip(np.floor(uv[:, 0] * size).astype(np.int64), 0, size - 1)
     row = np.clip(np.floor((1.0 - uv[:, 1]) * size).astype(np.int64), 0, size - 1)
-    done = np.zeros((size * size, 1))
+    done = np.zeros((size * size, 1), np.float32)
     done[surface.texels, 0] = painted
     done = push_pull(done.reshape(size, size, 1), layout_mask(surface))[..., 0]
     mask = np.zeros(depth.shape)

@@ -77,6 +77,10 @@ class Camera:
         return self._eye.copy()
 
     @cached_property
+    def _normal_matrix(self) -> Floats:
+        return np.ascontiguousarray(np.linalg.inv(self.world_to_view[:3, :3]))
+
+    @cached_property
     def _eye(self) -> Floats:  # asked for per slice of texels: inverted once
         view_to_world = np.linalg.inv(self.world_to_view)
         return np.asarray(view_to_world[:3, 3], dtype=np.float64)
@@ -94,6 +98,23 @@ class Camera:
         towards = self._eye - points
         length = np.sqrt(np.einsum("nd,nd->n", towards, towards))
         return towards / np.maximum(length, 1e-12)[:, None]
+
+    def normals_to_view(self, normals: Floats) -> Floats:
+        """(N,3) world normals as unit normals in view space (the inverse transpose, so a
+        scaled camera object still gives true normals)."""
+        view = np.dot(normals, self._normal_matrix)
+        length = np.sqrt(np.einsum("nd,nd->n", view, view))
+        return view / np.maximum(length, 1e-12)[:, None]
+
+    def rays(self, x: Floats, y: Floats) -> tuple[Floats, Floats]:
+        """The view-space x and y (N,) of the rays through pixel coordinates: for a
+        perspective camera of the ray's point at depth 1 (z = -1), for an orthographic one of
+        its origin (z = 0)."""
+        p = self.projection
+        ndc_x, ndc_y = 2.0 * x / self.width - 1.0, 1.0 - 2.0 * y / self.height
+        if self.orthographic:
+            return (ndc_x - p[0, 3]) / p[0, 0], (ndc_y - p[1, 3]) / p[1, 1]
+        return (ndc_x + p[0, 2]) / p[0, 0], (ndc_y + p[1, 2]) / p[1, 1]
 
     def pixel_size(self, depth: Floats) -> Floats:
         """The world width one pixel covers at each depth (for depth-test bias)."""

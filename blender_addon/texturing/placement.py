@@ -51,10 +51,12 @@ def bounding_sphere(surfaces: Sequence[Surface]) -> tuple[Floats, float]:
 
 
 def outside_visible(surfaces: Sequence[Surface], occluder_triangles: Floats, n: int = 200,
-                    resolution: int = 256) -> list[Mask]:
+                    resolution: int = 128) -> list[Mask]:
     """Per surface, (N,) texels visible from at least one of n directions evenly spread
     around the objects (orthographic views of the bounding sphere, depth-tested against every
-    occluder at resolution x resolution)."""
+    occluder at resolution x resolution). 128 pixels across the bounding sphere keep 200
+    views of 20,000 triangles to about 2 s of CPU; what spans less than a pixel or two from
+    every side (a crack, a hair-thin gap) counts as hidden."""
     center, radius = bounding_sphere(surfaces)
     found = [np.zeros(len(s.texels), bool) for s in surfaces]
     weighting = Weighting()
@@ -64,8 +66,8 @@ def outside_visible(surfaces: Sequence[Surface], occluder_triangles: Floats, n: 
         for s, seen in zip(surfaces, found, strict=True):
             rest = np.flatnonzero(~seen)  # a texel seen once needs no more tests
             xy, z = camera.project(s.positions[rest])
-            cos = np.abs(np.einsum("nd,d->n", s.normals[rest], camera.backward()))
-            seen[rest] = unoccluded(camera, depth, xy, z, cos, weighting, s.extent)
+            planes = camera.normals_to_view(s.planes)[s.triangles[rest]]
+            seen[rest] = unoccluded(camera, depth, xy, z, planes, weighting, s.extent)
     return found
 
 
@@ -73,6 +75,15 @@ def coverage(surface: Surface, seen: Mask, visible: Mask) -> float:
     """The share (0..1) of the visible texels' world area that is seen (1 if none visible)."""
     total = float(surface.areas[visible].sum())
     return float(surface.areas[visible & seen].sum()) / total if total > 0 else 1.0
+
+
+def combined_coverage(surfaces: Sequence[Surface], seen: Sequence[Mask],
+                      visible: Sequence[Mask]) -> float:
+    """coverage() of several objects together: the seen share of all their visible area."""
+    total = sum(float(s.areas[v].sum()) for s, v in zip(surfaces, visible, strict=True))
+    covered = sum(float(s.areas[v & c].sum())
+                  for s, c, v in zip(surfaces, seen, visible, strict=True))
+    return covered / total if total > 0 else 1.0
 
 
 def auto_cameras(surfaces: Sequence[Surface], occluder_triangles: Floats, count: int,

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from .geometry import Camera, Floats, Ints
 
-PAIRS_PER_CHUNK = 4_000_000  # about 150 MB of temporaries per chunk
+PAIRS_PER_CHUNK = 2_000_000  # bounding-box pixels per chunk: about 100 MB of temporaries
 EDGE = 1e-9  # barycentric slack, so a centre exactly on a shared edge is not lost to both
 
 
@@ -43,11 +43,13 @@ def cover(points: Floats, width: int, height: int) -> Covered:
     """Every pixel centre (col + 0.5, row + 0.5) inside each 2D triangle (T,3,2), given in
     pixel coordinates (x right, y = row down). Degenerate triangles cover nothing."""
     edges, ok = edge_functions(points)
-    lo = np.maximum(np.floor(points[:, :, 1].min(axis=1) - 0.5).astype(np.int64) + 1, 0)
-    hi = np.minimum(np.floor(points[:, :, 1].max(axis=1) - 0.5).astype(np.int64), height - 1)
-    rows = np.where(ok, np.maximum(hi - lo + 1, 0), 0)
+    x_min, x_max = _least(points[:, :, 0]), _most(points[:, :, 0])
+    lo = np.maximum(np.floor(_least(points[:, :, 1]) - 0.5).astype(np.int64) + 1, 0)
+    hi = np.minimum(np.floor(_most(points[:, :, 1]) - 0.5).astype(np.int64), height - 1)
+    in_x = (x_max >= 0.5) & (x_min <= width - 0.5)
+    rows = np.where(ok & in_x, np.maximum(hi - lo + 1, 0), 0)
     # Chunks of triangles whose bounding boxes hold at most PAIRS_PER_CHUNK pixels.
-    span = np.clip(np.ceil(points[:, :, 0].max(axis=1) - points[:, :, 0].min(axis=1)), 1, width)
+    span = np.clip(np.ceil(x_max - x_min), 1, width)
     ends = np.cumsum(rows * span.astype(np.int64))
     found: list[Covered] = []
     start = 0
@@ -61,6 +63,15 @@ def cover(points: Floats, width: int, height: int) -> Covered:
         return Covered(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3)))
     return Covered(*(np.concatenate(parts) for parts in zip(
         *((c.tri, c.pixel, c.bary) for c in found), strict=True)))
+
+
+def _least(corners: Floats) -> Floats:
+    """(T,) the least of each row of (T,3): numpy's reductions are slow over three items."""
+    return np.minimum(np.minimum(corners[:, 0], corners[:, 1]), corners[:, 2])
+
+
+def _most(corners: Floats) -> Floats:
+    return np.maximum(np.maximum(corners[:, 0], corners[:, 1]), corners[:, 2])
 
 
 def edge_functions(points: Floats) -> tuple[Floats, NDArray[np.bool_]]:
@@ -82,26 +93,33 @@ def edge_functions(points: Floats) -> tuple[Floats, NDArray[np.bool_]]:
 
 def _scan(edges: Floats, tris: Ints, lo: Ints, rows: Ints, width: int) -> Covered:
     """Scan conversion of some triangles: first their (triangle, row) pairs, each row's exact
-    span of covered pixel centres from the three edge functions, then the pixels of each."""
+    span of covered pixel centres from the three edge functions, then the pixels of each.
+    One edge at a time on flat arrays: numpy is slow at reducing short (R,3) rows."""
+    coef = [[np.ascontiguousarray(edges[:, i, k]) for k in range(3)] for i in range(3)]
     row_tri = np.repeat(tris, rows)
     row = np.repeat(lo, rows) + _ranks(rows)
     yc = row + 0.5
-    e = edges[row_tri]  # (R,3,3)
-    level = e[:, :, 1] * yc[:, None] + e[:, :, 2]  # w_i = a_i x + level_i on this row
-    a = e[:, :, 0]
-    safe = np.where(a == 0, 1.0, a)
-    bound = (-EDGE - level) / safe  # w_i >= -EDGE beyond this x (right of it if a_i > 0)
-    x_min = np.where(a > 0, bound, -np.inf).max(axis=1)
-    x_max = np.where(a < 0, bound, np.inf).min(axis=1)
-    flat_out = ((a == 0) & (level < -EDGE)).any(axis=1)  # an edge parallel to the row, missed
-    first = np.maximum(np.ceil(np.maximum(x_min, -1.0) - 0.5), 0).astype(np.int64)
-    last = np.minimum(np.floor(np.minimum(x_max, width + 1.0) - 0.5), width - 1).astype(np.int64)
-    count = np.where(flat_out, 0, np.maximum(last - first + 1, 0))
+    x_min = np.full(len(row), -1.0)
+    x_max = np.full(len(row), width + 1.0)
+    missed = np.zeros(len(row), bool)
+    for a_all, b_all, c_all in coef:  # w_i = a x + level on this row: >= -EDGE on one side
+        a = a_all[row_tri]
+        level = b_all[row_tri] * yc + c_all[row_tri]
+        right, left = a > 0, a < 0
+        bound = (-EDGE - level) / np.where(right | left, a, 1.0)
+        x_min = np.where(right, np.maximum(x_min, bound), x_min)
+        x_max = np.where(left, np.minimum(x_max, bound), x_max)
+        missed |= ~(right | left) & (level < -EDGE)  # an edge along the row, outside it
+    first = np.maximum(np.ceil(x_min - 0.5), 0).astype(np.int64)
+    last = np.minimum(np.floor(x_max - 0.5), width - 1).astype(np.int64)
+    count = np.where(missed, 0, np.maximum(last - first + 1, 0))
     pick = np.repeat(np.arange(len(row_tri)), count)
     col = np.repeat(first, count) + _ranks(count)
     tri, prow = row_tri[pick], row[pick]
-    pe = edges[tri]  # (K,3,3)
-    bary = pe[:, :, 0] * (col + 0.5)[:, None] + pe[:, :, 1] * (prow + 0.5)[:, None] + pe[:, :, 2]
+    xc, pyc = col + 0.5, prow + 0.5
+    bary = np.empty((len(tri), 3))
+    for i, (a_all, b_all, c_all) in enumerate(coef):
+        bary[:, i] = a_all[tri] * xc + b_all[tri] * pyc + c_all[tri]
     return Covered(tri, prow * width + col, bary)
 
 
@@ -122,12 +140,20 @@ def rasterize_uv(uvs: Floats, size: int) -> Texels:
     covered = cover(points, size, size)
     tri = np.full(size * size, -1, np.int32)
     bary = np.zeros((size * size, 3))
-    # One triangle per texel (a centre on a shared edge is in both): the first pair of each.
-    texel, first = np.unique(covered.pixel, return_index=True)
-    tri[texel] = covered.tri[first]
-    bary[texel] = covered.bary[first]
+    texel, pair = _one_pair_per_pixel(covered.pixel)
+    tri[texel] = covered.tri[pair]
+    bary[texel] = covered.bary[pair]
     _add_slivers(points, covered.tri, size, tri, bary)
     return Texels(tri.reshape(size, size), bary.reshape(size, size, 3))
+
+
+def _one_pair_per_pixel(pixel: Ints) -> tuple[Ints, Ints]:
+    """The distinct pixels and, for each, one of the pairs that cover it (a centre on an edge
+    two triangles share is in both): whichever an assignment keeps, the same for all arrays."""
+    winner = np.full(int(pixel.max()) + 1 if len(pixel) else 0, -1, np.int64)
+    winner[pixel] = np.arange(len(pixel))
+    distinct = np.flatnonzero(winner >= 0)
+    return distinct, winner[distinct]
 
 
 def _add_slivers(points: Floats, covered: Ints, size: int, tri: NDArray[np.int32],
@@ -161,11 +187,12 @@ def screen(camera: Camera, triangles: Floats) -> Screen:
     width, height = camera.width, camera.height
     covered, tri, depth_of_pair, weights = _fragments(camera, triangles)
     depth = _nearest(covered.pixel, depth_of_pair, width * height)
-    nearest = depth_of_pair <= depth[covered.pixel]
+    nearest = np.flatnonzero(depth_of_pair <= depth[covered.pixel])
+    pixel, pair = _one_pair_per_pixel(covered.pixel[nearest])
     ids = np.full(width * height, -1, np.int32)
     bary = np.zeros((width * height, 3))
-    ids[covered.pixel[nearest]] = tri[nearest]
-    bary[covered.pixel[nearest]] = weights[nearest]
+    ids[pixel] = tri[nearest[pair]]
+    bary[pixel] = weights[nearest[pair]]
     return Screen(ids.reshape(height, width), bary.reshape(height, width, 3),
                   depth.reshape(height, width))
 
@@ -183,7 +210,7 @@ def _fragments(camera: Camera, triangles: Floats) -> tuple[Covered, Ints, Floats
     and barycentrics in the world triangle (perspective-correct)."""
     xy, z = camera.project(triangles.reshape(-1, 3))
     xy, z = xy.reshape(-1, 3, 2), z.reshape(-1, 3)
-    front = np.flatnonzero(np.all(z > 1e-6, axis=1))
+    front = np.flatnonzero(_least(z) > 1e-6)
     covered = cover(xy[front], camera.width, camera.height)
     tri = front[covered.tri]
     if camera.orthographic:  # depth is linear in screen space

@@ -26,6 +26,7 @@ class Surface:
     triangles: Ints
 
     extent: float  # the diagonal of the bounding box: the surface's scale, for biases
+    planes: Floats  # (T,3) the mesh's unit face normals (geometric: what depth maps hold)
 
 
 def surface(mesh: Mesh, size: int) -> Surface:
@@ -35,12 +36,21 @@ def surface(mesh: Mesh, size: int) -> Surface:
     tri = flat_tri[index].astype(np.int64)
     bary = texels.bary.reshape(-1, 3)[index]
     corners = mesh.corners()
-    positions = np.einsum("nk,nkd->nd", bary, corners[tri])
-    normals = np.einsum("nk,nkd->nd", bary, mesh.normals[tri])
-    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    positions, normals = np.zeros((len(tri), 3)), np.zeros((len(tri), 3))
+    for k in range(3):  # corner by corner: (N,3,3) gathers would take 300 MB at 2048²
+        positions += bary[:, k, None] * corners[tri, k]
+        normals += bary[:, k, None] * mesh.normals[tri, k]
+    normals /= np.maximum(np.sqrt(np.einsum("nd,nd->n", normals, normals)), 1e-12)[:, None]
     extent = float(np.linalg.norm(np.ptp(positions, axis=0))) if len(positions) else 1.0
     return Surface(mesh, size, index.astype(np.int64), positions, normals,
-                   _texel_areas(mesh, corners, size)[tri], tri, extent)
+                   _texel_areas(mesh, corners, size)[tri], tri, extent, face_normals(corners))
+
+
+def face_normals(corners: Floats) -> Floats:
+    """(T,3) unit normals of triangles (T,3,3) (0 for a degenerate one)."""
+    cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    length = np.sqrt(np.einsum("nd,nd->n", cross, cross))
+    return np.asarray(cross / np.maximum(length, 1e-30)[:, None], dtype=np.float64)
 
 
 def _texel_areas(mesh: Mesh, corners: Floats, size: int) -> Floats:

@@ -194,8 +194,10 @@ def test_views_blend_back_into_the_texture_they_were_rendered_from(mesh: Mesh) -
     assert psnr(acc.colors()[seen], at_texels(surf, truth)[seen]) >= 30
     # Texture space too: the layout's texels, seen or filled, and nothing far outside.
     texture = acc.texture()
+    assert texture.dtype == np.float32 and texture.shape == (128, 128, 3)
     layout = blend.layout_mask(surf)
-    assert psnr(texture[layout], truth[layout]) >= 25
+    assert psnr(texture[layout].astype(np.float64), truth[layout]) >= 25
+    assert (texture[~blend.grow(layout, blend.GUTTER)] == 0).all()
     assert acc.filled == np.count_nonzero(~seen)
 
 
@@ -229,6 +231,25 @@ def test_a_box_hidden_behind_another_takes_none_of_its_colour() -> None:
     assert leaky.colors()[facing, 0].min() > 0.99
 
 
+@pytest.mark.parametrize("gap", [0.05, 0.02])
+def test_a_surface_just_behind_another_takes_none_of_its_colour(gap: float) -> None:
+    """As the sockets behind Suzanne's eyes: a small box `gap` in front of a big one's face
+    (the big box 3.5 across, a pixel there about 0.012 wide) hides part of that face, seen
+    obliquely; none of the small box's colour may land on it, while the face around it
+    still takes its own."""
+    back, front = cube(), moved(cube(half=0.3), (0, -1.3 - gap, 0))
+    red, blue = np.zeros((64, 64, 3)), np.zeros((64, 64, 3))
+    red[..., 0], blue[..., 2] = 1, 1
+    occluders = np.concatenate([back.corners(), front.corners()])
+    cameras = [Camera.look_at(eye, (0, 0, 0), 2 * VIEW, 2 * VIEW, lens_mm=35)
+               for eye in ((0, -7, 0), (5, -4, 3), (-5, -4, -2))]
+    surf = surface(back, 128)
+    acc = bake(surf, cameras, [(back, blue), (front, red)], occluders)
+    face = surf.positions[:, 1] < -0.999
+    assert acc.painted[face].mean() > 0.5
+    assert acc.colors()[acc.painted, 0].max() < 1e-9
+
+
 def test_objects_are_textured_one_by_one() -> None:
     """Each object's texture comes from its own texels: views of two boxes side by side put
     each box's own colour in each texture."""
@@ -244,6 +265,20 @@ def test_objects_are_textured_one_by_one() -> None:
         assert np.allclose(acc.colors()[acc.painted, channel], 1)
         assert np.allclose(acc.colors()[acc.painted, 1 - channel], 0)
         assert (acc.painted_map()[blend.layout_mask(acc.surface)] == acc.painted).all()
+
+
+def test_adding_a_view_samples_only_what_it_sees_with_the_same_result() -> None:
+    mesh = uv_sphere()
+    surf = surface(mesh, 64)
+    camera = around(1)[0]
+    image = np.random.default_rng(1).random((VIEW, VIEW, 4))
+    view = blend.view_weights(surf, camera, raster.depth_map(camera, mesh.corners()))
+    whole, seen_only = blend.Accumulator(surf), blend.Accumulator(surf)
+    whole.add(blend.sample(image, view.xy), view.weights)
+    seen_only.add_view(image, view)
+    assert 0.2 < seen_only.painted.mean() < 0.6
+    assert np.allclose(whole.colors(), seen_only.colors())
+    assert (whole.painted == seen_only.painted).all()
 
 
 def test_unseen_texels_take_their_neighbours_and_a_gutter_surrounds_the_islands() -> None:
@@ -323,6 +358,8 @@ def test_six_automatic_cameras_cover_the_outside_visible_area(mesh: Mesh) -> Non
         seen |= blend.view_weights(surf, p.camera, depth).weights > 0
     covered = placement.coverage(surf, seen, visible)
     assert covered >= 0.99
+    assert placement.combined_coverage([surf, surf], [seen, seen], [visible, visible]) == (
+        pytest.approx(covered))
     assert sum(p.added_coverage for p in placed) == pytest.approx(covered, abs=0.02)
     assert placed[0].added_coverage > 0.15  # a cube face or more
     # Every camera frames the object: its centre projects into the middle of the image.
