@@ -5,11 +5,10 @@ a small one (COVERAGE_SIZE) that only counts where views reached, against the ar
 from outside, for the coverage reported and for placing cameras: 200 directions over a
 2048² texture's millions of texels would cost a minute, over 256² a few seconds.
 
-Occlusion is the engine's depth test (blend.view_weights) and, on top of it, a triangle
-test: the triangle the camera shows at a texel's pixel must be the texel's own or share a
-corner with it, else the texel must be strictly in front (no slope allowance). The depth
-test alone lets a surface closer behind another than its bias take the other's colours
-(Suzanne's eye sockets behind her eyes, 0.02 apart, took the eyes' colours).
+Occlusion is the engine's (blend.view_weights: each texel's own triangle plane predicts the
+depth map at the four pixels its sample reads). The camera's screen of every occluder is
+made once per view and shared by the objects (its depth) and Projected So Far (its
+triangles: the objects' own come first among the occluders, at each one's `offset`).
 """
 
 from __future__ import annotations
@@ -17,26 +16,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numpy.typing import NDArray
 
-from .blend import (
-    PAINTED,
-    Accumulator,
-    Weighting,
-    sample,
-    uncovered_mask,
-    view_weights,
-    visible,
-)
-from .geometry import Camera, Floats, Ints, Mesh
-from .placement import Placed, auto_cameras, bounding_sphere, coverage, directions
+from .blend import PAINTED, Accumulator, sample, uncovered_mask, view_weights
+from .geometry import Camera, Floats, Mesh
+from .placement import Placed, auto_cameras, coverage, outside_visible
 from .raster import Screen, screen
-from .surface import Surface, surface
+from .surface import surface
 
 COVERAGE_SIZE = 256
 DIRECTIONS = 200  # the outside-visible area: what some camera from afar could see
-STRICT = 1e-3  # of the object's size: how far behind another triangle a texel may be
-VISIBLE_RESOLUTION = 128  # pixels of each orthographic view measuring the visible area
 
 
 class ObjectProjection:
@@ -53,7 +41,7 @@ class ObjectProjection:
         """One view's picture (H, W, C), row 0 at the top. `only_new` (sequential mode): the
         view paints only texels no earlier view painted."""
         seen = view_weights(self.surface, camera, shown.depth)
-        weights = self._own(self.surface, camera, shown, seen.weights)
+        weights = seen.weights
         if only_new:
             weights = np.where(self.accumulator.painted, 0.0, weights)
         used = np.flatnonzero(weights > 0)  # sampled only where they count
@@ -61,34 +49,9 @@ class ObjectProjection:
         colours[used] = sample(picture, seen.xy[used])
         self.accumulator.add(colours, weights)
         reached = view_weights(self.small, camera, shown.depth).weights
-        reached = self._own(self.small, camera, shown, reached)
         if only_new:
             reached = np.where(self.reached > PAINTED, 0.0, reached)
         self.reached += reached
-
-    def _own(self, where: Surface, camera: Camera, shown: Screen, weights: Floats) -> Floats:
-        """The weights, zero where the triangle test fails (tested where they are not 0)."""
-        index = np.flatnonzero(weights > 0)
-        ok = self._own_points(where.positions[index], where.triangles[index], where.extent,
-                              camera, shown)
-        out = weights.copy()
-        out[index[~ok]] = 0.0
-        return out
-
-    def _own_points(self, positions: Floats, triangles: Ints, extent: float, camera: Camera,
-                    shown: Screen) -> NDArray[np.bool_]:
-        """(N,) points (on `triangles` of this mesh) whose pixel shows their own triangle or
-        one sharing a corner with it, or nothing nearer than STRICT of the object's size."""
-        xy, z = camera.project(positions)
-        col = np.clip(np.floor(xy[:, 0]).astype(np.int64), 0, camera.width - 1)
-        row = np.clip(np.floor(xy[:, 1]).astype(np.int64), 0, camera.height - 1)
-        there = shown.tri[row, col].astype(np.int64) - self.offset
-        mine = (there >= 0) & (there < len(self.mesh.triangles))
-        corners = self.mesh.triangles[triangles]
-        others = self.mesh.triangles[np.where(mine, there, 0)]
-        touching = mine & (corners[:, :, None] == others[:, None, :]).any(axis=(1, 2))
-        front = z <= shown.depth[row, col] + STRICT * extent
-        return touching | front
 
     def texture(self) -> tuple[Floats, int]:
         """The blended texture (S, S, C), row 0 at the top, and how many texels no view saw
@@ -155,26 +118,10 @@ def seen_so_far(objects: Sequence[ObjectProjection], camera: Camera,
 
 def measure_visible(objects: Sequence[ObjectProjection], occluders: Floats) -> None:
     """Each object's outside-visible area: texels some orthographic view from one of
-    DIRECTIONS directions shows, by the same tests as a view's (the engine's depth test and
-    angle cutoff, and the triangle test). Each view tests only texels no earlier one showed."""
-    center, radius = bounding_sphere([o.small for o in objects])
-    cutoff = np.cos(np.radians(Weighting().cutoff_deg))
-    for target in objects:
-        target.visible = np.zeros(len(target.small.texels), bool)
-    for direction in directions(DIRECTIONS):
-        camera = Camera.ortho(direction, center, radius, VISIBLE_RESOLUTION)
-        view = shown(camera, occluders)
-        for target in objects:
-            small = target.small
-            todo = np.flatnonzero(~target.visible)
-            points = small.positions[todo]
-            xy, z = camera.project(points)
-            cos = np.abs(small.normals[todo] @ camera.backward())
-            seen = (cos >= cutoff) & visible(camera, view.depth, xy, z, cos, Weighting(),
-                                             small.extent)
-            seen &= target._own_points(points, small.triangles[todo], small.extent, camera,
-                                       view)
-            target.visible[todo[seen]] = True
+    DIRECTIONS directions shows (the engine's placement.outside_visible, by a view's tests)."""
+    masks = outside_visible([o.small for o in objects], occluders, n=DIRECTIONS)
+    for target, mask in zip(objects, masks, strict=True):
+        target.visible = mask
 
 
 def place(objects: Sequence[ObjectProjection], occluders: Floats, count: int,
