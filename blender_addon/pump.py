@@ -50,6 +50,8 @@ class Driven(Protocol):
 
     def handle(self, event: core.HostEvent) -> None: ...
 
+    def close(self) -> None: ...
+
 
 @dataclass
 class Shown:
@@ -285,6 +287,8 @@ def shutdown() -> None:
     run = SESSION.run
     if run is not None and isinstance(run.data, Target) and run.data.render is not None:
         run.data.render.finish()
+    if run is not None and isinstance(run.data, Driven):
+        run.data.close()
     SESSION.close()
     global _applied
     _applied = None  # a session enabled again applies the settings anew

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .blend import PAINTED, Accumulator, sample, uncovered_mask, view_weights
 from .geometry import Camera, Floats, Mesh
@@ -53,7 +54,7 @@ class ObjectProjection:
             reached = np.where(self.reached > PAINTED, 0.0, reached)
         self.reached += reached
 
-    def texture(self) -> tuple[Floats, int]:
+    def texture(self) -> tuple[NDArray[np.float32], int]:
         """The blended texture (S, S, C), row 0 at the top, and how many texels no view saw
         (filled from their neighbours)."""
         return self.accumulator.texture(), self.accumulator.filled

@@ -78,6 +78,7 @@ class Task:
         self.folder.mkdir()
         self.run: core.Run | None = None
         self.current: View | None = None  # being rendered
+        self._saved_camera: bpy.types.Object | None = None  # the scene's, while one renders
         self.report: list[str] = []  # the report once it ended
         self.problem = ""  # why views were left out (a render failed)
         self.failed = False
@@ -244,6 +245,16 @@ class Task:
         bake.material(obj, image, target.uv)
         target.image = image.name
         target.seconds += time.monotonic() - started
+
+    def close(self) -> None:
+        """The add-on is disabled mid-way: stop a render's set-up, put the scene's camera
+        back, remove what it made; nothing is baked."""
+        if self.current is not None and self.current.render is not None:
+            self.current.render.finish()
+            scene = bpy.data.scenes.get(self.scene_name)
+            if scene is not None:
+                scene.camera = self._saved_camera
+        self.discard()
 
     def discard(self) -> None:
         """Never started: remove what it made (its placed cameras, its folder)."""
