@@ -70,9 +70,8 @@ def visible(camera: Camera, depth: Floats, xy: Floats, z: Floats, planes: Floats
     """(N,) points in the frame, in front of the camera and not hidden: at each of the four
     pixels a bilinear sample at xy reads, the depth map (H,W) holds what the point's own
     triangle plane (unit normals `planes` (N,3) in view space) would put there, within a
-    tolerance. So
-    nothing in front of it (an occluder) and nothing behind it (the background around a
-    silhouette) blends in. Predicting the depth along the plane, rather than allowing for
+    tolerance. So nothing in front of it (an occluder) and nothing behind it (the background
+    around a silhouette) blends in. Predicting the depth along the plane, rather than allowing for
     slopes as shadow maps do, keeps the tolerance small: the constant bias (depth_bias x
     extent) and slope_pixels pixels' width of depth at the plane's slope, for curvature and
     creases between pixel centres."""
