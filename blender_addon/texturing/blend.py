@@ -70,9 +70,8 @@ def visible(camera: Camera, depth: Floats, xy: Floats, z: Floats, planes: Floats
     """(N,) points in the frame, in front of the camera and not hidden: at each of the four
     pixels a bilinear sample at xy reads, the depth map (H,W) holds what the point's own
     triangle plane (unit normals `planes` (N,3) in view space) would put there, within a
-    tolerance. So
-    nothing in front of it (an occluder) and nothing behind it (the background around a
-    silhouette) blends in. Predicting the depth along the plane, rather than allowing for
+    tolerance. So nothing in front of it (an occluder) and nothing behind it (the background
+    around a silhouette) blends in. Predicting the depth along the plane, rather than allowing for
     slopes as shadow maps do, keeps the tolerance small: the constant bias (depth_bias x
     extent) and slope_pixels pixels' width of depth at the plane's slope, for curvature and
     creases between pixel centres."""
@@ -99,15 +98,17 @@ def visible(camera: Camera, depth: Floats, xy: Floats, z: Floats, planes: Floats
     x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
     flat = depth.reshape(-1)
     ok = facing > 1e-6
+    dx, dy = x0 + 0.5 - px[:, 0], y0 + 0.5 - px[:, 1]
+    across = at * a
     for col, row in ((x0, y0), (x1, y0), (x0, y1), (x1, y1)):
-        step = bx * (col + 0.5 - px[:, 0]) + by * (row + 0.5 - px[:, 1])
+        step = bx * (dx + (col - x0)) + by * (dy + (row - y0))
+        there = flat[row * width + col]
         if camera.orthographic:
-            expected = at + step / a
-        else:  # the plane seen edge-on or turned away there: nothing to expect
-            towards = a + step
-            expected = np.where(towards * a > 0, at * a / np.where(towards == 0, 1.0, towards),
-                                np.inf)
-        ok &= np.abs(flat[row * width + col] - expected) <= allowed
+            ok &= np.abs(there - at - step / a) <= allowed
+        else:  # |there - at a / (a + step)| <= allowed, without dividing; the plane must
+            towards = a + step  # still face the same way there (not seen edge-on)
+            ok &= (towards * a > 0) & (np.abs(there * towards - across)
+                                       <= allowed * np.abs(towards))
     seen[index] = ok
     return seen
 

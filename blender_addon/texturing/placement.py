@@ -100,7 +100,7 @@ def auto_cameras(surfaces: Sequence[Surface], occluder_triangles: Floats, count:
         surfaces, occluder_triangles)
     areas = np.concatenate([s.areas * m for s, m in zip(surfaces, outside, strict=True)])
     total = max(float(areas.sum()), 1e-30)
-    scale = min(1.0, 256.0 / max(width, height))  # depth maps for choosing need few pixels
+    scale = min(1.0, 128.0 / max(width, height))  # depth maps for choosing need few pixels
     small = (max(int(width * scale), 1), max(int(height * scale), 1))
     options = []
     for direction in directions(candidates):

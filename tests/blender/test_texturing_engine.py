@@ -170,6 +170,29 @@ def test_depth_map_equals_the_analytic_depth_of_a_plane() -> None:
     assert np.isinf(depth[off_plane]).all()
 
 
+@pytest.mark.parametrize("shift", [(0.0, 0.0), (0.3, -0.2)], ids=["centred", "shifted"])
+def test_an_oblique_plane_is_not_hidden_by_itself(shift: tuple[float, float]) -> None:
+    """The occlusion test predicts the depth along each texel's plane: a wrong slope (or a
+    lens shift read the wrong way) would hide a steep plane from itself."""
+    plane = from_corners(np.array([[[-3, -3, 0], [3, -3, 0], [3, 3, 0]],
+                                   [[-3, -3, 0], [3, 3, 0], [-3, 3, 0]]], dtype=np.float64),
+                         np.array([[[0, 0], [1, 0], [1, 1]], [[0, 0], [1, 1], [0, 1]]],
+                                  dtype=np.float64),
+                         np.tile([0.0, 0.0, 1.0], (2, 3, 1)))
+    surf = surface(plane, 128)
+    base = Camera.look_at((1, -6, 2.5), (0, 0, 0), VIEW, VIEW, lens_mm=35)  # about 65° off
+    projection = base.projection.copy()
+    projection[0, 2], projection[1, 2] = shift  # Blender's shift_x, shift_y
+    camera = Camera(base.world_to_view, projection, VIEW, VIEW)
+    xy, z = camera.project(surf.positions)
+    inside = blend.in_frame(camera, xy, z) & (xy.min(axis=1) > 2) & (xy.max(axis=1) < VIEW - 2)
+    inside &= (np.abs(surf.positions[:, :2]) < 2.7).all(axis=1)  # not by the plane's edges
+    view = blend.view_weights(surf, camera, raster.depth_map(camera, plane.corners()),
+                              blend.Weighting(feather=0, cutoff_deg=89))
+    assert inside.sum() > 1000
+    assert (view.weights[inside] > 0).mean() > 0.995
+
+
 def test_surface_points_lie_on_the_mesh_and_add_up_to_its_area() -> None:
     surf = surface(uv_sphere(), 256)
     radius = np.linalg.norm(surf.positions, axis=1)
