@@ -146,6 +146,16 @@ def test_a_result_of_another_size_is_scaled_to_the_view_and_said(
     assert any("new UV map 'UVMap'" in line for line in r["lines"]), r["lines"]
 
 
+def test_views_rendered_as_blender_render_jobs_are_sent_once_done(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    r = texturing(run_blender, "ui_render", url=server.url, workflow=IDENTITY)
+    assert r["error"] == "" and r["views"] == ["done"] * 3, r
+    assert r["calls"] == [["INVOKE_DEFAULT"]] * 3  # started as the UI starts render jobs
+    assert r["camera"] == ""  # the scene had none: put back after each view
+    assert r["objects"]["Cube"]["psnr"] >= 30, r["objects"]
+
+
 def test_cancel_stops_between_views_and_keeps_what_is_done(
     run_blender: RunBlender, server: ComfyTestServer
 ) -> None:

@@ -445,6 +445,38 @@ def check_projected(payload: Report) -> Report:
             "psnr": psnr(picture[..., :3][inner], reference[inner])}
 
 
+def check_ui_render(payload: Report) -> Report:
+    """The UI's way: each view's render started as Blender's render job (the call returns at
+    once; its handlers say when it is done) and the task moved on by the pump's ticks. Here
+    the job is Blender's blocking render whose handlers fire before the call returns, which
+    the task may only notice on a later tick."""
+    addon, scene = start(payload, 96)
+    obj = add("cube")
+    unlit(obj, known_texture("original", 128, seed=9))
+    select(obj)
+    checks.use_workflow(scene, payload["workflow"])
+    rendering = checks.addon_module(addon, "rendering")
+    real = bpy.ops.render.render
+    calls: list[tuple[Any, ...]] = []
+
+    def render_job(*args: Any, **kwargs: Any) -> set[str]:
+        calls.append(args)  # ("INVOKE_DEFAULT",)
+        real(**kwargs)
+        return {"RUNNING_MODAL"}
+
+    rendering.bpy = checks.Proxy(bpy, app=checks.Proxy(bpy.app, background=False),
+                                 ops=checks.Proxy(bpy.ops, render=checks.Proxy(
+                                     bpy.ops.render, render=render_job)))
+    error = texture_op(cameras="AUTO", camera_count=3, texture_size=256)
+    report: Report = {"error": error, "calls": [list(c) for c in calls]}
+    report.update(checks.session_state(addon))
+    task = task_module(addon).LAST
+    report["views"] = [v.state for v in task.views]
+    report["camera"] = scene.camera.name if scene.camera else ""
+    report["objects"] = {obj.name: object_report(addon, obj, bpy.data.images["original"])}
+    return report
+
+
 def check_cancel(payload: Report) -> Report:
     """Cancel pressed once the second of four views is projected: the two are baked (named
     partial), the others never rendered nor sent; the panel showed a line per view."""
