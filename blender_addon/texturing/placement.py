@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .blend import Weighting, view_weights
+from .blend import PAINTED, Weighting, view_weights
 from .blend import visible as unoccluded
 from .geometry import Camera, Floats, half_angle
 from .raster import depth_map
@@ -93,37 +93,47 @@ def auto_cameras(surfaces: Sequence[Surface], occluder_triangles: Floats, count:
     directions as the one that newly covers the most outside-visible area, weighted by how
     squarely it sees it (ties, once everything is covered, go to the view that sees
     something better than the views before). Each camera frames the bounding sphere. Pass
-    the surfaces at a modest size (256 is plenty), `visible` if outside_visible() is at hand."""
+    the surfaces at a modest size (256 is plenty), `visible` if outside_visible() is at hand.
+    Candidates are judged on small depth maps; the coverage each chosen camera adds is then
+    measured at its own resolution, so the shares add up to what a bake will paint."""
     center, radius = bounding_sphere(surfaces)
     distance = radius * FRAME_MARGIN / math.sin(half_angle(width, height, lens_mm))
     outside = list(visible) if visible is not None else outside_visible(
         surfaces, occluder_triangles)
     areas = np.concatenate([s.areas * m for s, m in zip(surfaces, outside, strict=True)])
     total = max(float(areas.sum()), 1e-30)
-    scale = min(1.0, 128.0 / max(width, height))  # depth maps for choosing need few pixels
+    scale = min(1.0, 256.0 / max(width, height))  # depth maps for choosing need few pixels
     small = (max(int(width * scale), 1), max(int(height * scale), 1))
     options = []
     for direction in directions(candidates):
         eye = center + direction * distance
         trial = Camera.look_at(eye, center, *small, lens_mm=lens_mm)
-        depth = depth_map(trial, occluder_triangles)
-        quality = np.concatenate([view_weights(s, trial, depth).weights for s in surfaces])
+        quality = _quality(surfaces, trial, occluder_triangles)
         options.append((Camera.look_at(eye, center, width, height, lens_mm=lens_mm), quality))
-    return _greedy(options, areas, total, count)
+    seen = np.zeros(len(areas), bool)
+    placed = []
+    for camera in _greedy(options, areas, count):
+        now = _quality(surfaces, camera, occluder_triangles) > PAINTED
+        placed.append(Placed(camera, float(areas[now & ~seen].sum()) / total))
+        seen |= now
+    return placed
 
 
-def _greedy(options: list[tuple[Camera, Floats]], areas: Floats, total: float,
-            count: int) -> list[Placed]:
+def _quality(surfaces: Sequence[Surface], camera: Camera, occluder_triangles: Floats) -> Floats:
+    """Every surface's texels' weights in one camera's view, end to end."""
+    depth = depth_map(camera, occluder_triangles)
+    return np.concatenate([view_weights(s, camera, depth).weights for s in surfaces])
+
+
+def _greedy(options: list[tuple[Camera, Floats]], areas: Floats, count: int) -> list[Camera]:
     best = np.zeros(len(areas))
-    placed: list[Placed] = []
+    chosen: list[Camera] = []
     for _ in range(min(count, len(options))):
         covered = best > 0
         gains = [float((areas * np.where(covered, 0.0, q)).sum()
                        + TIE_BREAK * (areas * np.maximum(q - best, 0.0)).sum())
                  for _, q in options]
-        pick = int(np.argmax(gains))
-        camera, quality = options.pop(pick)
-        added = float(areas[~covered & (quality > 0)].sum()) / total
+        camera, quality = options.pop(int(np.argmax(gains)))
         best = np.maximum(best, quality)
-        placed.append(Placed(camera, added))
-    return placed
+        chosen.append(camera)
+    return chosen

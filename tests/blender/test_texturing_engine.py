@@ -378,12 +378,12 @@ def test_six_automatic_cameras_cover_the_outside_visible_area(mesh: Mesh) -> Non
     seen = np.zeros(len(surf.texels), bool)
     for p in placed:
         depth = raster.depth_map(p.camera, occluders)
-        seen |= blend.view_weights(surf, p.camera, depth).weights > 0
+        seen |= blend.view_weights(surf, p.camera, depth).weights > blend.PAINTED
     covered = placement.coverage(surf, seen, visible)
     assert covered >= 0.99
     assert placement.combined_coverage([surf, surf], [seen, seen], [visible, visible]) == (
         pytest.approx(covered))
-    assert sum(p.added_coverage for p in placed) == pytest.approx(covered, abs=0.02)
+    assert sum(p.added_coverage for p in placed) == pytest.approx(covered, abs=0.002)
     assert placed[0].added_coverage > 0.15  # a cube face or more
     # Every camera frames the object: its centre projects into the middle of the image.
     for p in placed:
