@@ -20,8 +20,9 @@ from pathlib import Path
 
 from .table import Row, render
 
-SUITES = ("overhead", "overhead_steps", "batch", "pool", "transfer", "blender", "krita",
-          "krita_animation")
+SUITES = ("overhead", "overhead_steps", "batch", "pool", "transfer", "blender",
+          "blender_texturing", "krita",
+          "krita_animation", "texturing_engine")
 
 
 def main(argv: list[str] | None = None) -> int:

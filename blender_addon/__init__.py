@@ -10,10 +10,12 @@ import bpy
 from bpy.app.handlers import persistent
 
 from . import operators, panel, preferences, props, pump
+from .texturing import operator as texturing
 
 CLASSES = (
     *props.CLASSES,
     *operators.CLASSES,
+    *texturing.CLASSES,
     *panel.CLASSES,
 )
 

@@ -14,6 +14,7 @@ from .core import core
 from .operators import OFFLINE
 from .props import settings
 from .pump import SESSION, SHOWN
+from .texturing import task
 
 if TYPE_CHECKING:
     from bpy.stub_internal.rna_enums import IconItems
@@ -54,6 +55,7 @@ class ComfyRelayPanel:
         self._workflow(layout, s)
         self._source(layout, s)
         self._run(layout)
+        self._texturing(layout, s)
         self._results(layout)
         self._history(layout, s)
 
@@ -191,6 +193,22 @@ class ComfyRelayPanel:
                 _wrapped(layout.box(), error, "ERROR")
         if view.error_node:
             layout.label(text=f"Failed in {view.error_node}", icon="NODE")
+
+    def _texturing(self, layout: bpy.types.UILayout, s: Any) -> None:
+        """Texture from Cameras: its choices, its button, a line per view and the report."""
+        box = layout.box()
+        box.label(text="Texture from Cameras", icon="TEXTURE")
+        box.row().prop(s, "texture_cameras", expand=True)
+        if s.texture_cameras == "AUTO":
+            box.prop(s, "texture_camera_count", text="Cameras")
+        box.prop(s, "texture_size")
+        box.prop(s, "texture_sequential")
+        op = box.operator("comfyrelay.project_texture", icon="UV")
+        op.cameras, op.camera_count = s.texture_cameras, s.texture_camera_count  # type: ignore[union-attr]
+        op.texture_size, op.sequential = s.texture_size, s.texture_sequential  # type: ignore[union-attr]
+        shown = task.LAST
+        for line in shown.lines() if shown is not None else []:
+            _wrapped(box, line)
 
     def _results(self, layout: bpy.types.UILayout) -> None:
         if SHOWN.outputs:

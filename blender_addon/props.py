@@ -33,6 +33,10 @@ MEDIA_SOURCES = [
     ("LINEART", "Line Art", "Freestyle lines, white on black"),
     ("OBJECT_MASK", "Object Mask", "The selected objects' silhouette, white"),
     ("ALPHA", "Alpha", "Coverage from a transparent film, white = something rendered"),
+    ("PROJECTED", "Projected So Far", "Texture from Cameras: the objects textured by the "
+     "earlier views, seen from this view's camera (black where nothing is painted yet)"),
+    ("UNCOVERED", "Uncovered", "Texture from Cameras: white where this view sees what no "
+     "earlier view painted (a mask)"),
     ("FRAME_RANGE", "Frame Range", "Every frame of the scene's range (one video for a video "
      "loader)"),
     ("KEEP", "Keep", "Send nothing: the workflow's own file"),
@@ -41,6 +45,10 @@ MEDIA_SOURCES = [
 ROLE_SOURCES = {"depth": "DEPTH", "normal": "NORMAL", "mask": "OBJECT_MASK",
                 "lineart": "LINEART", "canny": "LINEART", "video": "FRAME_RANGE",
                 "audio": "KEEP"}
+CAMERA_MODES = [
+    ("SELECTED", "Selected", "Project from the selected cameras"),
+    ("AUTO", "Automatic", "Place cameras around the objects, each covering the most new area"),
+]
 NORMAL_CONVENTIONS = [
     ("NORMALBAE", "NormalBae", "ControlNet 1.1 normalbae: red = left, green = up, "
      "blue = toward the camera"),
@@ -237,6 +245,24 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
     use_material: bpy.props.BoolProperty(  # type: ignore[valid-type]
         name="Set as Texture",
         description="Use the result as Base Color of the active object's material",
+    )
+    # Texture from Cameras (comfyrelay.project_texture): the panel's choices.
+    texture_cameras: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Cameras", items=CAMERA_MODES, default="AUTO"
+    )
+    texture_camera_count: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Cameras", description="How many cameras to place around the objects",
+        default=6, min=1, max=64,
+    )
+    texture_size: bpy.props.IntProperty(  # type: ignore[valid-type]
+        name="Texture Size", description="Width and height of the baked texture, in pixels",
+        default=1024, min=64, max=8192,
+    )
+    texture_sequential: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Sequential",
+        description="One view at a time, each given what the earlier ones painted (Projected "
+        "So Far, Uncovered) and painting only what they left; on whenever a loader takes "
+        "one of those",
     )
     customize: bpy.props.BoolProperty(  # type: ignore[valid-type]
         name="Customize", description="Choose the inputs shown at the top, their order and labels"

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import bpy
 
@@ -39,6 +39,18 @@ class Target:
     outputs: list[str] = field(default_factory=list)  # names of loaded images and clips
     render: FrameRender | None = None
     temp_files: list[Path] = field(default_factory=list)  # saves of ours a job may not read
+
+
+@runtime_checkable
+class Driven(Protocol):
+    """A run that drives itself (Texture from Cameras, texturing/task.py): stepped on every
+    pump, handed its run's events."""
+
+    def step(self) -> None: ...
+
+    def handle(self, event: core.HostEvent) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -141,6 +153,8 @@ def pump() -> bool:
     SESSION.pump(note)
     run = SESSION.run
     target = run.data if run is not None else None
+    if isinstance(target, Driven):
+        target.step()
     render = target.render if isinstance(target, Target) else None
     if run is not None and render is not None and render.ended and not render.done.is_set():
         render.finish()  # restore the scene's output settings
@@ -164,7 +178,10 @@ def drive(timeout: float | None = None, until: Callable[[], bool] | None = None)
 def handle(event: core.HostEvent) -> None:
     """One event from the session, in order (main thread)."""
     if isinstance(event, core.RunEnded):
-        _end(event.run.data, event.record)
+        if isinstance(event.run.data, Driven):
+            event.run.data.handle(event)
+        else:
+            _end(event.run.data, event.record)
         return
     if isinstance(event, core.WorkflowOpened):  # typed (or converted): list its inputs
         for scene in bpy.data.scenes:
@@ -174,6 +191,9 @@ def handle(event: core.HostEvent) -> None:
         return
     run = SESSION.run
     target = run.data if run is not None else None
+    if isinstance(target, Driven):
+        target.handle(event)
+        return
     if not isinstance(target, Target) or run is None:
         return
     if isinstance(event, core.JobPreview) and not target.animation:
@@ -272,6 +292,8 @@ def shutdown() -> None:
     run = SESSION.run
     if run is not None and isinstance(run.data, Target) and run.data.render is not None:
         run.data.render.finish()
+    if run is not None and isinstance(run.data, Driven):
+        run.data.close()
     SESSION.close()
     global _applied
     _applied = None  # a session enabled again applies the settings anew

@@ -19,8 +19,12 @@ from .core import core
 
 PICTURES = {"RENDER_RESULT", "VIEWPORT", "IMAGE"}  # need no render of ours
 RENDERED = {"RENDER", *passes.PASS_SOURCES}  # made by one fresh render
+# Texture from Cameras' own sources, made from what earlier views painted (texturing/).
+PAINTED = {"PROJECTED", "UNCOVERED"}
+MASKS = passes.MASKS | {"UNCOVERED"}  # white = change: sent as masks
 _LABELS = {"RENDER_RESULT": "Render Result", "RENDER": "Fresh Render", "VIEWPORT": "Viewport",
-           "IMAGE": "Image", "FRAME_RANGE": "Frame Range"}
+           "IMAGE": "Image", "FRAME_RANGE": "Frame Range", "PROJECTED": "Projected So Far",
+           "UNCOVERED": "Uncovered"}
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class Plan:
     def placeholders(self) -> list[core.MediaInput]:
         """The run's media with no bytes: what the core checks before anything is made."""
         return [core.MediaInput(e.node, core.InputFile(self.names.get(e.node, "render.png")),
-                                mask=e.source in passes.MASKS) for e in self.entries]
+                                mask=e.source in MASKS) for e in self.entries]
 
     def media(self, pictures: Mapping[str, Path],
               files: Mapping[str, Path]) -> tuple[core.MediaInput, ...]:
@@ -64,17 +68,24 @@ class Plan:
             key = "RENDER" if e.source == "RENDER_RESULT" else e.source
             path = pictures.get(e.node) or files.get(key) or Path(f"{key.lower()}-missing.png")
             sent.append(core.MediaInput(e.node, core.InputFile.from_path(path, read_now=False),
-                                        mask=e.source in passes.MASKS))
+                                        mask=e.source in MASKS))
         return tuple(sent)
 
 
-def plan(scene: bpy.types.Scene, settings: Any, workflow: core.Workflow) -> Plan:
-    """The run's sources from the panel, checked; raises WorkflowError with what to change."""
+def plan(scene: bpy.types.Scene, settings: Any, workflow: core.Workflow,
+         texturing: bool = False) -> Plan:
+    """The run's sources from the panel, checked; raises WorkflowError with what to change.
+    `texturing`: for Texture from Cameras, where each view renders its own (the Render
+    Result is that view's fresh render)."""
     loaders = {loader.node_id: loader for loader in core.workflow_loaders(workflow)}
     entries = [Entry(m.node, m.title, m.source, m.image) for m in settings.media
                if m.source != "KEEP"]
     _one_each(entries, loaders, workflow)
-    rendered = any(e.source in RENDERED for e in entries)
+    problem = _texturing_problem(entries, texturing)
+    if problem:
+        raise core.WorkflowError(problem)
+    fresh = RENDERED | {"RENDER_RESULT"} if texturing else RENDERED
+    rendered = any(e.source in fresh for e in entries)
     result = Plan(entries, rendered=rendered,
                   frame_range=any(e.source == "FRAME_RANGE" for e in entries),
                   render_size=_render_size(scene),
@@ -106,6 +117,17 @@ def _one_each(entries: list[Entry], loaders: Mapping[str, core.Loader],
         seen[e.node] = e
 
 
+def _texturing_problem(entries: list[Entry], texturing: bool) -> str | None:
+    for e in entries:
+        if not texturing and e.source in PAINTED:
+            return (f"{_label(e.source)} (loader {e.node}, {e.title}) is for Texture from "
+                    "Cameras only: choose another source for Run.")
+        if texturing and e.source in {"VIEWPORT", "FRAME_RANGE"}:
+            return (f"{_label(e.source)} (loader {e.node}, {e.title}) cannot be made per "
+                    "camera: choose Fresh Render (or a pass) for Texture from Cameras.")
+    return None
+
+
 def _label(source: str) -> str:
     return _LABELS.get(source) or passes._NAMES.get(source, source)
 
@@ -135,7 +157,7 @@ def _pass_problem(scene: bpy.types.Scene, p: Plan) -> str | None:
 def _size_problem(p: Plan) -> str | None:
     """A mask is the render's size: an image sent beside it must be too (ComfyUI composites
     them pixel for pixel)."""
-    if not any(e.source in passes.MASKS for e in p.entries):
+    if not any(e.source in MASKS for e in p.entries):
         return None
     width, height = p.render_size
     for e in p.entries:

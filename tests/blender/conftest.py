@@ -89,10 +89,12 @@ def run_blender(extension_zip: Path, bpy_path: Path, tmp_path: Path) -> RunBlend
 def blender_runner(
     extension_zip: Path, bpy_path: Path, tmp_path: Path, python: str = sys.executable
 ) -> RunBlender:
-    """A function that runs one check in the bpy linked from `bpy_path`, with `python` (the
-    one that bpy release needs). Its report also holds what bpy printed, under "log"."""
+    """A function that runs one check (a function of `script` in scripts/) in the bpy linked
+    from `bpy_path`, with `python` (the one that bpy release needs). Its report also holds
+    what bpy printed, under "log"."""
 
-    def run(check: str, timeout: float = 240, **given: Any) -> dict[str, Any]:
+    def run(check: str, timeout: float = 240, script: str = "blender_checks.py",
+            **given: Any) -> dict[str, Any]:
         io = tmp_path / f"blender-{check}"
         (io / "output").mkdir(parents=True)
         out = io / "result.json"
@@ -100,7 +102,7 @@ def blender_runner(
         payload |= given
         (io / "in.json").write_text(json.dumps(payload))
         env = bpy_env(io, bpy_path)
-        command = [python, "-S", str(SCRIPTS / "blender_checks.py"), check]
+        command = [python, "-S", str(SCRIPTS / script), check]
         proc = subprocess.run(
             [*command, str(io / "in.json")],
             env=env,

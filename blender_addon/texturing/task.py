@@ -1,0 +1,300 @@
+"""One press of Texture from Cameras: its views, the objects it textures, and its steps.
+
+A view is rendered (its loader sources, from its camera), sent as one job, and its result
+projected onto every object's texture as soon as it comes back; the textures are baked
+when the run ends, also when it failed or was cancelled (named partial then). Independent
+views are rendered one after another while their jobs run, several in flight; in
+sequential mode a view is rendered only once the one before it is projected, so it can be
+given what is painted so far.
+
+The session's pump drives it (pump.py calls step() every tick and hands it the run's
+events); under `blender -b` a render blocks, so step() renders, sends and moves on.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bpy
+import numpy as np
+
+from .. import pixels
+from ..core import core
+from ..pump import SESSION
+from ..rendering import FrameRender
+from ..sources import Plan
+from . import bake, projection, views
+
+LAST: Task | None = None  # the task shown in the panel: under way, or the last one
+
+
+@dataclass
+class View:
+    number: int  # 1-based
+    camera: str  # the camera object's name
+    lens: Any  # engine Camera
+    added: float | None = None  # the coverage an automatic camera adds, 0–1
+    state: str = "waiting"  # rendering, sent, done, failed, cancelled
+    files: views.Files = field(default_factory=dict)
+    render: FrameRender | None = None
+    job_seconds: float = 0.0
+    note: str = ""  # e.g. its result was scaled
+
+    def line(self) -> str:
+        added = f", adds {self.added:.1%}" if self.added is not None else ""
+        note = f"; {self.note}" if self.note else ""
+        return f"View {self.number} ({self.camera}{added}): {self.state}{note}"
+
+
+@dataclass
+class Textured:
+    """One object being textured."""
+
+    name: str
+    uv: str
+    made_uv: bool
+    projection: projection.ObjectProjection
+    seconds: float = 0.0  # Blender-side time for this object (projection + bake)
+    image: str = ""
+    coverage: float = 0.0
+    filled: int = 0
+
+
+class Task:
+    def __init__(self, scene: bpy.types.Scene, plan: Plan, workflow: core.Workflow,
+                 bindings: core.Bindings, out_dir: Path, objects: list[Textured],
+                 views_: list[View], occluders: np.ndarray, *, sequential: bool,
+                 opengl_normals: bool, temporary_cameras: list[str]) -> None:
+        self.scene_name = scene.name
+        self.plan, self.workflow, self.bindings, self.out_dir = plan, workflow, bindings, out_dir
+        self.objects, self.views, self.occluders = objects, views_, occluders
+        self.sequential, self.opengl_normals = sequential, opengl_normals
+        self.temporary_cameras = temporary_cameras
+        self.folder = pixels.temp_dir() / f"texturing-{time.time_ns()}"
+        self.folder.mkdir()
+        self.run: core.Run | None = None
+        self.current: View | None = None  # being rendered
+        self._saved_camera: bpy.types.Object | None = None  # the scene's, while one renders
+        self.report: list[str] = []  # the report once it ended
+        self.problem = ""  # why views were left out (a render failed)
+        self.failed = False
+        self.ended = False
+        self.setup_seconds = 0.0  # meshes, surfaces, the visible area, cameras placed
+
+    # ---- what the panel shows ----
+    def lines(self) -> list[str]:
+        return [v.line() for v in self.views] + self.report
+
+    # ---- steps (main thread) ----
+    def start(self) -> core.Run:
+        self.run = SESSION.start_run(f"{self.workflow.name} (texture)", data=self, noun="view",
+                                     feeding=True, bindings=self.bindings)
+        return self.run
+
+    def step(self) -> None:
+        """Move on: finish a render that ended, send its view, start the next render."""
+        run = self.run
+        if run is None or self.ended:
+            return
+        if self.current is not None:
+            self._render_ended(self.current)
+        if self.current is not None:
+            return  # still rendering (the UI's render job)
+        stopped = run.cancelled or run.failed
+        waiting = [v for v in self.views if v.state == "waiting"]
+        if stopped:
+            for view in waiting:
+                view.state = "cancelled"
+            waiting = []
+        in_flight = any(v.state == "sent" for v in self.views)
+        if waiting and not (self.sequential and in_flight):
+            self._begin(waiting[0])
+        if not any(v.state in ("waiting", "rendering") for v in self.views):
+            SESSION.end_feed(run)
+
+    def _begin(self, view: View) -> None:
+        """Render the view's sources from its camera (blocks under `blender -b`), or send it
+        at once when nothing of it is rendered."""
+        started = time.monotonic()
+        self._own_sources(view)
+        if not self.plan.rendered:
+            self._send(view)
+            return
+        scene = bpy.data.scenes[self.scene_name]
+        view.state, self.current = "rendering", view
+        view.render = views.render(scene, self.plan, view.files.update, self.opengl_normals)
+        self._saved_camera = scene.camera
+        scene.camera = bpy.data.objects[view.camera]
+        self._blender_time(time.monotonic() - started)
+        try:
+            view.render.start()
+        except (RuntimeError, OSError) as exc:
+            scene.camera = self._saved_camera
+            self.current = None
+            view.state, self.failed = "failed", True
+            self.problem = f"View {view.number} could not be rendered: {exc}"
+            SESSION.cancel(self.problem)  # the views done are still baked
+            return
+        self._render_ended(view)
+
+    def _render_ended(self, view: View) -> None:
+        render = view.render
+        if render is None or not (render.done.is_set() or render.ended):
+            return
+        if not render.done.is_set():
+            render.finish()  # restores the scene's output settings
+        scene = bpy.data.scenes[self.scene_name]
+        scene.camera = self._saved_camera
+        self.current = None
+        if render.cancelled:  # Esc in the render window stops the texturing
+            view.state = "cancelled"
+            SESSION.cancel()
+            return
+        self._send(view)
+
+    def _own_sources(self, view: View) -> None:
+        """Projected so far and Uncovered, from what earlier views painted."""
+        wanted = {e.source for e in self.plan.entries}
+        if views.PROJECTED in wanted or views.UNCOVERED in wanted:
+            started = time.monotonic()
+            projected, uncovered = projection.seen_so_far(
+                [o.projection for o in self.objects], view.lens, self.occluders)
+            folder, n = self.folder, view.number
+            view.files[views.PROJECTED] = views.write(projected, folder / f"projected-{n}.png")
+            view.files[views.UNCOVERED] = views.write(uncovered, folder / f"uncovered-{n}.png")
+            self._blender_time(time.monotonic() - started)
+
+    def _send(self, view: View) -> None:
+        assert self.run is not None
+        media = self.plan.media({}, view.files)
+        job = core.Job(self.workflow, self.out_dir, self.bindings, label=f"view {view.number}",
+                       media=media)
+        view.state = "sent"
+        view.job_seconds = -time.monotonic()
+        if not SESSION.submit(self.run, job, view.number):
+            view.state = "cancelled"
+
+    # ---- the run's events (pump.handle) ----
+    def handle(self, event: core.HostEvent) -> None:
+        if isinstance(event, core.RunEnded):
+            self._end()
+            return
+        run = self.run
+        job_id = getattr(event, "job_id", "")
+        view = self._view(run.jobs.get(job_id)) if run is not None else None
+        if view is None:
+            return
+        if isinstance(event, core.JobOutput) and event.kind == core.MediaKind.IMAGE:
+            if view.state == "sent":  # the first image of its job is the view's
+                self._project(view, event.path)
+        elif isinstance(event, core.JobFinished) and view.state == "sent":
+            view.state = "failed"
+            view.note = "the workflow gave no image"
+            SESSION.cancel(f"View {view.number}: the workflow gave no image.")
+        elif isinstance(event, core.JobFailed | core.JobCancelled) and view.state == "sent":
+            view.state = "failed" if isinstance(event, core.JobFailed) else "cancelled"
+            self.failed = self.failed or isinstance(event, core.JobFailed)
+
+    def _view(self, number: Any) -> View | None:
+        return next((v for v in self.views if v.number == number), None)
+
+    def _project(self, view: View, path: Path) -> None:
+        view.job_seconds += time.monotonic()
+        picture = views.read(path)
+        lens = view.lens
+        height, width = picture.shape[:2]
+        if (width, height) != (lens.width, lens.height):
+            picture = views.resized(picture, lens.width, lens.height)
+            view.note = (f"its result was {width}×{height}, scaled to the view's "
+                         f"{lens.width}×{lens.height}")
+        started = time.monotonic()
+        shown = projection.shown(lens, self.occluders)
+        self._blender_time(time.monotonic() - started)
+        for target in self.objects:
+            started = time.monotonic()
+            target.projection.add(picture, lens, shown, only_new=self.sequential)
+            target.seconds += time.monotonic() - started
+        view.state = "done"  # sequential: the next pump's step() sends the next view
+
+    # ---- the end ----
+    def _end(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        done = [v for v in self.views if v.state == "done"]
+        partial = len(done) < len(self.views)
+        for target in self.objects:
+            if done:
+                self._bake(target, len(done) if partial else 0)
+        self._cleanup()
+        self.report = self._report(done, partial)
+
+    def _bake(self, target: Textured, partial_views: int) -> None:
+        started = time.monotonic()
+        texture, target.filled = target.projection.texture()
+        target.coverage = target.projection.coverage()
+        name = f"{target.name} {bake.MATERIAL_SUFFIX}"
+        if partial_views:  # never passed off as complete
+            name += f" (partial: {partial_views} of {len(self.views)} views)"
+        obj = bpy.data.objects[target.name]
+        image = bake.image(name, texture)
+        bake.material(obj, image, target.uv)
+        target.image = image.name
+        target.seconds += time.monotonic() - started
+
+    def close(self) -> None:
+        """The add-on is disabled mid-way: stop a render's set-up, put the scene's camera
+        back, remove what it made; nothing is baked."""
+        if self.current is not None and self.current.render is not None:
+            self.current.render.finish()
+            scene = bpy.data.scenes.get(self.scene_name)
+            if scene is not None:
+                scene.camera = self._saved_camera
+        self.discard()
+
+    def discard(self) -> None:
+        """Never started: remove what it made (its placed cameras, its folder)."""
+        self.ended = True
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        for view in self.views:
+            if view.render is not None:
+                view.render.cleanup()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        for name in self.temporary_cameras:
+            obj = bpy.data.objects.get(name)
+            if obj is not None:
+                data = obj.data
+                bpy.data.objects.remove(obj)
+                if isinstance(data, bpy.types.Camera) and not data.users:
+                    bpy.data.cameras.remove(data)
+
+    def _report(self, done: list[View], partial: bool) -> list[str]:
+        jobs = sum(v.job_seconds for v in done)
+        if not done:
+            return ["No view came back: nothing was baked."] + (
+                [self.problem] if self.problem else [])
+        lines = []
+        for t in self.objects:
+            uv = f", new UV map {t.uv!r}" if t.made_uv else ""
+            lines.append(f"{t.name}: coverage {t.coverage:.1%}, {t.filled} texels filled from "
+                         f"neighbours, {t.seconds:.1f} s in Blender{uv} → {t.image}")
+        lines.append(f"{len(done)} of {len(self.views)} views, jobs {jobs:.1f} s; Blender "
+                     f"{self.blender_seconds():.1f} s (set-up {self.setup_seconds:.1f} s)"
+                     + (" (partial: the textures are named so)" if partial else ""))
+        lines += [f"View {v.number}: {v.note}" for v in self.views if v.note]
+        return lines + ([self.problem] if self.problem else [])
+
+    def blender_seconds(self) -> float:
+        """Time on Blender's side: set-up, projection and bake (not renders, not jobs)."""
+        return self.setup_seconds + sum(t.seconds for t in self.objects)
+
+    def _blender_time(self, seconds: float) -> None:
+        """Time shared by every object (renders' set-up, the masks), split evenly."""
+        for target in self.objects:
+            target.seconds += seconds / len(self.objects)
