@@ -57,8 +57,8 @@ class COMFYRELAY_OT_project_texture(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        if not SESSION.view.can_run:
-            cls.poll_message_set("A run is in progress")
+        if not SESSION.view.can_run:  # no workflow, a flagged value, a run under way...
+            cls.poll_message_set(SESSION.view.run_tip)
             return False
         if not bpy.app.online_access:
             cls.poll_message_set("Online access is off: enable it in Preferences › System › "
