@@ -357,7 +357,7 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
             return
         outputs = [o.node for o in self.outputs if o.wanted]
         saved = core.load_app(self.workflow_file())
-        if inputs_changed or saved.customised:
+        if inputs_changed or saved.custom:
             picked = sorted((i for i in self.inputs if i.in_app), key=lambda i: i.app_order)
             saved = core.AppView(
                 fields=[core.AppField(key=i.name, label=i.app_label) for i in picked],

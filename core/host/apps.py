@@ -81,11 +81,6 @@ class AppView(BaseModel):
     def _replace(self, fields: list[AppField]) -> AppView:
         return self.model_copy(update={"fields": fields, "custom": True})
 
-    @property
-    def customised(self) -> bool:
-        """Shown as it is, never replaced by the default app."""
-        return self.custom
-
 
 @dataclass(frozen=True)
 class LabelledInput:
@@ -123,7 +118,7 @@ def effective_app(inputs: list[WorkflowInput], app: AppView | None,
                   workflow: Workflow | None = None) -> AppView:
     """The view shown: the saved one once customised, else the default app (with the saved
     outputs). What an app editor starts from."""
-    if app is not None and app.customised:
+    if app is not None and app.custom:
         return app
     outputs = app.outputs if app is not None else []
     return default_app(inputs, workflow).with_outputs(outputs)
@@ -181,9 +176,9 @@ def save_app(
     key = workflow_key(workflow_path)
     with _lock, file_lock(path.with_suffix(".lock")):
         apps = _read(path)
-        if not app.customised:  # the default app's inputs are picked anew each time
+        if not app.custom:  # the default app's inputs are picked anew each time
             app = app.model_copy(update={"fields": []})
-        if app.customised or app.outputs:
+        if app.custom or app.outputs:
             apps[key] = app
         else:
             apps.pop(key, None)
