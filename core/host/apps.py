@@ -87,6 +87,7 @@ class LabelledInput:
     input: WorkflowInput
     label: str
     tip: str = ""  # for hover: the raw input and its node, "3.seed · KSampler (KSampler)"
+    word: str = ""  # its label in words, whatever the user's label
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,17 @@ def arrange(inputs: list[WorkflowInput], app: AppView | None,
     by_key = {i.key: i for i in inputs}
     words = input_labels(inputs, workflow)
     chosen = [f for f in effective_app(inputs, app, workflow).fields if f.key in by_key]
-    shown = [LabelledInput(by_key[f.key], f.label or words[f.key], tip(by_key[f.key]))
-             for f in chosen]
+    shown = [LabelledInput(by_key[f.key], f.label or words[f.key], tip(by_key[f.key]),
+                           words[f.key]) for f in chosen]
     keys = {f.key for f in chosen}
-    others = [LabelledInput(i, words[i.key], tip(i)) for i in inputs if i.key not in keys]
+    others = [LabelledInput(i, words[i.key], tip(i), words[i.key])
+              for i in inputs if i.key not in keys]
     return AppLayout(shown, others)
+
+
+def all_inputs_title(count: int, flagged: int) -> str:
+    """The toggle over the inputs the app does not show: "All inputs (12) · 1 flagged"."""
+    return f"All inputs ({count})" + (f" · {flagged} flagged" if flagged else "")
 
 
 def flags(layout: AppLayout, values: Mapping[str, Any]) -> list[Flag]:

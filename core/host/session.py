@@ -185,6 +185,11 @@ class HostSession:
         self._refresh_view()
 
     @property
+    def workflow_path(self) -> str:
+        """The workflow chosen last (open_workflow), "" for none."""
+        return self._workflow_path
+
+    @property
     def flags(self) -> list[Flag]:
         return list(self._flags)
 

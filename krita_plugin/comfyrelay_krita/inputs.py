@@ -116,7 +116,7 @@ class InputForm(QWidget):
                     opened: bool) -> None:
         toggle = self.all_toggle = QToolButton()
         self.others = len(others)
-        toggle.setText(f"All inputs ({self.others})")
+        toggle.setText(core.all_inputs_title(self.others, 0))
         toggle.setToolButtonStyle(TEXT_BESIDE_ICON)
         toggle.setCheckable(True)
         toggle.setAutoRaise(True)
@@ -237,7 +237,7 @@ class InputForm(QWidget):
             return
         box = self.all_box
         inside = sum(box.isAncestorOf(self.fields[key].widget) for key in flagged)
-        text = f"All inputs ({self.others})" + (f" · {inside} flagged" if inside else "")
+        text = core.all_inputs_title(self.others, inside)
         if self.all_toggle.text() != text:
             self.all_toggle.setText(text)
 
