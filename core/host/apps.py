@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,17 +102,21 @@ def tip(item: WorkflowInput) -> str:
     return f"{item.key} · {node}"
 
 
-def input_labels(inputs: list[WorkflowInput],
-                 workflow: Workflow | None = None) -> dict[str, str]:
-    """key -> its label in words (the workflow's links tell a negative prompt apart)."""
-    return word_labels(inputs, conditioning_roles(workflow.graph) if workflow else {})
+def input_labels(inputs: list[WorkflowInput], workflow: Workflow | None = None,
+                 app: Collection[str] = ()) -> dict[str, str]:
+    """key -> its label in words (the workflow's links tell a negative prompt apart); the
+    app's inputs (`app`: keys) keep their words against inputs outside it."""
+    return word_labels(inputs, _roles(workflow), app)
 
 
 def default_app(inputs: list[WorkflowInput], workflow: Workflow | None = None) -> AppView:
     """The app of a workflow the user has not customised (`workflow`: its links, which tell
-    the positive prompt from the negative one)."""
-    roles = conditioning_roles(workflow.graph) if workflow else {}
-    return AppView(fields=[AppField(key=k) for k in default_keys(inputs, roles)])
+    the positive prompt from the negative one, and which prompts reach no sampler)."""
+    return AppView(fields=[AppField(key=k) for k in default_keys(inputs, _roles(workflow))])
+
+
+def _roles(workflow: Workflow | None) -> dict[str, str] | None:
+    return conditioning_roles(workflow.graph) if workflow else None
 
 
 def effective_app(inputs: list[WorkflowInput], app: AppView | None,
@@ -131,8 +135,8 @@ def arrange(inputs: list[WorkflowInput], app: AppView | None,
     user has not customised it. Chosen inputs the workflow no longer has (a node was
     removed) are skipped, not dropped from the view. Labels are the user's, else words."""
     by_key = {i.key: i for i in inputs}
-    words = input_labels(inputs, workflow)
     chosen = [f for f in effective_app(inputs, app, workflow).fields if f.key in by_key]
+    words = input_labels(inputs, workflow, {f.key for f in chosen})
     shown = [LabelledInput(by_key[f.key], f.label or words[f.key], tip(by_key[f.key]),
                            words[f.key]) for f in chosen]
     keys = {f.key for f in chosen}

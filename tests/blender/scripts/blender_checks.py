@@ -549,7 +549,12 @@ def poll_configures(addon: str) -> Report:
     pump = addon_module(addon, "pump")
     configured: list[int] = []
     real = pump.configure
-    pump.configure = lambda: configured.append(1) or real()
+
+    def counted() -> None:
+        configured.append(1)
+        real()
+
+    pump.configure = counted
     try:
         polls = [comfy().run.poll() for _ in range(5)]
     finally:
