@@ -158,8 +158,10 @@ class InputForm(QWidget):
 
     def app_changed(self, app: core.AppView) -> None:
         """Keep the view for this workflow; a new label only renames, anything else
-        rebuilds (a label edit keeps its focus)."""
-        relabelled = app.keys() == self.app.keys()
+        rebuilds (a label edit keeps its focus). Compared with the view shown, the default
+        app until the user changed it; a reset (not customised) always rebuilds."""
+        shown = core.effective_app(self.offered(), self.app, self.workflow)
+        relabelled = app.custom and app.keys() == shown.keys()
         self.app = app
         try:
             core.save_app(self.path, app)
