@@ -71,6 +71,7 @@ class AppEditor(QWidget):
         old = next((f.label for f in self.app.fields if f.key == key), None)
         if old is not None and old != label.strip():
             self.app = self.app.with_field(key, label.strip())
+            self.reset_button.setEnabled(True)  # the user's now; this editor stays
             self.changed(self.app)
 
     def move_field(self, key: str, offset: int) -> None:
