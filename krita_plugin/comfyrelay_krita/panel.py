@@ -137,7 +137,8 @@ class Panel(QWidget):
         folder = str(self.settings.results_dir())
         self.output_name.setText(folder)
         self.output_name.setToolTip(folder)
-        self.output_default.setEnabled(bool(self.settings.output_folder))
+        # Only for a folder of the user's: the default one's path needs the room.
+        self.output_default.setVisible(bool(self.settings.output_folder))
 
     def choose_output_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Results folder",

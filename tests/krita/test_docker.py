@@ -72,9 +72,9 @@ def test_results_folder_default_customize_reset_and_no_workflow(
     r = run_gui("tools", script="docker_checks", url=server.url, workflow=str(IMG2IMG),
                 folder=str(folder), relabel="6.text")
     # The results folder chosen, then Default: the default folder again.
-    assert r["chosen_folder"] == str(folder)
+    assert r["chosen_folder"] == str(folder) and r["default_shown"]
     assert r["reset_folder"] == r["default_folder"] and r["stored"] == ""
-    assert not r["default_enabled"]  # nothing to reset any more
+    assert not r["default_shown_after"]  # nothing to reset any more: the path gets the room
     # A first label edit on the default app renames in place: the editor is not rebuilt
     # under the user's typing (focus kept).
     assert r["default_app"][0] == "Prompt" and not r["reset_enabled_before"]

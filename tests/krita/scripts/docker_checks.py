@@ -128,10 +128,11 @@ def tools() -> dict[str, Any]:
     panel = connected_panel(PAYLOAD["url"])
     found: dict[str, Any] = {"default_folder": panel.output_name.text()}
     panel.set_output_folder(PAYLOAD["folder"])
-    found["chosen_folder"] = panel.output_name.text()
+    found.update(chosen_folder=panel.output_name.text(),
+                 default_shown=not panel.output_default.isHidden())
     panel.output_default.click()
     found.update(reset_folder=panel.output_name.text(), stored=panel.settings.output_folder,
-                 default_enabled=panel.output_default.isEnabled())
+                 default_shown_after=not panel.output_default.isHidden())
     panel.load_workflow(PAYLOAD["workflow"])
     typed(panel)
     found["default_app"] = app_rows(panel)
