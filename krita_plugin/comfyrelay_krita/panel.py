@@ -160,10 +160,8 @@ class Panel(QWidget):
         # also takes a typed or pasted path.
         self.browse_button = _tool_button("Open…", "Choose a workflow: API or UI format, or "
                                           "a ComfyUI image")
-        self.clear_button = _tool_button("×", "No workflow")
         row.addWidget(self.workflow_name, 1)
         row.addWidget(self.browse_button)
-        row.addWidget(self.clear_button)
         box.addLayout(row)
         self.form = InputForm(self.report, self.session.flag_values)
         box.addLayout(self._workflow_tools())
@@ -187,8 +185,11 @@ class Panel(QWidget):
         self.customize_button.setCheckable(True)
         self.customize_button.setToolTip("Choose the inputs shown on top, their labels and "
                                          "order; kept for this workflow")
+        # Beside Refresh, not the name: the workflow's name keeps the room to show whole.
+        self.clear_button = _tool_button("×", "No workflow")
         row.addWidget(self.refresh_button)
         row.addWidget(self.customize_button)
+        row.addWidget(self.clear_button)
         self.refresh_button.clicked.connect(lambda _=False: self.refresh_types())
         self.customize_button.toggled.connect(self.form.customize)
         return row
