@@ -6,10 +6,13 @@ lists its dependencies' wheels in the manifest.
 
 from __future__ import annotations
 
+import contextlib
+
 import bpy
 from bpy.app.handlers import persistent
 
 from . import operators, panel, preferences, props, pump
+from .core import core
 
 CLASSES = (
     *props.CLASSES,
@@ -31,7 +34,10 @@ def register() -> None:
     bpy.app.handlers.load_post.append(_reopen)
     if not bpy.app.background:
         bpy.app.timers.register(_find_leftovers, first_interval=2.0)
-        # Also the .blend already open when the add-on is enabled (no load_post then).
+        # The preferences can be read once registered: the view (Run, Run Again) is then
+        # about the chosen back end. Then the .blend already open when the add-on is
+        # enabled (no load_post then), and whichever scene is shown later.
+        bpy.app.timers.register(_configure, first_interval=0.05)
         bpy.app.timers.register(_follow_scene, first_interval=0.1, persistent=True)
 
 
@@ -43,7 +49,14 @@ def _reopen(_: object) -> None:
     if scene is not None and props.settings(scene).workflow_path:
         props.settings(scene).load_inputs()
     elif scene is not None:
+        _configure()
         pump.SESSION.close_workflow()
+
+
+def _configure() -> None:
+    """Apply the preferences to the session (a problem shows in the view, not raised)."""
+    with contextlib.suppress(core.ComfyRelayError, ValueError):
+        pump.configure()
 
 
 def follow(scene: bpy.types.Scene) -> None:
