@@ -12,6 +12,7 @@ import pytest
 from comfyrelay.host.apps import (
     AppField,
     AppView,
+    all_inputs_title,
     apps_path,
     arrange,
     effective_app,
@@ -161,3 +162,8 @@ def test_the_output_nodes_picked_are_kept_with_the_view(tmp_path: Path) -> None:
     assert load_app(workflow).outputs == ["9"]
     save_app(workflow, AppView())
     assert load_app(workflow).outputs == []
+
+
+def test_all_inputs_reads_the_same_in_both_hosts() -> None:
+    assert all_inputs_title(12, 0) == "All inputs (12)"
+    assert all_inputs_title(12, 1) == "All inputs (12) · 1 flagged"
