@@ -66,16 +66,6 @@ class COMFYRELAY_OT_check(bpy.types.Operator):
         return result
 
 
-def run_tip(scene: bpy.types.Scene) -> str:
-    """Why Run cannot start now, from the session's view; "" when it can. The preferences
-    are applied first: the session builds its back end only once they are read."""
-    try:
-        pump.configure()
-    except (core.ComfyRelayError, ValueError) as exc:
-        return str(exc)
-    return SESSION.view.run_tip
-
-
 class COMFYRELAY_OT_choose_workflow(bpy.types.Operator):
     """Choose the ComfyUI workflow: API or UI format (.json), or an image ComfyUI saved"""
 
@@ -85,6 +75,11 @@ class COMFYRELAY_OT_choose_workflow(bpy.types.Operator):
     filepath: bpy.props.StringProperty(subtype="FILE_PATH")  # type: ignore[valid-type]
     filter_glob: bpy.props.StringProperty(  # type: ignore[valid-type]
         default="*.json;*.png;*.webp", options={"HIDDEN"})
+    # The file browser's own "Relative Path" option, as the path field had: a saved .blend
+    # keeps "//"-relative paths, so it opens on another computer with its workflow beside it.
+    relative_path: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Relative Path", description="Keep the path relative to the .blend file",
+        default=True)
 
     @classmethod
     def description(cls, context: bpy.types.Context, properties: Any) -> str:
@@ -96,12 +91,37 @@ class COMFYRELAY_OT_choose_workflow(bpy.types.Operator):
             OperatorReturnItems]:
         assert context.scene is not None and context.window_manager is not None
         self.filepath = settings(context.scene).workflow_file()
+        if context.preferences is not None:
+            self.relative_path = context.preferences.filepaths.use_relative_paths
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
         assert context.scene is not None
-        settings(context.scene).workflow_path = self.filepath  # lists its inputs
+        settings(context.scene).workflow_path = stored_path(self.filepath, self.relative_path)
+        return {"FINISHED"}  # the update lists its inputs
+
+
+def stored_path(path: str, relative: bool) -> str:
+    """`path` as the scene keeps it: "//"-relative to a saved .blend when asked (not across
+    drives on Windows, where no relative path exists)."""
+    if not (relative and bpy.data.filepath and path):
+        return path
+    try:
+        return bpy.path.relpath(path)
+    except ValueError:
+        return path
+
+
+class COMFYRELAY_OT_clear_workflow(bpy.types.Operator):
+    """No workflow: empty the fields, the status line and Run"""
+
+    bl_idname = "comfyrelay.clear_workflow"
+    bl_label = "Clear Workflow"
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        assert context.scene is not None
+        settings(context.scene).workflow_path = ""  # the update closes it in the session
         return {"FINISHED"}
 
 
@@ -144,118 +164,133 @@ class COMFYRELAY_OT_run(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
+        # Only the session's view: poll runs on every redraw. The preferences reach the
+        # session from their update callbacks, file loads and actions (pump.configure).
         if context.scene is None or not _online(cls):
             return False
-        tip = run_tip(context.scene)
+        tip = SESSION.view.run_tip
         if tip:
             cls.poll_message_set(tip)
         return not tip
 
     def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
-        scene = context.scene
-        assert scene is not None
-        try:
-            pump.configure()
-            self._start(context, scene)
-        except (core.ComfyRelayError, pixels.SourceError, OSError, RuntimeError,
-                ValueError) as exc:
-            if SESSION.run is None:
-                SESSION.refuse(str(exc))
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        if bpy.app.background and self.wait:
-            pump.drive(self.timeout or None)
-            return self._report()
-        return {"FINISHED"}
+        return run_scene(self, context, self.wait, self.timeout)
 
-    def _start(self, context: bpy.types.Context, scene: bpy.types.Scene) -> None:
-        s = settings(scene)
-        if not s.workflow_path:
-            raise core.WorkflowError("Choose a workflow file: a ComfyUI workflow .json or image.")
+
+def run_scene(op: bpy.types.Operator, context: bpy.types.Context, wait: bool = True,
+              timeout: float = 0.0) -> set[OperatorReturnItems]:
+    """Run the scene's workflow with its fields (Run, and Run Again once it filled them);
+    a problem is reported, not raised. Under `blender -b` with `wait`: until it ends."""
+    scene = context.scene
+    assert scene is not None
+    try:
+        pump.configure()
+        _start(context, scene)
+    except (core.ComfyRelayError, pixels.SourceError, OSError, RuntimeError,
+            ValueError) as exc:
+        if SESSION.run is None:
+            SESSION.refuse(str(exc))
+        op.report({"ERROR"}, str(exc))
+        return {"CANCELLED"}
+    if bpy.app.background and wait:
+        pump.drive(timeout or None)
+        return _report(op)
+    return {"FINISHED"}
+
+
+def _start(context: bpy.types.Context, scene: bpy.types.Scene) -> None:
+    s = settings(scene)
+    if not s.workflow_path:
+        raise core.WorkflowError("Choose a workflow file: a ComfyUI workflow .json or image.")
+    workflow = SESSION.workflow(s.workflow_file())
+    if workflow is None:  # a UI-format file not converted yet: the server converts it
+        s.load_inputs()
+        # WorkflowError while it is being converted; converted at once under `blender -b`
         workflow = SESSION.workflow(s.workflow_file())
-        if workflow is None:  # a UI-format file not converted yet: the server converts it
-            s.load_inputs()
-            # WorkflowError while it is being converted; converted at once under `blender -b`
-            workflow = SESSION.workflow(s.workflow_file())
-        if workflow is None:
-            raise core.WorkflowError(s.workflow_error or "The workflow could not be opened.")
-        plan = sources.plan(scene, s, workflow)  # a bad choice stops here, nothing rendered
-        s.next_seeds()
-        bindings = s.bindings()
-        SESSION.check_values(workflow, bindings, plan.placeholders())  # fail before rendering
-        out_dir = preferences.output_dir()
-        if plan.frame_range:
-            out_dir = out_dir / f"{workflow.name}_{time.strftime('%Y%m%d-%H%M%S')}"
-        obj = context.active_object if s.use_material else None
-        target = Target(workflow, out_dir, obj.name if obj else None, plan.frame_range,
-                        scene.name)
-        SESSION.require_runner()
-        if plan.frame_range or (plan.single and plan.rendered):
-            self._frames(scene, target, bindings, plan)
-            pump.start(target, bindings, None, s.workflow_file())
-        elif plan.single:  # one loader, one picture: as it always went
-            image = self._source_image(context, scene, plan.entries[0])
-            pump.start(target, bindings, image, s.workflow_file())
-        elif plan.rendered:
-            self._passes(scene, s, target, bindings, plan, context)
-            pump.start(target, bindings, None, s.workflow_file())
-        else:
-            pictures = self._pictures(context, scene, plan)
-            target.temp_files += [p for p in pictures.values() if p.parent == pixels.temp_dir()]
-            media = plan.media(pictures, {})
-            pump.start(target, bindings, None, s.workflow_file(), media=media)
-
-    def _frames(self, scene: bpy.types.Scene, target: Target, bindings: core.Bindings,
-                plan: sources.Plan) -> None:
-        """A fresh render of the one loader's frame, or of the range, fed in frame by frame."""
-
-        def sink(frame: int, path: Path) -> None:
-            if SESSION.run is not None:
-                pump.submit(SESSION.run, bindings, frame, path)
-
-        workflow = target.workflow
-        loader = workflow.image_node(plan.entries[0].node)
-        video = plan.frame_range and workflow.loader_kind(loader) == "video"  # one clip
-        target.render = FrameRender(scene, sink, animation=plan.frame_range, video=video)
-
-    def _passes(self, scene: bpy.types.Scene, s: Any, target: Target, bindings: core.Bindings,
-                plan: sources.Plan, context: bpy.types.Context) -> None:
-        """One render makes the image and every pass; they go when it completes."""
-        pictures = self._pictures(context, scene, plan)  # before the render replaces them
+    if workflow is None:
+        raise core.WorkflowError(s.workflow_error or "The workflow could not be opened.")
+    plan = sources.plan(scene, s, workflow)  # a bad choice stops here, nothing rendered
+    s.next_seeds()
+    bindings = s.bindings()
+    SESSION.check_values(workflow, bindings, plan.placeholders())  # fail before rendering
+    out_dir = preferences.output_dir()
+    if plan.frame_range:
+        out_dir = out_dir / f"{workflow.name}_{time.strftime('%Y%m%d-%H%M%S')}"
+    obj = context.active_object if s.use_material else None
+    target = Target(workflow, out_dir, obj.name if obj else None, plan.frame_range,
+                    scene.name)
+    SESSION.require_runner()
+    if plan.frame_range or (plan.single and plan.rendered):
+        _frames(scene, target, bindings, plan)
+        pump.start(target, bindings, None, s.workflow_file())
+    elif plan.single:  # one loader, one picture: as it always went
+        image = _source_image(context, scene, plan.entries[0])
+        pump.start(target, bindings, image, s.workflow_file())
+    elif plan.rendered:
+        _passes(scene, s, target, bindings, plan, context)
+        pump.start(target, bindings, None, s.workflow_file())
+    else:
+        pictures = _pictures(context, scene, plan)
         target.temp_files += [p for p in pictures.values() if p.parent == pixels.temp_dir()]
+        media = plan.media(pictures, {})
+        pump.start(target, bindings, None, s.workflow_file(), media=media)
 
-        def sink(files: dict[str, Path]) -> None:
-            if SESSION.run is not None:
-                pump.submit_media(SESSION.run, bindings, plan.media(pictures, files))
 
-        target.render = FrameRender(
-            scene, lambda _frame, _path: None, animation=False, passes=plan.passes(),
-            on_passes=sink, opengl_normals=s.normal_convention == "OPENGL",
-        )
+def _frames(scene: bpy.types.Scene, target: Target, bindings: core.Bindings,
+            plan: sources.Plan) -> None:
+    """A fresh render of the one loader's frame, or of the range, fed in frame by frame."""
 
-    def _pictures(self, context: bpy.types.Context, scene: bpy.types.Scene,
-                  plan: sources.Plan) -> dict[str, Path]:
-        """Each loader's picture that needs no render (Render Result, Viewport, Image)."""
-        fresh = {"RENDER_RESULT"} if plan.rendered else set()  # the fresh render serves it
-        return {e.node: self._source_image(context, scene, e) for e in plan.entries
-                if e.source in sources.PICTURES - fresh}
+    def sink(frame: int, path: Path) -> None:
+        if SESSION.run is not None:
+            pump.submit(SESSION.run, bindings, frame, path)
 
-    def _source_image(self, context: bpy.types.Context, scene: bpy.types.Scene,
-                      entry: sources.Entry) -> Path:
-        if entry.source == "VIEWPORT":
-            return pixels.viewport(context)
-        if entry.source == "IMAGE":
-            return pixels.existing_image(entry.image, scene)
-        return pixels.render_result(scene)
+    workflow = target.workflow
+    loader = workflow.image_node(plan.entries[0].node)
+    video = plan.frame_range and workflow.loader_kind(loader) == "video"  # one clip
+    target.render = FrameRender(scene, sink, animation=plan.frame_range, video=video)
 
-    def _report(self) -> set[OperatorReturnItems]:
-        view = SESSION.view
-        if view.error:
-            where = f" ({view.error_node})" if view.error_node else ""
-            self.report({"ERROR"}, f"{view.error}{where}")
-            return {"CANCELLED"}
-        self.report({"INFO"}, view.status)
-        return {"FINISHED"}
+
+def _passes(scene: bpy.types.Scene, s: Any, target: Target, bindings: core.Bindings,
+            plan: sources.Plan, context: bpy.types.Context) -> None:
+    """One render makes the image and every pass; they go when it completes."""
+    pictures = _pictures(context, scene, plan)  # before the render replaces them
+    target.temp_files += [p for p in pictures.values() if p.parent == pixels.temp_dir()]
+
+    def sink(files: dict[str, Path]) -> None:
+        if SESSION.run is not None:
+            pump.submit_media(SESSION.run, bindings, plan.media(pictures, files))
+
+    target.render = FrameRender(
+        scene, lambda _frame, _path: None, animation=False, passes=plan.passes(),
+        on_passes=sink, opengl_normals=s.normal_convention == "OPENGL",
+    )
+
+
+def _pictures(context: bpy.types.Context, scene: bpy.types.Scene,
+              plan: sources.Plan) -> dict[str, Path]:
+    """Each loader's picture that needs no render (Render Result, Viewport, Image)."""
+    fresh = {"RENDER_RESULT"} if plan.rendered else set()  # the fresh render serves it
+    return {e.node: _source_image(context, scene, e) for e in plan.entries
+            if e.source in sources.PICTURES - fresh}
+
+
+def _source_image(context: bpy.types.Context, scene: bpy.types.Scene,
+                  entry: sources.Entry) -> Path:
+    if entry.source == "VIEWPORT":
+        return pixels.viewport(context)
+    if entry.source == "IMAGE":
+        return pixels.existing_image(entry.image, scene)
+    return pixels.render_result(scene)
+
+
+def _report(op: bpy.types.Operator) -> set[OperatorReturnItems]:
+    view = SESSION.view
+    if view.error:
+        where = f" ({view.error_node})" if view.error_node else ""
+        op.report({"ERROR"}, f"{view.error}{where}")
+        return {"CANCELLED"}
+    op.report({"INFO"}, view.status)
+    return {"FINISHED"}
 
 
 class COMFYRELAY_OT_cancel(bpy.types.Operator):
@@ -386,6 +421,21 @@ class COMFYRELAY_OT_app_move(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class COMFYRELAY_OT_app_reset(bpy.types.Operator):
+    """Forget this workflow's app view: the default app comes back"""
+
+    bl_idname = "comfyrelay.app_reset"
+    bl_label = "Reset to Default"
+
+    def execute(self, context: bpy.types.Context) -> set[OperatorReturnItems]:
+        assert context.scene is not None
+        s = settings(context.scene)
+        if s.workflow_path:
+            core.save_app(s.workflow_file(), core.AppView())
+            s.load_inputs()  # the default app's inputs, the values kept
+        return {"FINISHED"}
+
+
 class COMFYRELAY_OT_history(bpy.types.Operator):
     """Run a past run again, use its settings, or show its files"""
 
@@ -414,13 +464,26 @@ class COMFYRELAY_OT_history(bpy.types.Operator):
                 return {"CANCELLED"}
             bpy.ops.wm.path_open(filepath=str(folder))
             return {"FINISHED"}
+        if self.action == "RERUN" and not _can_rerun(self):
+            return {"CANCELLED"}
         if record.workflow_path and s.workflow_file() != record.workflow_path:
             s.workflow_path = record.workflow_path  # lists its inputs
         s.apply(core.bindings_for_rerun(record))
-        if self.action == "RERUN":
-            started: set[OperatorReturnItems] = bpy.ops.comfyrelay.run()  # type: ignore[attr-defined]
-            return started
+        if self.action == "RERUN":  # its own values: the fields' flags do not stop it
+            return run_scene(self, context)
         return {"FINISHED"}
+
+
+def _can_rerun(op: bpy.types.Operator) -> bool:
+    """The session allows Run Again (the same rule as Krita's); else the report says why."""
+    try:
+        pump.configure()
+    except (core.ComfyRelayError, ValueError) as exc:
+        op.report({"ERROR"}, str(exc))
+        return False
+    if not SESSION.view.can_rerun:
+        op.report({"ERROR"}, SESSION.view.rerun_tip)
+    return SESSION.view.can_rerun
 
 
 CLASSES = (
@@ -433,5 +496,7 @@ CLASSES = (
     COMFYRELAY_OT_find_leftovers,
     COMFYRELAY_OT_input_help,
     COMFYRELAY_OT_app_move,
+    COMFYRELAY_OT_app_reset,
+    COMFYRELAY_OT_clear_workflow,
     COMFYRELAY_OT_history,
 )

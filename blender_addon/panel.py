@@ -110,18 +110,21 @@ class ComfyRelayPanel:
         row.operator("comfyrelay.choose_workflow", text=name, icon="FILE_FOLDER")
         refresh = row.operator("comfyrelay.load_workflow", text="", icon="FILE_REFRESH")
         refresh.refresh = True  # type: ignore[union-attr]  # asks the server again
+        if s.workflow_path:
+            row.operator("comfyrelay.clear_workflow", text="", icon="X")
         if s.workflow_error:
             _wrapped(box, s.workflow_error, "ERROR")
         if not s.inputs:
             return
         box.prop(s, "customize", toggle=True, icon="PREFERENCES")
+        if s.customize:
+            box.operator("comfyrelay.app_reset", icon="LOOP_BACK")
         chosen = sorted((i for i in s.inputs if i.in_app), key=lambda i: i.app_order)
         for item in chosen:
             self._input(box.column(), s, item, item.shown_label)
         others = [i for i in s.inputs if not i.in_app]
         if chosen and others:  # the app's inputs first; the rest stay one click away
-            flagged = sum(1 for i in others if i.problem)
-            text = f"All Inputs ({len(others)})" + (f" · {flagged} flagged" if flagged else "")
+            text = core.all_inputs_title(len(others), sum(1 for i in others if i.problem))
             box.prop(s, "show_all", icon="TRIA_DOWN" if s.show_all else "TRIA_RIGHT",
                      emboss=False, text=text)
         if not chosen or s.show_all:
@@ -232,7 +235,9 @@ class ComfyRelayPanel:
             row = box.row(align=True)
             row.label(text=record.describe(), icon_value=icon)
             for action, symbol in (("RERUN", "PLAY"), ("APPLY", "IMPORT"), ("SHOW", "FILEBROWSER")):
-                op = row.operator("comfyrelay.history", text="", icon=symbol)  # type: ignore[arg-type]
+                cell = row.row(align=True)
+                cell.enabled = action != "RERUN" or SESSION.view.can_rerun  # same rule as Krita
+                op = cell.operator("comfyrelay.history", text="", icon=symbol)  # type: ignore[arg-type]
                 op.run_id, op.action = record.id, action  # type: ignore[union-attr]
 
 

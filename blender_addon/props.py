@@ -318,15 +318,13 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
         found = list(inputs if inputs is not None else workflow.inputs())
         layout = core.arrange(found, app, workflow)
         chosen = {e.input.key: n for n, e in enumerate(layout.shown)}
-        words = core.input_labels(found, workflow)
         labels = {f.key: f.label for f in app.fields}
         _listing = True
         try:
             order = {item.key: n for n, item in enumerate(found)}  # the workflow's order
             for entry in sorted([*layout.shown, *layout.others],
                                 key=lambda e: order[e.input.key]):
-                self._add_input(entry, old, chosen, words[entry.input.key],
-                                labels.get(entry.input.key, ""))
+                self._add_input(entry, old, chosen, entry.word, labels.get(entry.input.key, ""))
         finally:
             _listing = False
         self.flag_values()
@@ -350,8 +348,16 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
         """Hand the session the values the server would refuse, by their labels: the status
         line names them and Run waits until they are fixed."""
         if self.workflow_path and self.loaded_path == self.workflow_path:
-            pump.SESSION.flag_values([core.Flag(i.name, i.shown_label, i.problem)
-                                      for i in self.inputs if i.problem])
+            pump.SESSION.flag_values(core.flags(self.layout(), self.bindings().values))
+
+    def layout(self) -> core.AppLayout:
+        """The fields as the core's AppLayout (the app's in its order, then the others): the
+        core names the flagged values as it does for Krita."""
+        typed = [i for i in self.inputs if i.typed]
+        shown = sorted((i for i in typed if i.in_app), key=lambda i: i.app_order)
+        return core.AppLayout(
+            [core.LabelledInput(i.input, i.shown_label) for i in shown],
+            [core.LabelledInput(i.input, i.label) for i in typed if not i.in_app])
 
     def _show_outputs(self, workflow: core.Workflow, picked: list[str]) -> None:
         self.outputs.clear()
@@ -383,7 +389,7 @@ class ComfyRelaySettings(bpy.types.PropertyGroup):
             return
         outputs = [o.node for o in self.outputs if o.wanted]
         saved = core.load_app(self.workflow_file())
-        if inputs_changed or saved.customised:
+        if inputs_changed or saved.custom:
             picked = sorted((i for i in self.inputs if i.in_app), key=lambda i: i.app_order)
             saved = core.AppView(
                 fields=[core.AppField(key=i.name, label=i.app_label) for i in picked],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,17 +81,13 @@ class AppView(BaseModel):
     def _replace(self, fields: list[AppField]) -> AppView:
         return self.model_copy(update={"fields": fields, "custom": True})
 
-    @property
-    def customised(self) -> bool:
-        """Shown as it is, never replaced by the default app."""
-        return self.custom
-
 
 @dataclass(frozen=True)
 class LabelledInput:
     input: WorkflowInput
     label: str
     tip: str = ""  # for hover: the raw input and its node, "3.seed · KSampler (KSampler)"
+    word: str = ""  # its label in words, whatever the user's label
 
 
 @dataclass(frozen=True)
@@ -106,24 +102,28 @@ def tip(item: WorkflowInput) -> str:
     return f"{item.key} · {node}"
 
 
-def input_labels(inputs: list[WorkflowInput],
-                 workflow: Workflow | None = None) -> dict[str, str]:
-    """key -> its label in words (the workflow's links tell a negative prompt apart)."""
-    return word_labels(inputs, conditioning_roles(workflow.graph) if workflow else {})
+def input_labels(inputs: list[WorkflowInput], workflow: Workflow | None = None,
+                 app: Collection[str] = ()) -> dict[str, str]:
+    """key -> its label in words (the workflow's links tell a negative prompt apart); the
+    app's inputs (`app`: keys) keep their words against inputs outside it."""
+    return word_labels(inputs, _roles(workflow), app)
 
 
 def default_app(inputs: list[WorkflowInput], workflow: Workflow | None = None) -> AppView:
     """The app of a workflow the user has not customised (`workflow`: its links, which tell
-    the positive prompt from the negative one)."""
-    roles = conditioning_roles(workflow.graph) if workflow else {}
-    return AppView(fields=[AppField(key=k) for k in default_keys(inputs, roles)])
+    the positive prompt from the negative one, and which prompts reach no sampler)."""
+    return AppView(fields=[AppField(key=k) for k in default_keys(inputs, _roles(workflow))])
+
+
+def _roles(workflow: Workflow | None) -> dict[str, str] | None:
+    return conditioning_roles(workflow.graph) if workflow else None
 
 
 def effective_app(inputs: list[WorkflowInput], app: AppView | None,
                   workflow: Workflow | None = None) -> AppView:
     """The view shown: the saved one once customised, else the default app (with the saved
     outputs). What an app editor starts from."""
-    if app is not None and app.customised:
+    if app is not None and app.custom:
         return app
     outputs = app.outputs if app is not None else []
     return default_app(inputs, workflow).with_outputs(outputs)
@@ -135,13 +135,19 @@ def arrange(inputs: list[WorkflowInput], app: AppView | None,
     user has not customised it. Chosen inputs the workflow no longer has (a node was
     removed) are skipped, not dropped from the view. Labels are the user's, else words."""
     by_key = {i.key: i for i in inputs}
-    words = input_labels(inputs, workflow)
     chosen = [f for f in effective_app(inputs, app, workflow).fields if f.key in by_key]
-    shown = [LabelledInput(by_key[f.key], f.label or words[f.key], tip(by_key[f.key]))
-             for f in chosen]
+    words = input_labels(inputs, workflow, {f.key for f in chosen})
+    shown = [LabelledInput(by_key[f.key], f.label or words[f.key], tip(by_key[f.key]),
+                           words[f.key]) for f in chosen]
     keys = {f.key for f in chosen}
-    others = [LabelledInput(i, words[i.key], tip(i)) for i in inputs if i.key not in keys]
+    others = [LabelledInput(i, words[i.key], tip(i), words[i.key])
+              for i in inputs if i.key not in keys]
     return AppLayout(shown, others)
+
+
+def all_inputs_title(count: int, flagged: int) -> str:
+    """The toggle over the inputs the app does not show: "All inputs (12) · 1 flagged"."""
+    return f"All inputs ({count})" + (f" · {flagged} flagged" if flagged else "")
 
 
 def flags(layout: AppLayout, values: Mapping[str, Any]) -> list[Flag]:
@@ -181,9 +187,9 @@ def save_app(
     key = workflow_key(workflow_path)
     with _lock, file_lock(path.with_suffix(".lock")):
         apps = _read(path)
-        if not app.customised:  # the default app's inputs are picked anew each time
+        if not app.custom:  # the default app's inputs are picked anew each time
             app = app.model_copy(update={"fields": []})
-        if app.customised or app.outputs:
+        if app.custom or app.outputs:
             apps[key] = app
         else:
             apps.pop(key, None)

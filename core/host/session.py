@@ -8,6 +8,7 @@ it, results into it, widgets, settings storage, and the UI timer that calls pump
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -93,10 +94,20 @@ class HostSession:
     def _apply(self) -> None:
         if self.slot.apply(self.busy):
             self.workflows.forget()  # another server may know other nodes
-            # What the old back end said is not about this one. The flags stay: the fields
-            # show them until the new server types them and the host checks them again.
+            # What the old back end said is not about this one, its complaints about the
+            # values included: the workflow is opened again, so the hosts retype its fields
+            # from the new server (WorkflowOpened) and flag what that one would refuse.
             self._shown.clear()
             self._shown.disconnected()
+            self._flags = []
+            self._reopen()
+
+    def _reopen(self) -> None:
+        """The chosen workflow opened with the new back end's server (if any)."""
+        if not self._workflow_path:
+            return
+        with contextlib.suppress(WorkflowError):  # open_workflow() said why (Not opened)
+            self.open_workflow(self._workflow_path)
 
     def require_runner(self) -> JobRunner:
         return self.slot.require_runner()
@@ -161,7 +172,10 @@ class HostSession:
     def _choose(self, path: str) -> None:
         if path != self._workflow_path:
             self._workflow_path, self._flags = path, []
-            self._shown.clear()
+            # A run under way keeps saying how it goes, and then how it ended (its results
+            # land anyway); the next switch clears that.
+            if self.run is None:
+                self._shown.clear()
 
     def flag_values(self, flags: Sequence[Flag]) -> None:
         """The chosen workflow's values the server would refuse, as the host's fields show
@@ -169,6 +183,11 @@ class HostSession:
         Call it whenever the fields are checked, with [] when all check out."""
         self._flags = list(flags)
         self._refresh_view()
+
+    @property
+    def workflow_path(self) -> str:
+        """The workflow chosen last (open_workflow), "" for none."""
+        return self._workflow_path
 
     @property
     def flags(self) -> list[Flag]:
@@ -205,7 +224,7 @@ class HostSession:
         entry. Raises ComfyRelayError when there is no back end or a run is under way."""
         self.require_runner()
         if self.run is not None:
-            raise ComfyRelayError("A run is in progress: wait for it, or Cancel it.")
+            raise ComfyRelayError(RUN_UNDER_WAY)
         self.run = Run(label, data, noun, feeding, workflow_path, bindings or Bindings(),
                        cost_before=self.slot.cost())
         self._shown.started(self.run, feeding)
@@ -319,7 +338,7 @@ class HostSession:
     def _refresh_view(self) -> None:
         caps = self.capabilities
         running = self.run is not None
-        run_tip = self._run_tip()
+        run_tip, rerun_tip = self._run_tip(), self._rerun_tip()
         self.view = View(
             **self._shown.view_fields(running, attention_line(self._flags)),
             problem=self.slot.problem,
@@ -328,17 +347,27 @@ class HostSession:
             cancel_tip="" if caps.cancel else "This back end cannot cancel a run once it is sent.",
             can_run=not run_tip,
             run_tip=run_tip,
+            can_rerun=not rerun_tip,
+            rerun_tip=rerun_tip,
             can_cancel=running and caps.cancel and not (self.run and self.run.cancelled),
             can_check=not self._checking,
             controls=self.slot.views(),
         )
 
-    def _run_tip(self) -> str:
-        """Why Run cannot start now; "" when it can."""
+    def _rerun_tip(self) -> str:
+        """Why Run Again cannot start now; "" when it can. It sends a past run's own workflow
+        and values: the chosen workflow's state and flags do not stop it."""
         if self.run is not None:
             return RUN_UNDER_WAY
         if self.backend is None:
             return self.slot.problem or "Choose a back end."
+        return ""
+
+    def _run_tip(self) -> str:
+        """Why Run cannot start now; "" when it can."""
+        rerun_tip = self._rerun_tip()
+        if rerun_tip:
+            return rerun_tip
         if self._shown.workflow in WORKFLOW_TIPS:
             return WORKFLOW_TIPS[self._shown.workflow]
         return attention_line(self._flags)

@@ -53,8 +53,6 @@ class Status(str, Enum):
         return self.value
 
 
-RUNNING_STATES = {Status.RENDERING, Status.SENDING, Status.QUEUED, Status.RUNNING,
-                  Status.CANCELLING}
 NOT_CHECKED = "Not checked"
 
 
@@ -175,10 +173,10 @@ class RunStatus:
         if isinstance(event, JobStarted):
             run.seed = event.seed if run.seed is None else run.seed
             self.seed = event.seed
-            self._say(Status.SENDING, where)
+            self._going(Status.SENDING, where)
         elif isinstance(event, JobQueued):
             ahead = f"{event.position} ahead" if event.position else ""
-            self._say(Status.QUEUED, ", ".join(d for d in (where, ahead) if d))
+            self._going(Status.QUEUED, ", ".join(d for d in (where, ahead) if d))
         elif isinstance(event, JobProgress):
             self._progress(run, event, where)
         elif isinstance(event, JobOutput):
@@ -202,8 +200,13 @@ class RunStatus:
                          else event.fraction)
         self.node = f"{event.node_title} ({event.node_id})" if event.node_id else ""
         self.step = f"step {event.value}/{event.max}" if event.max else ""
-        if self.state != Status.CANCELLING:  # a late progress event must not hide a cancel
-            self._say(Status.RUNNING, ", ".join(d for d in (where, event.message) if d))
+        self._going(Status.RUNNING, ", ".join(d for d in (where, event.message) if d))
+
+    def _going(self, state: Status, detail: str) -> None:
+        """How the run goes; a late event (queued, started, progress) must not hide a
+        cancel."""
+        if self.state != Status.CANCELLING:
+            self._say(state, detail)
 
     def _failed(self, run: Run, event: JobFailed) -> bool:
         run.failed = True

@@ -39,6 +39,8 @@ class View:
     # Buttons
     can_run: bool = False  # False whenever run_tip says why
     run_tip: str = "Choose a workflow first."  # why Run is disabled; "" when it is enabled
+    can_rerun: bool = False  # Run Again (a past run's workflow and values): no flags stop it
+    rerun_tip: str = "Choose a back end."  # why Run Again is disabled; "" when it is enabled
     can_cancel: bool = False
     can_check: bool = True
     # Each back-end kind's own box (a machine's state and buttons) while it is chosen, and

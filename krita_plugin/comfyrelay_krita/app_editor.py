@@ -4,8 +4,8 @@ which output nodes' files come back.
 One row per input the form can show: a checkbox (in the app), the label (its own, or the
 default as a placeholder) and ↑ / ↓ to move it within the app; then, for a workflow with
 several output nodes, a checkbox per node ("Results from"; none ticked: every saved file, or
-the previews when it saves none). Every change is handed to `changed` as a new AppView; the
-form saves it and rebuilds (this editor included).
+the previews when it saves none). Every change is handed to `changed` as a new AppView ("Reset
+to default": an empty one); the form saves it and rebuilds (this editor included).
 """
 
 from __future__ import annotations
@@ -13,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .core import core
-from .qt import QCheckBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget
+from .qt import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 MARGIN = 2
 
@@ -30,6 +39,11 @@ class AppEditor(QWidget):
         hint = QLabel("Tick the inputs to show on top, rename them, and order them with ↑ ↓.")
         hint.setWordWrap(True)
         box.addWidget(hint)
+        self.reset_button = QPushButton("Reset to default")
+        self.reset_button.setToolTip("Forget this workflow's changes: the default app again")
+        self.reset_button.setEnabled(app.custom or bool(app.outputs))
+        self.reset_button.clicked.connect(lambda _=False: self.changed(core.AppView()))
+        box.addWidget(self.reset_button)
         shown = {entry.input.key for entry in layout.shown}
         for entry in [*layout.shown, *layout.others]:
             key = entry.input.key
@@ -57,6 +71,7 @@ class AppEditor(QWidget):
         old = next((f.label for f in self.app.fields if f.key == key), None)
         if old is not None and old != label.strip():
             self.app = self.app.with_field(key, label.strip())
+            self.reset_button.setEnabled(True)  # the user's now; this editor stays
             self.changed(self.app)
 
     def move_field(self, key: str, offset: int) -> None:

@@ -3,6 +3,7 @@ text is wider than they are (never mid-letter), and shown whole on hover."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .qt import (
@@ -25,9 +26,10 @@ from .qt import (
 MIN_WIDTH = 24  # what an elided text keeps at least: its first letters and "…"
 
 
-def _whole_on_hover(widget: QWidget, event: Any, shown: str, whole: str) -> bool:
-    """A tool tip with the whole text first when it is cut; False: Qt's own tool tip."""
-    if event.type() != TOOLTIP_EVENT or shown == whole:
+def _whole_on_hover(widget: QWidget, event: Any, shown: Callable[[], str], whole: str) -> bool:
+    """A tool tip with the whole text first when it is cut; False: Qt's own tool tip (or
+    another event). `shown` is asked only for a tool tip: eliding costs on every event."""
+    if event.type() != TOOLTIP_EVENT or shown() == whole:
         return False
     tip = "\n\n".join(t for t in (whole, widget.toolTip()) if t)
     QToolTip.showText(event.globalPos(), tip, widget)
@@ -55,12 +57,11 @@ class ElidedLabel(QLabel):
         if style is None:  # never in a shown widget; PyQt6's stubs allow it
             return
         painter = QPainter(self)
-        style.drawItemText(painter, self.contentsRect(), int(self.alignment()),
-                                  self.palette(), self.isEnabled(), self.shown_text(),
-                                  self.foregroundRole())
+        style.drawItemText(painter, self.contentsRect(), int(self.alignment()), self.palette(),
+                           self.isEnabled(), self.shown_text(), self.foregroundRole())
 
     def event(self, event: Any) -> bool:
-        if _whole_on_hover(self, event, self.shown_text(), self.text()):
+        if _whole_on_hover(self, event, self.shown_text, self.text()):
             return True
         return bool(super().event(event))
 
@@ -88,6 +89,6 @@ class ElidedCombo(QComboBox):
         painter.drawControl(COMBO_LABEL, option)
 
     def event(self, event: Any) -> bool:
-        if _whole_on_hover(self, event, self.shown_text(), self.currentText()):
+        if _whole_on_hover(self, event, self.shown_text, self.currentText()):
             return True
         return bool(super().event(event))

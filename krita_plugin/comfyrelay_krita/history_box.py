@@ -35,6 +35,7 @@ from .qt import (
 THUMB = 56  # px: the icon's side
 SHOWN_ROWS = 3  # runs in view at once; more scroll within the list
 Action = Callable[[core.RunRecord], None]
+RUN_AGAIN_TIP = "The same workflow, values and seed, on the active document's canvas"
 
 
 class HistoryBox(QGroupBox):
@@ -53,8 +54,7 @@ class HistoryBox(QGroupBox):
         self.run_again_button = QPushButton("Run again")
         self.use_button = QPushButton("Use these settings")
         self.files_button = QPushButton("Show files")
-        self.run_again_button.setToolTip("The same workflow, values and seed, on the active "
-                                         "document's canvas")
+        self.run_again_button.setToolTip(RUN_AGAIN_TIP)
         self.use_button.setToolTip("Put this run's values and seed in the fields")
         self._layout()
         self._thumbs: dict[str, QImage | None] = {}
@@ -139,9 +139,13 @@ class HistoryBox(QGroupBox):
         item = self.list.currentItem()
         return self.records.get(str(item.data(USER_ROLE))) if item is not None else None
 
-    def refresh_buttons(self, can_run: bool = True) -> None:
+    def refresh_buttons(self, can_rerun: bool = True, why_not: str = "") -> None:
+        """`can_rerun`, `why_not`: the session's View.can_rerun and rerun_tip."""
         record = self.selected()
-        self.run_again_button.setEnabled(record is not None and can_run)
+        self.run_again_button.setEnabled(record is not None and can_rerun)
+        tip = why_not or RUN_AGAIN_TIP
+        if self.run_again_button.toolTip() != tip:
+            self.run_again_button.setToolTip(tip)
         self.use_button.setEnabled(record is not None)
         self.files_button.setEnabled(record is not None and bool(record.outputs))
 

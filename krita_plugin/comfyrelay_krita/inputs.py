@@ -116,7 +116,7 @@ class InputForm(QWidget):
                     opened: bool) -> None:
         toggle = self.all_toggle = QToolButton()
         self.others = len(others)
-        toggle.setText(f"All inputs ({self.others})")
+        toggle.setText(core.all_inputs_title(self.others, 0))
         toggle.setToolButtonStyle(TEXT_BESIDE_ICON)
         toggle.setCheckable(True)
         toggle.setAutoRaise(True)
@@ -158,8 +158,10 @@ class InputForm(QWidget):
 
     def app_changed(self, app: core.AppView) -> None:
         """Keep the view for this workflow; a new label only renames, anything else
-        rebuilds (a label edit keeps its focus)."""
-        relabelled = app.keys() == self.app.keys()
+        rebuilds (a label edit keeps its focus). Compared with the view shown, the default
+        app until the user changed it; a reset (not customised) always rebuilds."""
+        shown = core.effective_app(self.offered(), self.app, self.workflow)
+        relabelled = app.custom and app.keys() == shown.keys()
         self.app = app
         try:
             core.save_app(self.path, app)
@@ -237,7 +239,7 @@ class InputForm(QWidget):
             return
         box = self.all_box
         inside = sum(box.isAncestorOf(self.fields[key].widget) for key in flagged)
-        text = f"All inputs ({self.others})" + (f" · {inside} flagged" if inside else "")
+        text = core.all_inputs_title(self.others, inside)
         if self.all_toggle.text() != text:
             self.all_toggle.setText(text)
 

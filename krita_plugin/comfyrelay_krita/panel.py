@@ -116,24 +116,29 @@ class Panel(QWidget):
         self.cancel_button.clicked.connect(lambda: self.session.cancel())
 
     def _results_row(self) -> QHBoxLayout:
-        """Where result files go (with the history they belong to): the folder, Choose…"""
+        """Where result files go (with the history they belong to): the folder, Choose…,
+        Default (back to the default folder)."""
         row = QHBoxLayout()
         row.addWidget(QLabel("Results"))
         self.output_name = ElidedLabel("", elide=ELIDE_LEFT)  # the folder's end matters most
-        self.output_button = QToolButton()
-        self.output_button.setText("Choose…")
-        self.output_button.setToolTip("Where result files are kept (the layers hold the "
-                                      "pixels)")
+        self.output_button = _tool_button("Choose…", "Where result files are kept (the "
+                                          "layers hold the pixels)")
+        self.output_default = _tool_button("Default", "Keep result files in the default "
+                                           "folder again")
         row.addWidget(self.output_name, 1)
         row.addWidget(self.output_button)
+        row.addWidget(self.output_default)
         self._show_output_folder()
         self.output_button.clicked.connect(self.choose_output_folder)
+        self.output_default.clicked.connect(lambda _=False: self.set_output_folder(""))
         return row
 
     def _show_output_folder(self) -> None:
         folder = str(self.settings.results_dir())
         self.output_name.setText(folder)
         self.output_name.setToolTip(folder)
+        # Only for a folder of the user's: the default one's path needs the room.
+        self.output_default.setVisible(bool(self.settings.output_folder))
 
     def choose_output_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Results folder",
@@ -151,9 +156,10 @@ class Panel(QWidget):
         box = QVBoxLayout(flow)
         row = QHBoxLayout()
         self.workflow_name = ElidedLabel("")  # the file's name; its path on hover
-        self.browse_button = QToolButton()  # a push button's minimum width is too wide here
-        self.browse_button.setText("Open…")
-        self.browse_button.setToolTip("Choose a workflow: API or UI format, or a ComfyUI image")
+        # Tool buttons: a push button's minimum width is too wide here. The file dialog
+        # also takes a typed or pasted path.
+        self.browse_button = _tool_button("Open…", "Choose a workflow: API or UI format, or "
+                                          "a ComfyUI image")
         row.addWidget(self.workflow_name, 1)
         row.addWidget(self.browse_button)
         box.addLayout(row)
@@ -167,6 +173,7 @@ class Panel(QWidget):
         box.addWidget(self.sources)
         box.addWidget(self.form)
         self.browse_button.clicked.connect(self.browse)
+        self.clear_button.clicked.connect(lambda _=False: self.load_workflow(""))
         return flow
 
     def _workflow_tools(self) -> QHBoxLayout:
@@ -178,8 +185,11 @@ class Panel(QWidget):
         self.customize_button.setCheckable(True)
         self.customize_button.setToolTip("Choose the inputs shown on top, their labels and "
                                          "order; kept for this workflow")
+        # Beside Refresh, not the name: the workflow's name keeps the room to show whole.
+        self.clear_button = _tool_button("×", "No workflow")
         row.addWidget(self.refresh_button)
         row.addWidget(self.customize_button)
+        row.addWidget(self.clear_button)
         self.refresh_button.clicked.connect(lambda _=False: self.refresh_types())
         self.customize_button.toggled.connect(self.form.customize)
         return row
@@ -251,6 +261,7 @@ class Panel(QWidget):
         """The workflow's file name (its path on hover)."""
         self.workflow_name.setText(Path(path).name if path else "No workflow chosen")
         self.workflow_name.setToolTip(path)
+        self.clear_button.setEnabled(bool(path))
 
     def refresh_types(self) -> None:
         """The Refresh button: the file and the server's node definitions read again."""
@@ -291,22 +302,12 @@ class Panel(QWidget):
         doc = self.document()
         if doc is None:
             self.message = "Open a document first."
-        elif self.workflow is None:
-            self.message = self._no_workflow_yet()
+        elif self.workflow is None:  # Run is disabled then: a script's call says why
+            self.message = self.session.view.run_tip or "Choose a workflow first."
         else:
             self._start(doc, self.workflow, self.form.bindings(for_run=True), self.path,
                         from_fields=True)
         self.refresh()
-
-    def _no_workflow_yet(self) -> str:
-        """Why Run has nothing to send: the session still converts the file, or none is
-        chosen."""
-        try:
-            if self.path:
-                self.session.workflow(self.path)  # WorkflowError while being converted
-        except core.ComfyRelayError as exc:
-            return str(exc)
-        return "Choose a workflow first."
 
     def run_again(self, record: core.RunRecord) -> None:
         """The run's workflow with its values and seed, on the active document's canvas (an
@@ -440,9 +441,8 @@ class Panel(QWidget):
         alarm = error or view.state == core.Status.ATTENTION
         _show(self.status, error or status, ERROR_STYLE if alarm else "")
         self.controls_boxes.refresh(view)
-        # Run again sends a past run's own workflow: the chosen one's flags do not stop it.
-        self.history_box.refresh_buttons(self.session.run is None
-                                         and self.session.backend is not None)
+        # The session's rule, as Blender's: a past run's own workflow, whatever the flags.
+        self.history_box.refresh_buttons(view.can_rerun, view.rerun_tip)
 
     def _show_progress(self, view: core.View) -> None:
         """Empty and quiet until a run starts here (no "0%", no last run's "100%" after
@@ -506,6 +506,13 @@ def _toggle(text: str) -> QToolButton:
     toggle.setAutoRaise(True)
     toggle.setArrowType(RIGHT_ARROW)
     return toggle
+
+
+def _tool_button(text: str, tip: str) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    button.setToolTip(tip)
+    return button
 
 
 def _tip(widget: QWidget, tip: str) -> None:

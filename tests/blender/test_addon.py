@@ -234,7 +234,8 @@ def test_fields_typed_from_the_server_refusal_and_app_view_kept(
 ) -> None:
     config = str(tmp_path / "config")
     app = [["6.text", "Scene"], ["3.seed", "Seed"], ["3.steps", "Steps"]]
-    r = run_blender("typed", url=server.url, workflow=SD15, config=config, app=app)
+    r = run_blender("typed", url=server.url, workflow=SD15, config=config, app=app,
+                    other_workflow=INVERT)
     samplers = SCHEMAS["KSampler"]["input"]["required"]["sampler_name"]  # what it serves
     assert r["sampler_field"] == "choice"  # a dropdown of the server's samplers
     assert r["sampler_choices"] == samplers[0] and "euler" in r["sampler_choices"]
@@ -258,8 +259,20 @@ def test_fields_typed_from_the_server_refusal_and_app_view_kept(
     labels = [c for c in r["app_panel"] if c.split(":")[-1] in ("Scene", "Seed", "Steps")]
     assert [c.split(":")[-1] for c in labels] == ["Scene", "Steps", "Seed"], labels
 
+    # Redraws poll Run: the view only, never the preferences or the credentials file.
+    assert r["poll_configured"] == 0 and r["polls"] == [False] * 5
+    # The session follows the scene the panel shows: back to this scene's workflow.
+    followed = r["followed"]
+    assert followed["away"] == INVERT and followed["back"] == SD15
+    assert followed["status"].startswith("2 inputs need attention: "), followed
+
     restored = run_blender("app_restored", url=server.url, workflow=SD15, config=config)
     assert restored["app"] == [["6.text", "Scene"], ["3.steps", "Steps"], ["3.seed", "Seed"]]
+    assert restored["reset"] == r["default_app"]  # Reset to Default: the default app again
+    # The file browser keeps a "//"-relative path, as the path field did: .blends travel.
+    assert restored["relative"].startswith("//") and restored["absolute"] == SD15
+    assert (restored["cleared_path"], restored["cleared_inputs"]) == ("", 0)  # the ×
+    assert restored["cleared"]["status"] == "No workflow"
 
 
 def test_history_survives_the_blend_and_run_again_reproduces_the_result(
@@ -277,6 +290,8 @@ def test_history_survives_the_blend_and_run_again_reproduces_the_result(
     assert run["bindings"]["values"]["2.strength"] == 0.5
     again = run_blender("rerun", url=server.url, workflow=NOISE, config=config,
                         blend=first["blend"])
+    # Run Again follows the session's rule (can_rerun) and says why it cannot start.
+    assert "A run is in progress" in again["refused"] and "poll()" not in again["refused"]
     assert len(again["runs"]) == 2 and again["field_seed"] == run["seed"]
     redone = again["runs"][1]
     assert redone["seed"] == run["seed"]

@@ -12,6 +12,7 @@ import pytest
 from comfyrelay.host.apps import (
     AppField,
     AppView,
+    all_inputs_title,
     apps_path,
     arrange,
     effective_app,
@@ -70,7 +71,7 @@ def test_a_customised_app_stays_as_the_user_left_it() -> None:
     emptied = effective_app(inputs, None, workflow).without("6.text")
     for field in emptied.fields:
         emptied = emptied.without(field.key)
-    assert emptied.customised and emptied.keys() == []
+    assert emptied.custom and emptied.keys() == []
     assert arrange(inputs, emptied, workflow).shown == []  # no defaults slip back in
 
 
@@ -88,7 +89,7 @@ def test_picking_outputs_keeps_the_default_app(env: dict[str, str]) -> None:
     shown = effective_app(workflow.inputs(), load_app(WORKFLOW, env), workflow)
     save_app(WORKFLOW, shown.with_outputs(["9"]), env)  # only the outputs were changed
     saved = load_app(WORKFLOW, env)
-    assert saved.outputs == ["9"] and not saved.customised and saved.keys() == []
+    assert saved.outputs == ["9"] and not saved.custom and saved.keys() == []
 
 
 def test_two_inputs_that_read_the_same_get_their_node_title() -> None:
@@ -140,7 +141,7 @@ def test_saving_keeps_other_workflows_and_an_empty_view_forgets(env: dict[str, s
     assert load_app(WORKFLOW, env) == AppView()
     assert load_app(other, env).keys() == ["3.filename_prefix"]
     save_app(other, AppView().with_field("3.filename_prefix").without("3.filename_prefix"), env)
-    assert load_app(other, env).customised  # emptied by the user: kept empty
+    assert load_app(other, env).custom  # emptied by the user: kept empty
 
 
 def test_a_damaged_file_is_logged_and_replaced(
@@ -161,3 +162,8 @@ def test_the_output_nodes_picked_are_kept_with_the_view(tmp_path: Path) -> None:
     assert load_app(workflow).outputs == ["9"]
     save_app(workflow, AppView())
     assert load_app(workflow).outputs == []
+
+
+def test_all_inputs_reads_the_same_in_both_hosts() -> None:
+    assert all_inputs_title(12, 0) == "All inputs (12)"
+    assert all_inputs_title(12, 1) == "All inputs (12) · 1 flagged"

@@ -111,24 +111,26 @@ TEMPLATES = {
                                     *ksampler("31"), ("38.unet_name", "Model"), *latent("27")],
     "esrgan_example": [*prompts("6", "7"), *ksampler("3"), ("4.ckpt_name", "Checkpoint"),
                        *latent("5")],
-    # Two KSamplers titled alike; the Upscale Latent's size also reads Width / Height.
+    # Two KSamplers titled alike; the Upscale Latent's size, outside the app, also reads
+    # Width / Height: it gets the title, the app's latent keeps its words.
     "hiresfix_latent_workflow": [
         *prompts("6", "7"),
         *[(f"{node}.{name}", f"{label} (node {node})") for name, label in SAMPLER
           for node in ("11", "3")],
-        ("16.ckpt_name", "Checkpoint"), *latent("5", "Empty Latent Image"),
+        ("16.ckpt_name", "Checkpoint"), *latent("5"),
     ],
     # Five area prompts combined into the first pass's positive, one more for the second pass.
+    # The areas' and the Upscale Latent's sizes are outside the app: the latent's stay words.
     "area_composition": [
         *[(f"{n}.text", f"Prompt (node {n})") for n in ("13", "14", "17", "26", "33", "6")],
         ("27.text", "Negative prompt (node 27)"), ("7.text", "Negative prompt (node 7)"),
         *[(f"{node}.{name}", f"{label} (node {node})") for name, label in SAMPLER
           for node in ("24", "3")],
-        ("44.ckpt_name", "Checkpoint"), *latent("5", "Empty Latent Image"),
+        ("44.ckpt_name", "Checkpoint"), *latent("5"),
     ],
     # The prompts reach the KSampler through ControlNetApplyAdvanced, whose own strength
-    # reads like the denoise.
-    "controlnet_example": [*prompts("6", "7"), *ksampler("3", "Strength (KSampler)"),
+    # (outside the app) reads "Strength (Apply ControlNet)": the denoise stays "Strength".
+    "controlnet_example": [*prompts("6", "7"), *ksampler("3"),
                            ("14.ckpt_name", "Checkpoint"), *latent("5")],
     "text_to_video_wan": [*prompts("6", "7"), *ksampler("3"), ("37.unet_name", "Model"),
                           *latent("40")],
@@ -140,8 +142,8 @@ TEMPLATES = {
     "sd3.5_simple_example": [*prompts("16", "40"), *ksampler("3"), ("4.ckpt_name", "Checkpoint"),
                              *latent("53")],
     # The positive goes through FluxGuidance and InpaintModelConditioning; Differential
-    # Diffusion's strength reads like the denoise.
-    "flux_fill_inpaint_example": [*prompts("23", "7"), *ksampler("3", "Strength (KSampler)"),
+    # Diffusion's strength (outside the app) takes its title, not the denoise.
+    "flux_fill_inpaint_example": [*prompts("23", "7"), *ksampler("3"),
                                   ("31.unet_name", "Model")],
     "flux_depth_lora_example": [*prompts("23", "7"), *ksampler("3"), ("31.unet_name", "Model"),
                                 ("37.lora_name", "LoRA")],
@@ -166,10 +168,82 @@ def test_the_default_app_of_templates(name: str) -> None:
     assert shown(Workflow(templates()[name], name)) == TEMPLATES[name]
 
 
-def test_twenty_varied_templates_are_checked() -> None:
-    assert len(TEMPLATES) == 20
+# The families the module's docstring names, each with a word of its templates' names.
+FAMILIES = {"SD1.5": "default", "SDXL": "sdxl", "SD3.5": "sd3", "Flux": "flux", "LoRA": "lora",
+            "img2img": "image2image", "inpaint": "inpaint", "ControlNet": "controlnet",
+            "upscale": "esrgan", "video": "video"}
+
+
+def test_the_templates_checked_cover_every_family() -> None:
+    missing = [f for f, part in FAMILIES.items() if not any(part in n for n in TEMPLATES)]
+    assert not missing
+    assert set(TEMPLATES) <= set(templates())  # each one is a stored template
     kinds = {"Checkpoint", "Model", "LoRA", "Negative prompt"}
     assert kinds <= {label.split(" (")[0] for app in TEMPLATES.values() for _, label in app}
+
+
+def with_output(graph: dict[str, Any]) -> Workflow:
+    """A small graph made runnable: its sampler's latent saved."""
+    saved = {"99": {"class_type": "SaveLatent",
+                    "inputs": {"samples": ["3", 0], "filename_prefix": "t"}}}
+    return Workflow({**graph, **saved}, "test")
+
+
+def graph_app(graph: dict[str, Any]) -> list[tuple[str, str]]:
+    return shown(with_output(graph))
+
+
+def sampler(positive: str, negative: str, latent_node: str = "9") -> dict[str, Any]:
+    return {"class_type": "KSampler", "inputs": {
+        "seed": 1, "steps": 20, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal",
+        "denoise": 1.0, "model": ["8", 0], "positive": [positive, 0],
+        "negative": [negative, 0], "latent_image": [latent_node, 0]}}
+
+
+def test_sd3s_encoder_names_each_of_its_three_texts() -> None:
+    graph = {
+        "1": {"class_type": "CLIPTextEncodeSD3", "inputs": {
+            "clip_g": "a cat", "clip_l": "a cat", "t5xxl": "a cat on a mat",
+            "empty_padding": "none", "clip": ["8", 1]}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["8", 1]}},
+        "3": sampler("1", "2"),
+    }
+    assert graph_app(graph)[:4] == [("1.clip_g", "Prompt (G)"), ("1.clip_l", "Prompt (CLIP-L)"),
+                                    ("1.t5xxl", "Prompt"), ("2.text", "Negative prompt")]
+
+
+def test_a_string_nodes_prompt_and_an_unused_encoder_stay_out_of_the_app() -> None:
+    """A string node's `prompt` is not the prompt, and an encoder whose conditioning reaches
+    no sampler is not what people change: neither joins the app, nor titles the prompt."""
+    graph = {
+        "1": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["8", 1]}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["8", 1]}},
+        "3": sampler("1", "2"),
+        "4": {"class_type": "StringConcatenate", "_meta": {"title": "Join"},
+              "inputs": {"prompt": "x", "string_b": "y", "delimiter": ","}},
+        "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "unused", "clip": ["8", 1]}},
+    }
+    app = graph_app(graph)
+    assert app[:2] == [("1.text", "Prompt"), ("2.text", "Negative prompt")]
+    assert not any(key.startswith(("4.", "5.")) for key, _ in app)
+    workflow = with_output(graph)
+    others = {o.input.key: o.label for o in arrange(workflow.inputs(), None, workflow).others}
+    assert others["4.prompt"] == "Prompt (Join)"
+
+
+def test_two_latents_keep_each_width_with_its_height() -> None:
+    graph = {
+        "1": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["8", 1]}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["8", 1]}},
+        "3": sampler("1", "2", "9"),
+        "9": {"class_type": "EmptyLatentImage", "_meta": {"title": "Small"},
+              "inputs": {"width": 512, "height": 512, "batch_size": 1}},
+        "10": {"class_type": "EmptySD3LatentImage", "_meta": {"title": "Large"},
+               "inputs": {"width": 1024, "height": 1024, "batch_size": 1}},
+    }
+    sizes = [pair for pair in graph_app(graph) if pair[0].endswith(("width", "height"))]
+    assert sizes == [("9.width", "Width (Small)"), ("9.height", "Height (Small)"),
+                     ("10.width", "Width (Large)"), ("10.height", "Height (Large)")]
 
 
 def test_a_negative_prompt_is_found_through_reroutes_and_combiners() -> None:

@@ -366,6 +366,71 @@ def test_switching_workflows_clears_the_last_runs_messages_and_bar(
     session.close()
 
 
+def test_a_run_keeps_its_status_and_bar_when_the_workflow_changes_meanwhile(
+    comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    """Choosing another workflow while a run goes on must not say "Ready" over it: the run
+    says how it goes and how it ended; the next choice clears that."""
+    session = HostSession()
+    configure(session, comfyui(comfy.url))
+    choose(session, workflows.failing(), tmp_path)
+    run = session.start_run("failing")
+    session.submit(run, Job(workflows.failing(), tmp_path, Bindings(),
+                            InputFile("in.png", gradient_png())))
+    choose(session, workflows.invert(), tmp_path)  # the user moves on during the run
+    view = session.view
+    assert view.state == Status.SENDING and view.progress_shown and not view.can_run
+    pump_until(session, lambda: session.run is None)
+    view = session.view
+    assert view.state == Status.FAILED and view.error and view.progress_shown
+    choose(session, workflows.invert(), tmp_path)
+    view = session.view
+    assert (view.status, view.error, view.progress_shown) == ("Ready", "", False)
+    session.close()
+
+
+def test_another_back_end_drops_the_old_servers_flags_and_retypes_the_workflow(
+    comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    """Run must not stay disabled by what the old server would have refused: the workflow is
+    opened again, so the hosts type (and flag) its fields from the new server."""
+    session = HostSession()
+    configure(session, comfyui(comfy.url))
+    path = str(WORKFLOWS / "noise_api.json")
+    session.open_workflow(path)
+    pump_until(session, lambda: not session.converting)
+    session.flag_values([Flag("2.strength", "Strength", "above the maximum 1")])
+    assert not session.view.can_run
+    configure(session, comfyui(comfy.url + "/"))  # another address: another back end
+    view = session.view
+    assert view.can_run and view.state == Status.READY and view.attention == ""
+    seen: list[HostEvent] = []
+    pump_until(session, lambda: any(isinstance(e, WorkflowOpened) for e in seen), seen)
+    opened = next(e for e in seen if isinstance(e, WorkflowOpened))
+    assert opened.path == path and opened.typed  # the hosts retype its fields
+    session.close()
+
+
+def test_run_again_ignores_the_chosen_workflows_flags_but_waits_for_a_run(
+    comfy: ComfyTestServer, tmp_path: Path
+) -> None:
+    """Run Again sends a past run's own workflow and values: the fields' flags do not stop
+    it (both hosts read can_rerun); a run under way does."""
+    session = HostSession()
+    assert not session.view.can_rerun and session.view.rerun_tip
+    configure(session, comfyui(comfy.url))
+    choose(session, workflows.invert(), tmp_path)
+    session.flag_values([Flag("4.ckpt_name", "Checkpoint", "the server has no checkpoints")])
+    view = session.view
+    assert not view.can_run and view.can_rerun and view.rerun_tip == ""
+    run = session.start_run("invert")
+    session.submit(run, invert_job(tmp_path))
+    assert not session.view.can_rerun and "run is in progress" in session.view.rerun_tip
+    pump_until(session, lambda: session.run is None)
+    assert session.view.can_rerun
+    session.close()
+
+
 def test_another_back_end_clears_the_runs_messages_and_the_connection(
     comfy: ComfyTestServer, tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from comfyrelay.host.runs import Run
 from comfyrelay.host.status import RunStatus, Status, connection_lines
+from comfyrelay.jobs.events import JobQueued, JobStarted
 
 
 def shown(status: RunStatus, running: bool = False, attention: str = "") -> str:
@@ -53,6 +54,19 @@ def test_the_end_of_a_run_of_frames_counts_them() -> None:
     status.ended(run)
     fields = status.view_fields(False, "")
     assert fields["status"] == "Done — 2 of 2 frames" and fields["progress"] == 1.0
+
+
+def test_a_late_queued_or_started_event_does_not_hide_a_cancel() -> None:
+    status = RunStatus()
+    status.chosen(Status.READY)
+    run = Run("x")
+    run.jobs = {"a": 0}
+    status.started(run, feeding=False)
+    status.cancelling()
+    status.note(run, JobStarted("a", seed=1))
+    assert shown(status, running=True) == "Cancelling…"
+    status.note(run, JobQueued("a", position=2))
+    assert shown(status, running=True) == "Cancelling…"
 
 
 def test_nothing_ran_keeps_the_bar_quiet_and_a_refusal_empties_it() -> None:

@@ -63,3 +63,26 @@ def test_run_is_disabled_without_a_workflow_and_with_a_flagged_value(
     assert flagged["run_tip"].startswith("1 input needs attention: Checkpoint — "), flagged
     assert flagged["status"] == flagged["run_tip"] and flagged["red"]
     assert not r["busy_after_click"] and server.prompts == []
+
+
+def test_results_folder_default_customize_reset_and_no_workflow(
+    run_gui: RunKrita, server: ComfyTestServer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "results"
+    r = run_gui("tools", script="docker_checks", url=server.url, workflow=str(IMG2IMG),
+                folder=str(folder), relabel="6.text")
+    # The results folder chosen, then Default: the default folder again.
+    assert r["chosen_folder"] == str(folder) and r["default_shown"]
+    assert r["reset_folder"] == r["default_folder"] and r["stored"] == ""
+    assert not r["default_shown_after"]  # nothing to reset any more: the path gets the room
+    # A first label edit on the default app renames in place: the editor is not rebuilt
+    # under the user's typing (focus kept).
+    assert r["default_app"][0] == "Prompt" and not r["reset_enabled_before"]
+    assert r["same_editor"] and r["relabelled"][0] == "My prompt"
+    # Reset to default: the default app, no longer the user's.
+    assert r["after_reset"] == r["default_app"] and r["custom"] is False
+    # ×: no workflow, Run disabled and saying why.
+    assert r["clear_enabled"] and not r["clear_enabled_after"]
+    cleared = r["cleared"]
+    assert cleared["status"] == "No workflow" and not cleared["run_enabled"], cleared
+    assert r["name"] == "No workflow chosen"

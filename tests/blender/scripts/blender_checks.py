@@ -222,7 +222,7 @@ def check_install(payload: Report) -> Report:
         "pydantic": pydantic.__file__,
         "offline_poll": offline_poll,
         "online_poll_no_workflow": comfy().run.poll(),
-        "run_tip_no_workflow": addon_module(addon, "operators").run_tip(bpy.context.scene),
+        "run_tip_no_workflow": addon_module(addon, "pump").SESSION.view.run_tip,
     }
 
 
@@ -539,15 +539,58 @@ def check_typed(payload: Report) -> Report:
         settings.inputs[key].app_label = label
     settings.move_in_app(payload["app"][-1][0], -1)
     report["app_panel"] = draw_panel(addon)
+    report.update(poll_configures(addon), followed=follow_scenes(addon, payload))
     return report
+
+
+def poll_configures(addon: str) -> Report:
+    """Polls (every redraw) read the session's view only: the preferences and credentials
+    file are applied elsewhere."""
+    pump = addon_module(addon, "pump")
+    configured: list[int] = []
+    real = pump.configure
+
+    def counted() -> None:
+        configured.append(1)
+        real()
+
+    pump.configure = counted
+    try:
+        polls = [comfy().run.poll() for _ in range(5)]
+    finally:
+        pump.configure = real
+    return {"poll_configured": len(configured), "polls": polls}
+
+
+def follow_scenes(addon: str, payload: Report) -> Report:
+    """Another scene chooses another workflow; showing the first scene again brings its
+    workflow back to the session (its status line and Run)."""
+    first = bpy.context.scene
+    other = bpy.data.scenes.new("Other")
+    use_workflow(other, payload["other_workflow"])
+    session = addon_module(addon, "pump").SESSION
+    away = session.workflow_path
+    importlib.import_module(addon).follow(first)
+    return {"away": away, "back": session.workflow_path, **session_state(addon)}
 
 
 def check_app_restored(payload: Report) -> Report:
     """A later Blender session: the app view comes back with the workflow."""
-    with_config(payload)
+    addon = with_config(payload)
     settings = use_workflow(bpy.context.scene, payload["workflow"])
     chosen = sorted((i for i in settings.inputs if i.in_app), key=lambda i: i.app_order)
-    return {"app": [[i.name, i.app_label] for i in chosen]}
+    report: Report = {"app": [[i.name, i.app_label] for i in chosen]}
+    comfy().app_reset()  # Customize › Reset to Default
+    report["reset"] = app_shown(settings)
+    bpy.ops.wm.save_as_mainfile(filepath=str(Path(payload["output"]) / "app.blend"))
+    stored_path = addon_module(addon, "operators").stored_path
+    report["relative"] = stored_path(payload["workflow"], True)  # as the file browser keeps it
+    report["absolute"] = stored_path(payload["workflow"], False)
+    comfy().clear_workflow()  # the workflow field's ×
+    session = addon_module(addon, "pump").SESSION
+    report.update(cleared=session_state(addon), cleared_path=session.workflow_path,
+                  cleared_inputs=len(settings.inputs))
+    return report
 
 
 def check_history(payload: Report) -> Report:
@@ -576,10 +619,20 @@ def check_rerun(payload: Report) -> Report:
     settings = bpy.context.scene.comfyrelay
     (run,) = json.loads(settings.history)["runs"]
     settings.inputs["2.seed"].int_value = 7  # the fields moved on since
+    session = addon_module(addon, "pump").SESSION
+    ready = session.view
+    session.view = dataclasses.replace(ready, can_rerun=False,
+                                       rerun_tip="A run is in progress: wait for it.")
+    try:
+        comfy().history(run_id=run["id"], action="RERUN")
+        refused = ""
+    except RuntimeError as exc:  # the operator's report, as Blender raises it to scripts
+        refused = str(exc)
+    session.view = ready
     comfy().history(run_id=run["id"], action="RERUN")
     runs = json.loads(settings.history)["runs"]
     return {"runs": runs, "field_seed": settings.inputs["2.seed"].int_value,
-            "panel": draw_panel(addon)}
+            "panel": draw_panel(addon), "refused": refused}
 
 
 def check_video(payload: Report) -> Report:

@@ -113,3 +113,41 @@ def run_button() -> dict[str, Any]:
     panel.run_button.click()  # disabled: nothing is sent
     found["busy_after_click"] = panel.jobs.busy
     return found
+
+
+def app_rows(panel: Any) -> list[str]:
+    return list(panel.form.shown_labels())
+
+
+def tools() -> dict[str, Any]:
+    """The small buttons of the first minutes: the results folder back to its default, a
+    label renamed in Customize (the form not rebuilt under the typing), Reset to default,
+    and × (no workflow)."""
+    load_payload()
+    shown_document(64, 48)
+    panel = connected_panel(PAYLOAD["url"])
+    found: dict[str, Any] = {"default_folder": panel.output_name.text()}
+    panel.set_output_folder(PAYLOAD["folder"])
+    found.update(chosen_folder=panel.output_name.text(),
+                 default_shown=not panel.output_default.isHidden())
+    panel.output_default.click()
+    found.update(reset_folder=panel.output_name.text(), stored=panel.settings.output_folder,
+                 default_shown_after=not panel.output_default.isHidden())
+    panel.load_workflow(PAYLOAD["workflow"])
+    typed(panel)
+    found["default_app"] = app_rows(panel)
+    panel.customize_button.setChecked(True)
+    editor = panel.form.editor
+    found["reset_enabled_before"] = editor.reset_button.isEnabled()
+    row = editor.rows[PAYLOAD["relabel"]]
+    row.label.setText("My prompt")
+    row.label.editingFinished.emit()  # what Enter or leaving the field does
+    found.update(same_editor=panel.form.editor is editor, relabelled=app_rows(panel))
+    panel.form.editor.reset_button.click()
+    found.update(after_reset=app_rows(panel), custom=panel.form.app.custom)
+    panel.customize_button.setChecked(False)
+    found["clear_enabled"] = panel.clear_button.isEnabled()
+    panel.clear_button.click()
+    found.update(cleared=reads(panel), name=panel.workflow_name.text(),
+                 clear_enabled_after=panel.clear_button.isEnabled())
+    return found
