@@ -106,7 +106,11 @@ class RunStatus:
         """The View's fields this holds; `attention` names the values the server would
         refuse, said while nothing runs."""
         state, line = self.state, status_line(self.state, self.detail)
-        if not running and self.workflow != Status.READY:
+        # A run that ended with no workflow chosen (Run Again from the history, a host
+        # with no workflow of its own) still says how it ended.
+        ran = self.state != Status.READY
+        if not running and (self.workflow in (Status.CONVERTING, Status.NOT_OPENED)
+                            or (self.workflow == Status.NO_WORKFLOW and not ran)):
             state, line = self.workflow, str(self.workflow)
         elif not running and attention:
             state, line = Status.ATTENTION, attention

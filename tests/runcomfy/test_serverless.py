@@ -409,7 +409,8 @@ def test_host_status_tells_what_runcomfy_answered_the_cancel(
     pump_until(session, lambda: session.run is None, timeout=10)
     session.close()
     status = session.view.status
-    assert status.startswith("Cancelled after 0 of 1 frames. " + said if noun else said), status
+    frames = "after 0 of 1 frames. " if noun else ""
+    assert status.startswith(f"Cancelled — {frames}{said}"), status
     if "could not be confirmed" in said:
         assert "may still run and be billed" in status and TOKENS[0] not in status
     assert len(rc.called("POST", "/cancel")) == 1
