@@ -93,7 +93,7 @@ def bake(surf: Surface, cameras: Sequence[Camera], scene: Sequence[tuple[Mesh, F
     for camera in cameras:
         image, _ = render(camera, scene)
         view = blend.view_weights(surf, camera, raster.depth_map(camera, occluders))
-        acc.add(blend.sample(image, view.xy), view.weights)
+        acc.add(blend.sample(image, view.xy, view.taps), view.weights)
     return acc
 
 
@@ -297,7 +297,7 @@ def test_adding_a_view_samples_only_what_it_sees_with_the_same_result() -> None:
     image = np.random.default_rng(1).random((VIEW, VIEW, 4))
     view = blend.view_weights(surf, camera, raster.depth_map(camera, mesh.corners()))
     whole, seen_only = blend.Accumulator(surf), blend.Accumulator(surf)
-    whole.add(blend.sample(image, view.xy), view.weights)
+    whole.add(blend.sample(image, view.xy, view.taps), view.weights)
     seen_only.add_view(image, view)
     assert 0.2 < seen_only.painted.mean() < 0.6
     assert np.allclose(whole.colors(), seen_only.colors())
