@@ -1,6 +1,17 @@
-"""Where to put cameras and how much of the objects they see: evenly spread directions, the
-surface visible from outside at all (coverage is measured against it, so the backs of
-Suzanne's eyes do not count as missed), greedy automatic placement and coverage."""
+"""Where to put cameras and how much of the objects they paint: evenly spread directions,
+the outside-visible surface, automatic placement and coverage.
+
+Coverage is the share of the outside-visible area (by world area) that some view paints,
+a view painting a texel where its weight exceeds PAINTED: in its frame, unoccluded, within
+the angle cutoff, the tests the bake itself uses. Outside-visible is what one of 200
+reference cameras around the objects would paint by the same tests, each placed as an
+automatic camera is (framing the bounding sphere, 256-pixel square images): the backs of
+Suzanne's eyes, faces seen only edge-on and fold interiors seen only from infinitely far
+away are not counted as missed. Automatic cameras: greedy by squarely seen new area, then
+swaps while one raises the painted area. Six cameras do not reach 99 % of Suzanne (96.4 %
+at 256-pixel views, 98.5 % at 1024; the best six any search found, 97.0 % and 98.7 %):
+her folds each need a camera looking into them (docs/WIRE.md §6.1).
+"""
 
 from __future__ import annotations
 
