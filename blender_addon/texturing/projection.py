@@ -47,7 +47,7 @@ class ObjectProjection:
             weights = np.where(self.accumulator.painted, 0.0, weights)
         used = np.flatnonzero(weights > 0)  # sampled only where they count
         colours = np.zeros((len(weights), picture.shape[2]))
-        colours[used] = sample(picture, seen.xy[used])
+        colours[used] = sample(picture, seen.xy[used], seen.taps[used])
         self.accumulator.add(colours, weights)
         reached = view_weights(self.small, camera, shown.depth).weights
         if only_new:

@@ -29,11 +29,13 @@ def url(server: ComfyTestServer) -> str:
     return REAL_URL or server.url
 
 
-# Suzanne's ears, chin and eye sockets: the greedy placement's six cameras cover 93-96 % of
-# her outside-visible area between them (93.3 % with the engine's plane-predicted depth
-# test; the issue asks 99 %: not met; twelve cameras give 97 %), so her coverage is held to
-# what six cameras give.
-@pytest.mark.parametrize(("kind", "coverage"), [("suzanne", 0.93), ("cube", 0.99)])
+# The issue asks 99 % of the outside-visible area from six cameras. Suzanne's folds (round
+# the ears, under the chin, the eye sockets) each need a camera looking into them; six do
+# not reach all of them: 96.4 % here (256-pixel views); the best six of 400 candidate
+# directions any search found reach 97.0 %; at 1024-pixel views six give 98.5 % (best found
+# 98.7 %). Twelve cameras pass 99 % from 512 pixels on (test_twelve_cameras). So her six-view
+# coverage is held to what six cameras give (docs/WIRE.md §6.1).
+@pytest.mark.parametrize(("kind", "coverage"), [("suzanne", 0.96), ("cube", 0.99)])
 def test_six_automatic_views_give_the_texture_back(
     run_blender: RunBlender, server: ComfyTestServer, kind: str, coverage: float
 ) -> None:
@@ -51,12 +53,14 @@ def test_six_automatic_views_give_the_texture_back(
     assert any("coverage" in line and "texels filled" in line for line in r["lines"])
 
 
-def test_twelve_cameras(run_blender: RunBlender, server: ComfyTestServer) -> None:
+def test_twelve_cameras_cover_99_percent(run_blender: RunBlender,
+                                        server: ComfyTestServer) -> None:
+    """Twelve 512-pixel views cover 99.2 % of Suzanne's outside-visible area."""
     r = texturing(run_blender, "identity", url=url(server), workflow=IDENTITY,
-                  objects=["suzanne"], cameras=12, size=1024, render=256)
+                  objects=["suzanne"], cameras=12, size=1024, render=512)
     assert r["error"] == "" and r["views"] == ["done"] * 12, (r["error"], r["lines"])
     (obj,) = r["objects"].values()
-    assert obj["coverage"] >= 0.965 and obj["psnr"] >= 30, obj
+    assert obj["coverage"] >= 0.99 and obj["psnr"] >= 30, obj
 
 
 def test_two_objects_side_by_side(run_blender: RunBlender, server: ComfyTestServer) -> None:
