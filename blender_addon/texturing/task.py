@@ -78,7 +78,9 @@ class Task:
         self.folder.mkdir()
         self.run: core.Run | None = None
         self.current: View | None = None  # being rendered
-        self._saved_camera: bpy.types.Object | None = None  # the scene's, while one renders
+        # The scene's camera while a view renders, by name ("": none): an object reference
+        # would dangle if it were removed meanwhile.
+        self._saved_camera: str | None = None
         self.report: list[str] = []  # the report once it ended
         self.problem = ""  # why views were left out (a render failed)
         self.failed = False
@@ -96,7 +98,15 @@ class Task:
         return self.run
 
     def step(self) -> None:
-        """Move on: finish a render that ended, send its view, start the next render."""
+        """Move on: finish a render that ended, send its view, start the next render. An
+        exception would unregister the pump's timer and leave the run busy for ever: it ends
+        the run instead, with a sentence."""
+        try:
+            self._step()
+        except Exception as exc:  # any failure must end the run
+            self._fail(self.current, exc)
+
+    def _step(self) -> None:
         run = self.run
         if run is None or self.ended:
             return
@@ -127,17 +137,13 @@ class Task:
         scene = bpy.data.scenes[self.scene_name]
         view.state, self.current = "rendering", view
         view.render = views.render(scene, self.plan, view.files.update, self.opengl_normals)
-        self._saved_camera = scene.camera
+        self._saved_camera = scene.camera.name if scene.camera is not None else ""
         scene.camera = bpy.data.objects[view.camera]
         self._blender_time(time.monotonic() - started)
         try:
             view.render.start()
         except (RuntimeError, OSError) as exc:
-            scene.camera = self._saved_camera
-            self.current = None
-            view.state, self.failed = "failed", True
-            self.problem = f"View {view.number} could not be rendered: {exc}"
-            SESSION.cancel(self.problem)  # the views done are still baked
+            self._fail(view, exc, "could not be rendered")
             return
         self._render_ended(view)
 
@@ -147,8 +153,7 @@ class Task:
             return
         if not render.done.is_set():
             render.finish()  # restores the scene's output settings
-        scene = bpy.data.scenes[self.scene_name]
-        scene.camera = self._saved_camera
+        self._restore_camera()
         self.current = None
         if render.cancelled:  # Esc in the render window stops the texturing
             view.state = "cancelled"
@@ -178,16 +183,49 @@ class Task:
         if not SESSION.submit(self.run, job, view.number):
             view.state = "cancelled"
 
+    def _restore_camera(self) -> None:
+        """Put the scene's camera back (by name: None when it was removed meanwhile)."""
+        scene = bpy.data.scenes.get(self.scene_name)
+        if scene is not None and self._saved_camera is not None:
+            scene.camera = bpy.data.objects.get(self._saved_camera)
+        self._saved_camera = None
+
+    def _fail(self, view: View | None, exc: BaseException, what: str = "failed") -> None:
+        """A view could not be done (a render, its result file, the projection): the run is
+        cancelled with a sentence; the views done are still baked."""
+        render = self.current.render if self.current is not None else None
+        if render is not None and not render.done.is_set():
+            render.finish()  # its output settings back
+        self._restore_camera()
+        self.current = None
+        if view is not None:
+            view.state = "failed"
+        self.failed = True
+        where = f"View {view.number} {what}" if view is not None else "Texturing failed"
+        self.problem = self.problem or f"{where}: {exc}"
+        SESSION.cancel(self.problem)
+
     # ---- the run's events (pump.handle) ----
     def handle(self, event: core.HostEvent) -> None:
+        """One event of the run; an exception ends the run (as in step())."""
         if isinstance(event, core.RunEnded):
-            self._end()
+            try:
+                self._end()
+            except Exception as exc:  # said, not raised from a timer
+                self.failed = True
+                self.problem = self.problem or f"Texturing failed: {exc}"
+                self.report.append(self.problem)
             return
         run = self.run
-        job_id = getattr(event, "job_id", "")
-        view = self._view(run.jobs.get(job_id)) if run is not None else None
+        view = self._view(run.jobs.get(getattr(event, "job_id", ""))) if run else None
         if view is None:
             return
+        try:
+            self._job_event(view, event)
+        except Exception as exc:  # e.g. an unreadable result file
+            self._fail(view, exc)
+
+    def _job_event(self, view: View, event: core.HostEvent) -> None:
         if isinstance(event, core.JobOutput) and event.kind == core.MediaKind.IMAGE:
             if view.state == "sent":  # the first image of its job is the view's
                 self._project(view, event.path)
@@ -225,35 +263,42 @@ class Task:
         if self.ended:
             return
         self.ended = True
+        self._restore_camera()  # a render the run's end cut short
         done = [v for v in self.views if v.state == "done"]
         partial = len(done) < len(self.views)
-        for target in self.objects:
-            if done:
-                self._bake(target, len(done) if partial else 0)
-        self._cleanup()
-        self.report = self._report(done, partial)
+        gone: list[str] = []
+        try:
+            for target in self.objects if done else []:
+                if not self._bake(target, len(done) if partial else 0):
+                    gone.append(target.name)
+        finally:  # the placed cameras go, also when a bake failed
+            self._cleanup()
+            self.report = self._report(done, partial) + [
+                f"{name}: removed or renamed during the run, not baked." for name in gone]
 
-    def _bake(self, target: Textured, partial_views: int) -> None:
+    def _bake(self, target: Textured, partial_views: int) -> bool:
+        """Bake one object's texture; False when the object is no longer there."""
+        obj = bpy.data.objects.get(target.name)
+        if obj is None or obj.type != "MESH":
+            return False
         started = time.monotonic()
         texture, target.filled = target.projection.texture()
         target.coverage = target.projection.coverage()
         name = f"{target.name} {bake.MATERIAL_SUFFIX}"
         if partial_views:  # never passed off as complete
             name += f" (partial: {partial_views} of {len(self.views)} views)"
-        obj = bpy.data.objects[target.name]
         image = bake.image(name, texture)
         bake.material(obj, image, target.uv)
         target.image = image.name
         target.seconds += time.monotonic() - started
+        return True
 
     def close(self) -> None:
         """The add-on is disabled mid-way: stop a render's set-up, put the scene's camera
         back, remove what it made; nothing is baked."""
         if self.current is not None and self.current.render is not None:
             self.current.render.finish()
-            scene = bpy.data.scenes.get(self.scene_name)
-            if scene is not None:
-                scene.camera = self._saved_camera
+        self._restore_camera()
         self.discard()
 
     def discard(self) -> None:
@@ -281,6 +326,8 @@ class Task:
                 [self.problem] if self.problem else [])
         lines = []
         for t in self.objects:
+            if not t.image:
+                continue  # gone: said after the report
             uv = f", new UV map {t.uv!r}" if t.made_uv else ""
             lines.append(f"{t.name}: coverage {t.coverage:.1%}, {t.filled} texels filled from "
                          f"neighbours, {t.seconds:.1f} s in Blender{uv} → {t.image}")

@@ -132,6 +132,20 @@ def test_a_back_end_failing_midway_keeps_the_views_done_as_a_partial_texture(
     assert r["cameras_left"] == []
 
 
+def test_an_unreadable_result_or_a_removed_object_ends_the_run_with_a_sentence(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    r = texturing(run_blender, "failures", url=server.url, workflow=IDENTITY)
+    assert "exception" not in r, r.get("exception")
+    assert r["views"][:2] == ["done", "failed"], r["lines"]
+    assert any("View 2 failed" in line and "cannot read" in line for line in r["lines"]), r
+    assert any("Cube: removed or renamed during the run" in line for line in r["lines"]), r
+    assert "partial" in r["texture"].lower(), r["texture"]  # Suzanne's first view is kept
+    assert r["cameras_left"] == ["Mine"] and r["camera"] == "Mine", r
+    assert not r["busy"]
+    assert r["again"] == "" and r["again_views"] == ["done"] * 2, r["again"]
+
+
 def test_a_result_of_another_size_is_scaled_to_the_view_and_said(
     run_blender: RunBlender, server: ComfyTestServer, tmp_path: Path
 ) -> None:

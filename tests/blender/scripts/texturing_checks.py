@@ -393,6 +393,50 @@ def check_partial(payload: Report) -> Report:
     return report
 
 
+def check_failures(payload: Report) -> Report:
+    """The second view's result file cannot be read, and the cube is removed once the first
+    view is projected: the run ends with sentences, the placed cameras are removed, the
+    scene's camera is put back and the session is free for the next run."""
+    addon, scene = start(payload, 64)
+    suzanne, cube = add("suzanne"), add("cube", location=(3, 0, 0))
+    for obj in (suzanne, cube):
+        unlit(obj, known_texture(f"original {obj.name}", 64, seed=3))
+    mine = bpy.data.objects.new("Mine", bpy.data.cameras.new("Mine"))
+    scene.collection.objects.link(mine)
+    scene.camera = mine
+    select(suzanne, cube)
+    checks.use_workflow(scene, payload["workflow"])
+    task = task_module(addon)
+    views = checks.addon_module(addon, "texturing.views")
+    read, project = views.read, task.Task._project
+    reads: list[Any] = []
+
+    def unreadable_second(path: Any) -> Any:  # sequential: the second read is view 2's
+        reads.append(path)
+        if len(reads) == 2:
+            raise OSError(f"{path}: cannot read")
+        return read(path)
+
+    def then_remove_cube(self: Any, view: Any, path: Any) -> None:
+        project(self, view, path)
+        if view.number == 1:
+            bpy.data.objects.remove(bpy.data.objects["Cube"])
+
+    views.read, task.Task._project = unreadable_second, then_remove_cube
+    error = texture_op(cameras="AUTO", camera_count=4, texture_size=64, sequential=True)
+    report: Report = {"error": error, "lines": task.LAST.lines(),
+                      "views": [v.state for v in task.LAST.views],
+                      "texture": suzanne.get("comfyrelay_texture", ""),
+                      "camera": scene.camera.name if scene.camera else "",
+                      "cameras_left": [o.name for o in bpy.data.objects if o.type == "CAMERA"]}
+    report.update(checks.session_state(addon))
+    views.read, task.Task._project = read, project
+    select(suzanne)
+    report["again"] = texture_op(cameras="AUTO", camera_count=2, texture_size=64)
+    report["again_views"] = [v.state for v in task.LAST.views]
+    return report
+
+
 def check_scaled(payload: Report) -> Report:
     """A workflow whose result is twice the view's size: scaled back, and said. The cube has
     no UV map: it gets a Smart UV Project one."""
