@@ -9,7 +9,6 @@ pump; under `blender -b` the operator returns when it has ended, as comfyrelay.r
 
 from __future__ import annotations
 
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -21,13 +20,10 @@ from .. import pixels, preferences, pump, sources
 from ..core import core
 from ..props import CAMERA_MODES, settings
 from ..pump import SESSION
-from . import projection, scene, task
+from . import projection, scene, task, views
 
 if TYPE_CHECKING:
     from bpy.stub_internal.rna_enums import OperatorReturnItems
-
-_IMAGE_OUTPUT = re.compile(r"Image|WEBP", re.IGNORECASE)  # SaveImage, PreviewImage, ...
-
 
 class Refused(Exception):
     """Bad input: the message says what to change; nothing was changed."""
@@ -168,9 +164,13 @@ def _workflow(s: Any) -> core.Workflow:
         workflow = SESSION.workflow(s.workflow_file())
     if workflow is None:
         raise Refused(s.workflow_error or "The workflow could not be opened.")
-    images = [n for n in workflow.output_nodes()
-              if _IMAGE_OUTPUT.search(workflow.graph[n]["class_type"])]
-    if not images:
+    picked = s.bindings().outputs
+    if picked:  # the view's image comes from the nodes picked: they must give one
+        for node in views.view_nodes(workflow, picked):
+            if not views.IMAGE_OUTPUT.search(workflow.graph[node]["class_type"]):
+                raise Refused(f"Output node {node} ({workflow.title(node)}) gives no image: "
+                              "pick the node whose image is each view's texture.")
+    elif not views.view_nodes(workflow, picked):
         raise Refused(f"Workflow {workflow.name!r} has no image output (SaveImage or "
                       "PreviewImage): each view needs an image back to project.")
     return workflow

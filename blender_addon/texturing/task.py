@@ -40,6 +40,7 @@ class View:
     added: float | None = None  # the coverage an automatic camera adds, 0–1
     state: str = "waiting"  # rendering, sent, done, failed, cancelled
     files: views.Files = field(default_factory=dict)
+    images: list[tuple[str, Path]] = field(default_factory=list)  # its job's: (node, file)
     render: FrameRender | None = None
     job_seconds: float = 0.0
     note: str = ""  # e.g. its result was scaled
@@ -227,12 +228,18 @@ class Task:
 
     def _job_event(self, view: View, event: core.HostEvent) -> None:
         if isinstance(event, core.JobOutput) and event.kind == core.MediaKind.IMAGE:
-            if view.state == "sent":  # the first image of its job is the view's
-                self._project(view, event.path)
+            view.images.append((event.node_id, event.path))  # chosen once all are in
         elif isinstance(event, core.JobFinished) and view.state == "sent":
-            view.state = "failed"
-            view.note = "the workflow gave no image"
-            SESSION.cancel(f"View {view.number}: the workflow gave no image.")
+            chosen = views.result(view.images, self.workflow, self.bindings.outputs)
+            if chosen is None:
+                view.state = "failed"
+                view.note = "the workflow gave no image"
+                SESSION.cancel(f"View {view.number}: the workflow gave no image.")
+                return
+            if len(view.images) > 1:
+                view.note = (f"its job gave {len(view.images)} images; the one of node "
+                             f"{chosen[0]} ({self.workflow.title(chosen[0])}) was used")
+            self._project(view, chosen[1])
         elif isinstance(event, core.JobFailed | core.JobCancelled) and view.state == "sent":
             view.state = "failed" if isinstance(event, core.JobFailed) else "cancelled"
             self.failed = self.failed or isinstance(event, core.JobFailed)

@@ -9,19 +9,45 @@ but no imaging library.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import bpy
 import numpy as np
 
+from ..core import core
 from ..rendering import FrameRender
 from ..sources import Plan
 
 PROJECTED, UNCOVERED = "PROJECTED", "UNCOVERED"  # the texturing's own sources
 Files = dict[str, Path]  # source ("RENDER", "DEPTH", ...) -> its file
+IMAGE_OUTPUT = re.compile(r"Image|WEBP", re.IGNORECASE)  # SaveImage, PreviewImage, ...
+_PREVIEW = re.compile(r"^Preview", re.IGNORECASE)  # a temporary preview, as core/jobs/outputs
+
+
+def view_nodes(workflow: core.Workflow, picked: Sequence[str]) -> list[str]:
+    """The nodes whose image can be a view's result, best first: the output nodes the user
+    picked, else the image outputs that save (a ControlNet workflow's preview of its
+    preprocessor is not the view), previews only when nothing saves."""
+    if picked:
+        return [workflow.node_id(ref) for ref in picked]
+    images = [n for n in workflow.output_nodes()
+              if IMAGE_OUTPUT.search(workflow.graph[n]["class_type"])]
+    saved = [n for n in images if not _PREVIEW.search(workflow.graph[n]["class_type"])]
+    return saved + [n for n in images if n not in saved]
+
+
+def result(images: Sequence[tuple[str, Path]], workflow: core.Workflow,
+           picked: Sequence[str]) -> tuple[str, Path] | None:
+    """Of a job's images (node id, file), the view's: the first of the best node that gave
+    one (a node the server expanded, "12:5", counts as its parent 12)."""
+    for node in view_nodes(workflow, picked):
+        for image in images:
+            if image[0] == node or image[0].startswith((f"{node}:", f"{node}.")):
+                return image
+    return images[0] if images and not picked else None
 
 
 def render(scene: bpy.types.Scene, plan: Plan, on_files: Callable[[Files], None],
@@ -33,17 +59,6 @@ def render(scene: bpy.types.Scene, plan: Plan, on_files: Callable[[Files], None]
         return FrameRender(scene, lambda _frame, _path: None, animation=False, passes=wanted,
                            on_passes=on_files, opengl_normals=opengl_normals)
     return FrameRender(scene, lambda _frame, path: on_files({"RENDER": path}), animation=False)
-
-
-@contextlib.contextmanager
-def camera(scene: bpy.types.Scene, obj: bpy.types.Object) -> Iterator[None]:
-    """The scene seen from `obj` while the block runs."""
-    saved = scene.camera
-    scene.camera = obj
-    try:
-        yield
-    finally:
-        scene.camera = saved
 
 
 def read(path: Path) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -201,10 +202,29 @@ def object_report(addon: str, obj: Any, original: Any) -> Report:
 # ---------------------------------------------------------------- checks
 
 
+def preview_first(addon: str) -> None:
+    """Each job answers a black preview of node "0" before its saved image, as a back end
+    that does not leave previews out would (ComfyICU; a picked preview node)."""
+    task, core = task_module(addon), checks.addon_module(addon, "core").core
+    views = checks.addon_module(addon, "texturing.views")
+    handle = task.Task.handle
+    black = views.write(np.zeros((8, 8, 3), np.float32),
+                        Path(tempfile.mkdtemp()) / "preview.png")
+
+    def with_preview(self: Any, event: Any) -> None:
+        if isinstance(event, core.JobOutput):
+            handle(self, core.JobOutput(event.job_id, black, "0"))
+        handle(self, event)
+
+    task.Task.handle = with_preview
+
+
 def check_identity(payload: Report) -> Report:
     """Each object of payload["objects"] textured with the identity workflow from
     automatic cameras; the baked textures against the originals."""
     addon, scene = start(payload, payload.get("render", 256))
+    if payload.get("preview_first"):
+        preview_first(addon)
     objects, originals = [], []
     for n, kind in enumerate(payload["objects"]):
         obj = add(kind, location=(3.0 * n, 0, 0))
