@@ -68,14 +68,14 @@ class COMFYRELAY_OT_project_texture(bpy.types.Operator):
             pump.configure()
             made = self._task(context)
         except (Refused, core.ComfyRelayError, pixels.SourceError, OSError, RuntimeError,
-                ValueError) as exc:
+                ValueError, MemoryError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         made.setup_seconds = time.monotonic() - started
         try:
             made.start()
         except core.ComfyRelayError as exc:
-            made.discard()
+            made.discard()  # its cameras, and its UV maps: nothing changed
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         task.LAST = made
@@ -94,9 +94,7 @@ class COMFYRELAY_OT_project_texture(bpy.types.Operator):
         workflow = _workflow(s)
         plan = sources.plan(s_scene, s, workflow, texturing=True)
         meshes = _meshes(context)
-        s.next_seeds()
-        bindings = s.bindings()
-        SESSION.check_values(workflow, bindings, plan.placeholders())
+        SESSION.check_values(workflow, s.bindings(), plan.placeholders())
         SESSION.require_runner()
         depsgraph = context.evaluated_depsgraph_get()
         size = plan.render_size
@@ -107,14 +105,41 @@ class COMFYRELAY_OT_project_texture(bpy.types.Operator):
             if not any(projection.sees(lens, m) for m in geometry):
                 raise Refused(f"Camera {obj.name!r} sees none of the selected objects: aim it "
                               "at them, or deselect it.")
-        # Checked: from here on the file changes (UV maps where missing, cameras placed).
-        uvs = [scene.ensure_uv_map(o) for o in meshes]
+        out_dir = preferences.output_dir()
+        # Checked: from here on the file changes (UV maps where missing, cameras placed);
+        # a failure takes back what was made.
+        made_uvs: list[tuple[str, str]] = []
+        try:
+            made = self._made(context, s, plan, workflow, meshes, chosen, lenses, out_dir,
+                              made_uvs)
+        except BaseException:
+            for name, uv in made_uvs:
+                scene.remove_uv_map(name, uv)
+            raise
+        s.next_seeds()  # the run goes ahead: the fields show the seeds it uses
+        made.bindings = s.bindings()
+        return made
+
+    def _made(self, context: bpy.types.Context, s: Any, plan: sources.Plan,
+              workflow: core.Workflow, meshes: list[bpy.types.Object],
+              chosen: list[bpy.types.Object], lenses: list[Any], out_dir: Any,
+              made_uvs: list[tuple[str, str]]) -> task.Task:
+        """The task, with its UV maps made where missing (listed in `made_uvs` as they are
+        made) and its cameras placed."""
+        s_scene = context.scene
+        assert s_scene is not None
+        uvs = []
+        for obj in meshes:
+            uv, new = scene.ensure_uv_map(obj)
+            uvs.append((uv, new))
+            if new:
+                made_uvs.append((obj.name, uv))
         depsgraph = context.evaluated_depsgraph_get()
         depsgraph.update()
         objects, offset = [], 0
-        for obj, (uv, made) in zip(meshes, uvs, strict=True):
+        for obj, (uv, new) in zip(meshes, uvs, strict=True):
             shape = scene.mesh(obj, depsgraph, uv)
-            objects.append(task.Textured(obj.name, uv, made, projection.ObjectProjection(
+            objects.append(task.Textured(obj.name, uv, new, projection.ObjectProjection(
                 shape, self.texture_size, offset)))
             offset += len(shape.triangles)
         # The textured objects' triangles first (their offsets above), then what else hides.
@@ -122,12 +147,17 @@ class COMFYRELAY_OT_project_texture(bpy.types.Operator):
         occluders = np.concatenate([*(t.projection.mesh.corners() for t in objects),
                                     scene.occluders(others, depsgraph)])
         projection.measure_visible([t.projection for t in objects], occluders)
-        views, temporary = self._views(context, chosen, lenses, objects, occluders, size)
+        views, temporary = self._views(context, chosen, lenses, objects, occluders,
+                                       plan.render_size)
         sequential = self.sequential or any(e.source in sources.PAINTED for e in plan.entries)
-        out_dir = preferences.output_dir()
-        return task.Task(s_scene, plan, workflow, bindings, out_dir, objects, views, occluders,
-                         sequential=sequential, opengl_normals=s.normal_convention == "OPENGL",
-                         temporary_cameras=temporary)
+        try:
+            return task.Task(s_scene, plan, workflow, s.bindings(), out_dir, objects, views,
+                             occluders, sequential=sequential,
+                             opengl_normals=s.normal_convention == "OPENGL",
+                             temporary_cameras=temporary)
+        except BaseException:
+            scene.remove_objects(temporary)
+            raise
 
     def _views(self, context: bpy.types.Context, chosen: list[bpy.types.Object],
                lenses: list[Any], objects: list[task.Textured], occluders: np.ndarray,
@@ -137,12 +167,19 @@ class COMFYRELAY_OT_project_texture(bpy.types.Operator):
                     enumerate(zip(chosen, lenses, strict=True))], []
         placed = projection.place([t.projection for t in objects], occluders,
                                   self.camera_count, *size)
-        made = [_camera_object(context, n + 1, p.camera) for n, p in enumerate(placed)]
-        depsgraph = context.evaluated_depsgraph_get()
-        depsgraph.update()
-        return [task.View(n + 1, obj.name, scene.camera(obj, depsgraph, size), p.added_coverage)
-                for n, (obj, p) in enumerate(zip(made, placed, strict=True))], [
-                    o.name for o in made]
+        made: list[bpy.types.Object] = []
+        try:
+            for n, p in enumerate(placed):
+                made.append(_camera_object(context, n + 1, p.camera))
+            depsgraph = context.evaluated_depsgraph_get()
+            depsgraph.update()
+            return [task.View(n + 1, obj.name, scene.camera(obj, depsgraph, size),
+                              p.added_coverage)
+                    for n, (obj, p) in enumerate(zip(made, placed, strict=True))], [
+                        o.name for o in made]
+        except BaseException:
+            scene.remove_objects([o.name for o in made])
+            raise
 
     def _report(self, made: task.Task) -> set[OperatorReturnItems]:
         view = SESSION.view

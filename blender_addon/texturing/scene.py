@@ -24,7 +24,8 @@ def uv_map(obj: bpy.types.Object) -> str:
 
 
 def ensure_uv_map(obj: bpy.types.Object) -> tuple[str, bool]:
-    """The object's UV map, or a new Smart UV Project one when it has none (True)."""
+    """The object's UV map, or a new Smart UV Project one when it has none (True). The
+    active object and Object Mode are put back, also when the unwrap fails."""
     name = uv_map(obj)
     if name:
         return name, False
@@ -35,12 +36,36 @@ def ensure_uv_map(obj: bpy.types.Object) -> tuple[str, bool]:
     layers.active = obj
     with context.temp_override(active_object=obj, object=obj, selected_objects=mode_objects,
                                selected_editable_objects=mode_objects):
-        bpy.ops.object.mode_set(mode="EDIT")
-        bpy.ops.mesh.select_all(action="SELECT")
-        bpy.ops.uv.smart_project()
-        bpy.ops.object.mode_set(mode="OBJECT")
-    layers.active = active
+        try:
+            bpy.ops.object.mode_set(mode="EDIT")
+            bpy.ops.mesh.select_all(action="SELECT")
+            bpy.ops.uv.smart_project()
+        finally:
+            if obj.mode != "OBJECT":
+                bpy.ops.object.mode_set(mode="OBJECT")
+            layers.active = active
     return uv_map(obj), True
+
+
+def remove_uv_map(object_name: str, uv: str) -> None:
+    """Take back a UV map the texturing made (the object may be gone meanwhile)."""
+    obj = bpy.data.objects.get(object_name)
+    if obj is None or not isinstance(obj.data, bpy.types.Mesh):
+        return
+    layer = obj.data.uv_layers.get(uv)
+    if layer is not None:
+        obj.data.uv_layers.remove(layer)
+
+
+def remove_objects(names: Iterable[str]) -> None:
+    """Remove temporary objects (placed cameras) and their data when nothing else uses it."""
+    for name in names:
+        obj = bpy.data.objects.get(name)
+        if obj is not None:
+            data = obj.data
+            bpy.data.objects.remove(obj)
+            if isinstance(data, bpy.types.Camera) and not data.users:
+                bpy.data.cameras.remove(data)
 
 
 def mesh(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph, uv_name: str = "") -> Mesh:

@@ -28,6 +28,7 @@ from ..pump import SESSION
 from ..rendering import FrameRender
 from ..sources import Plan
 from . import bake, projection, views
+from .scene import remove_objects, remove_uv_map
 
 LAST: Task | None = None  # the task shown in the panel: under way, or the last one
 
@@ -309,22 +310,20 @@ class Task:
         self.discard()
 
     def discard(self) -> None:
-        """Never started: remove what it made (its placed cameras, its folder)."""
+        """Nothing baked: remove what it made (its placed cameras, its folder, its UV
+        maps)."""
         self.ended = True
         self._cleanup()
+        for target in self.objects:
+            if target.made_uv:
+                remove_uv_map(target.name, target.uv)
 
     def _cleanup(self) -> None:
         for view in self.views:
             if view.render is not None:
                 view.render.cleanup()
         shutil.rmtree(self.folder, ignore_errors=True)
-        for name in self.temporary_cameras:
-            obj = bpy.data.objects.get(name)
-            if obj is not None:
-                data = obj.data
-                bpy.data.objects.remove(obj)
-                if isinstance(data, bpy.types.Camera) and not data.users:
-                    bpy.data.cameras.remove(data)
+        remove_objects(self.temporary_cameras)
 
     def _report(self, done: list[View], partial: bool) -> list[str]:
         jobs = sum(v.job_seconds for v in done)

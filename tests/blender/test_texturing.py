@@ -109,15 +109,17 @@ def test_bad_input_is_refused_and_leaves_the_file_as_it_was(
     graph = json.loads((WORKFLOWS / "invert_api.json").read_text())
     graph["3"] = {"class_type": "SaveLatent", "inputs": {"samples": ["1", 0]}}  # no image
     no_image.write_text(json.dumps(graph))
-    r = texturing(run_blender, "refusals", url=server.url, workflow=IDENTITY,
-                  no_image_workflow=str(no_image))
+    r = texturing(run_blender, "refusals", url=server.url,
+                  workflow=str(WORKFLOWS / "noise_api.json"), no_image_workflow=str(no_image))
     assert "no mesh is selected" in r["no_mesh"], r["no_mesh"]
     assert "'Empty mesh' has no faces" in r["no_faces"] and r["no_faces_clean"], r
     assert "Camera 'Away' sees none of the selected objects" in r["away"], r["away"]
     assert r["away_clean"]
     assert "Select the cameras" in r["none_selected_cameras"], r
     assert "has no image output" in r["no_image"], r["no_image"]
-    assert r["clean"] and not r["busy"]
+    assert r["clean"] and not r["busy"]  # the seeds too: a refused press advances none
+    assert "no room" in r["late"], r["late"]
+    assert r["late_clean"] and r["mode"] == "OBJECT", r["late_state"]
     assert not any(server.input_dir.iterdir())  # nothing sent
 
 

@@ -149,6 +149,7 @@ def file_state() -> Report:
                     if o.type == "MESH"},
         "slots": {o.name: [s.material.name if s.material else "" for s in o.material_slots]
                   for o in bpy.data.objects},
+        "seeds": {i.name: i.value for i in bpy.context.scene.comfyrelay.inputs},
     }
 
 
@@ -349,7 +350,8 @@ def check_refusals(payload: Report) -> Report:
     addon, scene = start(payload, 64)
     cube = add("cube")
     unlit(cube, flat_texture("grey", (0.5, 0.5, 0.5)))
-    checks.use_workflow(scene, payload["workflow"])
+    checks.use_workflow(scene, payload["workflow"])  # its seed advances on each run
+    scene.comfyrelay.inputs["2.seed"].control = "increment"
     before = file_state()
     report: Report = {}
     bpy.ops.object.select_all(action="DESELECT")
@@ -374,9 +376,25 @@ def check_refusals(payload: Report) -> Report:
     bpy.data.cameras.remove(data)
     select(cube)
     report["none_selected_cameras"] = texture_op(cameras="SELECTED")
+    report["clean"] = file_state() == before
+    # A failure once UV maps are made (here the placement) takes them back.
+    while cube.data.uv_layers:
+        cube.data.uv_layers.remove(cube.data.uv_layers[0])
+    before_late = file_state()
+    operator = checks.addon_module(addon, "texturing.operator")
+    place = operator.projection.place
+
+    def no_room(*args: Any) -> Any:
+        raise MemoryError("no room")
+
+    operator.projection.place = no_room
+    report["late"] = texture_op()
+    operator.projection.place = place
+    report["late_clean"] = file_state() == before_late
+    report["late_state"] = [before_late, file_state()]
+    report["mode"] = cube.mode
     checks.use_workflow(scene, payload["no_image_workflow"])
     report["no_image"] = texture_op()
-    report["clean"] = file_state() == before
     report["busy"] = checks.session_state(addon)["busy"]
     return report
 
