@@ -1,5 +1,6 @@
 """The baked texture into the .blend: an image packed into the file, wired as Base Color of
-a new material on the object's UV map, and named on the object (`comfyrelay_texture`).
+a new material on the object's UV map, and named on the object (`comfyrelay_texture`;
+`comfyrelay_partial` says "2 of 6 views" while it is partial).
 
 Colour management: the views are 8-bit sRGB pictures (what the workflow returned, as
 ComfyUI saved them), so the texture is an 8-bit image in the sRGB colour space holding
@@ -16,6 +17,7 @@ import numpy as np
 from .. import results
 
 PROPERTY = "comfyrelay_texture"  # on the object: its texture image's name
+PARTIAL = "comfyrelay_partial"  # on the object while its texture is partial: "2 of 6 views"
 MATERIAL_SUFFIX = "ComfyRelay Texture"
 
 

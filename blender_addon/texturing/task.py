@@ -293,8 +293,13 @@ class Task:
         texture, target.filled = target.projection.texture()
         target.coverage = target.projection.coverage()
         name = f"{target.name} {bake.MATERIAL_SUFFIX}"
-        if partial_views:  # never passed off as complete
-            name += f" (partial: {partial_views} of {len(self.views)} views)"
+        if partial_views:  # never passed off as complete; "Partial" first: Blender 4.2–4.5
+            # cut names at 63 characters, and the property says it whatever the name
+            views_done = f"{partial_views} of {len(self.views)} views"
+            name = f"Partial {name} ({views_done})"
+            obj[bake.PARTIAL] = views_done
+        elif bake.PARTIAL in obj:
+            del obj[bake.PARTIAL]
         image = bake.image(name, texture)
         bake.material(obj, image, target.uv)
         target.image = image.name

@@ -129,7 +129,8 @@ def test_a_back_end_failing_midway_keeps_the_views_done_as_a_partial_texture(
     r = texturing(run_blender, "partial", url=server.url, workflow=IDENTITY,
                   failing_graph=workflows.failing().graph)
     assert r["views"][:2] == ["done", "done"] and r["views"][2] == "failed", r["lines"]
-    assert "partial: 2 of 4 views" in r["texture"], r["texture"]
+    assert r["texture"].startswith("Partial A Suzanne"), r["texture"]  # kept when cut at 63
+    assert r["texture"].endswith("(2 of 4 views)") and r["partial"] == "2 of 4 views", r
     assert r["error"], "the failure is reported"
     assert r["cameras_left"] == []
 
@@ -142,10 +143,11 @@ def test_an_unreadable_result_or_a_removed_object_ends_the_run_with_a_sentence(
     assert r["views"][:2] == ["done", "failed"], r["lines"]
     assert any("View 2 failed" in line and "cannot read" in line for line in r["lines"]), r
     assert any("Cube: removed or renamed during the run" in line for line in r["lines"]), r
-    assert "partial" in r["texture"].lower(), r["texture"]  # Suzanne's first view is kept
+    assert r["texture"].startswith("Partial "), r["texture"]  # Suzanne's first view is kept
     assert r["cameras_left"] == ["Mine"] and r["camera"] == "Mine", r
     assert not r["busy"]
     assert r["again"] == "" and r["again_views"] == ["done"] * 2, r["again"]
+    assert r["again_partial"] is None  # complete now
 
 
 def test_the_view_is_the_saved_image_not_a_preview(
@@ -201,7 +203,7 @@ def test_cancel_stops_between_views_and_keeps_what_is_done(
     r = texturing(run_blender, "cancel", url=server.url, workflow=IDENTITY)
     assert r["views"] == ["done", "done", "cancelled", "cancelled"], r["lines"]
     assert r["renders"] == 2 and len(server.prompts) == 2  # nothing after the cancel
-    assert "partial: 2 of 4 views" in r["texture"], r["texture"]
+    assert r["texture"] == "Partial Suzanne ComfyRelay Texture (2 of 4 views)", r["texture"]
     assert not r["busy"] and r["cameras_left"] == []
     shown = " ".join(r["panel"])
     assert "View 1 (ComfyRelay View 1" in shown and "): done" in shown, shown

@@ -404,6 +404,7 @@ def check_partial(payload: Report) -> Report:
     views done are baked, and the texture is named partial."""
     addon, scene = start(payload, 96)
     obj = add("suzanne")
+    obj.name = "A Suzanne whose name is long enough to fill what Blender 4 keeps"
     unlit(obj, known_texture("original", 128, seed=4))
     select(obj)
     checks.use_workflow(scene, payload["workflow"])
@@ -426,6 +427,7 @@ def check_partial(payload: Report) -> Report:
     report.update(checks.session_state(addon))
     report["views"] = [v.state for v in task.LAST.views]
     report["texture"] = obj.get("comfyrelay_texture", "")
+    report["partial"] = obj.get("comfyrelay_partial", "")
     report["lines"] = task.LAST.lines()
     report["cameras_left"] = [o.name for o in bpy.data.objects if o.type == "CAMERA"]
     return report
@@ -472,6 +474,7 @@ def check_failures(payload: Report) -> Report:
     select(suzanne)
     report["again"] = texture_op(cameras="AUTO", camera_count=2, texture_size=64)
     report["again_views"] = [v.state for v in task.LAST.views]
+    report["again_partial"] = suzanne.get("comfyrelay_partial")
     return report
 
 
