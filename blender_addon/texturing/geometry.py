@@ -121,17 +121,25 @@ class Camera:
         scale = 2.0 / (self.projection[0, 0] * self.width)
         return scale if self.orthographic else depth * scale
 
+    def clip_range(self) -> tuple[float, float]:
+        """The clip start and end its projection was made for (view-space depths)."""
+        (a, b) = self.projection[2, 2], self.projection[2, 3]
+        if self.orthographic:
+            return (b + 1.0) / a, (b - 1.0) / a
+        return b / (a - 1.0), b / (a + 1.0)
+
     @classmethod
     def look_at(cls, eye: ArrayLike, target: ArrayLike, width: int, height: int,
-                lens_mm: float = 50.0, sensor_mm: float = 36.0) -> Camera:
+                lens_mm: float = 50.0, sensor_mm: float = 36.0,
+                clip: tuple[float, float] = (CLIP_START, CLIP_END)) -> Camera:
         """A perspective camera at `eye` looking at `target` with world +Z up, built as
         Blender builds it for sensor fit AUTO (the sensor spans the larger image side, no
         shift, square pixels): focal f = 2 * lens / sensor in NDC units, so
         projection[0,0] = f and projection[1,1] = f * width / height when width >= height,
         else projection[1,1] = f and projection[0,0] = f * height / width; the z rows are
-        OpenGL's for the clip range CLIP_START..CLIP_END."""
-        return cls(view_matrix(eye, target), perspective(width, height, lens_mm, sensor_mm),
-                   width, height)
+        OpenGL's for the clip range `clip` (Blender's default unless given)."""
+        return cls(view_matrix(eye, target),
+                   perspective(width, height, lens_mm, sensor_mm, *clip), width, height)
 
     @classmethod
     def ortho(cls, direction: ArrayLike, center: ArrayLike, radius: float,
@@ -163,12 +171,20 @@ def view_matrix(eye: ArrayLike, target: ArrayLike) -> Floats:
     return matrix
 
 
-def perspective(width: int, height: int, lens_mm: float, sensor_mm: float) -> Floats:
+def clip_for(distance: float, radius: float) -> tuple[float, float]:
+    """A clip range for a camera `distance` from the centre of a sphere of `radius`:
+    Blender's default, brought closer for a small object (which the default 0.1 m start would
+    cut away), keeping the default's end-to-start ratio."""
+    near = min(CLIP_START, 0.5 * (distance - radius))
+    return near, near * (CLIP_END / CLIP_START)
+
+
+def perspective(width: int, height: int, lens_mm: float, sensor_mm: float,
+                near: float = CLIP_START, far: float = CLIP_END) -> Floats:
     """view -> clip for a perspective camera, sensor fit AUTO (see Camera.look_at)."""
     focal = 2.0 * lens_mm / sensor_mm
     fx, fy = (focal, focal * width / height) if width >= height else (
         focal * height / width, focal)
-    near, far = CLIP_START, CLIP_END
     matrix = np.zeros((4, 4))
     matrix[0, 0], matrix[1, 1] = fx, fy
     matrix[2, 2] = -(far + near) / (far - near)

@@ -105,6 +105,9 @@ class COMFYRELAY_OT_project_texture(bpy.types.Operator):
             if not any(projection.sees(lens, m) for m in geometry):
                 raise Refused(f"Camera {obj.name!r} sees none of the selected objects: aim it "
                               "at them, or deselect it.")
+            if _clips(lens, geometry):
+                raise Refused(f"Camera {obj.name!r} cuts the selected objects with its clip "
+                              "range: adjust its Clip Start/End.")
         out_dir = preferences.output_dir()
         # Checked: from here on the file changes (UV maps where missing, cameras placed);
         # a failure takes back what was made.
@@ -232,11 +235,24 @@ def _selected_cameras(context: bpy.types.Context) -> list[bpy.types.Object]:
     return cameras
 
 
+def _clips(lens: Any, meshes: list[Any]) -> bool:
+    """Some of the objects in the camera's frame lies nearer than its Clip Start or beyond
+    its Clip End: the render would show them cut."""
+    near, far = lens.clip_range()
+    for mesh in meshes:
+        xy, depth = lens.project(mesh.positions)
+        framed = ((xy >= 0) & (xy < (lens.width, lens.height))).all(axis=1) & (depth > 0)
+        if ((depth[framed] < near) | (depth[framed] > far)).any():
+            return True
+    return False
+
+
 def _camera_object(context: bpy.types.Context, number: int, lens: Any) -> bpy.types.Object:
     """A temporary camera where the placement put one (removed when the task ends): the
     engine's cameras are Blender's default 50 mm on a 36 mm sensor, fit AUTO."""
     data = bpy.data.cameras.new(f"ComfyRelay View {number}")
     data.lens, data.sensor_width, data.sensor_fit = 50.0, 36.0, "AUTO"
+    data.clip_start, data.clip_end = lens.clip_range()  # near enough for a small object
     obj = bpy.data.objects.new(f"ComfyRelay View {number}", data)
     obj.matrix_world = mathutils.Matrix(np.linalg.inv(lens.world_to_view).tolist())
     assert context.scene is not None

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .blend import PAINTED, Weighting, point_weights, view_weights
-from .geometry import Camera, Floats, half_angle
+from .geometry import Camera, Floats, clip_for, half_angle
 from .raster import depth_map
 from .surface import Surface
 
@@ -80,7 +80,7 @@ def outside_visible(surfaces: Sequence[Surface], occluder_triangles: Floats, n: 
     weighting = Weighting()
     for direction in directions(n):
         camera = Camera.look_at(center + direction * distance, center, resolution, resolution,
-                                lens_mm=lens_mm)
+                                lens_mm=lens_mm, clip=clip_for(distance, radius))
         depth = depth_map(camera, occluder_triangles)
         for s, seen in zip(surfaces, found, strict=True):
             rest = np.flatnonzero(~seen)  # a texel seen once needs no more tests
@@ -137,9 +137,10 @@ def auto_cameras(surfaces: Sequence[Surface], occluder_triangles: Floats, count:
     cameras, qualities = [], []
     for direction in directions(candidates):
         eye = center + direction * distance
-        trial = Camera.look_at(eye, center, *small, lens_mm=lens_mm)
+        clip = clip_for(distance, radius)  # a small object is closer than Blender's 0.1 m
+        trial = Camera.look_at(eye, center, *small, lens_mm=lens_mm, clip=clip)
         qualities.append(_quality(surfaces, trial, occluder_triangles))
-        cameras.append(Camera.look_at(eye, center, width, height, lens_mm=lens_mm))
+        cameras.append(Camera.look_at(eye, center, width, height, lens_mm=lens_mm, clip=clip))
     quality = np.array(qualities)
     chosen = _refined(quality > PAINTED, areas, _greedy(quality, areas, count))
     seen = np.zeros(len(areas), bool)

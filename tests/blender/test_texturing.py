@@ -63,6 +63,17 @@ def test_twelve_cameras_cover_99_percent(run_blender: RunBlender,
     assert obj["coverage"] >= 0.99 and obj["psnr"] >= 30, obj
 
 
+def test_a_small_object_is_not_clipped_away(run_blender: RunBlender,
+                                           server: ComfyTestServer) -> None:
+    """A 2.3 cm cube (radius 0.02): its automatic cameras, 3.1 radii away, are nearer than
+    Blender's default 0.1 m Clip Start; they get a clip range that keeps it."""
+    r = texturing(run_blender, "identity", url=server.url, workflow=IDENTITY, objects=["cube"],
+                  object_size=0.023, cameras=6, size=256, render=128)
+    assert r["error"] == "" and r["views"] == ["done"] * 6, (r["error"], r["lines"])
+    (obj,) = r["objects"].values()
+    assert obj["coverage"] >= 0.99 and obj["psnr"] >= 30, obj
+
+
 def test_two_objects_side_by_side(run_blender: RunBlender, server: ComfyTestServer) -> None:
     r = texturing(run_blender, "identity", url=url(server), workflow=IDENTITY,
                   objects=["suzanne", "cube"], cameras=6, size=512, render=256)
@@ -115,6 +126,8 @@ def test_bad_input_is_refused_and_leaves_the_file_as_it_was(
     assert "'Empty mesh' has no faces" in r["no_faces"] and r["no_faces_clean"], r
     assert "Camera 'Away' sees none of the selected objects" in r["away"], r["away"]
     assert r["away_clean"]
+    assert "Camera 'Clipped' cuts the selected objects" in r["clipped"], r["clipped"]
+    assert "Clip Start/End" in r["clipped"] and r["clipped_clean"]
     assert "Select the cameras" in r["none_selected_cameras"], r
     assert "has no image output" in r["no_image"], r["no_image"]
     assert r["clean"] and not r["busy"]  # the seeds too: a refused press advances none

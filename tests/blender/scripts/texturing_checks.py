@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import sys
 import tempfile
 import time
@@ -228,7 +229,8 @@ def check_identity(payload: Report) -> Report:
         preview_first(addon)
     objects, originals = [], []
     for n, kind in enumerate(payload["objects"]):
-        obj = add(kind, location=(3.0 * n, 0, 0))
+        size = payload.get("object_size", 2.0)
+        obj = add(kind, location=(1.5 * size * n, 0, 0), size=size)
         original = known_texture(f"original {kind}", payload["size"], seed=n + 1)
         unlit(obj, original)
         objects.append(obj)
@@ -373,6 +375,17 @@ def check_refusals(payload: Report) -> Report:
     report["away"] = texture_op(cameras="SELECTED")
     report["away_clean"] = file_state() == before_away
     bpy.data.objects.remove(away)
+    bpy.data.cameras.remove(data)
+    data = bpy.data.cameras.new("Clipped")
+    clipped = bpy.data.objects.new("Clipped", data)
+    scene.collection.objects.link(clipped)
+    clipped.location, clipped.rotation_euler = (0, -10, 0), (math.pi / 2, 0, 0)
+    data.clip_end = 9.5  # the cube's front at 9 m is in, its back at 11 m cut away
+    select(cube, clipped)
+    before_clipped = file_state()
+    report["clipped"] = texture_op(cameras="SELECTED")
+    report["clipped_clean"] = file_state() == before_clipped
+    bpy.data.objects.remove(clipped)
     bpy.data.cameras.remove(data)
     select(cube)
     report["none_selected_cameras"] = texture_op(cameras="SELECTED")
