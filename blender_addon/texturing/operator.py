@@ -108,6 +108,10 @@ class COMFYRELAY_OT_project_texture(bpy.types.Operator):
             if _clips(lens, geometry):
                 raise Refused(f"Camera {obj.name!r} cuts the selected objects with its clip "
                               "range: adjust its Clip Start/End.")
+        for obj, shape in zip(meshes, geometry, strict=True):
+            if chosen and not any(projection.sees(lens, shape) for lens in lenses):
+                raise Refused(f"No selected camera sees {obj.name!r}: it would be baked black. "
+                              "Aim a camera at it, or deselect it.")
         out_dir = preferences.output_dir()
         # Checked: from here on the file changes (UV maps where missing, cameras placed);
         # a failure takes back what was made.

@@ -385,6 +385,13 @@ def check_refusals(payload: Report) -> Report:
     before_clipped = file_state()
     report["clipped"] = texture_op(cameras="SELECTED")
     report["clipped_clean"] = file_state() == before_clipped
+    data.clip_end = 100.0  # it sees the cube whole; the plane far to the side, not at all
+    aside = add("plane", location=(100, 0, 0))
+    select(cube, aside, clipped)
+    before_unseen = file_state()
+    report["unseen"] = texture_op(cameras="SELECTED")
+    report["unseen_clean"] = file_state() == before_unseen
+    bpy.data.objects.remove(aside)
     bpy.data.objects.remove(clipped)
     bpy.data.cameras.remove(data)
     select(cube)
