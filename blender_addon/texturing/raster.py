@@ -182,8 +182,8 @@ class Screen:
 
 def screen(camera: Camera, triangles: Floats) -> Screen:
     """Rasterise world triangles (T,3,3) into the camera's image with a z-buffer. Triangles
-    reaching behind the near plane are left out (no clipping): cameras frame the objects from
-    outside, so only something between camera and object could be lost."""
+    reaching nearer than the camera's clip start are cut there (_in_front), as a render cuts
+    them: a floor passing under and behind the camera still hides what lies below it."""
     width, height = camera.width, camera.height
     covered, tri, depth_of_pair, weights = _fragments(camera, triangles)
     depth = _nearest(covered.pixel, depth_of_pair, width * height)
@@ -208,16 +208,57 @@ def depth_map(camera: Camera, triangles: Floats) -> Floats:
 def _fragments(camera: Camera, triangles: Floats) -> tuple[Covered, Ints, Floats, Floats]:
     """The covered (triangle, pixel) pairs, each pair's triangle index in `triangles`, depth
     and barycentrics in the world triangle (perspective-correct)."""
-    xy, z = camera.project(triangles.reshape(-1, 3))
+    pieces, owner, corners = _in_front(camera, triangles)
+    xy, z = camera.project(pieces.reshape(-1, 3))
     xy, z = xy.reshape(-1, 3, 2), z.reshape(-1, 3)
-    front = np.flatnonzero(_least(z) > 1e-6)
-    covered = cover(xy[front], camera.width, camera.height)
-    tri = front[covered.tri]
+    covered = cover(xy, camera.width, camera.height)
+    piece = covered.tri
     if camera.orthographic:  # depth is linear in screen space
-        return covered, tri, (covered.bary * z[tri]).sum(axis=1), covered.bary
-    over_z = covered.bary / z[tri]  # only 1/z is, and the barycentrics divided by z
-    depth = 1.0 / over_z.sum(axis=1)
-    return covered, tri, depth, over_z * depth[:, None]
+        depth, weights = (covered.bary * z[piece]).sum(axis=1), covered.bary
+    else:
+        over_z = covered.bary / z[piece]  # only 1/z is, and the barycentrics divided by z
+        depth = 1.0 / over_z.sum(axis=1)
+        weights = over_z * depth[:, None]
+    if corners is not None:  # a piece's barycentrics -> its triangle's
+        weights = np.einsum("km,kmc->kc", weights, corners[piece])
+    return covered, owner[piece], depth, weights
+
+
+def _in_front(camera: Camera, triangles: Floats) -> tuple[Floats, Ints, Floats | None]:
+    """The triangles cut to their part beyond the clip start (Sutherland–Hodgman against that
+    one plane; a cut leaves a triangle or a quad, split in two): world pieces (P,3,3), each
+    piece's triangle, and its corners' barycentrics in that triangle (None: nothing cut)."""
+    near = camera.clip_range()[0]
+    _, z = camera.project(triangles.reshape(-1, 3))
+    inside = z.reshape(-1, 3) > near
+    count = inside.sum(axis=1)
+    whole = np.flatnonzero(count == 3)
+    one, two = np.flatnonzero(count == 1), np.flatnonzero(count == 2)
+    if not len(one) and not len(two):
+        return triangles[whole], whole, None
+    depth, unit = z.reshape(-1, 3), np.eye(3)
+    i = np.argmax(inside[one], axis=1)  # the corner in front: (i, i→j, i→k)
+    j, k = (i + 1) % 3, (i + 2) % 3
+    in_one = np.stack([unit[i], _cut(depth[one], i, j, near), _cut(depth[one], i, k, near)], 1)
+    k = np.argmin(inside[two], axis=1)  # the corner behind: (i, j, j→k) and (i, j→k, i→k)
+    i, j = (k + 1) % 3, (k + 2) % 3
+    jk, ik = _cut(depth[two], j, k, near), _cut(depth[two], i, k, near)
+    corners = np.concatenate([np.broadcast_to(unit, (len(whole), 3, 3)), in_one,
+                              np.stack([unit[i], unit[j], jk], 1),
+                              np.stack([unit[i], jk, ik], 1)])
+    owner = np.concatenate([whole, one, two, two])
+    return np.einsum("pmc,pcd->pmd", corners, triangles[owner]), owner, corners
+
+
+def _cut(depth: Floats, a: Ints, b: Ints, near: float) -> Floats:
+    """(N,3) barycentrics of where each edge a→b crosses the depth `near` (view depth is
+    linear along a world segment)."""
+    n = np.arange(len(depth))
+    t = (depth[n, a] - near) / (depth[n, a] - depth[n, b])
+    out = np.zeros((len(depth), 3))
+    out[n, a] = 1.0 - t
+    out[n, b] += t
+    return out
 
 
 def _nearest(pixel: Ints, depth: Floats, pixels: int) -> Floats:

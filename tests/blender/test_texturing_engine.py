@@ -170,6 +170,34 @@ def test_depth_map_equals_the_analytic_depth_of_a_plane() -> None:
     assert np.isinf(depth[off_plane]).all()
 
 
+def test_a_floor_passing_behind_the_camera_still_hides_what_is_below() -> None:
+    """The floor's two triangles reach behind the camera: cut at its clip start, they still
+    hide a plane under the floor; their barycentrics still name points on the floor."""
+    floor = np.array([[[-50, -50, 0], [50, -50, 0], [50, 50, 0]],
+                      [[-50, -50, 0], [50, 50, 0], [-50, 50, 0]]], dtype=np.float64)
+    below = floor - [0, 0, 1]
+    camera = Camera.look_at((0, 0, 1), (0, 10, 0), 64, 48)
+    seen = raster.screen(camera, np.concatenate([floor, below]))
+    lower = seen.tri[30:]  # the image's lower rows look down at the floor
+    assert (lower >= 0).all() and (lower < 2).all()  # the floor, never what is below
+    corners = floor[seen.tri[40, 32]]
+    point = seen.bary[40, 32] @ corners
+    assert point[2] == pytest.approx(0.0, abs=1e-9)
+    assert camera.project(point[None])[1][0] == pytest.approx(seen.depth[40, 32], rel=1e-9)
+
+
+def test_an_occluder_straddling_the_clip_start_occludes() -> None:
+    """A wall from beside the camera to far in front hides the box behind it."""
+    camera = Camera.look_at((0, -5, 0), (0, 0, 0), 64, 64)
+    wall = np.array([[[-3, -5.05, -3], [3, -5.05, -3], [3, 4, 3]],
+                     [[-3, -5.05, -3], [3, 4, 3], [-3, 4, 3]]], dtype=np.float64)
+    box = cube().corners()
+    depth = raster.depth_map(camera, wall)
+    assert np.isfinite(depth[32:]).mean() > 0.9  # the wall's near part, cut, still drawn
+    seen = raster.screen(camera, np.concatenate([wall, box]))
+    assert not (seen.tri[48:] >= 2).any()
+
+
 @pytest.mark.parametrize("shift", [(0.0, 0.0), (0.3, -0.2)], ids=["centred", "shifted"])
 def test_an_oblique_plane_is_not_hidden_by_itself(shift: tuple[float, float]) -> None:
     """The occlusion test predicts the depth along each texel's plane: a wrong slope (or a
