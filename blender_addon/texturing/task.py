@@ -307,8 +307,27 @@ class Task:
         return True
 
     def close(self) -> None:
-        """The add-on is disabled mid-way: stop a render's set-up, put the scene's camera
-        back, remove what it made; nothing is baked."""
+        """The add-on is disabled mid-way: nothing is baked, what it made is removed. A render
+        job still under way renders from the view's camera with the view's output settings:
+        those stay until it ends (a timer waits for it)."""
+        self.ended = True
+        if self._rendering():
+            bpy.app.timers.register(self.close_after_render, first_interval=0.2)
+            return
+        self._close_now()
+
+    def _rendering(self) -> bool:
+        render = self.current.render if self.current is not None else None
+        return render is not None and not (render.done.is_set() or render.ended)
+
+    def close_after_render(self) -> float | None:
+        """The timer of close(): seconds until the next look, None once closed."""
+        if self._rendering():
+            return 0.2
+        self._close_now()
+        return None
+
+    def _close_now(self) -> None:
         if self.current is not None and self.current.render is not None:
             self.current.render.finish()
         self._restore_camera()

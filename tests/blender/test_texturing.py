@@ -211,6 +211,18 @@ def test_views_rendered_as_blender_render_jobs_are_sent_once_done(
     assert r["objects"]["Cube"]["psnr"] >= 30, r["objects"]
 
 
+def test_closing_during_a_render_job_waits_for_it_to_end(
+    run_blender: RunBlender, server: ComfyTestServer
+) -> None:
+    r = texturing(run_blender, "close_mid_render", url=server.url, workflow=IDENTITY)
+    assert "exception" not in r, r.get("exception")
+    during = r["during"]  # the job still renders from the view's camera, to its file
+    assert during["camera"] == "ComfyRelay View 1" and during["path_kept"], r
+    assert during["cameras"] == ["ComfyRelay View 1", "ComfyRelay View 2"], r
+    assert r["again"] is None  # the timer is done
+    assert r["after"] == {"camera": "", "path_back": True, "cameras": []}, r
+
+
 def test_cancel_stops_between_views_and_keeps_what_is_done(
     run_blender: RunBlender, server: ComfyTestServer
 ) -> None:

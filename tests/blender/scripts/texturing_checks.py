@@ -582,6 +582,36 @@ def check_ui_render(payload: Report) -> Report:
     return report
 
 
+def check_close_mid_render(payload: Report) -> Report:
+    """The add-on's task is closed while a view's render job is under way: its camera and
+    output settings stay until the job ends, then the camera is put back and the placed
+    cameras removed."""
+    addon, scene = start(payload, 64)
+    obj = add("cube")
+    select(obj)
+    checks.use_workflow(scene, payload["workflow"])
+    rendering = checks.addon_module(addon, "rendering")
+    rendering.bpy = checks.Proxy(bpy, app=checks.Proxy(bpy.app, background=False),
+                                 ops=checks.Proxy(bpy.ops, render=checks.Proxy(
+                                     bpy.ops.render, render=lambda *a, **k: {"RUNNING_MODAL"})))
+    path = scene.render.filepath
+    error = texture_op(cameras="AUTO", camera_count=2, texture_size=64, wait=False)
+    task = task_module(addon).LAST
+    task.close()
+    report: Report = {"error": error, "during": {
+        "camera": scene.camera.name if scene.camera else "",
+        "path_kept": scene.render.filepath != path,
+        "cameras": sorted(o.name for o in bpy.data.objects if o.type == "CAMERA")}}
+    for handler in list(bpy.app.handlers.render_cancel):  # the job is cancelled
+        handler(scene)
+    report["again"] = task.close_after_render()
+    report["after"] = {
+        "camera": scene.camera.name if scene.camera else "",
+        "path_back": scene.render.filepath == path,
+        "cameras": sorted(o.name for o in bpy.data.objects if o.type == "CAMERA")}
+    return report
+
+
 def check_cancel(payload: Report) -> Report:
     """Cancel pressed once the second of four views is projected: the two are baked (named
     partial), the others never rendered nor sent; the panel showed a line per view."""
