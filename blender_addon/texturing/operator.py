@@ -80,7 +80,7 @@ class COMFYRELAY_OT_project_texture(bpy.types.Operator):
             return {"CANCELLED"}
         task.LAST = made
         pump.wake()
-        made.step()  # the first render (all of them, and their jobs sent, under -b)
+        made.step()  # begins the first view; the pump's ticks begin the others
         if bpy.app.background and self.wait:
             pump.drive(self.timeout or None)
             return self._report(made)
@@ -99,6 +99,10 @@ class COMFYRELAY_OT_project_texture(bpy.types.Operator):
         depsgraph = context.evaluated_depsgraph_get()
         size = plan.render_size
         chosen = _selected_cameras(context) if self.cameras == "SELECTED" else []
+        for obj in chosen:
+            if obj.data.type == "PANO":  # type: ignore[union-attr]
+                raise Refused(f"Camera {obj.name!r} is panoramic: textures are projected from "
+                              "perspective or orthographic cameras; deselect it.")
         lenses = [scene.camera(c, depsgraph, size) for c in chosen]
         geometry = [scene.mesh(o, depsgraph) for o in meshes]
         for obj, lens in zip(chosen, lenses, strict=True):

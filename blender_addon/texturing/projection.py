@@ -48,6 +48,8 @@ class ObjectProjection:
         used = np.flatnonzero(weights > 0)  # sampled only where they count
         colours = np.zeros((len(weights), picture.shape[2]))
         colours[used] = sample(picture, seen.xy[used], seen.taps[used])
+        if picture.shape[2] == 4:  # a transparent pixel is no colour: it adds nothing
+            weights = weights * np.clip(colours[:, 3], 0.0, 1.0)
         self.accumulator.add(colours, weights)
         reached = view_weights(self.small, camera, shown.depth).weights
         if only_new:
@@ -102,11 +104,12 @@ def sees(camera: Camera, mesh: Mesh) -> bool:
     return bool((screen(camera, mesh.corners()).tri >= 0).any())
 
 
-def seen_so_far(objects: Sequence[ObjectProjection], camera: Camera,
-                occluders: Floats) -> tuple[Floats, Floats]:
+def seen_so_far(objects: Sequence[ObjectProjection], camera: Camera, occluders: Floats,
+                seen: Screen | None = None) -> tuple[Floats, Floats]:
     """Projected so far (H, W, 4; black where nothing is painted yet) and Uncovered (H, W;
-    white where this camera sees a texel no earlier view painted) over all the objects."""
-    view = shown(camera, occluders)
+    white where this camera sees a texel no earlier view painted) over all the objects.
+    `seen`: shown(camera, occluders) when at hand."""
+    view = seen if seen is not None else shown(camera, occluders)
     picture = np.zeros((camera.height, camera.width, 4))
     picture[..., 3] = 1.0
     uncovered = np.zeros((camera.height, camera.width))

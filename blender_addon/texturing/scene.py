@@ -132,7 +132,10 @@ def camera(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph,
     aspect = (scene.render.pixel_aspect_x, scene.render.pixel_aspect_y)
     projection = obj.calc_matrix_camera(depsgraph, x=width, y=height,
                                         scale_x=aspect[0], scale_y=aspect[1])
-    return Camera(world_to_view=np.array(obj.matrix_world.inverted(), np.float64),
+    location, rotation, _ = obj.matrix_world.decompose()  # a render ignores its scale
+    placed = rotation.to_matrix().to_4x4()
+    placed.translation = location
+    return Camera(world_to_view=np.array(placed.inverted(), np.float64),
                   projection=np.array(projection, np.float64), width=width, height=height)
 
 

@@ -43,7 +43,7 @@ class View:
     files: views.Files = field(default_factory=dict)
     images: list[tuple[str, Path]] = field(default_factory=list)  # its job's: (node, file)
     render: FrameRender | None = None
-    job_seconds: float = 0.0
+    shown: projection.Screen | None = None  # what its camera shows, kept until projected
     note: str = ""  # e.g. its result was scaled
 
     def line(self) -> str:
@@ -88,6 +88,8 @@ class Task:
         self.failed = False
         self.ended = False
         self.setup_seconds = 0.0  # meshes, surfaces, the visible area, cameras placed
+        self._first_sent: float | None = None  # the jobs' wall time: first sent...
+        self._last_result = 0.0  # ... to last result back
 
     # ---- what the panel shows ----
     def lines(self) -> list[str]:
@@ -168,8 +170,9 @@ class Task:
         wanted = {e.source for e in self.plan.entries}
         if views.PROJECTED in wanted or views.UNCOVERED in wanted:
             started = time.monotonic()
+            view.shown = projection.shown(view.lens, self.occluders)  # again in _project
             projected, uncovered = projection.seen_so_far(
-                [o.projection for o in self.objects], view.lens, self.occluders)
+                [o.projection for o in self.objects], view.lens, self.occluders, view.shown)
             folder, n = self.folder, view.number
             view.files[views.PROJECTED] = views.write(projected, folder / f"projected-{n}.png")
             view.files[views.UNCOVERED] = views.write(uncovered, folder / f"uncovered-{n}.png")
@@ -181,7 +184,8 @@ class Task:
         job = core.Job(self.workflow, self.out_dir, self.bindings, label=f"view {view.number}",
                        media=media)
         view.state = "sent"
-        view.job_seconds = -time.monotonic()
+        if self._first_sent is None:
+            self._first_sent = time.monotonic()
         if not SESSION.submit(self.run, job, view.number):
             view.state = "cancelled"
 
@@ -249,7 +253,7 @@ class Task:
         return next((v for v in self.views if v.number == number), None)
 
     def _project(self, view: View, path: Path) -> None:
-        view.job_seconds += time.monotonic()
+        self._last_result = time.monotonic()
         picture = views.read(path)
         lens = view.lens
         height, width = picture.shape[:2]
@@ -258,7 +262,8 @@ class Task:
             view.note = (f"its result was {width}×{height}, scaled to the view's "
                          f"{lens.width}×{lens.height}")
         started = time.monotonic()
-        shown = projection.shown(lens, self.occluders)
+        shown = view.shown or projection.shown(lens, self.occluders)
+        view.shown = None
         self._blender_time(time.monotonic() - started)
         for target in self.objects:
             started = time.monotonic()
@@ -350,7 +355,8 @@ class Task:
         remove_objects(self.temporary_cameras)
 
     def _report(self, done: list[View], partial: bool) -> list[str]:
-        jobs = sum(v.job_seconds for v in done)
+        # The jobs' wall time, first sent to last back: they overlap, so not their sum.
+        jobs = (self._last_result - self._first_sent) if self._first_sent is not None else 0.0
         if not done:
             return ["No view came back: nothing was baked."] + (
                 [self.problem] if self.problem else [])

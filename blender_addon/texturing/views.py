@@ -66,6 +66,11 @@ def read(path: Path) -> np.ndarray:
     are (an 8-bit sRGB PNG gives byte / 255, no colour conversion)."""
     image = bpy.data.images.load(str(path), check_existing=False)
     try:
+        colour = image.colorspace_settings
+        assert colour is not None
+        # The file's values as they are: a 16-bit or EXR result would otherwise be
+        # linearised (8-bit files are read as bytes / 255 either way).
+        colour.name = "Non-Color"  # type: ignore[assignment]  # the stubs list only "NONE"
         size: Any = image.size  # the stubs do not know its two items
         width, height = size
         if width == 0 or height == 0:

@@ -129,6 +129,7 @@ def test_bad_input_is_refused_and_leaves_the_file_as_it_was(
     assert "Camera 'Clipped' cuts the selected objects" in r["clipped"], r["clipped"]
     assert "Clip Start/End" in r["clipped"] and r["clipped_clean"]
     assert "No selected camera sees 'Plane'" in r["unseen"] and r["unseen_clean"], r["unseen"]
+    assert "Camera 'Clipped' is panoramic" in r["pano"], r["pano"]
     assert "Select the cameras" in r["none_selected_cameras"], r
     assert "has no image output" in r["no_image"], r["no_image"]
     assert r["clean"] and not r["busy"]  # the seeds too: a refused press advances none

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from blender_addon.texturing import blend, placement, raster
+from blender_addon.texturing import blend, placement, projection, raster
 from blender_addon.texturing.geometry import Camera, Floats, Mesh
 from blender_addon.texturing.surface import Surface, surface
 from tests.blender.meshes import MARGIN, cube, from_corners, moved, uv_sphere
@@ -459,6 +459,23 @@ def test_six_automatic_cameras_cover_the_outside_visible_area(mesh: Mesh) -> Non
 
 
 # ---------------------------------------------------------------- sequential mode
+
+
+def test_transparent_pixels_of_a_result_paint_nothing() -> None:
+    """ObjectProjection.add weighs each sample by the result's alpha."""
+    mesh = cube()
+    camera = Camera.look_at((0.5, -6, 1), (0, 0, 0), 64, 64)
+    shown = projection.shown(camera, mesh.corners())
+    picture = np.ones((64, 64, 4))
+    picture[:, :32, 3] = 0.0  # the left half transparent
+    target = projection.ObjectProjection(mesh, 64, 0)
+    target.add(picture, camera, shown, only_new=False)
+    seen = blend.view_weights(target.surface, camera, shown.depth)
+    left = (seen.weights > 0) & (seen.xy[:, 0] < 31)
+    right = (seen.weights > 0) & (seen.xy[:, 0] > 33)
+    assert left.sum() > 100 and right.sum() > 100
+    assert target.accumulator.total[left].max() == 0.0
+    assert (target.accumulator.total[right] > 0).all()
 
 
 def test_the_uncovered_mask_is_zero_where_earlier_views_painted() -> None:

@@ -386,6 +386,10 @@ def check_refusals(payload: Report) -> Report:
     report["clipped"] = texture_op(cameras="SELECTED")
     report["clipped_clean"] = file_state() == before_clipped
     data.clip_end = 100.0  # it sees the cube whole; the plane far to the side, not at all
+    select(cube, clipped)
+    data.type = "PANO"
+    report["pano"] = texture_op(cameras="SELECTED")
+    data.type = "PERSP"
     aside = add("plane", location=(100, 0, 0))
     select(cube, aside, clipped)
     before_unseen = file_state()
