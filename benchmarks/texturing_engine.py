@@ -58,8 +58,11 @@ def run(repeats: int, workdir: Path) -> list[Row]:
         surf = surface(mesh, size)
         acc = blend.Accumulator(surf)
         for camera, image in shots[views]:
-            weights = blend.view_weights(surf, camera, raster.depth_map(camera, occluders))
-            acc.add_view(image, weights)
+            view = blend.view_weights(surf, camera, raster.depth_map(camera, occluders))
+            used = np.flatnonzero(view.weights > 0)  # as ObjectProjection.add samples
+            colours = np.zeros((len(view.weights), image.shape[2]))
+            colours[used] = blend.sample(image, view.xy[used], view.taps[used])
+            acc.add(colours, view.weights)
         acc.texture()
 
     shots: dict[int, list[tuple[Camera, Floats]]] = {

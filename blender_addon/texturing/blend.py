@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .geometry import Camera, Floats, Ints
-from .raster import depth_map, screen
+from .raster import screen
 from .surface import Surface
 
 FloatT = TypeVar("FloatT", np.float32, np.float64)
@@ -38,7 +38,7 @@ class Weighting:
     side), so a view's border leaves no visible edge where the next view takes over;
     depth_bias 0.001, slope_pixels 0.5: a texel is visible when the depth map around it is
     within a thousandth of the object's size, plus half a pixel's width of depth at its
-    slope, of the depth its own triangle's plane predicts there (see visible()). Since the
+    slope, of the depth its own triangle's plane predicts there (see plane_taps()). Since the
     plane's own slope is predicted, not allowed for, the tolerance only covers curvature and
     creases between pixel centres: a surface 0.02 behind another on a 3-unit object (the
     sockets behind Suzanne's eyes) stays hidden at 1024 pixels, with no speckles of
@@ -64,7 +64,7 @@ class ViewSample:
     """One view at each of a surface's texels: its weight (N,) (0 = unused), where the
     texel lies in the view's image (N,2) (col, row from the top, pixel centres at +0.5) and
     which of the four pixels its bilinear sample reads show its own plane (N,4) (see
-    visible(); sample() reads only those)."""
+    plane_taps(); sample() reads only those)."""
 
     weights: Floats
     xy: Floats
@@ -75,12 +75,6 @@ def in_frame(camera: Camera, xy: Floats, z: Floats) -> NDArray[np.bool_]:
     """(N,) points in front of the camera and inside its image."""
     return ((z > 0) & (xy[:, 0] >= 0) & (xy[:, 0] < camera.width)
             & (xy[:, 1] >= 0) & (xy[:, 1] < camera.height))
-
-
-def visible(camera: Camera, depth: Floats, xy: Floats, z: Floats, planes: Floats,
-            weighting: Weighting, extent: float) -> NDArray[np.bool_]:
-    """(N,) points in the frame, in front of the camera and not hidden (see plane_taps)."""
-    return plane_taps(camera, depth, xy, z, planes, weighting, extent)[0]
 
 
 def plane_taps(camera: Camera, depth: Floats, xy: Floats, z: Floats, planes: Floats,
@@ -255,34 +249,10 @@ class Accumulator:
         self.sums += colors * weights[:, None]
         self.total += weights
 
-    def add_view(self, image: Floats, view: ViewSample) -> None:
-        """Add a rendered view (H,W,C) with its weights: the same as
-        add(sample(image, view.xy, view.taps), view.weights), sampling only the texels it
-        sees."""
-        if self.sums is None:
-            self.sums = np.zeros((len(self.total), image.shape[2]))
-        sums = self.sums
-
-        def work(part: slice) -> None:
-            index = part.start + np.flatnonzero(view.weights[part] > 0)
-            sums[index] += (sample(image, view.xy[index], view.taps[index])
-                            * view.weights[index, None])
-            self.total[index] += view.weights[index]
-
-        in_slices(len(self.total), work)
-
     @property
     def painted(self) -> NDArray[np.bool_]:
         """(N,) texels some view has given a colour."""
         return self.total > PAINTED
-
-    def painted_map(self) -> Floats:
-        """(S,S) 1 at the texels some view painted, 0 elsewhere (row 0 at the top): the
-        "painted" mask beside texture() for sequential mode."""
-        size = self.surface.size
-        out = np.zeros(size * size)
-        out[self.surface.texels] = self.painted
-        return out.reshape(size, size)
 
     @property
     def filled(self) -> int:
@@ -308,18 +278,6 @@ class Accumulator:
         filled = push_pull(image.reshape(size, size, channels), known.reshape(size, size))
         filled[~grow(layout_mask(self.surface), GUTTER)] = 0.0
         return filled
-
-
-def bake(surfaces: Sequence[Surface], views: Sequence[tuple[Camera, Floats]],
-         occluder_triangles: Floats, weighting: Weighting | None = None) -> list[Accumulator]:
-    """Every view (camera, its image (H,W,C) 0..1, row 0 at the top) blended into every
-    surface, object by object; each camera's depth map of all occluders is made once."""
-    sums = [Accumulator(s) for s in surfaces]
-    for camera, image in views:
-        depth = depth_map(camera, occluder_triangles)
-        for acc in sums:
-            acc.add_view(image, view_weights(acc.surface, camera, depth, weighting))
-    return sums
 
 
 def layout_mask(surface: Surface) -> NDArray[np.bool_]:

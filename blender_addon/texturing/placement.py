@@ -102,15 +102,6 @@ def coverage(surface: Surface, seen: Mask, visible: Mask) -> float:
     return float(surface.areas[visible & seen].sum()) / total if total > 0 else 1.0
 
 
-def combined_coverage(surfaces: Sequence[Surface], seen: Sequence[Mask],
-                      visible: Sequence[Mask]) -> float:
-    """coverage() of several objects together: the seen share of all their visible area."""
-    total = sum(float(s.areas[v].sum()) for s, v in zip(surfaces, visible, strict=True))
-    covered = sum(float(s.areas[v & c].sum())
-                  for s, c, v in zip(surfaces, seen, visible, strict=True))
-    return covered / total if total > 0 else 1.0
-
-
 def auto_cameras(surfaces: Sequence[Surface], occluder_triangles: Floats, count: int,
                  width: int, height: int, lens_mm: float = 50.0,
                  candidates: int = CANDIDATES,
