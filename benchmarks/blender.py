@@ -49,10 +49,7 @@ def run(repeats: int, workdir: Path) -> list[Row]:
 
 def measure(repeats: int, workdir: Path) -> dict[str, Any]:
     """Run blender_side.py once against the test server; its raw report."""
-    (zip_path,) = build_blender(workdir / "dist", ["linux-x64"])
-    bpy_path = link_bpy_only(workdir / "bpy-only")
-    io = workdir / "blender"
-    (io / "output").mkdir(parents=True)
+    zip_path, bpy_path, io = bpy_folders(workdir)
     payload: dict[str, Any] = {
         "zip": str(zip_path),
         "out": str(io / "report.json"),
@@ -69,14 +66,27 @@ def measure(repeats: int, workdir: Path) -> dict[str, Any]:
     Path(payload["passes_workflow"]).write_text(json.dumps(passes.graph))
     with ComfyTestServer(workdir / "server", node_delay=NODE_DELAY) as server:
         payload["url"] = server.url
-        (io / "in.json").write_text(json.dumps(payload))
-        proc = subprocess.run(
-            [sys.executable, "-S", str(SIDE), str(io / "in.json")],
-            env=bpy_env(io, bpy_path),
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-        )
+        return run_bpy([str(SIDE)], payload, io, bpy_path, TIMEOUT)
+
+
+def bpy_folders(workdir: Path) -> tuple[Path, Path, Path]:
+    """The built extension zip, a folder where only bpy is importable, and the bpy
+    process's own folder (with output/), as tests/blender sets them up."""
+    (zip_path,) = build_blender(workdir / "dist", ["linux-x64"])
+    bpy_path = link_bpy_only(workdir / "bpy-only")
+    io = workdir / "blender"
+    (io / "output").mkdir(parents=True)
+    return zip_path, bpy_path, io
+
+
+def run_bpy(script: list[str], payload: dict[str, Any], io: Path, bpy_path: Path,
+            timeout: float) -> dict[str, Any]:
+    """Run `script` (a path and its arguments) in a fresh bpy process on `payload`; the
+    report it wrote to payload["out"]."""
+    (io / "in.json").write_text(json.dumps(payload))
+    proc = subprocess.run([sys.executable, "-S", *script, str(io / "in.json")],
+                          env=bpy_env(io, bpy_path), capture_output=True, text=True,
+                          timeout=timeout)
     out = Path(payload["out"])
     if not out.exists():
         raise RuntimeError(f"bpy wrote no report (exit {proc.returncode}):\n{proc.stderr[-3000:]}")

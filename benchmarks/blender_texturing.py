@@ -11,17 +11,14 @@ views at 2048² on 2 cores (numpy's own work is single-threaded here).
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from build_addons import build_blender
-from tests.blender.conftest import SCRIPTS, bpy_env, link_bpy_only
+from tests.blender.conftest import SCRIPTS
 from tests.paths import WORKFLOWS
 from tests.servers.comfyui import ComfyTestServer
 
+from .blender import bpy_folders, run_bpy
 from .table import Row, row
 
 CASES = ((3, 1024), (6, 1024), (12, 1024), (6, 2048))
@@ -46,10 +43,7 @@ def run(repeats: int, workdir: Path) -> list[Row]:
 
 def measure(repeats: int, workdir: Path) -> dict[str, Any]:
     """Run the benchmark check once against the test server; its raw report."""
-    (zip_path,) = build_blender(workdir / "dist", ["linux-x64"])
-    bpy_path = link_bpy_only(workdir / "bpy-only")
-    io = workdir / "blender"
-    (io / "output").mkdir(parents=True)
+    zip_path, bpy_path, io = bpy_folders(workdir)
     payload: dict[str, Any] = {
         "zip": str(zip_path), "out": str(io / "report.json"), "output": str(io / "output"),
         "workflow": str(WORKFLOWS / "identity_api.json"), "cases": CASES,
@@ -57,14 +51,5 @@ def measure(repeats: int, workdir: Path) -> dict[str, Any]:
     }
     with ComfyTestServer(workdir / "server") as server:
         payload["url"] = server.url
-        (io / "in.json").write_text(json.dumps(payload))
-        command = [sys.executable, "-S", str(SCRIPTS / "texturing_checks.py"), "benchmark"]
-        proc = subprocess.run([*command, str(io / "in.json")], env=bpy_env(io, bpy_path),
-                              capture_output=True, text=True, timeout=TIMEOUT)
-    out = Path(payload["out"])
-    if not out.exists():
-        raise RuntimeError(f"bpy wrote no report (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    report: dict[str, Any] = json.loads(out.read_text())
-    if "exception" in report:
-        raise RuntimeError(f"inside bpy:\n{report['exception']}")
-    return report
+        return run_bpy([str(SCRIPTS / "texturing_checks.py"), "benchmark"], payload, io,
+                       bpy_path, TIMEOUT)

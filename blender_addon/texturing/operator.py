@@ -213,12 +213,13 @@ def _workflow(s: Any) -> core.Workflow:
     if workflow is None:
         raise Refused(s.workflow_error or "The workflow could not be opened.")
     picked = s.bindings().outputs
+    images = views.image_nodes(workflow, picked)
     if picked:  # the view's image comes from the nodes picked: they must give one
-        for node in views.view_nodes(workflow, picked):
-            if not views.IMAGE_OUTPUT.search(workflow.graph[node]["class_type"]):
+        for node in (workflow.node_id(ref) for ref in picked):
+            if node not in images:
                 raise Refused(f"Output node {node} ({workflow.title(node)}) gives no image: "
                               "pick the node whose image is each view's texture.")
-    elif not views.view_nodes(workflow, picked):
+    elif not images:
         raise Refused(f"Workflow {workflow.name!r} has no image output (SaveImage or "
                       "PreviewImage): each view needs an image back to project.")
     return workflow

@@ -235,7 +235,9 @@ class Task:
         if isinstance(event, core.JobOutput) and event.kind == core.MediaKind.IMAGE:
             view.images.append((event.node_id, event.path))  # chosen once all are in
         elif isinstance(event, core.JobFinished) and view.state == "sent":
-            chosen = views.result(view.images, self.workflow, self.bindings.outputs)
+            # The core sent the files that are results (the picked nodes', else the saved
+            # ones, previews only when nothing was saved): the first image is the view's.
+            chosen = view.images[0] if view.images else None
             if chosen is None:
                 view.state = "failed"
                 view.note = "the workflow gave no image"

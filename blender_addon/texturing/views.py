@@ -24,30 +24,15 @@ from ..sources import Plan
 PROJECTED, UNCOVERED = "PROJECTED", "UNCOVERED"  # the texturing's own sources
 Files = dict[str, Path]  # source ("RENDER", "DEPTH", ...) -> its file
 IMAGE_OUTPUT = re.compile(r"Image|WEBP", re.IGNORECASE)  # SaveImage, PreviewImage, ...
-_PREVIEW = re.compile(r"^Preview", re.IGNORECASE)  # a temporary preview, as core/jobs/outputs
 
 
-def view_nodes(workflow: core.Workflow, picked: Sequence[str]) -> list[str]:
-    """The nodes whose image can be a view's result, best first: the output nodes the user
-    picked, else the image outputs that save (a ControlNet workflow's preview of its
-    preprocessor is not the view), previews only when nothing saves."""
-    if picked:
-        return [workflow.node_id(ref) for ref in picked]
-    images = [n for n in workflow.output_nodes()
-              if IMAGE_OUTPUT.search(workflow.graph[n]["class_type"])]
-    saved = [n for n in images if not _PREVIEW.search(workflow.graph[n]["class_type"])]
-    return saved + [n for n in images if n not in saved]
-
-
-def result(images: Sequence[tuple[str, Path]], workflow: core.Workflow,
-           picked: Sequence[str]) -> tuple[str, Path] | None:
-    """Of a job's images (node id, file), the view's: the first of the best node that gave
-    one (a node the server expanded, "12:5", counts as its parent 12)."""
-    for node in view_nodes(workflow, picked):
-        for image in images:
-            if image[0] == node or image[0].startswith((f"{node}:", f"{node}.")):
-                return image
-    return images[0] if images and not picked else None
+def image_nodes(workflow: core.Workflow, picked: Sequence[str]) -> list[str]:
+    """The nodes a view's image can come from: the output nodes picked, else every output
+    node; those of them that give images. Which of their files come back is the core's
+    rule on every back end (jobs/outputs.py: the picked nodes', else the saved ones,
+    previews only when nothing is saved)."""
+    nodes = [workflow.node_id(ref) for ref in picked] or workflow.output_nodes()
+    return [n for n in nodes if IMAGE_OUTPUT.search(workflow.graph[n]["class_type"])]
 
 
 def render(scene: bpy.types.Scene, plan: Plan, on_files: Callable[[Files], None],

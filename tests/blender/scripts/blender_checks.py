@@ -907,11 +907,13 @@ def draw_preferences(ours: Any) -> list[str]:
     return calls
 
 
-def main() -> None:
+def main(checks: dict[str, Any] | None = None) -> None:
+    """Run `check_<argv[1]>` of `checks` (this module's names by default; texturing_checks
+    passes its own) on the payload in argv[2], and write its report."""
     check, in_path = sys.argv[1], sys.argv[2]
     payload = json.loads(Path(in_path).read_text())
     try:
-        report = globals()[f"check_{check}"](payload)
+        report = (checks or globals())[f"check_{check}"](payload)
     except Exception:
         report = {"exception": traceback.format_exc()}
     Path(payload["out"]).write_text(json.dumps(report))

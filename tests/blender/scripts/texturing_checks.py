@@ -9,12 +9,9 @@ with the identity workflow (LoadImage → SaveImage) must give that texture back
 from __future__ import annotations
 
 import importlib
-import json
 import math
 import sys
-import tempfile
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -204,29 +201,10 @@ def object_report(addon: str, obj: Any, original: Any) -> Report:
 # ---------------------------------------------------------------- checks
 
 
-def preview_first(addon: str) -> None:
-    """Each job answers a black preview of node "0" before its saved image, as a back end
-    that does not leave previews out would (ComfyICU; a picked preview node)."""
-    task, core = task_module(addon), checks.addon_module(addon, "core").core
-    views = checks.addon_module(addon, "texturing.views")
-    handle = task.Task.handle
-    black = views.write(np.zeros((8, 8, 3), np.float32),
-                        Path(tempfile.mkdtemp()) / "preview.png")
-
-    def with_preview(self: Any, event: Any) -> None:
-        if isinstance(event, core.JobOutput):
-            handle(self, core.JobOutput(event.job_id, black, "0"))
-        handle(self, event)
-
-    task.Task.handle = with_preview
-
-
 def check_identity(payload: Report) -> Report:
     """Each object of payload["objects"] textured with the identity workflow from
     automatic cameras; the baked textures against the originals."""
     addon, scene = start(payload, payload.get("render", 256))
-    if payload.get("preview_first"):
-        preview_first(addon)
     objects, originals = [], []
     for n, kind in enumerate(payload["objects"]):
         size = payload.get("object_size", 2.0)
@@ -671,15 +649,5 @@ def check_benchmark(payload: Report) -> Report:
     return {"runs": runs}
 
 
-def main() -> None:
-    check, in_path = sys.argv[1], sys.argv[2]
-    payload = json.loads(Path(in_path).read_text())
-    try:
-        report = globals()[f"check_{check}"](payload)
-    except Exception:
-        report = {"exception": traceback.format_exc()}
-    Path(payload["out"]).write_text(json.dumps(report))
-
-
 if __name__ == "__main__":
-    main()
+    checks.main(globals())

@@ -4,25 +4,13 @@ returns what a user would read off the docker; the test judges it."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from comfyrelay_krita.qt import QApplication, QtWidgets
+from comfyrelay_krita.qt import QtWidgets
 from gui_checks import PAYLOAD, load_payload, shown_document
 from krita import Krita
-
-
-def spin_until(done: Callable[[], bool], timeout: float = 60.0) -> bool:
-    """Let Qt run (the docker's timer, the session's threads) until `done` or the timeout."""
-    end = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > end:
-            return False
-        QApplication.processEvents()
-        time.sleep(0.01)
-    return True
+from krita_checks import spin_until
 
 
 def our_dock() -> Any:
